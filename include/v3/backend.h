@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file v3/backend.h
+ * The execution back-end boundary.
+ *
+ * A back end runs a vCPU (struct v3_core) until something needs the VMM, and
+ * reports it as a struct v3_exit.  The software CPU ("emu") is the default;
+ * hardware back ends implement the same operations.  Accesses to hooked
+ * memory are completed inside the back end (through the memory map), so
+ * they are not exits.
+ *
+ * Unless stated otherwise, when run() returns the exiting instruction has
+ * retired: RIP points past it and only the VMM's part is left to do.
+ * @c insn_rip is the address of the exiting instruction, for a VMM that
+ * wants to report it or to restart it (set core->rip = insn_rip) before
+ * injecting an exception such as #GP.
+ */
+#ifndef V3_BACKEND_H
+#define V3_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <v3/vcpu.h>
+
+enum v3_exit_reason {
+    V3_EXIT_NONE = 0,
+    V3_EXIT_IO,          /**< port I/O: see v3_exit::io */
+    V3_EXIT_HYPERCALL,   /**< VMCALL/VMMCALL: ID in RAX; VMM puts the result in RAX */
+    V3_EXIT_HLT,         /**< HLT with no interrupt pending */
+    V3_EXIT_MSR_READ,    /**< RDMSR of an MSR the back end does not model: VMM sets EDX:EAX or injects #GP */
+    V3_EXIT_MSR_WRITE,   /**< WRMSR of an MSR the back end does not model */
+    V3_EXIT_CPUID,       /**< CPUID leaf the VMM asked to see: VMM sets EAX..EDX */
+    V3_EXIT_SHUTDOWN,    /**< triple fault */
+    V3_EXIT_INSN_LIMIT,  /**< the instruction limit was reached */
+    V3_EXIT_STOP,        /**< v3 asked the vCPU to stop */
+    V3_EXIT_ERROR,       /**< the back end could not go on: see v3_exit::error */
+};
+
+struct v3_exit {
+    enum v3_exit_reason reason;
+    uint64_t insn_rip;                 /**< RIP of the exiting instruction */
+    union {
+        struct {
+            uint16_t port;
+            uint8_t size;              /**< 1, 2 or 4 */
+            bool in;                   /**< IN/INS (VMM writes AL/AX/EAX or memory) */
+            bool string;               /**< INS/OUTS: the VMM performs the transfer */
+            bool rep;                  /**< with a REP prefix */
+            uint8_t addr_size;         /**< 2, 4 or 8: address size of INS/OUTS */
+            uint8_t seg;               /**< enum v3_sreg of the OUTS source (INS always uses ES) */
+            uint32_t data;             /**< OUT: the value written */
+        } io;
+        struct {
+            uint32_t index;
+            uint64_t value;            /**< WRMSR: the value */
+        } msr;
+        struct {
+            uint32_t leaf, subleaf;
+        } cpuid;
+        struct {
+            int code;                  /**< enum v3_error */
+            uint8_t bytes[15];         /**< instruction bytes at insn_rip, if readable */
+            uint8_t len;
+            const char *msg;           /**< static text */
+        } error;
+    };
+};
+
+/** An event to inject before the next instruction. */
+struct v3_event {
+    enum { V3_EVENT_EXCEPTION, V3_EVENT_INTERRUPT, V3_EVENT_NMI } type;
+    uint8_t vector;
+    bool has_error_code;
+    uint32_t error_code;
+    uint64_t cr2;                      /**< for #PF */
+};
+
+struct v3_backend_ops {
+    const char *name;
+    /** Set up back-end state for @p core (core->backend).  0 or negative error. */
+    int (*init_core)(struct v3_core *core);
+    void (*free_core)(struct v3_core *core);
+    /** Run until an exit; fills @p exit.  0, or negative error (then exit->reason is V3_EXIT_ERROR). */
+    int (*run)(struct v3_core *core, struct v3_exit *exit);
+    /** Queue an event for delivery at the next instruction boundary. */
+    int (*inject)(struct v3_core *core, const struct v3_event *ev);
+    /** Hardware back ends: copy state into / out of struct v3_core.  May be NULL. */
+    int (*get_state)(struct v3_core *core);
+    int (*set_state)(struct v3_core *core);
+};
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file v3/host.h
+ * The host OS interface: the only way the v3vmm core reaches its host.
+ *
+ * An embedder (a kernel module, a user-space program) fills in a
+ * struct v3_os_hooks and passes it to v3_init() before any other call.  The
+ * core never calls libc or the OS directly, apart from memcpy/memset/memcmp
+ * class functions: allocation, pages, address translation, logging, locks
+ * and time all come through these pointers.  v3_posix_os_hooks() returns a
+ * ready implementation for Linux user space.
+ *
+ * Every member is mandatory.  Allocation functions may fail by returning
+ * NULL; the core turns that into V3_ENOMEM and leaves its objects unchanged.
+ */
+#ifndef V3_HOST_H
+#define V3_HOST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Log levels, most severe first. */
+enum v3_log_level {
+    V3_LOG_ERROR = 0,
+    V3_LOG_WARN  = 1,
+    V3_LOG_INFO  = 2,
+    V3_LOG_DEBUG = 3,
+};
+
+struct v3_os_hooks {
+    /** Allocate @p size bytes for a small object (no alignment beyond 16). NULL on failure. */
+    void *(*malloc)(size_t size);
+    /** Free an object from malloc(); NULL is ignored. */
+    void (*free)(void *ptr);
+
+    /** Allocate @p npages contiguous, page-aligned, zero-filled 4 KiB pages.
+     *  Returns the host virtual address, NULL on failure. */
+    void *(*alloc_pages)(size_t npages);
+    /** Free a run from alloc_pages(); @p npages is the count given at allocation. */
+    void (*free_pages)(void *va, size_t npages);
+
+    /** Host virtual -> host physical address (identity in user space). */
+    uint64_t (*vaddr_to_paddr)(void *va);
+    /** Host physical -> host virtual address (identity in user space). */
+    void *(*paddr_to_vaddr)(uint64_t pa);
+
+    /** Emit one log line (the core gives no trailing newline).  @p fmt is printf-like. */
+    void (*log)(enum v3_log_level level, const char *fmt, va_list ap);
+
+    /** Mutexes.  mutex_alloc() returns NULL on failure. */
+    void *(*mutex_alloc)(void);
+    void (*mutex_free)(void *m);
+    void (*mutex_lock)(void *m);
+    void (*mutex_unlock)(void *m);
+
+    /** Read-write locks.  rwlock_alloc() returns NULL on failure. */
+    void *(*rwlock_alloc)(void);
+    void (*rwlock_free)(void *l);
+    void (*read_lock)(void *l);
+    void (*read_unlock)(void *l);
+    void (*write_lock)(void *l);
+    void (*write_unlock)(void *l);
+
+    /** Monotonic time in nanoseconds. */
+    uint64_t (*time_ns)(void);
+};
+
+/**
+ * Install the host OS interface.  The struct is copied; the caller keeps
+ * ownership of @p hooks.  Must be called before any other v3 function and
+ * may be called again to replace the hooks while no VM exists.
+ * @return V3_OK, or V3_EINVAL if @p hooks is NULL or a member is NULL,
+ *         V3_EBUSY if VMs still exist.
+ */
+int v3_init(const struct v3_os_hooks *hooks);
+
+/** Forget the hooks.  Returns V3_EBUSY (and does nothing) while VMs exist. */
+int v3_deinit(void);
+
+/** The hooks installed by v3_init(), or NULL. */
+const struct v3_os_hooks *v3_os(void);
+
+/**
+ * The POSIX implementation (src/host/posix.c): malloc, mmap'd pages,
+ * pthread locks, CLOCK_MONOTONIC, logging to stderr.  Static storage.
+ */
+const struct v3_os_hooks *v3_posix_os_hooks(void);
+
+/** Minimum level the POSIX logger prints (default V3_LOG_WARN). */
+void v3_posix_set_log_level(enum v3_log_level level);
+
+#endif

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* Host OS interface for Linux user space: the only file of libv3 that uses libc freely. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <v3/host.h>
+
+static enum v3_log_level posix_log_level = V3_LOG_WARN;
+
+void v3_posix_set_log_level(enum v3_log_level level) { posix_log_level = level; }
+
+static void *posix_malloc(size_t n) { return malloc(n ? n : 1); }
+static void posix_free(void *p) { free(p); }
+
+static void *posix_alloc_pages(size_t n)
+{
+    void *p;
+
+    if (n == 0 || n > (SIZE_MAX >> 12))
+        return NULL;
+    p = mmap(NULL, n << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;   /* anonymous mappings are zero-filled */
+}
+
+static void posix_free_pages(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n << 12);
+}
+
+static uint64_t posix_v2p(void *va) { return (uint64_t)(uintptr_t)va; }
+static void *posix_p2v(uint64_t pa) { return (void *)(uintptr_t)pa; }
+
+static void posix_log(enum v3_log_level level, const char *fmt, va_list ap)
+{
+    static const char *names[] = { "error", "warning", "info", "debug" };
+
+    if (level > posix_log_level)
+        return;
+    flockfile(stderr);
+    fprintf(stderr, "v3 %s: ", names[level <= V3_LOG_DEBUG ? level : V3_LOG_DEBUG]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+static void *posix_mutex_alloc(void)
+{
+    pthread_mutex_t *m = malloc(sizeof(*m));
+
+    if (m && pthread_mutex_init(m, NULL) != 0) {
+        free(m);
+        m = NULL;
+    }
+    return m;
+}
+static void posix_mutex_free(void *m) { if (m) { pthread_mutex_destroy(m); free(m); } }
+static void posix_mutex_lock(void *m) { pthread_mutex_lock(m); }
+static void posix_mutex_unlock(void *m) { pthread_mutex_unlock(m); }
+
+static void *posix_rwlock_alloc(void)
+{
+    pthread_rwlock_t *l = malloc(sizeof(*l));
+
+    if (l && pthread_rwlock_init(l, NULL) != 0) {
+        free(l);
+        l = NULL;
+    }
+    return l;
+}
+static void posix_rwlock_free(void *l) { if (l) { pthread_rwlock_destroy(l); free(l); } }
+static void posix_read_lock(void *l) { pthread_rwlock_rdlock(l); }
+static void posix_read_unlock(void *l) { pthread_rwlock_unlock(l); }
+static void posix_write_lock(void *l) { pthread_rwlock_wrlock(l); }
+static void posix_write_unlock(void *l) { pthread_rwlock_unlock(l); }
+
+static uint64_t posix_time_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const struct v3_os_hooks posix_hooks = {
+    .malloc = posix_malloc,
+    .free = posix_free,
+    .alloc_pages = posix_alloc_pages,
+    .free_pages = posix_free_pages,
+    .vaddr_to_paddr = posix_v2p,
+    .paddr_to_vaddr = posix_p2v,
+    .log = posix_log,
+    .mutex_alloc = posix_mutex_alloc,
+    .mutex_free = posix_mutex_free,
+    .mutex_lock = posix_mutex_lock,
+    .mutex_unlock = posix_mutex_unlock,
+    .rwlock_alloc = posix_rwlock_alloc,
+    .rwlock_free = posix_rwlock_free,
+    .read_lock = posix_read_lock,
+    .read_unlock = posix_read_unlock,
+    .write_lock = posix_write_lock,
+    .write_unlock = posix_write_unlock,
+    .time_ns = posix_time_ns,
+};
+
+const struct v3_os_hooks *v3_posix_os_hooks(void) { return &posix_hooks; }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Core-side access to the host OS interface (see include/v3/host.h). */
+#ifndef V3_INTERNAL_HOST_H
+#define V3_INTERNAL_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <v3/error.h>
+#include <v3/host.h>
+
+extern struct v3_os_hooks v3_host;      /* copy made by v3_init() */
+extern int v3_host_ready;
+
+static inline void *v3_malloc(size_t n) { return v3_host.malloc(n); }
+static inline void v3_free(void *p) { if (p) v3_host.free(p); }
+static inline void *v3_zalloc(size_t n)
+{
+    void *p = v3_host.malloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+static inline void *v3_alloc_pages(size_t n) { return v3_host.alloc_pages(n); }
+static inline void v3_free_pages(void *p, size_t n) { if (p) v3_host.free_pages(p, n); }
+static inline uint64_t v3_time_ns(void) { return v3_host.time_ns(); }
+
+void v3_log(enum v3_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define V3_ERROR(...) v3_log(V3_LOG_ERROR, __VA_ARGS__)
+#define V3_WARN(...)  v3_log(V3_LOG_WARN, __VA_ARGS__)
+#define V3_INFO(...)  v3_log(V3_LOG_INFO, __VA_ARGS__)
+#define V3_DEBUG(...) v3_log(V3_LOG_DEBUG, __VA_ARGS__)
+
+/* VM accounting, so v3_deinit() can refuse while VMs exist. */
+void v3_host_vm_created(void);
+void v3_host_vm_freed(void);
+
+#endif

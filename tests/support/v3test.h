@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared test support: a host OS interface that counts and can fail allocations. */
+#ifndef V3_TEST_SUPPORT_H
+#define V3_TEST_SUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <v3/v3.h>
+
+/*
+ * The test host wraps the POSIX host.  Every allocation (malloc, page runs,
+ * mutexes, rwlocks) is counted; v3t_fail_nth(n) makes the n-th allocation
+ * from now (1-based) return NULL, 0 disables.  v3t_outstanding() is the
+ * number of allocations not yet freed, so a test can check for leaks.
+ */
+const struct v3_os_hooks *v3t_host(void);
+void v3t_fail_nth(long n);
+long v3t_alloc_count(void);          /* allocations attempted since the last reset */
+long v3t_outstanding(void);          /* live allocations */
+void v3t_reset_counts(void);
+int v3t_failed(void);                /* did the armed failure fire? */
+
+/* Log lines captured by the test host (last line and count at error level). */
+const char *v3t_last_log(void);
+long v3t_error_logs(void);
+void v3t_set_log_echo(int on);       /* also print logs to stderr */
+
+/* cmocka group setup/teardown that installs the test host. */
+int v3t_setup(void **state);
+int v3t_teardown(void **state);
+
+#endif

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds v3vmm and runs the main job: boots the
+# sample guest `hooks` on the software CPU and shows its serial output, the
+# memory map and the statistics.  Falls back to the memory-map demo when the
+# guest boot path is not built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+scripts/install-deps.sh
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$build"
+if [ -x "$build/tools/v3vm/v3vm" ] && [ -f "$build/guests/hooks.elf" ]; then
+    exec "$build/tools/v3vm/v3vm" -m 64M -kernel "$build/guests/hooks.elf" --dump-map --stats
+else
+    exec "$build/tools/memmap-demo/v3-memmap-demo"
+fi

@@ -176,6 +176,7 @@ struct v3_lazy_flags {
 struct v3_mem_cache {
     const struct v3_mem_region *region;
     uint64_t generation;
+    uint64_t start, end;      /**< [start, end): where @c region is the answer (a gap for the base region) */
 };
 
 /** One virtual CPU. */
@@ -202,6 +203,15 @@ struct v3_core {
 
     enum v3_cpu_mode mode;        /**< kept current by v3_core_update_mode() */
     uint8_t cpl;
+
+    /* ---- system-level bookkeeping (src/cpu/system/system.h) ---- */
+    uint8_t intr_shadow;          /**< V3_SHADOW_STI / V3_SHADOW_MOVSS: set by the instruction that
+                                       starts a shadow, cleared by the loop before the next one */
+    uint8_t nmi_blocked;          /**< an NMI handler runs (until the next IRET) */
+    uint8_t halted;               /**< HLT executed, waiting for an interrupt */
+    uint64_t a20_clear;           /**< physical address bits forced to 0: (1 << 20) while the A20
+                                       gate is disabled, 0 otherwise (the reset value) */
+    uint64_t mtrr[28];            /**< MTRR storage: DEF_TYPE, 11 fixed, 8 variable base/mask pairs */
 
     /* ---- owned by the VMM, not architectural ---- */
     struct v3_vm *vm;             /**< the VM this core belongs to */

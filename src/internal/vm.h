@@ -3,14 +3,98 @@
 #ifndef V3_INTERNAL_VM_H
 #define V3_INTERNAL_VM_H
 
+#include <v3/backend.h>
+#include <v3/devices.h>
+#include <v3/hypercall.h>
+#include <v3/io.h>
+#include <v3/rbtree.h>
 #include <v3/vm.h>
 #include "mem/memmap.h"
+
+struct v3_io_hook {
+    struct v3_rb_node node;
+    uint16_t port;
+    v3_io_read_fn read;
+    v3_io_write_fn write;
+    void *priv;
+    uint64_t calls;
+};
+
+struct v3_hypercall {
+    struct v3_rb_node node;
+    uint64_t id;
+    v3_hypercall_fn fn;
+    void *priv;
+};
+
+struct v3_msr_hook {
+    struct v3_msr_hook *next;
+    uint32_t msr;
+    v3_msr_read_fn read;
+    v3_msr_write_fn write;
+    void *priv;
+};
+
+struct v3_cpuid_hook {
+    struct v3_cpuid_hook *next;
+    uint32_t leaf;
+    v3_cpuid_fn fn;
+    void *priv;
+};
+
+struct v3_uart;
+struct v3_vga;
+struct v3_testdev;
 
 struct v3_vm {
     struct v3_mem_map mem;           /* guest physical memory map (src/mem) */
     unsigned num_cores;
     struct v3_core *cores;           /* array of num_cores, 64-byte aligned */
-    struct v3_vm_config config;
+    struct v3_vm_config config;      /* copy; regions pointer cleared after creation */
+
+    /* ---- execution (src/vm) ---- */
+    const struct v3_backend_ops *backend;
+    int mem_ready;                   /* v3_mem_map_init() succeeded */
+    unsigned cores_ready;            /* cores whose back-end/paging state is set up */
+    int stop_requested;              /* atomic: v3_stop_vm() */
+    enum v3_stop_reason pending_stop;/* a device asked to stop (debug exit) */
+    int pending_exit_code;
+    int pending_irq;                 /* atomic: vector + 1, 0 if none */
+    int irq_sources;                 /* atomic: asynchronous interrupt sources */
+    int halted;                      /* vCPU 0 waits in HLT */
+
+    /* ---- I/O ports, hypercalls, MSR/CPUID hooks (src/vm) ---- */
+    struct v3_rb_root io_hooks;
+    uint8_t *io_warned;              /* 65536-bit map: unhooked port already logged */
+    struct v3_rb_root hypercalls;
+    uint64_t hypercalls_done;
+    struct v3_msr_hook *msr_hooks;
+    struct v3_cpuid_hook *cpuid_hooks;
+
+    /* ---- devices (src/devices) ---- */
+    struct v3_uart *uart;
+    struct v3_vga *vga;
+    struct v3_testdev *testdev;
+
+    struct v3_vm_stats stats;
 };
+
+/* Devices: attach at creation (0 or negative error), detach at teardown (NULL-safe). */
+int v3_uart_attach(struct v3_vm *vm);
+void v3_uart_detach(struct v3_vm *vm);
+int v3_debug_exit_attach(struct v3_vm *vm);
+int v3_vga_attach(struct v3_vm *vm);
+void v3_vga_detach(struct v3_vm *vm);
+int v3_testdev_attach(struct v3_vm *vm);
+void v3_testdev_detach(struct v3_vm *vm);
+
+/* Exit handlers (src/vm/exits.c).  Return 0 to continue, negative error to stop. */
+int v3_handle_io_exit(struct v3_core *core, const struct v3_exit *ex);
+void v3_io_free_all(struct v3_vm *vm);
+void v3_hypercall_free_all(struct v3_vm *vm);
+int v3_hypercall_builtin_init(struct v3_vm *vm);
+void v3_msr_cpuid_free_all(struct v3_vm *vm);
+int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool write);
+int v3_handle_cpuid_exit(struct v3_core *core, const struct v3_exit *ex);
 
 #endif

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/* The run loop: run vCPU 0 on the back end and dispatch its exits. */
+#include "internal/host.h"
+#include "internal/vm.h"
+#include <v3/paging.h>
+
+const char *v3_exit_reason_str(int reason)
+{
+    switch (reason) {
+    case V3_EXIT_NONE:       return "none";
+    case V3_EXIT_IO:         return "io";
+    case V3_EXIT_HYPERCALL:  return "hypercall";
+    case V3_EXIT_HLT:        return "hlt";
+    case V3_EXIT_MSR_READ:   return "msr-read";
+    case V3_EXIT_MSR_WRITE:  return "msr-write";
+    case V3_EXIT_CPUID:      return "cpuid";
+    case V3_EXIT_SHUTDOWN:   return "shutdown";
+    case V3_EXIT_INSN_LIMIT: return "insn-limit";
+    case V3_EXIT_STOP:       return "stop";
+    case V3_EXIT_ERROR:      return "error";
+    default:                 return "unknown";
+    }
+}
+
+const char *v3_stop_reason_str(enum v3_stop_reason r)
+{
+    switch (r) {
+    case V3_STOP_NONE:       return "none";
+    case V3_STOP_DEBUG_EXIT: return "debug-exit";
+    case V3_STOP_SHUTDOWN:   return "shutdown";
+    case V3_STOP_HLT:        return "hlt";
+    case V3_STOP_INSN_LIMIT: return "insn-limit";
+    case V3_STOP_REQUESTED:  return "requested";
+    case V3_STOP_ERROR:      return "error";
+    default:                 return "unknown";
+    }
+}
+
+void v3_stop_vm(struct v3_vm *vm)
+{
+    if (vm)
+        __atomic_store_n(&vm->stop_requested, 1, __ATOMIC_SEQ_CST);
+}
+
+void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_code)
+{
+    if (!vm)
+        return;
+    if (vm->pending_stop == V3_STOP_NONE) {
+        vm->pending_stop = reason;
+        vm->pending_exit_code = exit_code;
+    }
+}
+
+int v3_vm_raise_interrupt(struct v3_vm *vm, uint8_t vector)
+{
+    if (!vm || vector < 32) {
+        V3_ERROR("v3_vm_raise_interrupt: %s", vm ? "vector below 32" : "NULL VM");
+        return V3_EINVAL;
+    }
+    __atomic_store_n(&vm->pending_irq, vector + 1, __ATOMIC_SEQ_CST);
+    return V3_OK;
+}
+
+void v3_vm_interrupt_sources(struct v3_vm *vm, int delta)
+{
+    if (vm)
+        __atomic_add_fetch(&vm->irq_sources, delta, __ATOMIC_SEQ_CST);
+}
+
+/* Instruction bytes at @rip of @core, as far as readable. */
+static uint8_t fetch_bytes(struct v3_core *core, uint64_t rip, uint8_t *buf)
+{
+    struct v3_exception exc;
+    uint64_t la = rip;
+    uint8_t n;
+
+    if (core->mode != V3_MODE_LONG64)
+        la = (core->seg[V3_CS].base + rip) & 0xffffffffull;
+    for (n = 0; n < 15; n++)
+        if (v3_read_gva_memory(core, la + n, 1, &buf[n], V3_ACCESS_EXEC, &exc) != 1)
+            break;
+    return n;
+}
+
+void v3_vm_print_core(struct v3_core *core, int level)
+{
+    static const char *const names[V3_NR_GPRS] = {
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+    static const char *const snames[V3_NR_SREGS] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
+
+    if (!core)
+        return;
+    v3_log(level, "vcpu %u: mode %s cpl %u rip %016llx rflags %016llx", core->id,
+           v3_cpu_mode_str(core->mode), core->cpl, (unsigned long long)core->rip,
+           (unsigned long long)v3_core_get_rflags(core));
+    for (int i = 0; i < V3_NR_GPRS; i += 4)
+        v3_log(level, "  %-3s %016llx  %-3s %016llx  %-3s %016llx  %-3s %016llx",
+               names[i], (unsigned long long)core->gpr[i], names[i + 1], (unsigned long long)core->gpr[i + 1],
+               names[i + 2], (unsigned long long)core->gpr[i + 2], names[i + 3], (unsigned long long)core->gpr[i + 3]);
+    for (int s = 0; s < V3_NR_SREGS; s++)
+        v3_log(level, "  %-4s sel %04x base %016llx limit %08x attr %03x", snames[s],
+               core->seg[s].selector, (unsigned long long)core->seg[s].base, core->seg[s].limit,
+               core->seg[s].attrib);
+    v3_log(level, "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx",
+           (unsigned long long)core->cr0, (unsigned long long)core->cr2, (unsigned long long)core->cr3,
+           (unsigned long long)core->cr4, (unsigned long long)core->efer);
+    v3_log(level, "  gdtr %016llx/%04x idtr %016llx/%04x insns %llu",
+           (unsigned long long)core->gdtr.base, core->gdtr.limit,
+           (unsigned long long)core->idtr.base, core->idtr.limit, (unsigned long long)core->insn_count);
+}
+
+static void bytes_hex(const uint8_t *b, unsigned n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned j = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        out[j++] = hex[b[i] >> 4];
+        out[j++] = hex[b[i] & 15];
+        if (i + 1 < n)
+            out[j++] = ' ';
+    }
+    out[j] = 0;
+}
+
+static void stop_error(struct v3_core *core, struct v3_vm_result *res, int code, const char *msg,
+                       uint64_t rip, const uint8_t *bytes, uint8_t len)
+{
+    char hex[15 * 3 + 1];
+
+    res->reason = V3_STOP_ERROR;
+    res->error = code;
+    res->msg = msg;
+    res->rip = rip;
+    if (bytes && len) {
+        res->len = len > 15 ? 15 : len;
+        memcpy(res->bytes, bytes, res->len);
+    } else {
+        res->len = fetch_bytes(core, rip, res->bytes);
+    }
+    bytes_hex(res->bytes, res->len, hex);
+    V3_ERROR("vm: stopped on error: %s (%s) at rip %016llx, bytes [%s]", msg ? msg : "error",
+             v3_strerror(code), (unsigned long long)rip, hex);
+    v3_vm_print_core(core, V3_LOG_ERROR);
+}
+
+static void trace_exit(struct v3_core *core, const struct v3_exit *ex)
+{
+    switch (ex->reason) {
+    case V3_EXIT_IO:
+        V3_INFO("exit io %s%s port %04x size %u data %08x rip %016llx",
+                ex->io.in ? "in" : "out", ex->io.string ? (ex->io.rep ? " rep-string" : " string") : "",
+                ex->io.port, ex->io.size, ex->io.in ? 0 : ex->io.data, (unsigned long long)ex->insn_rip);
+        break;
+    case V3_EXIT_HYPERCALL:
+        V3_INFO("exit hypercall id %llx rip %016llx", (unsigned long long)core->gpr[V3_RAX],
+                (unsigned long long)ex->insn_rip);
+        break;
+    case V3_EXIT_MSR_READ:
+    case V3_EXIT_MSR_WRITE:
+        V3_INFO("exit %s msr %08x rip %016llx", v3_exit_reason_str(ex->reason), ex->msr.index,
+                (unsigned long long)ex->insn_rip);
+        break;
+    case V3_EXIT_CPUID:
+        V3_INFO("exit cpuid leaf %08x.%u rip %016llx", ex->cpuid.leaf, ex->cpuid.subleaf,
+                (unsigned long long)ex->insn_rip);
+        break;
+    default:
+        V3_INFO("exit %s rip %016llx", v3_exit_reason_str(ex->reason), (unsigned long long)ex->insn_rip);
+        break;
+    }
+}
+
+/* HLT: 1 to continue (an interrupt can or did come), 0 to stop. */
+static int hlt_wait(struct v3_vm *vm, struct v3_core *core)
+{
+    if (!(v3_core_get_rflags(core) & V3_FLAG_IF))
+        return 0;                   /* only an NMI could wake it, and none is wired */
+    for (;;) {
+        if (__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST))
+            return 1;
+        if (__atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST))
+            return 1;               /* the loop reports the stop */
+        if (__atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) <= 0)
+            return 0;
+        __builtin_ia32_pause();
+    }
+}
+
+static uint64_t total_insns(struct v3_vm *vm)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < vm->num_cores; i++)
+        n += vm->cores[i].insn_count;
+    return n;
+}
+
+int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
+{
+    struct v3_core *core;
+    uint64_t t0;
+    int rc;
+
+    if (!vm || !res) {
+        V3_ERROR("v3_run_vm: NULL %s", vm ? "result" : "VM");
+        return V3_EINVAL;
+    }
+    memset(res, 0, sizeof(*res));
+    core = &vm->cores[0];
+    t0 = v3_time_ns();
+
+    while (res->reason == V3_STOP_NONE) {
+        struct v3_exit ex;
+        int irq;
+
+        if (__atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
+            res->reason = V3_STOP_REQUESTED;
+            res->rip = core->rip;
+            break;
+        }
+        if (vm->config.max_insns && core->insn_count >= vm->config.max_insns) {
+            res->reason = V3_STOP_INSN_LIMIT;
+            res->rip = core->rip;
+            break;
+        }
+        irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
+        if (irq && vm->backend->inject) {
+            struct v3_event ev;
+            memset(&ev, 0, sizeof(ev));
+            ev.type = V3_EVENT_INTERRUPT;
+            ev.vector = (uint8_t)(irq - 1);
+            rc = vm->backend->inject(core, &ev);
+            if (rc < 0) {
+                stop_error(core, res, rc, "interrupt injection failed", core->rip, NULL, 0);
+                break;
+            }
+        }
+
+        memset(&ex, 0, sizeof(ex));
+        rc = vm->backend->run(core, &ex);
+        if (rc < 0 && ex.reason != V3_EXIT_ERROR) {
+            ex.reason = V3_EXIT_ERROR;
+            ex.error.code = rc;
+            ex.error.msg = "back end failed";
+            ex.insn_rip = core->rip;
+        }
+        if ((unsigned)ex.reason < V3_STAT_EXIT_REASONS)
+            vm->stats.exits[ex.reason]++;
+        vm->stats.exits_total++;
+        if (vm->config.trace & V3_TRACE_EXITS)
+            trace_exit(core, &ex);
+
+        rc = 0;
+        switch (ex.reason) {
+        case V3_EXIT_NONE:
+            break;
+        case V3_EXIT_IO:
+            rc = v3_handle_io_exit(core, &ex);
+            if (rc < 0)
+                stop_error(core, res, rc, "I/O port hook failed", ex.insn_rip, NULL, 0);
+            break;
+        case V3_EXIT_HYPERCALL:
+            rc = v3_handle_hypercall(core);
+            if (rc < 0)
+                stop_error(core, res, rc, "hypercall handler failed", ex.insn_rip, NULL, 0);
+            break;
+        case V3_EXIT_HLT:
+            if (!hlt_wait(vm, core)) {
+                res->reason = V3_STOP_HLT;
+                res->rip = ex.insn_rip;
+                V3_INFO("vm: HLT at rip %016llx with no interrupt that could wake the vCPU",
+                        (unsigned long long)ex.insn_rip);
+            }
+            break;
+        case V3_EXIT_MSR_READ:
+        case V3_EXIT_MSR_WRITE:
+            rc = v3_handle_msr_exit(core, &ex, ex.reason == V3_EXIT_MSR_WRITE);
+            if (rc < 0)
+                stop_error(core, res, rc, "MSR access failed", ex.insn_rip, NULL, 0);
+            break;
+        case V3_EXIT_CPUID:
+            rc = v3_handle_cpuid_exit(core, &ex);
+            if (rc < 0)
+                stop_error(core, res, rc, "CPUID hook failed", ex.insn_rip, NULL, 0);
+            break;
+        case V3_EXIT_SHUTDOWN:
+            res->reason = V3_STOP_SHUTDOWN;
+            res->rip = ex.insn_rip;
+            V3_INFO("vm: shutdown (triple fault) at rip %016llx", (unsigned long long)ex.insn_rip);
+            break;
+        case V3_EXIT_INSN_LIMIT:
+            res->reason = V3_STOP_INSN_LIMIT;
+            res->rip = core->rip;
+            break;
+        case V3_EXIT_STOP:
+            break;          /* the stop flag is checked at the top of the loop */
+        case V3_EXIT_ERROR:
+            stop_error(core, res, ex.error.code ? ex.error.code : V3_EUNSUPPORTED,
+                       ex.error.msg ? ex.error.msg : "back end error", ex.insn_rip,
+                       ex.error.bytes, ex.error.len);
+            break;
+        default:
+            stop_error(core, res, V3_EINVAL, "unknown exit reason", ex.insn_rip, NULL, 0);
+            break;
+        }
+        if (res->reason == V3_STOP_NONE && vm->pending_stop != V3_STOP_NONE) {
+            res->reason = vm->pending_stop;
+            res->exit_code = vm->pending_exit_code;
+            res->rip = ex.insn_rip;
+            vm->pending_stop = V3_STOP_NONE;
+        }
+    }
+    vm->stats.insns = total_insns(vm);
+    vm->stats.run_ns += v3_time_ns() - t0;
+    return V3_OK;
+}
+
+int v3_vm_get_stats(struct v3_vm *vm, struct v3_vm_stats *st)
+{
+    if (!vm || !st)
+        return V3_EINVAL;
+    vm->stats.insns = total_insns(vm);
+    *st = vm->stats;
+    return V3_OK;
+}
+
+void v3_vm_print_stats(struct v3_vm *vm, int level)
+{
+    struct v3_vm_stats st;
+    uint64_t ms;
+
+    if (v3_vm_get_stats(vm, &st) < 0)
+        return;
+    ms = st.run_ns / 1000000;
+    v3_log(level, "statistics: %llu instructions in %llu.%03llu s, %llu exits",
+           (unsigned long long)st.insns, (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+           (unsigned long long)st.exits_total);
+    for (int r = 1; r < V3_STAT_EXIT_REASONS; r++)
+        if (st.exits[r])
+            v3_log(level, "  exits %-10s %llu", v3_exit_reason_str(r), (unsigned long long)st.exits[r]);
+    if (st.io_unhooked)
+        v3_log(level, "  unhooked port accesses %llu", (unsigned long long)st.io_unhooked);
+    if (st.hypercalls_unknown)
+        v3_log(level, "  unknown hypercalls %llu", (unsigned long long)st.hypercalls_unknown);
+    for (struct v3_rb_node *n = v3_rb_first(&vm->io_hooks); n; n = v3_rb_next(n)) {
+        struct v3_io_hook *h = v3_rb_entry(n, struct v3_io_hook, node);
+        if (h->calls)
+            v3_log(level, "  port %04x hook calls %llu", h->port, (unsigned long long)h->calls);
+    }
+    for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r))
+        v3_log(level, "  region %013llx-%013llx %-10s hook calls %llu",
+               (unsigned long long)r->guest_start, (unsigned long long)r->guest_end,
+               v3_shdw_region_type_to_str(r->type), (unsigned long long)r->hook_calls);
+}

@@ -1,10 +1,128 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder until the lazy-flags engine lands: no lazy records yet. */
-#include <v3/vcpu.h>
+/*
+ * Lazy arithmetic flags.
+ *
+ * Handlers record (op, size, res, src1, src2) in core->lazy; the six
+ * arithmetic flags are computed from the record when someone reads RFLAGS.
+ * All values are truncated to the operand size; "msb" is bit size*8-1.
+ *
+ *   ADD (and ADC):  CF = msb of (s1 & s2) | ((s1 | s2) & ~res)
+ *                   OF = msb of (s1 ^ res) & (s2 ^ res)
+ *   SUB (SBB, CMP, NEG as 0 - x):
+ *                   CF = msb of (~s1 & s2) | ((~s1 | s2) & res)
+ *                   OF = msb of (s1 ^ s2) & (s1 ^ res)
+ *   both:           AF = bit 4 of s1 ^ s2 ^ res
+ *   INC/DEC:        as ADD/SUB with s2 = 1, CF = recorded old CF
+ *   LOGIC:          CF = OF = 0
+ *   all:            ZF = res == 0, SF = msb, PF = even parity of res[7:0]
+ *
+ * Architecturally undefined flags: the values v3vmm produces
+ *   AND/OR/XOR/TEST:          AF = 0
+ *   SHL/SHR/SAR (count != 0): AF = 0; OF for counts > 1 computed as for a
+ *                             count of 1 applied to the last step (see ops_shift.c)
+ *   ROL/ROR/RCL/RCR:          OF for counts > 1 as for count 1 on the result
+ *   SHLD/SHRD:                OF as for count 1 on the result; AF = 0;
+ *                             count > operand size: destination and flags unchanged
+ *                             for 16-bit (see ops_shift.c)
+ *   MUL/IMUL:                 SF, ZF, PF from the low half of the result, AF = 0
+ *   DIV/IDIV:                 all six flags unchanged
+ *   BSF/BSR:                  CF, OF, SF, AF, PF cleared (ZF defined)
+ *   BT/BTS/BTR/BTC:           OF, SF, AF, PF unchanged
+ */
+#include "emu/insn.h"
 
-uint64_t v3_core_get_rflags(struct v3_core *core) { return core->rflags; }
+static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
+
+static uint64_t lazy_compute(const struct v3_lazy_flags *l)
+{
+    unsigned size = l->size ? l->size : 8;
+    uint64_t m = v3_size_mask(size);
+    uint64_t r = l->res & m, a = l->src1 & m, b = l->src2 & m;
+    uint64_t cf = 0, of = 0, af = 0;
+
+    switch (l->op) {
+    case V3_LF_ADD:
+        cf = msb((a & b) | ((a | b) & ~r), size);
+        of = msb((a ^ r) & (b ^ r), size);
+        af = (a ^ b ^ r) & 0x10;
+        break;
+    case V3_LF_SUB:
+        cf = msb((~a & b) | ((~a | b) & r), size);
+        of = msb((a ^ b) & (a ^ r), size);
+        af = (a ^ b ^ r) & 0x10;
+        break;
+    case V3_LF_LOGIC:
+        break;
+    case V3_LF_INC:
+        cf = b & 1;
+        of = msb((a ^ r) & (1 ^ r), size);
+        af = (a ^ 1 ^ r) & 0x10;
+        break;
+    case V3_LF_DEC:
+        cf = b & 1;
+        of = msb((a ^ 1) & (a ^ r), size);
+        af = (a ^ 1 ^ r) & 0x10;
+        break;
+    default:
+        break;
+    }
+    uint64_t f = 0;
+    if (cf)
+        f |= V3_FLAG_CF;
+    if (of)
+        f |= V3_FLAG_OF;
+    if (af)
+        f |= V3_FLAG_AF;
+    if (!r)
+        f |= V3_FLAG_ZF;
+    if (msb(r, size))
+        f |= V3_FLAG_SF;
+    if (v3_parity(r))
+        f |= V3_FLAG_PF;
+    return f;
+}
+
+uint64_t v3_core_get_rflags(struct v3_core *core)
+{
+    if (core->lazy.op) {
+        core->rflags = (core->rflags & ~V3_FLAGS_ARITH) | lazy_compute(&core->lazy);
+        core->lazy.op = V3_LF_NONE;
+    }
+    return core->rflags | 2;
+}
+
 void v3_core_set_rflags(struct v3_core *core, uint64_t rflags)
 {
     core->rflags = rflags | 2;
-    core->lazy.op = 0;
+    core->lazy.op = V3_LF_NONE;
+}
+
+unsigned v3_flags_cf(struct v3_core *c)
+{
+    if (!c->lazy.op)
+        return c->rflags & V3_FLAG_CF;
+    return (lazy_compute(&c->lazy) & V3_FLAG_CF) ? 1 : 0;
+}
+
+void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)
+{
+    uint64_t f = v3_core_get_rflags(c);
+    c->rflags = (f & ~mask) | (val & mask);
+}
+
+int v3_cond(struct v3_core *c, unsigned cc)
+{
+    uint64_t f = v3_core_get_rflags(c);
+    int r;
+    switch ((cc >> 1) & 7) {
+    case 0: r = !!(f & V3_FLAG_OF); break;
+    case 1: r = !!(f & V3_FLAG_CF); break;
+    case 2: r = !!(f & V3_FLAG_ZF); break;
+    case 3: r = !!(f & (V3_FLAG_CF | V3_FLAG_ZF)); break;
+    case 4: r = !!(f & V3_FLAG_SF); break;
+    case 5: r = !!(f & V3_FLAG_PF); break;
+    case 6: r = !!(f & V3_FLAG_SF) != !!(f & V3_FLAG_OF); break;
+    default: r = (f & V3_FLAG_ZF) || (!!(f & V3_FLAG_SF) != !!(f & V3_FLAG_OF)); break;
+    }
+    return (cc & 1) ? !r : r;
 }

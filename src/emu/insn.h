@@ -118,6 +118,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <v3/error.h>
 #include <v3/paging.h>
 #include <v3/vcpu.h>

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* Operand access for handlers: effective addresses, memory, RMW, stack. */
+#include "emu/insn.h"
+
+uint64_t v3_op_ea(const struct v3_core *core, const struct v3_insn *in, const struct v3_operand *op)
+{
+    uint64_t a = op->val;
+    if (op->base == V3_REG_RIP)
+        a += core->rip + in->len;
+    else if (op->base != V3_REG_NONE)
+        a += core->gpr[op->base & 15];
+    if (op->index != V3_REG_NONE)
+        a += core->gpr[op->index & 15] * op->scale;
+    return a & v3_size_mask(in->addrsize);
+}
+
+/* #AC: alignment checking at CPL 3 with CR0.AM and RFLAGS.AC */
+static int check_ac(struct v3_emu_ctx *ctx, uint64_t la, unsigned len)
+{
+    const struct v3_core *c = ctx->core;
+    if (__builtin_expect((c->cr0 & V3_CR0_AM) && (c->rflags & V3_FLAG_AC) && c->cpl == 3, 0) &&
+        (len == 2 || len == 4 || len == 8) && (la & (len - 1)))
+        return v3_raise(ctx, V3_EXC_AC, 1, 0);
+    return V3_X_NEXT;
+}
+
+static unsigned stack_flag(unsigned sreg) { return sreg == V3_SS ? V3_ACCESS_STACK : 0; }
+
+int v3_mem_read_seg(struct v3_emu_ctx *ctx, unsigned sreg, uint64_t off, void *buf, unsigned len,
+                    unsigned access)
+{
+    uint64_t la;
+    int st;
+    access |= stack_flag(sreg);
+    if ((st = v3_seg_linear(ctx, sreg, off, len, access, &la)))
+        return st;
+    if ((st = check_ac(ctx, la, len)))
+        return st;
+    return v3_mem_status(ctx, ctx->mem->read(ctx, la, buf, len, access));
+}
+
+int v3_mem_write_seg(struct v3_emu_ctx *ctx, unsigned sreg, uint64_t off, const void *buf,
+                     unsigned len, unsigned access)
+{
+    uint64_t la;
+    int st;
+    access |= stack_flag(sreg) | V3_ACCESS_WRITE;
+    if ((st = v3_seg_linear(ctx, sreg, off, len, access, &la)))
+        return st;
+    if ((st = check_ac(ctx, la, len)))
+        return st;
+    return v3_mem_status(ctx, ctx->mem->write(ctx, la, buf, len, access));
+}
+
+int v3_mem_read_op(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+                   void *buf, unsigned len, unsigned access)
+{
+    return v3_mem_read_seg(ctx, op->reg, v3_op_ea(ctx->core, in, op), buf, len, access);
+}
+
+int v3_mem_write_op(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+                    const void *buf, unsigned len)
+{
+    return v3_mem_write_seg(ctx, op->reg, v3_op_ea(ctx->core, in, op), buf, len, V3_ACCESS_WRITE);
+}
+
+static uint64_t load_le(const void *p, unsigned size)
+{
+    uint64_t v = 0;
+    memcpy(&v, p, size);    /* x86 host: little-endian */
+    return v;
+}
+
+int v3_op_read(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+               unsigned size, uint64_t *val)
+{
+    struct v3_core *c = ctx->core;
+    switch (op->kind) {
+    case V3_OPK_REG:
+        switch (op->cls) {
+        case V3_RC_GPR:
+            *val = v3_gpr_get(c, op->reg & 15, size);
+            return V3_X_NEXT;
+        case V3_RC_GPR8H:
+            *val = (c->gpr[op->reg & 3] >> 8) & 0xff;
+            return V3_X_NEXT;
+        case V3_RC_SREG:
+            *val = c->seg[op->reg & 7].selector;
+            return V3_X_NEXT;
+        case V3_RC_XMM:
+            *val = load_le(c->fpu.xmm[op->reg & 15], size > 8 ? 8 : size);
+            return V3_X_NEXT;
+        case V3_RC_MMX:
+            *val = load_le(c->fpu.st[op->reg & 7], size > 8 ? 8 : size);
+            return V3_X_NEXT;
+        default:
+            return V3_X_UNSUPPORTED;
+        }
+    case V3_OPK_IMM:
+        *val = op->val & v3_size_mask(size);
+        return V3_X_NEXT;
+    case V3_OPK_MEM: {
+        uint8_t b[8];
+        int st = v3_mem_read_op(ctx, in, op, b, size, V3_ACCESS_READ);
+        if (st)
+            return st;
+        *val = load_le(b, size);
+        return V3_X_NEXT;
+    }
+    default:
+        return V3_X_UNSUPPORTED;
+    }
+}
+
+int v3_op_write(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+                unsigned size, uint64_t val)
+{
+    struct v3_core *c = ctx->core;
+    switch (op->kind) {
+    case V3_OPK_REG:
+        switch (op->cls) {
+        case V3_RC_GPR:
+            v3_gpr_set(c, op->reg & 15, size, val);
+            return V3_X_NEXT;
+        case V3_RC_GPR8H:
+            c->gpr[op->reg & 3] = (c->gpr[op->reg & 3] & ~0xff00ull) | ((val & 0xff) << 8);
+            return V3_X_NEXT;
+        default:
+            return V3_X_UNSUPPORTED;
+        }
+    case V3_OPK_MEM:
+        return v3_mem_write_op(ctx, in, op, &val, size);
+    default:
+        return V3_X_UNSUPPORTED;
+    }
+}
+
+/* ------------------------------------------------------------ read-modify-write */
+
+int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+                 unsigned size, int force_atomic, struct v3_rmw *r, uint64_t *old)
+{
+    r->op = op;
+    r->in = in;
+    r->hva = NULL;
+    r->size = size;
+    r->la = 0;
+    if (op->kind != V3_OPK_MEM)
+        return v3_op_read(ctx, in, op, size, old);
+
+    unsigned access = V3_ACCESS_WRITE | stack_flag(op->reg);
+    int st = v3_seg_linear(ctx, op->reg, v3_op_ea(ctx->core, in, op), size, access, &r->la);
+    if (st)
+        return st;
+    if ((st = check_ac(ctx, r->la, size)))
+        return st;
+    int atomic = force_atomic || (in->prefix & V3_PFX_LOCK);
+    if (ctx->mem->map && (!atomic || (r->la & (size - 1)) == 0)) {
+        r->hva = ctx->mem->map(ctx, r->la, size, V3_ACCESS_WRITE);
+        if (r->hva) {
+            /* aligned atomic path, or a plain RAM fast path when unlocked */
+            r->size = size | (atomic ? 0x100u : 0);
+            switch (atomic ? size : 0) {
+            case 1: *old = __atomic_load_n((uint8_t *)r->hva, __ATOMIC_SEQ_CST); break;
+            case 2: *old = __atomic_load_n((uint16_t *)r->hva, __ATOMIC_SEQ_CST); break;
+            case 4: *old = __atomic_load_n((uint32_t *)r->hva, __ATOMIC_SEQ_CST); break;
+            case 8: *old = __atomic_load_n((uint64_t *)r->hva, __ATOMIC_SEQ_CST); break;
+            default: *old = load_le(r->hva, size); break;
+            }
+            return V3_X_NEXT;
+        }
+    }
+    uint8_t b[8];
+    st = v3_mem_status(ctx, ctx->mem->read(ctx, r->la, b, size, access));
+    if (st)
+        return st;
+    *old = load_le(b, size);
+    return V3_X_NEXT;
+}
+
+int v3_rmw_commit(struct v3_emu_ctx *ctx, struct v3_rmw *r, uint64_t *old, uint64_t newv)
+{
+    if (r->op->kind != V3_OPK_MEM)
+        return v3_op_write(ctx, r->in, r->op, r->size, newv);
+    if (r->hva) {
+        unsigned size = r->size & 0xff;
+        if (r->size & 0x100) {
+            int ok;
+            switch (size) {
+            case 1: { uint8_t e = (uint8_t)*old;
+                ok = __atomic_compare_exchange_n((uint8_t *)r->hva, &e, (uint8_t)newv, 0,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                *old = e; break; }
+            case 2: { uint16_t e = (uint16_t)*old;
+                ok = __atomic_compare_exchange_n((uint16_t *)r->hva, &e, (uint16_t)newv, 0,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                *old = e; break; }
+            case 4: { uint32_t e = (uint32_t)*old;
+                ok = __atomic_compare_exchange_n((uint32_t *)r->hva, &e, (uint32_t)newv, 0,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                *old = e; break; }
+            default: { uint64_t e = *old;
+                ok = __atomic_compare_exchange_n((uint64_t *)r->hva, &e, newv, 0,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+                *old = e; break; }
+            }
+            return ok ? V3_X_NEXT : V3_X_AGAIN;
+        }
+        memcpy(r->hva, &newv, size);
+        return V3_X_NEXT;
+    }
+    unsigned access = V3_ACCESS_WRITE | stack_flag(r->op->reg);
+    return v3_mem_status(ctx, ctx->mem->write(ctx, r->la, &newv, r->size, access));
+}
+
+/* ------------------------------------------------------------ stack */
+
+unsigned v3_stack_size(const struct v3_core *core)
+{
+    if (core->mode == V3_MODE_LONG64)
+        return 8;
+    return (core->seg[V3_SS].attrib & V3_SEG_DB) ? 4 : 2;
+}
+
+int v3_push(struct v3_emu_ctx *ctx, uint64_t val, unsigned size)
+{
+    struct v3_core *c = ctx->core;
+    unsigned ss = v3_stack_size(c);
+    uint64_t sp = (c->gpr[V3_RSP] - size) & v3_size_mask(ss);
+    int st = v3_mem_write_seg(ctx, V3_SS, sp, &val, size, V3_ACCESS_WRITE);
+    if (st)
+        return st;
+    v3_gpr_set(c, V3_RSP, ss, sp);
+    return V3_X_NEXT;
+}
+
+int v3_pop(struct v3_emu_ctx *ctx, uint64_t *val, unsigned size)
+{
+    struct v3_core *c = ctx->core;
+    unsigned ss = v3_stack_size(c);
+    uint64_t sp = c->gpr[V3_RSP] & v3_size_mask(ss);
+    uint64_t v = 0;
+    int st = v3_mem_read_seg(ctx, V3_SS, sp, &v, size, V3_ACCESS_READ);
+    if (st)
+        return st;
+    v3_gpr_set(c, V3_RSP, ss, sp + size);
+    *val = v;
+    return V3_X_NEXT;
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MUL, IMUL (one, two and three operands), DIV, IDIV (#DE on a zero
+ * divisor or a quotient that does not fit).
+ */
+#include <Zydis/Zydis.h>
+#include "emu/insn.h"
+
+typedef unsigned __int128 u128;
+typedef __int128 s128;
+
+static uint64_t szp_low(uint64_t r, unsigned size)
+{
+    uint64_t f = 0;
+    r &= v3_size_mask(size);
+    if (!r)
+        f |= V3_FLAG_ZF;
+    if ((r >> (size * 8 - 1)) & 1)
+        f |= V3_FLAG_SF;
+    if (v3_parity(r))
+        f |= V3_FLAG_PF;
+    return f;
+}
+
+/* write the double-width result of the one-operand forms */
+static void put_wide(struct v3_core *c, unsigned size, u128 p)
+{
+    if (size == 1) {
+        v3_gpr_set(c, V3_RAX, 2, (uint64_t)p & 0xffff);
+    } else {
+        v3_gpr_set(c, V3_RAX, size, (uint64_t)p);
+        v3_gpr_set(c, V3_RDX, size, (uint64_t)(p >> (size * 8)));
+    }
+}
+
+static int op_mul(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t s;
+    int st;
+    if ((st = v3_op_read(ctx, in, &in->op[0], size, &s)))
+        return st;
+    u128 p = (u128)v3_gpr_get(c, V3_RAX, size) * s;
+    put_wide(c, size, p);
+    int hi = (p >> (size * 8)) != 0;
+    v3_flags_set(c, V3_FLAGS_ARITH, szp_low((uint64_t)p, size) | (hi ? V3_FLAG_CF | V3_FLAG_OF : 0));
+    return V3_X_NEXT;
+}
+
+static int op_imul(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t a, b;
+    int st;
+    if (in->nops == 1) {
+        if ((st = v3_op_read(ctx, in, &in->op[0], size, &b)))
+            return st;
+        a = v3_gpr_get(c, V3_RAX, size);
+    } else {
+        const struct v3_operand *x = &in->op[in->nops == 3 ? 1 : 0];
+        const struct v3_operand *y = &in->op[in->nops == 3 ? 2 : 1];
+        if ((st = v3_op_read(ctx, in, x, size, &a)))
+            return st;
+        if ((st = v3_op_read(ctx, in, y, size, &b)))
+            return st;
+    }
+    s128 p = (s128)(int64_t)v3_sext(a, size) * (s128)(int64_t)v3_sext(b, size);
+    uint64_t lo = (uint64_t)p & v3_size_mask(size);
+    int ovf = (s128)(int64_t)v3_sext(lo, size) != p;
+    if (in->nops == 1)
+        put_wide(c, size, (u128)p);
+    else
+        v3_op_write(ctx, in, &in->op[0], size, lo);
+    v3_flags_set(c, V3_FLAGS_ARITH, szp_low(lo, size) | (ovf ? V3_FLAG_CF | V3_FLAG_OF : 0));
+    return V3_X_NEXT;
+}
+
+static int op_div(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size, bits = size * 8;
+    uint64_t s;
+    int st;
+    if ((st = v3_op_read(ctx, in, &in->op[0], size, &s)))
+        return st;
+    if (!s)
+        return v3_exc_de(ctx);
+    u128 n;
+    if (size == 1)
+        n = v3_gpr_get(c, V3_RAX, 2);
+    else
+        n = ((u128)v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size);
+    u128 q = n / s, r = n - q * s;
+    if (q > v3_size_mask(size))
+        return v3_exc_de(ctx);
+    if (size == 1)
+        v3_gpr_set(c, V3_RAX, 2, ((uint64_t)r << 8) | (uint64_t)q);
+    else {
+        v3_gpr_set(c, V3_RAX, size, (uint64_t)q);
+        v3_gpr_set(c, V3_RDX, size, (uint64_t)r);
+    }
+    return V3_X_NEXT;
+}
+
+static int op_idiv(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size, bits = size * 8;
+    uint64_t s;
+    int st;
+    if ((st = v3_op_read(ctx, in, &in->op[0], size, &s)))
+        return st;
+    int64_t d = (int64_t)v3_sext(s, size);
+    if (!d)
+        return v3_exc_de(ctx);
+    s128 n;
+    if (size == 1)
+        n = (int16_t)v3_gpr_get(c, V3_RAX, 2);
+    else if (size == 8)
+        n = (s128)(((u128)c->gpr[V3_RDX] << 64) | c->gpr[V3_RAX]);
+    else
+        n = (int64_t)((v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size));
+    if (size == 8 && d == -1 && n == (s128)((u128)1 << 127))
+        return v3_exc_de(ctx);
+    s128 q = n / d, r = n - q * d;
+    s128 lim = (s128)1 << (bits - 1);
+    if (q >= lim || q < -lim)
+        return v3_exc_de(ctx);
+    if (size == 1)
+        v3_gpr_set(c, V3_RAX, 2, (((uint64_t)r & 0xff) << 8) | ((uint64_t)q & 0xff));
+    else {
+        v3_gpr_set(c, V3_RAX, size, (uint64_t)q);
+        v3_gpr_set(c, V3_RDX, size, (uint64_t)r);
+    }
+    return V3_X_NEXT;
+}
+
+const struct v3_op_entry v3_ops_muldiv[] = {
+    { ZYDIS_MNEMONIC_MUL, 0, op_mul },
+    { ZYDIS_MNEMONIC_IMUL, 0, op_imul },
+    { ZYDIS_MNEMONIC_DIV, 0, op_div },
+    { ZYDIS_MNEMONIC_IDIV, 0, op_idiv },
+    { 0, 0, NULL },
+};

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The list of handler families.  To add a family: one extern line and one
+ * array line (see src/emu/insn.h, section 3).  Order matters only for a
+ * mnemonic registered twice (the first wins).
+ */
+#include <stddef.h>
+#include "emu/insn.h"
+
+extern const struct v3_op_entry v3_ops_mov[];      /* ops_mov.c: MOV family, MOVZX/SX, MOVBE, CMOVcc, SETcc, XCHG, LEA */
+extern const struct v3_op_entry v3_ops_alu[];      /* ops_alu.c: ADD..CMP, TEST, INC/DEC/NEG/NOT, XADD, CMPXCHG* */
+extern const struct v3_op_entry v3_ops_shift[];    /* ops_shift.c: shifts, rotates, SHLD/SHRD */
+extern const struct v3_op_entry v3_ops_bit[];      /* ops_bit.c: BT*, BSF/BSR */
+extern const struct v3_op_entry v3_ops_muldiv[];   /* ops_muldiv.c: MUL, IMUL, DIV, IDIV */
+extern const struct v3_op_entry v3_ops_stack[];    /* ops_stack.c: PUSH/POP */
+extern const struct v3_op_entry v3_ops_string[];   /* ops_string.c: MOVS STOS LODS CMPS SCAS */
+extern const struct v3_op_entry v3_ops_sse[];      /* ops_sse.c: MMX/SSE data moves */
+
+const struct v3_op_entry *const v3_op_families[] = {
+    v3_ops_mov,
+    v3_ops_alu,
+    v3_ops_shift,
+    v3_ops_bit,
+    v3_ops_muldiv,
+    v3_ops_stack,
+    v3_ops_string,
+    v3_ops_sse,
+    NULL,
+};

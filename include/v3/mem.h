@@ -10,7 +10,7 @@
  *
  *  - V3_REGION_SHADOW: guest range backed by host memory the caller owns;
  *  - V3_REGION_WRITE_HOOK: reads come from backing memory; a write calls the
- *    write callback first and then, if the callback returned 0, updates the
+ *    write callback first and then, if the callback returned >= 0, updates the
  *    backing memory.  A callback that returns a negative value vetoes the
  *    write: memory is left unchanged and the access fails with V3_ECALLBACK;
  *  - V3_REGION_FULL_HOOK: MMIO.  No backing memory; every read and write
@@ -25,11 +25,28 @@
  *
  * Concurrency: map changes take the map's write lock (a host rwlock); guest
  * accesses through v3_read_gpa_memory()/v3_write_gpa_memory() take the read
- * lock.  Raw lookups (v3_get_shadow_region(), v3_mem_lookup()) do not lock:
- * the caller holds v3_mem_read_lock() when other threads may change the map.
+ * lock.  Raw lookups (v3_get_shadow_region(), v3_mem_lookup(),
+ * v3_gpa_to_hva(), iteration) do not lock: the caller holds
+ * v3_mem_read_lock() when other threads may change the map, and a region
+ * pointer or host address it obtained stays valid only while it holds it.
+ * Callbacks may call v3_read/write_gpa_memory() again (the read lock is
+ * taken recursively; the POSIX host's rwlock allows that).
+ *
  * Every change bumps a generation number that invalidates per-vCPU lookup
- * caches, and calls the registered change listeners once with the changed
- * range, with the write lock held, before a removed region is freed.
+ * caches, and calls the registered change listeners once with the whole
+ * changed range, with the write lock held: after the region is inserted,
+ * and before a removed region leaves the tree and is freed.  Listeners must
+ * not call functions that take the map lock.
+ *
+ * Errors: every failing call returns a distinct negative enum v3_error,
+ * logs exactly one line through the host logger, and leaves the map as it
+ * was.  Range checks run in this order: start >= end (V3_ERANGE_ORDER),
+ * start or end not 4 KiB aligned (V3_EALIGN), end above 2^52 (V3_ELIMIT),
+ * NULL callback (V3_ENOCALLBACK), NULL host memory (V3_EINVAL) or host
+ * memory not 4 KiB aligned (V3_EALIGN), out of memory (V3_ENOMEM), overlap
+ * with an existing overlay (V3_EOVERLAP, the log line names both ranges).
+ * Overlays may overlap base RAM (they take priority there) but not each
+ * other.
  */
 #ifndef V3_MEM_H
 #define V3_MEM_H
@@ -54,7 +71,10 @@ typedef int (*v3_mem_read_fn)(struct v3_core *core, uint64_t gpa, void *dst, uin
 /** Write callback: @p len bytes at @p gpa from @p src.  0 or negative error. */
 typedef int (*v3_mem_write_fn)(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv);
 
-/** A region.  Fields are read-only for users of this API. */
+/**
+ * A region.  Fields are read-only for users of this API.  The record is at
+ * most 96 bytes (checked at compile time in src/mem/memmap.c).
+ */
 struct v3_mem_region {
     struct v3_rb_node node;
     uint64_t guest_start;        /**< first byte */
@@ -63,7 +83,7 @@ struct v3_mem_region {
     v3_mem_read_fn read_hook;
     v3_mem_write_fn write_hook;
     void *priv;
-    uint64_t hook_calls;         /**< callback invocations (statistics) */
+    uint64_t hook_calls;         /**< callback invocations (statistics, updated atomically) */
     enum v3_region_type type;
 };
 
@@ -72,24 +92,63 @@ typedef void (*v3_mem_listener_fn)(struct v3_vm *vm, uint64_t start, uint64_t en
 
 /* ---- changing the map: return V3_OK or a negative enum v3_error; on error the map is unchanged ---- */
 
-/** Back [start, end) with caller-owned host memory at @p host_addr (page aligned, not freed by v3). */
+/**
+ * Back [start, end) with caller-owned host memory at @p host_addr (4 KiB
+ * aligned, at least end - start bytes, not freed by v3).  Guest reads and
+ * writes go straight to that memory.
+ * @return V3_OK, V3_EINVAL (NULL vm or host_addr), V3_ERANGE_ORDER,
+ *         V3_EALIGN, V3_ELIMIT, V3_ENOMEM or V3_EOVERLAP.
+ */
 int v3_add_shadow_mem(struct v3_vm *vm, uint64_t start, uint64_t end, void *host_addr);
-/** Write-hook [start, end), backed by @p host_addr (caller-owned).  @p write must not be NULL. */
+/**
+ * Write-hook [start, end), backed by @p host_addr (caller-owned, as for
+ * v3_add_shadow_mem()).  Reads come from the backing memory.  A write calls
+ * @p write(core, gpa, src, len, priv) for each (page, region) piece first;
+ * if it returns >= 0 the piece is then copied into the backing memory, if
+ * it returns < 0 the piece is not stored and the access stops with
+ * V3_ECALLBACK (earlier pieces stay written).
+ * @return as v3_add_shadow_mem(), plus V3_ENOCALLBACK for a NULL @p write.
+ */
 int v3_hook_write_mem(struct v3_vm *vm, uint64_t start, uint64_t end, void *host_addr,
                       v3_mem_write_fn write, void *priv);
-/** Fully hook [start, end).  Both callbacks must be non-NULL. */
+/**
+ * Fully hook [start, end) (MMIO): no memory behind it; every read calls
+ * @p read and every write @p write, once per (page, region) piece.
+ * @return V3_OK, V3_EINVAL (NULL vm), V3_ERANGE_ORDER, V3_EALIGN,
+ *         V3_ELIMIT, V3_ENOCALLBACK (either callback NULL), V3_ENOMEM or
+ *         V3_EOVERLAP.
+ */
 int v3_hook_full_mem(struct v3_vm *vm, uint64_t start, uint64_t end,
                      v3_mem_read_fn read, v3_mem_write_fn write, void *priv);
-/** Remove the write or full hook that starts at @p start.  V3_ENOENT if none, V3_ENOTHOOK for a shadow region. */
+/**
+ * Remove the write or full hook that starts exactly at @p start.  Listeners
+ * run first, then the record is freed (the backing memory is the caller's).
+ * @return V3_OK, V3_EINVAL (NULL vm), V3_ENOENT if no overlay starts there,
+ *         V3_ENOTHOOK if it is a shadow region (use v3_delete_shadow_region()).
+ */
 int v3_unhook_mem(struct v3_vm *vm, uint64_t start);
-/** Remove the overlay region (any kind) that starts at @p start.  V3_ENOENT if none. */
+/**
+ * Remove the overlay region (any kind) that starts exactly at @p start.
+ * @return V3_OK, V3_EINVAL (NULL vm) or V3_ENOENT.  The base region cannot
+ *         be removed (it is not an overlay: V3_ENOENT).
+ */
 int v3_delete_shadow_region(struct v3_vm *vm, uint64_t start);
 
 /* ---- lookups ---- */
 
-/** The region covering @p gpa: an overlay first, else the base region; NULL if none (also at gpa >= mem_size without overlay). */
+/**
+ * The region covering @p gpa: an overlay first, else the base region; NULL
+ * if none (also at gpa >= mem_size without overlay, and for a NULL vm).
+ * O(log n), no locking, no logging.
+ */
 struct v3_mem_region *v3_get_shadow_region(struct v3_vm *vm, uint64_t gpa);
-/** As v3_get_shadow_region() with a caller-owned last-hit cache (e.g. &core->mem_cache). */
+/**
+ * As v3_get_shadow_region() with a caller-owned last-hit cache (e.g.
+ * &core->mem_cache; zero-initialised is valid).  The cache remembers the
+ * window around the last answer (the overlay, or the RAM gap between two
+ * overlays) and is used only while the map generation is unchanged.  One
+ * cache per thread; @p cache may be NULL.
+ */
 struct v3_mem_region *v3_mem_lookup(struct v3_vm *vm, struct v3_mem_cache *cache, uint64_t gpa);
 /**
  * Host address of @p gpa inside @p reg.
@@ -97,51 +156,78 @@ struct v3_mem_region *v3_mem_lookup(struct v3_vm *vm, struct v3_mem_cache *cache
  *         V3_EUNMAPPED if @p gpa is outside the region; V3_EINVAL for NULL.
  */
 int v3_get_shadow_addr(const struct v3_mem_region *reg, uint64_t gpa, void **hva);
-/** Host address of @p gpa for RAM-backed memory (base, shadow, write hook). V3_EHOOKED / V3_EUNMAPPED otherwise. */
+/**
+ * Host address of @p gpa for RAM-backed memory (base, shadow, write hook).
+ * A pointer into a write-hooked region bypasses the hook if written.
+ * @return V3_OK; V3_EHOOKED for a full hook; V3_EUNMAPPED where nothing is
+ *         mapped; V3_EINVAL for NULL arguments.
+ */
 int v3_gpa_to_hva(struct v3_vm *vm, uint64_t gpa, void **hva);
 
-/** The base region (guest RAM). */
+/** The base region (guest RAM [0, mem_size)); NULL for a NULL vm. */
 struct v3_mem_region *v3_mem_base(struct v3_vm *vm);
-/** Guest RAM size in bytes. */
+/** Guest RAM size in bytes (0 for a NULL vm). */
 uint64_t v3_mem_size(struct v3_vm *vm);
-/** Overlay regions in address order: first, and the one after @p reg (NULL at the end). */
+/** First overlay region in address order, NULL if there is none. */
 struct v3_mem_region *v3_mem_first(struct v3_vm *vm);
+/** The overlay after @p reg in address order; NULL at the end, for NULL or for the base region. */
 struct v3_mem_region *v3_mem_next(struct v3_vm *vm, struct v3_mem_region *reg);
 /** Number of overlay regions. */
 size_t v3_mem_region_count(struct v3_vm *vm);
 /** "base", "shadow", "write-hook", "full-hook", or "unknown". */
 const char *v3_shdw_region_type_to_str(enum v3_region_type type);
-/** Log the map as a table through the host logger at @p level (an empty map logs just the base region). */
+/**
+ * Log the map as a table through the host logger at @p level (an enum
+ * v3_log_level; out-of-range values log at V3_LOG_INFO): a summary line, a
+ * header, the base region, then one line per overlay.  An empty map logs
+ * just the base region.  Takes the read lock.
+ */
 void v3_print_shadow_map(struct v3_vm *vm, int level);
 
 /* ---- guest physical access ---- */
 
 /**
  * Read @p len bytes at @p gpa into @p dst (any length and alignment, across
- * pages and regions).  RAM is copied; hooked regions go through callbacks.
- * @p core is the accessing vCPU or NULL.
- * @return @p len, or a negative error (V3_EUNMAPPED where no region covers a
- *         byte, V3_ECALLBACK if a callback failed) - then no byte after the
- *         failing one was read and, for writes, see v3_write_gpa_memory().
+ * pages and regions).  RAM-backed regions are copied; full hooks call their
+ * read callback once per (region, 4 KiB page) piece.  @p core is the
+ * accessing vCPU or NULL; with a core of this VM its lookup cache is used
+ * (only from the thread running that core).  Takes the read lock.
+ * The whole range is checked to be mapped before anything is read, so an
+ * unmapped byte fails the access with no callback called.
+ * @return @p len (0 for len 0), or V3_EINVAL (NULL vm/dst, len > INT64_MAX),
+ *         V3_EUNMAPPED (a byte has no region or lies beyond 2^52), or
+ *         V3_ECALLBACK (a callback returned < 0: the pieces before it were
+ *         read, none after it).
  */
 int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst);
 /**
- * Write @p len bytes from @p src at @p gpa.  The whole range is checked to be
- * mapped before any byte is written, so an unmapped byte fails the access
- * with nothing written.  A callback failure part-way is reported as
- * V3_ECALLBACK; the pieces before it were written.
+ * Write @p len bytes from @p src at @p gpa.  RAM and shadow memory are
+ * written directly; write hooks call their callback and then store the
+ * piece (see v3_hook_write_mem()); full hooks call their write callback.
+ * The whole range is checked to be mapped before any byte is written, so an
+ * unmapped byte fails the access with nothing written.  A callback failure
+ * part-way is reported as V3_ECALLBACK; the pieces before it were written.
+ * @return @p len or a negative error as for v3_read_gpa_memory().
  */
 int64_t v3_write_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src);
 
 /* ---- listeners and locking ---- */
 
-/** Register a change listener.  V3_EEXIST if the same (fn, priv) is registered. */
+/**
+ * Register a change listener, called after every insert and before every
+ * removal with the region's whole range (see the file comment).  Listeners
+ * run in registration order and are freed (not called) at VM teardown.
+ * @return V3_OK, V3_EINVAL (NULL vm), V3_ENOCALLBACK (NULL fn), V3_ENOMEM,
+ *         or V3_EEXIST if the same (fn, priv) is registered.
+ */
 int v3_mem_add_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv);
-/** Remove a change listener.  V3_ENOENT if not registered. */
+/** Remove a change listener.  V3_OK, V3_EINVAL (NULL vm) or V3_ENOENT if not registered. */
 int v3_mem_remove_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv);
-/** Current map generation (bumped by every change). */
+/** Current map generation: changes with every insert or removal, never 0, unique across VMs. */
 uint64_t v3_mem_generation(struct v3_vm *vm);
+/** Take the map's read lock: the map cannot change until v3_mem_read_unlock().  Do not change the map while holding it. */
 void v3_mem_read_lock(struct v3_vm *vm);
+/** Release the read lock taken by v3_mem_read_lock(). */
 void v3_mem_read_unlock(struct v3_vm *vm);
 
 #endif

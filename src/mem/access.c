@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest physical access: v3_read_gpa_memory() / v3_write_gpa_memory().
+ *
+ * An access runs under the map's read lock in two passes.  The first walks
+ * the range window by window (a window is a stretch where one region is the
+ * answer) and fails with V3_EUNMAPPED, having touched nothing, if any byte
+ * has no memory.  The second transfers: RAM-backed pieces by copy, hooked
+ * pieces through callbacks, one call per (region, 4 KiB page) piece.
+ */
+#include "internal/host.h"
+#include "internal/vm.h"
+
+static inline unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
+
+/* Region at @p gpa and its window, through the vCPU's cache when there is one. */
+static struct v3_mem_region *lookup(struct v3_vm *vm, struct v3_core *core, uint64_t gpa,
+                                    uint64_t *lo, uint64_t *hi)
+{
+    struct v3_mem_cache *c;
+    struct v3_mem_region *r;
+    uint64_t gen;
+
+    if (!core || core->vm != vm)
+        return v3_mem_find_window(&vm->mem, gpa, lo, hi);
+    c = &core->mem_cache;
+    gen = __atomic_load_n(&vm->mem.generation, __ATOMIC_RELAXED);
+    if (c->generation == gen && gpa - c->start < c->end - c->start) {
+        *lo = c->start;
+        *hi = c->end;
+        return (struct v3_mem_region *)c->region;
+    }
+    r = v3_mem_find_window(&vm->mem, gpa, lo, hi);
+    if (r) {
+        c->region = r;
+        c->start = *lo;
+        c->end = *hi;
+        c->generation = gen;
+    }
+    return r;
+}
+
+/* Validate arguments; on success *end is one past the last byte. */
+static int check_args(const char *fn, struct v3_vm *vm, uint64_t gpa, size_t len,
+                      const void *buf, uint64_t *end)
+{
+    if (!vm || !buf) {
+        V3_ERROR("%s: NULL %s", fn, vm ? "buffer" : "VM");
+        return V3_EINVAL;
+    }
+    if (len > (size_t)INT64_MAX) {
+        V3_ERROR("%s: length %zu is too large", fn, len);
+        return V3_EINVAL;
+    }
+    if (gpa >= V3_GPA_LIMIT || len > V3_GPA_LIMIT - gpa) {
+        V3_ERROR("%s: [%#llx, +%#zx) goes beyond the 52-bit guest physical space", fn,
+                 ull(gpa), len);
+        return V3_EUNMAPPED;
+    }
+    *end = gpa + len;
+    return V3_OK;
+}
+
+/* First pass: is every byte of [gpa, end) covered by some region? */
+static int check_mapped(const char *fn, struct v3_vm *vm, struct v3_core *core,
+                        uint64_t gpa, uint64_t end)
+{
+    uint64_t cur = gpa, lo, hi;
+
+    while (cur < end) {
+        if (!lookup(vm, core, cur, &lo, &hi)) {
+            V3_ERROR("%s: no memory at %#llx (access [%#llx, %#llx))", fn,
+                     ull(cur), ull(gpa), ull(end));
+            return V3_EUNMAPPED;
+        }
+        cur = hi;
+    }
+    return V3_OK;
+}
+
+/* Length of the piece at @p cur: up to the window end, the access end and,
+ * for hooks, the next page boundary. */
+static inline uint64_t piece_len(const struct v3_mem_region *r, uint64_t cur, uint64_t hi,
+                                 uint64_t end)
+{
+    uint64_t stop = hi < end ? hi : end;
+
+    if (r->type == V3_REGION_WRITE_HOOK || r->type == V3_REGION_FULL_HOOK) {
+        uint64_t page_end = (cur | (V3_PAGE_SIZE - 1)) + 1;
+        if (page_end < stop)
+            stop = page_end;
+    }
+    return stop - cur;
+}
+
+int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst)
+{
+    static const char fn[] = "v3_read_gpa_memory";
+    uint64_t end, cur, lo, hi;
+    int rc;
+
+    if (len == 0 && vm)
+        return 0;
+    rc = check_args(fn, vm, gpa, len, dst, &end);
+    if (rc)
+        return rc;
+    v3_host.read_lock(vm->mem.lock);
+    rc = check_mapped(fn, vm, core, gpa, end);
+    for (cur = gpa; rc == V3_OK && cur < end;) {
+        struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
+        uint64_t n = piece_len(r, cur, hi, end);
+        char *out = (char *)dst + (cur - gpa);
+
+        if (r->type == V3_REGION_FULL_HOOK) {
+            int cb;
+
+            __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+            cb = r->read_hook(core, cur, out, (uint32_t)n, r->priv);
+            if (cb < 0) {
+                V3_ERROR("%s: read callback of [%#llx, %#llx) failed (%d) at %#llx+%llu", fn,
+                         ull(r->guest_start), ull(r->guest_end), cb, ull(cur), ull(n));
+                rc = V3_ECALLBACK;
+                break;
+            }
+        } else {
+            memmove(out, (const char *)r->host_addr + (cur - r->guest_start), (size_t)n);
+        }
+        cur += n;
+    }
+    v3_host.read_unlock(vm->mem.lock);
+    return rc == V3_OK ? (int64_t)len : rc;
+}
+
+int64_t v3_write_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src)
+{
+    static const char fn[] = "v3_write_gpa_memory";
+    uint64_t end, cur, lo, hi;
+    int rc;
+
+    if (len == 0 && vm)
+        return 0;
+    rc = check_args(fn, vm, gpa, len, src, &end);
+    if (rc)
+        return rc;
+    v3_host.read_lock(vm->mem.lock);
+    rc = check_mapped(fn, vm, core, gpa, end);
+    for (cur = gpa; rc == V3_OK && cur < end;) {
+        struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
+        uint64_t n = piece_len(r, cur, hi, end);
+        const char *in = (const char *)src + (cur - gpa);
+
+        if (r->type == V3_REGION_FULL_HOOK || r->type == V3_REGION_WRITE_HOOK) {
+            int cb;
+
+            __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+            cb = r->write_hook(core, cur, in, (uint32_t)n, r->priv);
+            if (cb < 0) {
+                V3_ERROR("%s: write callback of [%#llx, %#llx) failed (%d) at %#llx+%llu", fn,
+                         ull(r->guest_start), ull(r->guest_end), cb, ull(cur), ull(n));
+                rc = V3_ECALLBACK;
+                break;
+            }
+        }
+        if (r->type != V3_REGION_FULL_HOOK)
+            memmove((char *)r->host_addr + (cur - r->guest_start), in, (size_t)n);
+        cur += n;
+    }
+    v3_host.read_unlock(vm->mem.lock);
+    return rc == V3_OK ? (int64_t)len : rc;
+}

@@ -4,6 +4,16 @@
 #include "internal/vm.h"
 #include <v3/paging.h>
 
+/* Software CPU controls (include/v3/cpu.h), weak so the VM layer links without the CPU. */
+extern const struct v3_backend_ops v3_emu_backend __attribute__((weak));
+int v3_cpu_set_insn_limit(struct v3_core *core, uint64_t max) __attribute__((weak));
+void v3_cpu_request_stop(struct v3_core *core) __attribute__((weak));
+
+static int is_emu(const struct v3_vm *vm)
+{
+    return &v3_emu_backend && vm->backend == &v3_emu_backend;
+}
+
 const char *v3_exit_reason_str(int reason)
 {
     switch (reason) {
@@ -38,8 +48,12 @@ const char *v3_stop_reason_str(enum v3_stop_reason r)
 
 void v3_stop_vm(struct v3_vm *vm)
 {
-    if (vm)
-        __atomic_store_n(&vm->stop_requested, 1, __ATOMIC_SEQ_CST);
+    if (!vm)
+        return;
+    __atomic_store_n(&vm->stop_requested, 1, __ATOMIC_SEQ_CST);
+    if (is_emu(vm) && v3_cpu_request_stop)
+        for (unsigned i = 0; i < vm->num_cores; i++)
+            v3_cpu_request_stop(&vm->cores[i]);
 }
 
 void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_code)
@@ -211,6 +225,13 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
     memset(res, 0, sizeof(*res));
     core = &vm->cores[0];
     t0 = v3_time_ns();
+    if (is_emu(vm) && v3_cpu_set_insn_limit) {
+        rc = v3_cpu_set_insn_limit(core, vm->config.max_insns);
+        if (rc < 0) {
+            stop_error(core, res, rc, "cannot set the instruction limit", core->rip, NULL, 0);
+            return V3_OK;
+        }
+    }
 
     while (res->reason == V3_STOP_NONE) {
         struct v3_exit ex;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "v3test.h"
 #include "internal/vm.h"
+#include <v3/backend.h>
 
 #define PG 4096ull
 
@@ -84,9 +85,23 @@ static inline void mm_assert_same(const struct mm_snap *a, const struct mm_snap 
     assert_int_equal(a->ram_hash, b->ram_hash);
 }
 
+/* The memory map needs no CPU: VMs in these tests use an empty back end. */
+static const struct v3_backend_ops mm_backend = { .name = "memmap-test" };
+
+static inline struct v3_vm_config mm_cfg(uint64_t mem_size)
+{
+    struct v3_vm_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = mem_size;
+    cfg.num_cores = 1;
+    cfg.backend_ops = &mm_backend;
+    return cfg;
+}
+
 static inline struct v3_vm *mm_vm(uint64_t mem_size)
 {
-    struct v3_vm_config cfg = { .mem_size = mem_size, .num_cores = 1 };
+    struct v3_vm_config cfg = mm_cfg(mem_size);
     int err = 1;
     struct v3_vm *vm = v3_create_vm(&cfg, &err);
 

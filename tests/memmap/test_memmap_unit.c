@@ -91,7 +91,7 @@ static void test_create_vm_base_region(void **state)
 
 static void expect_create_fails(uint64_t size, int code)
 {
-    struct v3_vm_config cfg = { .mem_size = size, .num_cores = 1 };
+    struct v3_vm_config cfg = mm_cfg(size);
     long logs = v3t_error_logs();
     int err = 0;
 
@@ -525,7 +525,7 @@ static void count_free_pages(void *p, size_t n)
 static void test_regression_teardown_frees_all_pages(void **state)
 {
     struct v3_vm *vm;
-    struct v3_vm_config cfg = { .mem_size = 300 * PG, .num_cores = 1 };
+    struct v3_vm_config cfg = mm_cfg(300 * PG);
     struct recorder rec = { 0 };
     unsigned char *host = mm_host_pages(1, 0);
 

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-vCPU software TLB (internal interface).
+ *
+ * A direct-mapped array of V3_TLB_SIZE entries indexed by the linear page
+ * number.  Each entry caches, for one 4 KiB linear page, the host address of
+ * its backing memory and which accesses may use it, for each of three
+ * privilege contexts:
+ *   user (CPL 3, not implicit), supervisor (CPL < 3 with RFLAGS.AC = 0, or an
+ *   implicit supervisor access), supervisor with RFLAGS.AC = 1.
+ * Pages of a large page are cached one 4 KiB slice at a time, remembering
+ * the large page's size for INVLPG.
+ *
+ * Only RAM-backed pages are cached (base RAM, shadow regions); write-hooked
+ * pages are cached for reads and fetches only; fully hooked pages never.
+ * Write permission is only cached once the dirty bit of the mapping entry is
+ * set, so the first write to a clean page takes the slow path and sets D.
+ *
+ * Use from the software CPU, on every guest memory access:
+ *
+ *     uint8_t *p = v3_tlb_lookup(core, la, V3_ACCESS_READ);
+ *     if (!p) {        // miss, not cacheable, or fault: slow path
+ *         rc = v3_tlb_fill(core, la, V3_ACCESS_READ, &hva, &gpa, &exc);
+ *         ...          // rc < 0: fault/error; hva NULL: go through gpa
+ *     }
+ *
+ * The pointer is valid up to the end of the 4 KiB page containing @p la,
+ * until the next invalidation (memory-map change, CR3 write, INVLPG, control
+ * register change).  Entries are only filled with the memory map's read lock
+ * held and dropped by the map's change listener (under its write lock), so
+ * the TLB never keeps a stale host address across a map change.  The fast
+ * path itself does not lock: the map must not change from another thread
+ * while a vCPU is using a pointer it got from the TLB (change it from the
+ * vCPU thread, or with the vCPU paused).
+ */
+#ifndef V3_PAGING_TLB_H
+#define V3_PAGING_TLB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <v3/paging.h>
+
+#define V3_TLB_BITS   12
+#define V3_TLB_SIZE   (1u << V3_TLB_BITS)
+#define V3_TLB_NOTAG  1ull            /* tag of an empty entry: never a page address */
+
+/* perm: bits [4*ctx + 0..2] = read, write, exec allowed in context ctx */
+#define V3_TLB_CTX_USER 0u
+#define V3_TLB_CTX_SUP  1u
+#define V3_TLB_CTX_SUPAC 2u
+#define V3_TLB_PERM_ALL 0x777u
+
+/* flags */
+#define V3_TLB_GLOBAL  0x01u          /* global page (G with CR4.PGE) */
+#define V3_TLB_DIRTY   0x02u          /* D was set in the mapping entry when filled */
+#define V3_TLB_WHOOK   0x04u          /* page is write-hooked (never writable here) */
+
+struct v3_tlb_entry {
+    uint64_t tag;         /* linear address of the 4 KiB page, or V3_TLB_NOTAG */
+    uint8_t *hva;         /* host address of that page */
+    uint64_t gpa;         /* guest physical address of that page */
+    uint16_t perm;
+    uint8_t flags;
+    uint8_t shift;        /* log2 of the mapping page size: 12, 21, 22 or 30 */
+    uint16_t live;        /* index in v3_tlb::live */
+    uint16_t pad;
+};
+
+struct v3_tlb_stats {
+    uint64_t fills;             /* entries written */
+    uint64_t flush_all;         /* v3_tlb_flush_all() calls (any cause) */
+    uint64_t flush_nonglobal;
+    uint64_t invlpg;
+    uint64_t range_inval;       /* memory-map listener calls */
+    uint64_t dropped;           /* entries dropped by any invalidation */
+};
+
+struct v3_tlb {
+    struct v3_tlb_entry e[V3_TLB_SIZE];   /* first: core->tlb points here */
+    uint16_t live[V3_TLB_SIZE];           /* indices of valid entries */
+    unsigned nlive;
+    unsigned nlarge;                      /* valid entries with shift > 12 */
+    uint64_t gpa_lo, gpa_hi;              /* bounds of cached gpa pages (lo > hi when empty) */
+    unsigned maxphyaddr;
+    struct v3_core *core;
+    struct v3_tlb_stats stats;
+};
+
+/* Privilege context of an access: the shift of its bits in perm. */
+static inline unsigned v3_tlb_ctx_shift(const struct v3_core *core, unsigned access)
+{
+    if (access & V3_ACCESS_SUPERVISOR)
+        return 4 * V3_TLB_CTX_SUP;
+    if (core->cpl == 3)
+        return 4 * V3_TLB_CTX_USER;
+    return 4 + (unsigned)((core->rflags >> 16) & 4);   /* RFLAGS.AC (bit 18) -> ctx 2 */
+}
+
+/*
+ * Host address of linear address @p la for an access of kind @p access
+ * (exactly one of READ/WRITE/EXEC, optional SUPERVISOR), or NULL on a miss,
+ * a page that is not cacheable for this access, or an access the cached
+ * permissions deny (the slow path then raises the fault).
+ */
+static inline void *v3_tlb_lookup(struct v3_core *core, uint64_t la, unsigned access)
+{
+    struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
+
+    if (__builtin_expect(!e, 0))
+        return (void *)0;
+    e += (la >> 12) & (V3_TLB_SIZE - 1);
+    if (__builtin_expect(e->tag != (la & ~0xfffull), 0))
+        return (void *)0;
+    if (__builtin_expect(!((e->perm >> v3_tlb_ctx_shift(core, access)) & access & 7u), 0))
+        return (void *)0;
+    return e->hva + (la & 0xfff);
+}
+
+/*
+ * Slow path: walk (setting A/D), fill the TLB when cacheable, and return
+ * the translation.  On V3_OK *gpa is the guest physical address of @p la and
+ * *hva its host address when the page may be accessed directly for this
+ * access (RAM; read/exec of a write-hooked page), else NULL (go through
+ * v3_read_gpa_memory()/v3_write_gpa_memory()).  Errors as v3_gva_to_gpa().
+ */
+int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
+                struct v3_exception *exc);
+
+/* Drop the entries whose guest physical page lies in [start, end). */
+void v3_tlb_invalidate_gpa_range(struct v3_core *core, uint64_t start, uint64_t end);
+
+/* Test and statistics helpers. */
+struct v3_tlb_probe {
+    uint64_t gpa;
+    void *hva;
+    unsigned perm, flags, shift;
+};
+/* 1 and *out filled if an entry for the 4 KiB page of @p la exists, else 0. */
+int v3_tlb_probe(struct v3_core *core, uint64_t la, struct v3_tlb_probe *out);
+/* Number of valid entries. */
+unsigned v3_tlb_count(struct v3_core *core);
+/* Counters (NULL if no TLB). */
+const struct v3_tlb_stats *v3_tlb_get_stats(struct v3_core *core);
+
+/* Internal: insert an entry (walk.c -> tlb.c). */
+void v3_tlb_insert(struct v3_tlb *t, uint64_t la_page, uint8_t *hva, uint64_t gpa_page,
+                   unsigned perm, unsigned flags, unsigned shift);
+
+#endif

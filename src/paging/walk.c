@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest page walks in every x86 paging mode, and guest-virtual memory access.
+ * The rules implemented are described in include/v3/paging.h.
+ */
+#include "internal/host.h"
+#include "internal/vm.h"
+#include "paging/tlb.h"
+
+/* Paging-structure entry bits */
+#define PTE_P    (1ull << 0)
+#define PTE_RW   (1ull << 1)
+#define PTE_US   (1ull << 2)
+#define PTE_A    (1ull << 5)
+#define PTE_D    (1ull << 6)
+#define PTE_PS   (1ull << 7)
+#define PTE_G    (1ull << 8)
+#define PTE_XD   (1ull << 63)
+
+#define MAX_LEVELS 5
+
+static inline unsigned long long ull(uint64_t v) { return (unsigned long long)v; }
+
+/* Bits hi..lo set (hi >= lo), or 0 when hi < lo. */
+static inline uint64_t bits(unsigned hi, unsigned lo)
+{
+    if (hi < lo)
+        return 0;
+    return (~0ull >> (63 - hi)) & ~((1ull << lo) - 1);
+}
+
+enum pmode { PM_OFF, PM_32, PM_PAE, PM_4L, PM_5L };
+
+static enum pmode paging_mode(const struct v3_core *c)
+{
+    if (!(c->cr0 & V3_CR0_PG))
+        return PM_OFF;
+    if (c->efer & V3_EFER_LMA)
+        return (c->cr4 & V3_CR4_LA57) ? PM_5L : PM_4L;
+    return (c->cr4 & V3_CR4_PAE) ? PM_PAE : PM_32;
+}
+
+/* The result of a walk. */
+struct walk {
+    uint64_t la;            /* linear address actually translated (32-bit truncated outside long mode) */
+    uint64_t gpa;
+    unsigned shift;         /* page size log2 */
+    bool user, write, nx;   /* effective: U/S and R/W at every level, XD at any */
+    bool global, dirty;
+    /* entries to update for A/D */
+    unsigned n;
+    void *ptr[MAX_LEVELS];
+    uint64_t val[MAX_LEVELS];
+    bool wide;              /* 8-byte entries */
+};
+
+#define WALK_COMMIT 1u       /* set A/D bits and fill the TLB */
+
+static inline bool is_write(unsigned access) { return access & V3_ACCESS_WRITE; }
+static inline bool is_exec(unsigned access) { return access & V3_ACCESS_EXEC; }
+static inline bool is_user(const struct v3_core *c, unsigned access)
+{
+    return c->cpl == 3 && !(access & V3_ACCESS_SUPERVISOR);
+}
+
+static int check_access(const char *fn, unsigned access)
+{
+    unsigned kind = access & 7u;
+
+    if ((access & ~0x1fu) || !kind || (kind & (kind - 1))) {
+        V3_ERROR("%s: bad access flags %#x", fn, access);
+        return V3_EINVAL;
+    }
+    return V3_OK;
+}
+
+static unsigned maxphy(const struct v3_core *c)
+{
+    const struct v3_tlb *t = c->tlb;
+    return t ? t->maxphyaddr : V3_PAGING_MAXPHYADDR;
+}
+
+static int page_fault(const struct v3_core *c, uint64_t la, unsigned access, uint32_t ec,
+                      struct v3_exception *exc)
+{
+    if (is_write(access))
+        ec |= V3_PF_W;
+    if (is_user(c, access))
+        ec |= V3_PF_U;
+    if (is_exec(access) && ((c->cr4 & V3_CR4_SMEP) ||
+                            ((c->cr4 & V3_CR4_PAE) && (c->efer & V3_EFER_NXE))))
+        ec |= V3_PF_I;
+    if (exc) {
+        exc->vector = V3_EXC_PF;
+        exc->has_error_code = true;
+        exc->error_code = ec;
+        exc->cr2 = la;
+    }
+    return V3_EFAULT;
+}
+
+/*
+ * Permission bits (V3_TLB perm layout) of a translation with effective
+ * user/write/nx, for every privilege context, under the current controls.
+ */
+static unsigned perm_of(const struct v3_core *c, bool user, bool write, bool nx)
+{
+    bool wp = c->cr0 & V3_CR0_WP;
+    bool smep = c->cr4 & V3_CR4_SMEP, smap = c->cr4 & V3_CR4_SMAP;
+    unsigned u = 0, s = 0, sac = 0;
+
+    if (user) {
+        u = V3_ACCESS_READ | (write ? V3_ACCESS_WRITE : 0) | (nx ? 0 : V3_ACCESS_EXEC);
+        /* supervisor data access to a user page: SMAP unless AC (explicit only) */
+        sac = V3_ACCESS_READ | ((write || !wp) ? V3_ACCESS_WRITE : 0);
+        s = smap ? 0 : sac;
+        if (!smep && !nx) {
+            s |= V3_ACCESS_EXEC;
+            sac |= V3_ACCESS_EXEC;
+        }
+    } else {
+        s = V3_ACCESS_READ | ((write || !wp) ? V3_ACCESS_WRITE : 0) | (nx ? 0 : V3_ACCESS_EXEC);
+        sac = s;
+    }
+    return u << (4 * V3_TLB_CTX_USER) | s << (4 * V3_TLB_CTX_SUP) | sac << (4 * V3_TLB_CTX_SUPAC);
+}
+
+/* Host address of the paging-structure entry at @p gpa (map read lock held). */
+static void *entry_ptr(struct v3_core *c, uint64_t gpa)
+{
+    struct v3_mem_region *r = v3_mem_lookup(c->vm, &c->mem_cache, gpa);
+
+    if (!r || r->type == V3_REGION_FULL_HOOK || !r->host_addr ||
+        gpa < r->guest_start || gpa >= r->guest_end)
+        return NULL;
+    return (uint8_t *)r->host_addr + (gpa - r->guest_start);
+}
+
+static inline uint64_t load_entry(const void *p, bool wide)
+{
+    if (wide)
+        return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+    return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+
+/* Set @p set bits in the entry if it still holds @p old.  false if it changed. */
+static inline bool update_entry(void *p, bool wide, uint64_t old, uint64_t set)
+{
+    if (wide) {
+        uint64_t o = old;
+        return __atomic_compare_exchange_n((uint64_t *)p, &o, old | set, false,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    } else {
+        uint32_t o = (uint32_t)old;
+        return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)(old | set), false,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+}
+
+/*
+ * Walk the tables for @p la (map read lock held).  Returns V3_OK with *w
+ * filled, V3_EFAULT, or V3_EPTE.  Does not check permissions.
+ */
+static int do_walk(struct v3_core *c, enum pmode mode, uint64_t la, unsigned access,
+                   struct walk *w, struct v3_exception *exc)
+{
+    unsigned M = maxphy(c);
+    bool nxe = (c->efer & V3_EFER_NXE) && mode != PM_32;
+    uint64_t xd_rsvd = (mode != PM_32 && !nxe) ? PTE_XD : 0;
+    uint64_t addr_mask = bits(M - 1, 12);
+    uint64_t table, e = 0;
+    unsigned level, top, shift;
+
+    w->user = w->write = true;
+    w->nx = w->global = w->dirty = false;
+    w->gpa = 0;
+    w->shift = 12;
+    w->n = 0;
+    w->wide = mode != PM_32;
+
+    switch (mode) {
+    case PM_32:
+        top = 2;
+        table = c->cr3 & 0xfffff000ull;
+        break;
+    case PM_PAE: {
+        /* PDPTE: read on every walk; no permissions, no A/D */
+        uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8;
+        void *p = entry_ptr(c, pa);
+        if (!p)
+            goto bad_entry_pdpt;
+        e = load_entry(p, true);
+        if (!(e & PTE_P))
+            return page_fault(c, la, access, 0, exc);
+        if (e & (bits(2, 1) | bits(8, 5) | bits(63, M)))
+            return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
+        top = 2;
+        table = e & addr_mask;
+        break;
+bad_entry_pdpt:
+        V3_WARN("page walk: PDPTE at %#llx is not in RAM-backed memory", ull(pa));
+        return V3_EPTE;
+    }
+    case PM_4L:
+        top = 4;
+        table = c->cr3 & addr_mask;
+        break;
+    default:
+        top = 5;
+        table = c->cr3 & addr_mask;
+        break;
+    }
+
+    for (level = top; level >= 1; level--) {
+        uint64_t idx, ea, rsvd;
+        bool leaf;
+        void *p;
+
+        if (mode == PM_32) {
+            shift = level == 2 ? 22 : 12;
+            idx = (la >> shift) & 0x3ff;
+            ea = table + idx * 4;
+        } else {
+            shift = 12 + 9 * (level - 1);
+            idx = (la >> shift) & 0x1ff;
+            ea = table + idx * 8;
+        }
+        p = entry_ptr(c, ea);
+        if (!p) {
+            V3_WARN("page walk: level-%u entry at %#llx for %#llx is not in RAM-backed memory",
+                    level, ull(ea), ull(la));
+            return V3_EPTE;
+        }
+        e = load_entry(p, w->wide);
+        if (!(e & PTE_P))
+            return page_fault(c, la, access, 0, exc);
+
+        if (mode == PM_32) {
+            leaf = level == 1 || ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE));
+            rsvd = 0;
+            if (level == 2 && leaf) {
+                unsigned m = M < 40 ? M : 40;
+                rsvd = (1ull << 21) | bits(20, m - 19);
+            }
+        } else {
+            uint64_t hi = mode == PM_PAE ? bits(62, M) : bits(51, M);
+            leaf = level == 1 || ((e & PTE_PS) && (level == 2 || level == 3));
+            rsvd = hi | xd_rsvd;
+            if (level >= 4)
+                rsvd |= PTE_PS;                 /* PML4E / PML5E */
+            else if (leaf && level > 1)
+                rsvd |= bits(shift - 1, 13);    /* large page: address bits below the page size */
+        }
+        if (e & rsvd)
+            return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
+
+        w->user &= !!(e & PTE_US);
+        w->write &= !!(e & PTE_RW);
+        if (nxe && (e & PTE_XD))
+            w->nx = true;
+        w->ptr[w->n] = p;
+        w->val[w->n] = e;
+        w->n++;
+
+        if (leaf) {
+            uint64_t base;
+            if (mode == PM_32 && level == 2) {
+                unsigned m = M < 40 ? M : 40;
+                base = ((e & 0xffc00000ull) | (((e >> 13) & 0xffull) << 32)) & bits(m - 1, 22);
+            } else {
+                base = e & addr_mask & ~((1ull << shift) - 1);
+            }
+            w->gpa = base | (la & ((1ull << shift) - 1));
+            w->shift = shift;
+            w->global = (e & PTE_G) && (c->cr4 & V3_CR4_PGE);
+            w->dirty = e & PTE_D;
+            return V3_OK;
+        }
+        table = mode == PM_32 ? (e & 0xfffff000ull) : (e & addr_mask);
+    }
+    return V3_OK;   /* not reached: level 1 is always a leaf */
+}
+
+/* Does the architecture allow @p access on a translation with effective bits of @p w? */
+static bool allowed(const struct v3_core *c, const struct walk *w, unsigned access)
+{
+    unsigned perm = perm_of(c, w->user, w->write, w->nx);
+    unsigned shift;
+
+    if (is_user(c, access))
+        shift = 4 * V3_TLB_CTX_USER;
+    else if ((access & V3_ACCESS_SUPERVISOR) || !(c->rflags & V3_FLAG_AC))
+        shift = 4 * V3_TLB_CTX_SUP;
+    else
+        shift = 4 * V3_TLB_CTX_SUPAC;
+    return (perm >> shift) & access & 7u;
+}
+
+/*
+ * Translate @p la.  With WALK_COMMIT, A/D bits are set and the TLB filled;
+ * *hva (if not NULL) receives the host address when the page may be
+ * accessed directly for this access.
+ */
+static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned flags,
+                     uint64_t *gpa, void **hva, struct v3_exception *exc)
+{
+    enum pmode mode = paging_mode(c);
+    struct v3_tlb *t = c->tlb;
+    struct walk w;
+    unsigned perm, tflags = 0;
+    struct v3_mem_region *r;
+    int rc, tries = 0;
+
+    if (hva)
+        *hva = NULL;
+    if (c->efer & V3_EFER_LMA) {
+        unsigned sh = (mode == PM_5L) ? 56 : 47;
+        int64_t top = (int64_t)la >> sh;
+        if (top != 0 && top != -1) {
+            if (exc) {
+                exc->vector = (access & V3_ACCESS_STACK) ? V3_EXC_SS : V3_EXC_GP;
+                exc->has_error_code = true;
+                exc->error_code = 0;
+                exc->cr2 = 0;
+            }
+            return V3_EFAULT;
+        }
+    } else {
+        la &= 0xffffffffull;
+    }
+
+    v3_mem_read_lock(c->vm);
+    if (mode == PM_OFF) {
+        w.gpa = la;
+        w.shift = 12;
+        w.global = false;
+        w.dirty = true;
+        w.n = 0;
+        perm = V3_TLB_PERM_ALL;
+    } else {
+again:
+        rc = do_walk(c, mode, la, access, &w, exc);
+        if (rc < 0)
+            goto out;
+        if (!allowed(c, &w, access)) {
+            rc = page_fault(c, la, access, V3_PF_P, exc);
+            goto out;
+        }
+        if (flags & WALK_COMMIT) {
+            for (unsigned i = 0; i < w.n; i++) {
+                uint64_t set = PTE_A;
+                if (i == w.n - 1 && is_write(access))
+                    set |= PTE_D;
+                if ((w.val[i] & set) == set)
+                    continue;
+                if (!update_entry(w.ptr[i], w.wide, w.val[i], set)) {
+                    /* the entry changed under us: walk again, as hardware does */
+                    if (++tries < 16)
+                        goto again;
+                    rc = V3_EBUSY;
+                    V3_WARN("page walk: entry for %#llx keeps changing", ull(la));
+                    goto out;
+                }
+            }
+            if (is_write(access))
+                w.dirty = true;
+        }
+        perm = perm_of(c, w.user, w.write, w.nx);
+    }
+    rc = V3_OK;
+    *gpa = w.gpa;
+    if (!(flags & WALK_COMMIT))
+        goto out;
+
+    /* Fill the TLB with the 4 KiB slice, if the data page is RAM-backed. */
+    r = v3_mem_lookup(c->vm, &c->mem_cache, w.gpa);
+    if (!r || r->type == V3_REGION_FULL_HOOK || !r->host_addr ||
+        w.gpa < r->guest_start || w.gpa >= r->guest_end)
+        goto out;
+    if (r->type == V3_REGION_WRITE_HOOK) {
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);
+        tflags |= V3_TLB_WHOOK;
+    }
+    if (!w.dirty)
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);
+    else
+        tflags |= V3_TLB_DIRTY;
+    if (w.global)
+        tflags |= V3_TLB_GLOBAL;
+    {
+        uint64_t gpage = w.gpa & ~0xfffull;
+        uint8_t *hpage = (uint8_t *)r->host_addr + (gpage - r->guest_start);
+        if (t)
+            v3_tlb_insert(t, la & ~0xfffull, hpage, gpage, perm, tflags, w.shift);
+        if (hva && !(is_write(access) && r->type == V3_REGION_WRITE_HOOK))
+            *hva = hpage + (la & 0xfff);
+    }
+out:
+    v3_mem_read_unlock(c->vm);
+    return rc;
+}
+
+static int check_core(const char *fn, struct v3_core *core)
+{
+    if (!core || !core->vm) {
+        V3_ERROR("%s: NULL %s", fn, core ? "VM" : "core");
+        return V3_EINVAL;
+    }
+    return V3_OK;
+}
+
+int v3_gva_to_gpa(struct v3_core *core, uint64_t la, unsigned access, uint64_t *gpa,
+                  struct v3_exception *exc)
+{
+    int rc;
+
+    if ((rc = check_core("v3_gva_to_gpa", core)) < 0)
+        return rc;
+    if (!gpa) {
+        V3_ERROR("v3_gva_to_gpa: NULL result pointer");
+        return V3_EINVAL;
+    }
+    if ((rc = check_access("v3_gva_to_gpa", access)) < 0)
+        return rc;
+    return translate(core, la, access, WALK_COMMIT, gpa, NULL, exc);
+}
+
+int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
+                struct v3_exception *exc)
+{
+    uint64_t g;
+    int rc;
+
+    if ((rc = check_core("v3_tlb_fill", core)) < 0)
+        return rc;
+    if ((rc = check_access("v3_tlb_fill", access)) < 0)
+        return rc;
+    rc = translate(core, la, access, WALK_COMMIT, &g, hva, exc);
+    if (rc == V3_OK && gpa)
+        *gpa = g;
+    return rc;
+}
+
+/* ------------------------------------------------------------ guest-virtual access */
+
+static int64_t gva_access(const char *fn, struct v3_core *core, uint64_t la, size_t len,
+                          void *rbuf, const void *wbuf, unsigned access, struct v3_exception *exc)
+{
+    uint64_t mask, gpa;
+    size_t off, n;
+    int64_t r;
+    int rc;
+
+    if ((rc = check_core(fn, core)) < 0)
+        return rc;
+    if (!(access & 7u))
+        access |= wbuf ? V3_ACCESS_WRITE : V3_ACCESS_READ;
+    if ((rc = check_access(fn, access)) < 0)
+        return rc;
+    if (wbuf && !(access & V3_ACCESS_WRITE)) {
+        V3_ERROR("%s: a write needs V3_ACCESS_WRITE (got %#x)", fn, access);
+        return V3_EINVAL;
+    }
+    if (len == 0)
+        return 0;
+    if ((!rbuf && !wbuf) || len > (size_t)INT64_MAX) {
+        V3_ERROR("%s: %s", fn, (!rbuf && !wbuf) ? "NULL buffer" : "length too large");
+        return V3_EINVAL;
+    }
+    mask = (core->efer & V3_EFER_LMA) ? ~0ull : 0xffffffffull;
+
+    /* 1: every page must translate, before anything is touched or marked. */
+    for (off = 0; off < len; off += n) {
+        uint64_t cur = (la + off) & mask;
+        n = 4096 - (cur & 0xfff);
+        if (n > len - off)
+            n = len - off;
+        if (v3_tlb_lookup(core, cur, access))
+            continue;
+        rc = translate(core, cur, access, 0, &gpa, NULL, exc);
+        if (rc < 0)
+            return rc;
+    }
+
+    /* 2: set A/D, fill the TLB, and copy page by page. */
+    for (off = 0; off < len; off += n) {
+        uint64_t cur = (la + off) & mask;
+        void *p;
+        n = 4096 - (cur & 0xfff);
+        if (n > len - off)
+            n = len - off;
+        p = v3_tlb_lookup(core, cur, access);
+        if (!p) {
+            rc = translate(core, cur, access, WALK_COMMIT, &gpa, &p, exc);
+            if (rc < 0)
+                return rc;
+        }
+        if (p) {
+            if (wbuf)
+                memcpy(p, (const uint8_t *)wbuf + off, n);
+            else
+                memcpy((uint8_t *)rbuf + off, p, n);
+            continue;
+        }
+        if (wbuf)
+            r = v3_write_gpa_memory(core->vm, core, gpa, n, (const uint8_t *)wbuf + off);
+        else
+            r = v3_read_gpa_memory(core->vm, core, gpa, n, (uint8_t *)rbuf + off);
+        if (r < 0)
+            return r;
+    }
+    return (int64_t)len;
+}
+
+int64_t v3_read_gva_memory(struct v3_core *core, uint64_t la, size_t len, void *dst,
+                           unsigned access, struct v3_exception *exc)
+{
+    return gva_access("v3_read_gva_memory", core, la, len, dst, NULL, access, exc);
+}
+
+int64_t v3_write_gva_memory(struct v3_core *core, uint64_t la, size_t len, const void *src,
+                            unsigned access, struct v3_exception *exc)
+{
+    return gva_access("v3_write_gva_memory", core, la, len, NULL, src, access, exc);
+}

@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/* v3vm: boot a multiboot (or flat) guest on v3vmm with a serial console. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <v3/v3.h>
+#include <v3/devices.h>
+#include <v3/loader.h>
+
+/* Exit statuses other than the guest's debug-exit status (which is always odd). */
+enum {
+    EXIT_SHUTDOWN   = 4,    /* triple fault */
+    EXIT_HLT        = 6,    /* HLT with no interrupt that could wake the vCPU */
+    EXIT_INSN_LIMIT = 8,    /* --max-insns reached */
+    EXIT_VM_ERROR   = 10,   /* the VM stopped on an error */
+    EXIT_USAGE      = 2,    /* bad command line */
+    EXIT_SETUP      = 12,   /* cannot read a file, bad image, VM creation failed */
+    EXIT_STOPPED    = 130,  /* stopped by SIGINT/SIGTERM */
+};
+
+static const char *prog = "v3vm";
+static int log_level = V3_LOG_WARN;
+static int log_raw;                  /* print log lines without prefix (stats, map) */
+static struct v3_vm *the_vm;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: %s [options] -kernel FILE\n"
+"Boot a multiboot v1 kernel (ELF32 or a.out-kludge image) on v3vmm.\n"
+"\n"
+"  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
+"  -kernel FILE         the kernel image (required)\n"
+"  -append CMDLINE      kernel command line\n"
+"  -initrd FILE[,FILE]  modules; each as 'path args' (the whole text is the module string)\n"
+"  -serial MODE         stdio (default), file:PATH, or none\n"
+"  --flat ADDR[:ENTRY]  load FILE as a flat binary at ADDR, start at ENTRY (default ADDR)\n"
+"                       in 32-bit protected mode (--real: real mode)\n"
+"  --real               with --flat: start in real mode\n"
+"  --dump-map           print the guest physical memory map before running\n"
+"  --stats              print statistics when the VM stops\n"
+"  --vga                print the VGA text screen when the VM stops\n"
+"  --trace exits        log every VM exit\n"
+"  --max-insns N        stop after N guest instructions\n"
+"  --enable-mem-offset-hypercall\n"
+"                       let hypercall 0x1000 reveal the host address of guest RAM\n"
+"  -v, --verbose        more log output (repeat for debug)\n"
+"  -q, --quiet          only errors in the log\n"
+"  -h, --help           this help\n"
+"  --version            print the version\n"
+"\n"
+"Exit status: the guest's debug-exit status (value v written to port 0xf4\n"
+"gives (v << 1) | 1), or %d shutdown (triple fault), %d HLT with no possible\n"
+"wake-up, %d instruction limit, %d VM error, %d usage error, %d bad image or\n"
+"setup failure, %d interrupted.\n",
+            prog, EXIT_SHUTDOWN, EXIT_HLT, EXIT_INSN_LIMIT, EXIT_VM_ERROR, EXIT_USAGE, EXIT_SETUP,
+            EXIT_STOPPED);
+}
+
+static void cli_log(enum v3_log_level level, const char *fmt, va_list ap)
+{
+    static const char *names[] = { "error", "warning", "info", "debug" };
+
+    if (!log_raw && (int)level > log_level)
+        return;
+    flockfile(stderr);
+    if (!log_raw)
+        fprintf(stderr, "%s: %s: ", prog, names[level <= V3_LOG_DEBUG ? level : V3_LOG_DEBUG]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    exit(EXIT_USAGE);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 20;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return -1;
+        }
+        if (end[1] && !((end[1] == 'B' || end[1] == 'b') && !end[2]) && strcmp(end + 1, "iB"))
+            return -1;
+    }
+    if (v == 0 || v > (1ull << (52 - shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (!f) {
+        fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t r;
+        if (n == cap) {
+            char *nb;
+            cap = cap ? cap * 2 : 1 << 16;
+            nb = realloc(buf, cap);
+            if (!nb) {
+                fprintf(stderr, "%s: out of memory reading '%s'\n", prog, path);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf ? buf : malloc(1);
+}
+
+/* ---- serial back ends ---- */
+
+static void serial_out_file(void *priv, uint8_t b)
+{
+    FILE *f = priv;
+
+    fputc(b, f);
+    if (b == '\n')
+        fflush(f);
+}
+
+static int serial_in_stdin(void *priv, uint8_t *b)
+{
+    struct pollfd p = { .fd = 0, .events = POLLIN };
+    static int eof;
+
+    if (eof || poll(&p, 1, 0) != 1 || !(p.revents & (POLLIN | POLLHUP)))
+        return 0;
+    if (read(0, b, 1) != 1) {
+        eof = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_vm)
+        v3_stop_vm(the_vm);
+}
+
+/* ---- reports on stderr ---- */
+
+static void dump_map(struct v3_vm *vm)
+{
+    fprintf(stderr, "guest physical memory map:\n");
+    fprintf(stderr, "  %-18s %-18s %-10s %s\n", "start", "end", "type", "hook calls");
+    fprintf(stderr, "  %#018llx %#018llx %-10s -\n", 0ull, (unsigned long long)v3_mem_size(vm),
+            v3_shdw_region_type_to_str(V3_REGION_BASE));
+    for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r))
+        fprintf(stderr, "  %#018llx %#018llx %-10s %llu\n", (unsigned long long)r->guest_start,
+                (unsigned long long)r->guest_end, v3_shdw_region_type_to_str(r->type),
+                (unsigned long long)r->hook_calls);
+}
+
+static void print_stats(struct v3_vm *vm)
+{
+    fflush(stdout);
+    log_raw = 1;
+    v3_vm_print_stats(vm, V3_LOG_ERROR);
+    log_raw = 0;
+}
+
+static void print_vga(struct v3_vm *vm)
+{
+    char buf[V3_VGA_ROWS * (V3_VGA_COLS + 1) + 1];
+
+    if (v3_vga_render(vm, buf, sizeof(buf)) < 0)
+        return;
+    fflush(stdout);
+    fprintf(stderr, "VGA text screen (%llu cell changes):\n%s",
+            (unsigned long long)v3_vga_cells_changed(vm), buf);
+}
+
+int main(int argc, char **argv)
+{
+    const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
+    uint64_t mem = 128ull << 20, max_insns = 0;
+    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
+    struct v3_os_hooks hooks;
+    struct v3_vm_config cfg;
+    struct v3_vm_result res;
+    struct v3_boot_module mods[16];
+    char *mod_strings[16];
+    void *mod_data[16];
+    unsigned nmods = 0;
+    FILE *serial_file = NULL;
+    void *image;
+    size_t image_len;
+    int err, rc, status;
+
+    if (argc > 0 && argv[0]) {
+        const char *s = strrchr(argv[0], '/');
+        prog = s ? s + 1 : argv[0];
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEED_ARG() do { if (i + 1 >= argc) die_usage("option '%s' needs an argument", a); } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("v3vm (v3vmm) 0.1.0\n");
+            return 0;
+        } else if (!strcmp(a, "-m")) {
+            NEED_ARG();
+            if (parse_size(argv[++i], &mem) < 0 || (mem & 0xfff))
+                die_usage("invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)", argv[i]);
+        } else if (!strcmp(a, "-kernel")) {
+            NEED_ARG();
+            kernel = argv[++i];
+        } else if (!strcmp(a, "-append")) {
+            NEED_ARG();
+            append = argv[++i];
+        } else if (!strcmp(a, "-initrd")) {
+            NEED_ARG();
+            initrd = argv[++i];
+        } else if (!strcmp(a, "-serial")) {
+            NEED_ARG();
+            serial = argv[++i];
+            if (strcmp(serial, "stdio") && strcmp(serial, "none") &&
+                (strncmp(serial, "file:", 5) || !serial[5]))
+                die_usage("invalid serial back end '%s' (stdio, file:PATH or none)", serial);
+        } else if (!strcmp(a, "--flat")) {
+            NEED_ARG();
+            flat = argv[++i];
+        } else if (!strcmp(a, "--real")) {
+            real = 1;
+        } else if (!strcmp(a, "--dump-map")) {
+            dump = 1;
+        } else if (!strcmp(a, "--stats")) {
+            stats = 1;
+        } else if (!strcmp(a, "--vga")) {
+            vga = 1;
+        } else if (!strcmp(a, "--trace")) {
+            NEED_ARG();
+            if (strcmp(argv[++i], "exits"))
+                die_usage("unknown trace '%s' (supported: exits)", argv[i]);
+            trace = 1;
+        } else if (!strcmp(a, "--max-insns")) {
+            NEED_ARG();
+            if (parse_u64(argv[++i], &max_insns) < 0 || !max_insns)
+                die_usage("invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
+            memoff = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            if (log_level < V3_LOG_DEBUG)
+                log_level++;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            log_level = V3_LOG_ERROR;
+        } else {
+            die_usage("unknown option '%s'", a);
+        }
+#undef NEED_ARG
+    }
+    if (!kernel)
+        die_usage("no kernel given (-kernel FILE)");
+    if (real && !flat)
+        die_usage("--real needs --flat");
+    if (flat && initrd)
+        die_usage("-initrd needs a multiboot kernel, not --flat");
+    if (trace && log_level < V3_LOG_INFO)
+        log_level = V3_LOG_INFO;
+
+    hooks = *v3_posix_os_hooks();
+    hooks.log = cli_log;
+    if (v3_init(&hooks) < 0) {
+        fprintf(stderr, "%s: cannot initialise v3vmm\n", prog);
+        return EXIT_SETUP;
+    }
+
+    image = read_file(kernel, &image_len);
+    if (!image)
+        return EXIT_SETUP;
+    if (initrd) {
+        char *list = strdup(initrd), *save = NULL;
+        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char path[4096];
+            size_t pl = strcspn(tok, " ");
+            if (nmods == 16 || pl == 0 || pl >= sizeof(path)) {
+                fprintf(stderr, "%s: bad -initrd list (at most 16 modules)\n", prog);
+                return EXIT_USAGE;
+            }
+            memcpy(path, tok, pl);
+            path[pl] = 0;
+            mod_data[nmods] = read_file(path, &mods[nmods].len);
+            if (!mod_data[nmods])
+                return EXIT_SETUP;
+            mod_strings[nmods] = strdup(tok);
+            mods[nmods].data = mod_data[nmods];
+            mods[nmods].string = mod_strings[nmods];
+            nmods++;
+        }
+        free(list);
+    }
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = mem;
+    cfg.devices = V3_DEV_ALL;
+    cfg.enable_mem_offset_hypercall = memoff;
+    cfg.max_insns = max_insns;
+    cfg.trace = trace ? V3_TRACE_EXITS : 0;
+    if (!strcmp(serial, "stdio")) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        cfg.serial.output = serial_out_file;
+        cfg.serial.priv = stdout;
+        cfg.serial.input = serial_in_stdin;
+    } else if (!strncmp(serial, "file:", 5)) {
+        serial_file = fopen(serial + 5, "wb");
+        if (!serial_file) {
+            fprintf(stderr, "%s: cannot open serial output '%s': %s\n", prog, serial + 5, strerror(errno));
+            return EXIT_SETUP;
+        }
+        cfg.serial.output = serial_out_file;
+        cfg.serial.priv = serial_file;
+    }
+    the_vm = v3_create_vm(&cfg, &err);
+    if (!the_vm) {
+        fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
+        return EXIT_SETUP;
+    }
+    if (flat) {
+        uint64_t addr, entry;
+        char *colon = strchr(flat, ':');
+        if (colon)
+            *colon = 0;
+        if (parse_u64(flat, &addr) < 0 || (colon && parse_u64(colon + 1, &entry) < 0)) {
+            fprintf(stderr, "%s: invalid --flat address\n", prog);
+            v3_free_vm(the_vm);
+            return EXIT_USAGE;
+        }
+        if (!colon)
+            entry = addr;
+        rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
+    } else {
+        rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, v3_strerror(rc));
+        v3_free_vm(the_vm);
+        return EXIT_SETUP;
+    }
+    free(image);
+    for (unsigned i = 0; i < nmods; i++) {
+        free(mod_data[i]);
+        free(mod_strings[i]);
+    }
+    if (dump)
+        dump_map(the_vm);
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    v3_run_vm(the_vm, &res);
+    fflush(stdout);
+    if (serial_file)
+        fflush(serial_file);
+
+    switch (res.reason) {
+    case V3_STOP_DEBUG_EXIT:
+        status = res.exit_code & 0xff;
+        break;
+    case V3_STOP_SHUTDOWN:
+        fprintf(stderr, "%s: guest shut down (triple fault) at rip %#llx\n", prog, (unsigned long long)res.rip);
+        status = EXIT_SHUTDOWN;
+        break;
+    case V3_STOP_HLT:
+        fprintf(stderr, "%s: guest halted at rip %#llx with no interrupt that could wake it\n", prog,
+                (unsigned long long)res.rip);
+        status = EXIT_HLT;
+        break;
+    case V3_STOP_INSN_LIMIT:
+        fprintf(stderr, "%s: instruction limit (%llu) reached at rip %#llx\n", prog,
+                (unsigned long long)max_insns, (unsigned long long)res.rip);
+        status = EXIT_INSN_LIMIT;
+        break;
+    case V3_STOP_REQUESTED:
+        fprintf(stderr, "%s: stopped\n", prog);
+        status = EXIT_STOPPED;
+        break;
+    default: {
+        char hex[64] = "";
+        for (unsigned i = 0; i < res.len; i++)
+            sprintf(hex + strlen(hex), "%s%02x", i ? " " : "", res.bytes[i]);
+        fprintf(stderr, "%s: VM error: %s (%s) at rip %#llx, bytes [%s]\n", prog,
+                res.msg ? res.msg : "error", v3_strerror(res.error), (unsigned long long)res.rip, hex);
+        status = EXIT_VM_ERROR;
+        break;
+    }
+    }
+    if (vga)
+        print_vga(the_vm);
+    if (stats)
+        print_stats(the_vm);
+    v3_free_vm(the_vm);
+    the_vm = NULL;
+    if (serial_file)
+        fclose(serial_file);
+    v3_deinit();
+    return status;
+}

@@ -77,29 +77,54 @@ static int op_imul(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* 128/64 unsigned division, hi < d (so the quotient fits in 64 bits) */
+static void udiv128(uint64_t hi, uint64_t lo, uint64_t d, uint64_t *q, uint64_t *r)
+{
+#if defined(__x86_64__)
+    __asm__("divq %4" : "=a"(*q), "=d"(*r) : "a"(lo), "d"(hi), "rm"(d));
+#else
+    uint64_t rem = hi, quo = 0;
+    for (int i = 63; i >= 0; i--) {
+        uint64_t top = rem >> 63;
+        rem = (rem << 1) | ((lo >> i) & 1);
+        if (top || rem >= d) {
+            rem -= d;
+            quo |= 1ull << i;
+        }
+    }
+    *q = quo;
+    *r = rem;
+#endif
+}
+
 static int op_div(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     unsigned size = in->op[0].size, bits = size * 8;
-    uint64_t s;
+    uint64_t s, q, r;
     int st;
     if ((st = v3_op_read(ctx, in, &in->op[0], size, &s)))
         return st;
     if (!s)
         return v3_exc_de(ctx);
-    u128 n;
+    if (size == 8) {
+        uint64_t hi = c->gpr[V3_RDX], lo = c->gpr[V3_RAX];
+        if (hi >= s)
+            return v3_exc_de(ctx);
+        udiv128(hi, lo, s, &q, &r);
+    } else {
+        uint64_t n = size == 1 ? v3_gpr_get(c, V3_RAX, 2)
+                               : (v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size);
+        q = n / s;
+        r = n - q * s;
+        if (q > v3_size_mask(size))
+            return v3_exc_de(ctx);
+    }
     if (size == 1)
-        n = v3_gpr_get(c, V3_RAX, 2);
-    else
-        n = ((u128)v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size);
-    u128 q = n / s, r = n - q * s;
-    if (q > v3_size_mask(size))
-        return v3_exc_de(ctx);
-    if (size == 1)
-        v3_gpr_set(c, V3_RAX, 2, ((uint64_t)r << 8) | (uint64_t)q);
+        v3_gpr_set(c, V3_RAX, 2, (r << 8) | q);
     else {
-        v3_gpr_set(c, V3_RAX, size, (uint64_t)q);
-        v3_gpr_set(c, V3_RDX, size, (uint64_t)r);
+        v3_gpr_set(c, V3_RAX, size, q);
+        v3_gpr_set(c, V3_RDX, size, r);
     }
     return V3_X_NEXT;
 }
@@ -108,31 +133,50 @@ static int op_idiv(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     unsigned size = in->op[0].size, bits = size * 8;
-    uint64_t s;
+    uint64_t s, q, r;
     int st;
     if ((st = v3_op_read(ctx, in, &in->op[0], size, &s)))
         return st;
     int64_t d = (int64_t)v3_sext(s, size);
     if (!d)
         return v3_exc_de(ctx);
-    s128 n;
+    if (size == 8) {
+        uint64_t hi = c->gpr[V3_RDX], lo = c->gpr[V3_RAX];
+        int nneg = (int64_t)hi < 0, dneg = d < 0;
+        if (nneg) {          /* |n| */
+            lo = ~lo + 1;
+            hi = ~hi + (lo == 0);
+        }
+        uint64_t ad = dneg ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;
+        if (hi >= ad)
+            return v3_exc_de(ctx);
+        udiv128(hi, lo, ad, &q, &r);
+        if (nneg != dneg) {
+            if (q > (1ull << 63))
+                return v3_exc_de(ctx);
+            q = (uint64_t)0 - q;
+        } else if (q >= (1ull << 63)) {
+            return v3_exc_de(ctx);
+        }
+        if (nneg)
+            r = (uint64_t)0 - r;
+    } else {
+        int64_t n = size == 1 ? (int16_t)v3_gpr_get(c, V3_RAX, 2)
+                              : (int64_t)((v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size));
+        if (d == -1 && n == INT64_MIN)
+            return v3_exc_de(ctx);
+        int64_t sq = n / d, sr = n - sq * d;
+        int64_t lim = (int64_t)1 << (bits - 1);
+        if (sq >= lim || sq < -lim)
+            return v3_exc_de(ctx);
+        q = (uint64_t)sq;
+        r = (uint64_t)sr;
+    }
     if (size == 1)
-        n = (int16_t)v3_gpr_get(c, V3_RAX, 2);
-    else if (size == 8)
-        n = (s128)(((u128)c->gpr[V3_RDX] << 64) | c->gpr[V3_RAX]);
-    else
-        n = (int64_t)((v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size));
-    if (size == 8 && d == -1 && n == (s128)((u128)1 << 127))
-        return v3_exc_de(ctx);
-    s128 q = n / d, r = n - q * d;
-    s128 lim = (s128)1 << (bits - 1);
-    if (q >= lim || q < -lim)
-        return v3_exc_de(ctx);
-    if (size == 1)
-        v3_gpr_set(c, V3_RAX, 2, (((uint64_t)r & 0xff) << 8) | ((uint64_t)q & 0xff));
+        v3_gpr_set(c, V3_RAX, 2, ((r & 0xff) << 8) | (q & 0xff));
     else {
-        v3_gpr_set(c, V3_RAX, size, (uint64_t)q);
-        v3_gpr_set(c, V3_RDX, size, (uint64_t)r);
+        v3_gpr_set(c, V3_RAX, size, q);
+        v3_gpr_set(c, V3_RDX, size, r);
     }
     return V3_X_NEXT;
 }

@@ -117,10 +117,8 @@ static void flat_seg(struct v3_segment *s, uint16_t attrib)
 
 static void set_mode(int bits)
 {
-    struct v3_vm *v = core->vm;
-    memset(core, 0, sizeof(*core));
-    core->vm = v;
-    v3_core_reset(core);
+    v3_core_reset(core);          /* keeps vm, id, tlb, backend */
+    v3_tlb_flush_all(core);
     core->cr4 = V3_CR4_OSFXSR;
     if (bits == 64) {
         core->cr0 = V3_CR0_PE | V3_CR0_PG | V3_CR0_ET;
@@ -151,6 +149,7 @@ static void set_mode(int bits)
     }
     v3_core_update_mode(core);
     v3_core_set_rflags(core, 2);
+    v3_tlb_flush_all(core);
 }
 
 static void code(const void *bytes, size_t n)

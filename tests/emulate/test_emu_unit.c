@@ -105,6 +105,7 @@ static void t_no_write_when_second_part_faults(void **s)
     /* the page after the write hook is NP?  use FH's second page made not present */
     uint64_t *pt = (uint64_t *)(ram + 0x4000);
     pt[(FH + PG) / PG] = 0;
+    v3_tlb_flush_all(core);
     CODEB(0x48, 0x89, 0x03);                 /* mov [rbx], rax */
     core->gpr[V3_RBX] = FH + PG - 4;
     core->gpr[V3_RAX] = 0x1111111111111111ull;
@@ -371,6 +372,7 @@ static void t_rep_fault_midway_resumable(void **s)
     assert_memory_equal(ram + NP - 4, B(0x5a, 0x5a, 0x5a, 0x5a), 4);
     /* map the page and resume */
     ((uint64_t *)(ram + 0x4000))[NP / PG] = NP | 7;
+    v3_tlb_invlpg(core, NP);
     assert_int_equal(run(), V3_OK);
     assert_int_equal(core->gpr[V3_RCX], 0);
     assert_int_equal(core->gpr[V3_RDI], NP + 6);
@@ -782,8 +784,8 @@ static void t_random_bytes_never_crash(void **s)
     unsigned seed = 12345;
     int modes[3] = { 16, 32, 64 };
     for (int i = 0; i < 30000; i++) {
-        set_mode(modes[i % 3]);
         build_page_tables();
+        set_mode(modes[i % 3]);
         for (int j = 0; j < 16; j++) {
             seed = seed * 1103515245u + 12345u;
             ram[CODE + j] = (uint8_t)(seed >> 16);

@@ -15,6 +15,9 @@ extern const struct v3_op_entry v3_ops_muldiv[];   /* ops_muldiv.c: MUL, IMUL, D
 extern const struct v3_op_entry v3_ops_stack[];    /* ops_stack.c: PUSH/POP */
 extern const struct v3_op_entry v3_ops_string[];   /* ops_string.c: MOVS STOS LODS CMPS SCAS */
 extern const struct v3_op_entry v3_ops_sse[];      /* ops_sse.c: MMX/SSE data moves */
+extern const struct v3_op_entry v3_ops_branch[];   /* ops_branch.c: JMP Jcc CALL RET LOOP JrCXZ */
+extern const struct v3_op_entry v3_ops_misc[];     /* ops_misc.c: XLAT CBW.. LAHF flags PUSHA ENTER PUSHF BCD LZCNT BSWAP NOP UD CPUID RDTSC */
+extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -25,5 +28,8 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_stack,
     v3_ops_string,
     v3_ops_sse,
+    v3_ops_branch,
+    v3_ops_misc,
+    v3_ops_simd,
     NULL,
 };

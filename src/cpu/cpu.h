@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * src/cpu/cpu.h - internal state of the software CPU back end.
+ *
+ * Decode cache: a block is a run of up to CPU_BLOCK_MAX instructions decoded
+ * from one guest physical page for one CPU mode, starting at the address the
+ * loop entered it and ending at an unconditional control transfer, an
+ * undecodable byte, an instruction that crosses the page end (never cached,
+ * executed from a fresh decode each time) or the page end.  Blocks are found
+ * through a direct-mapped table indexed by the start address (then a hash
+ * table), and listed per code page for invalidation.  A bitmap over guest
+ * RAM pages (and the page hash for addresses above RAM) tells the store path
+ * whether a page holds decoded code.
+ */
+#ifndef V3_CPU_INTERNAL_H
+#define V3_CPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <v3/backend.h>
+#include <v3/cpu.h>
+#include "emu/insn.h"
+
+#define CPU_BLOCK_MAX      64          /* instructions per block */
+#define CPU_JC_BITS        12          /* direct-mapped block table */
+#define CPU_HASH_BITS      14          /* block hash buckets */
+#define CPU_PAGE_HASH_BITS 10          /* code-page hash buckets */
+#define CPU_MAX_BLOCKS     65536       /* flush the whole cache beyond this */
+#define CPU_REP_CHUNK      4096        /* REP iterations per resumption */
+
+/* cpu->brk bits: reasons to leave the current block at the next boundary */
+#define CPU_BRK_STOP    0x01u          /* v3_cpu_request_stop() */
+#define CPU_BRK_EVENT   0x02u          /* an event was injected */
+#define CPU_BRK_SMC     0x04u          /* the current code page was written */
+#define CPU_BRK_KICK    0x08u          /* v3_cpu_kick() */
+
+struct cpu_block {
+    uint64_t gpa;                      /* guest physical address of the first byte */
+    struct cpu_block *hnext;           /* hash chain */
+    struct cpu_block *pnext;           /* code-page list */
+    struct cpu_block *dead_next;       /* graveyard */
+    uint8_t mode;                      /* enum v3_cpu_mode decoded for */
+    uint8_t dead;
+    uint16_t n;                        /* instructions */
+    uint32_t bytes;                    /* bytes covered */
+    struct v3_insn insn[];
+};
+
+struct cpu_page {
+    uint64_t page;                     /* gpa >> 12 */
+    struct cpu_page *next;
+    struct cpu_block *blocks;
+};
+
+struct v3_cpu {
+    struct v3_emu_ctx ctx;             /* first: handlers get &ctx */
+    struct v3_core *core;
+    volatile uint32_t brk;             /* CPU_BRK_* (atomic updates) */
+    uint32_t running;
+
+    uint64_t limit;                    /* absolute insn_count limit, 0 = none */
+
+    /* pending injected event (one at a time, as hardware queues one) */
+    bool ev_pending;
+    struct v3_event ev;
+
+    /* decode cache */
+    struct cpu_block *jc[1u << CPU_JC_BITS];
+    struct cpu_block *hash[1u << CPU_HASH_BITS];
+    struct cpu_page *pages[1u << CPU_PAGE_HASH_BITS];
+    uint8_t *codemap;                  /* bit per RAM page: holds decoded code */
+    uint64_t codemap_pages;            /* pages covered by codemap */
+    uint64_t nblocks;
+    uint64_t npages_hi;                /* code pages at or above codemap_pages */
+    struct cpu_block *graveyard;       /* invalidated blocks, freed between blocks */
+    uint64_t cur_page;                 /* gpa page of the block being executed, ~0 if none */
+    bool listener;
+
+    struct v3_cpu_model model;
+    struct v3_cpu_stats stats;
+};
+
+static inline struct v3_cpu *cpu_of(struct v3_core *core) { return (struct v3_cpu *)core->backend; }
+static inline struct v3_cpu *cpu_of_ctx(struct v3_emu_ctx *ctx) { return (struct v3_cpu *)ctx; }
+
+/* cache.c */
+int cpu_cache_init(struct v3_cpu *cpu);
+void cpu_cache_free(struct v3_cpu *cpu);
+struct cpu_block *cpu_block_find(struct v3_cpu *cpu, uint64_t gpa, unsigned mode);
+struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_t *hva,
+                                  unsigned avail, unsigned mode);
+void cpu_cache_invalidate(struct v3_cpu *cpu, uint64_t start, uint64_t end);
+void cpu_cache_flush(struct v3_cpu *cpu);
+void cpu_cache_reap(struct v3_cpu *cpu);
+bool cpu_page_has_code_slow(struct v3_cpu *cpu, uint64_t page);
+
+/* A store reached guest physical page @p gpa: drop its code if it has any. */
+static inline void cpu_store_check(struct v3_cpu *cpu, uint64_t gpa)
+{
+    uint64_t pg = gpa >> 12;
+    if (__builtin_expect(pg < cpu->codemap_pages, 1)) {
+        if (__builtin_expect(!((cpu->codemap[pg >> 3] >> (pg & 7)) & 1), 1))
+            return;
+    } else if (!cpu->npages_hi || !cpu_page_has_code_slow(cpu, pg)) {
+        return;
+    }
+    cpu->stats.smc_invalidations++;
+    cpu_cache_invalidate(cpu, pg << 12, (pg + 1) << 12);
+}
+
+/* mem.c */
+extern const struct v3_emu_mem_ops cpu_mem_ops;
+/* Translate the fetch address of the instruction at @p la; *hva may be NULL (not RAM). */
+int cpu_fetch_xlate(struct v3_cpu *cpu, uint64_t la, uint64_t *gpa, uint8_t **hva,
+                    struct v3_exception *exc);
+
+/* misc: CPUID model */
+void cpu_model_init(struct v3_cpu *cpu);
+
+#endif

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The software CPU back end: the interpreter loop over the decode cache.
+ *
+ * Loop structure (one iteration per block dispatch):
+ *   1. boundary work, only when something asks for it: cpu->brk (stop,
+ *      injected event, self-modified code, kick), a pending event, an
+ *      interrupt shadow, RFLAGS.TF or active DR7 breakpoints (then blocks
+ *      run one instruction at a time), the instruction limit;
+ *   2. translate CS:RIP through the software TLB, find the block for that
+ *      guest physical address and mode or decode it;
+ *   3. run the block's handlers back to back; a handler that jumps, an
+ *      exit, an exception or cpu->brk ends it.
+ */
+#include <Zydis/Zydis.h>
+#include "internal/host.h"
+#include "internal/vm.h"
+#include "paging/tlb.h"
+#include "cpu/cpu.h"
+#include "cpu/system/system.h"
+
+/* System-level services (src/cpu/system/): used when linked in. */
+#pragma weak v3_cpu_deliver_event
+#pragma weak v3_cpu_debug_trap
+#pragma weak v3_cpu_exec_breakpoint
+
+int cpu_op_ud(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    (void)in;
+    return v3_exc_ud(ctx);
+}
+
+int cpu_op_gp0(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    (void)in;
+    return v3_exc_gp0(ctx);
+}
+
+/* ------------------------------------------------------------ API */
+
+int v3_cpu_set_insn_limit(struct v3_core *core, uint64_t max)
+{
+    if (!core || !core->backend)
+        return V3_EINVAL;
+    cpu_of(core)->limit = max;
+    return V3_OK;
+}
+
+void v3_cpu_request_stop(struct v3_core *core)
+{
+    if (core && core->backend)
+        __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_STOP, __ATOMIC_RELEASE);
+}
+
+void v3_cpu_kick(struct v3_core *core)
+{
+    if (core && core->backend)
+        __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_KICK, __ATOMIC_RELAXED);
+}
+
+void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end)
+{
+    if (!core || !core->backend || end <= start)
+        return;
+    cpu_cache_invalidate(cpu_of(core), start, end);
+}
+
+int v3_cpu_get_stats(struct v3_core *core, struct v3_cpu_stats *out)
+{
+    if (!core || !core->backend || !out)
+        return V3_EINVAL;
+    *out = cpu_of(core)->stats;
+    return V3_OK;
+}
+
+/* ------------------------------------------------------------ back-end ops */
+
+static void map_listener(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)
+{
+    struct v3_cpu *cpu = priv;
+    (void)vm;
+    cpu->stats.map_invalidations++;
+    cpu_cache_invalidate(cpu, start, end);
+}
+
+static void emu_free_core(struct v3_core *core);
+
+static int emu_init_core(struct v3_core *core)
+{
+    struct v3_cpu *cpu;
+    int rc;
+
+    if (!core || !core->vm) {
+        V3_ERROR("cpu: init_core without a core or VM");
+        return V3_EINVAL;
+    }
+    if (core->backend) {
+        V3_ERROR("cpu: vCPU %u already has back-end state", core->id);
+        return V3_EBUSY;
+    }
+    cpu = v3_zalloc(sizeof(*cpu));
+    if (!cpu) {
+        V3_ERROR("cpu: out of memory for vCPU %u", core->id);
+        return V3_ENOMEM;
+    }
+    cpu->core = core;
+    cpu->ctx.core = core;
+    cpu->ctx.mem = &cpu_mem_ops;
+    cpu->ctx.mem_priv = cpu;
+    cpu->ctx.rep_limit = CPU_REP_CHUNK;
+    core->backend = cpu;
+    cpu_model_init(cpu);
+    v3_emu_init_table();
+
+    rc = cpu_cache_init(cpu);
+    if (rc < 0)
+        goto fail;
+    if (!core->tlb) {
+        rc = v3_paging_init_core(core);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = v3_mem_add_listener(core->vm, map_listener, cpu);
+    if (rc < 0) {
+        V3_ERROR("cpu: cannot register the memory-map listener (%d)", rc);
+        goto fail;
+    }
+    cpu->listener = true;
+    return V3_OK;
+fail:
+    emu_free_core(core);
+    return rc;
+}
+
+static void emu_free_core(struct v3_core *core)
+{
+    struct v3_cpu *cpu;
+    if (!core || !core->backend)
+        return;
+    cpu = cpu_of(core);
+    if (cpu->listener)
+        v3_mem_remove_listener(core->vm, map_listener, cpu);
+    cpu_cache_free(cpu);
+    v3_free(cpu);
+    core->backend = NULL;
+}
+
+static int emu_inject(struct v3_core *core, const struct v3_event *ev)
+{
+    struct v3_cpu *cpu;
+    if (!core || !core->backend || !ev) {
+        V3_ERROR("cpu: inject with a NULL argument");
+        return V3_EINVAL;
+    }
+    cpu = cpu_of(core);
+    if (cpu->ev_pending) {
+        V3_ERROR("cpu: vCPU %u already has an event pending (vector %u)", core->id, cpu->ev.vector);
+        return V3_EBUSY;
+    }
+    if (ev->type != V3_EVENT_EXCEPTION && ev->type != V3_EVENT_INTERRUPT && ev->type != V3_EVENT_NMI) {
+        V3_ERROR("cpu: inject of unknown event type %d", (int)ev->type);
+        return V3_EINVAL;
+    }
+    cpu->ev = *ev;
+    cpu->ev_pending = true;
+    __atomic_or_fetch(&cpu->brk, CPU_BRK_EVENT, __ATOMIC_RELEASE);
+    return V3_OK;
+}
+
+/* ------------------------------------------------------------ loop helpers */
+
+static inline uint64_t ip_mask(enum v3_cpu_mode mode)
+{
+    switch (mode) {
+    case V3_MODE_LONG64: return ~0ull;
+    case V3_MODE_PROT32:
+    case V3_MODE_COMPAT32: return 0xffffffffull;
+    default: return 0xffffull;
+    }
+}
+
+static inline uint64_t fetch_la(const struct v3_core *core)
+{
+    if (core->mode == V3_MODE_LONG64)
+        return core->rip;
+    return (core->seg[V3_CS].base + core->rip) & 0xffffffffull;
+}
+
+/* Read up to @p len instruction bytes at @p la (stops quietly at a page that does not translate). */
+static unsigned fetch_bytes(struct v3_cpu *cpu, uint64_t la, uint8_t *buf, unsigned len,
+                            struct v3_exception *exc, int *rc_out)
+{
+    unsigned got = 0;
+    *rc_out = V3_OK;
+    while (got < len) {
+        uint64_t a = la + got, gpa;
+        uint8_t *hva;
+        unsigned room = 4096 - (unsigned)(a & 0xfff), l = len - got < room ? len - got : room;
+        int rc = cpu_fetch_xlate(cpu, a, &gpa, &hva, exc);
+        if (rc < 0) {
+            *rc_out = rc;
+            break;
+        }
+        if (hva) {
+            memcpy(buf + got, hva, l);
+        } else {
+            int64_t r = v3_read_gpa_memory(cpu->core->vm, cpu->core, gpa, l, buf + got);
+            if (r < 0) {
+                *rc_out = (int)r;
+                break;
+            }
+        }
+        got += l;
+    }
+    return got;
+}
+
+static int exit_error(struct v3_cpu *cpu, struct v3_exit *exit, int code, const char *msg)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_exception exc;
+    int rc;
+    exit->reason = V3_EXIT_ERROR;
+    exit->insn_rip = core->rip;
+    exit->error.code = code;
+    exit->error.msg = msg;
+    exit->error.len = (uint8_t)fetch_bytes(cpu, fetch_la(core), exit->error.bytes, 15, &exc, &rc);
+    V3_ERROR("cpu: vCPU %u stops at %s RIP %#llx: %s (%d)", core->id, v3_cpu_mode_str(core->mode),
+             (unsigned long long)core->rip, msg, code);
+    return code < 0 ? code : V3_EINVAL;
+}
+
+/* Deliver an exception the current instruction raised (RIP at it). 0 go on, 1 exit filled. */
+static int take_exception(struct v3_cpu *cpu, const struct v3_exception *exc, struct v3_exit *exit,
+                          int *ret)
+{
+    struct v3_event ev;
+    int rc;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = V3_EVENT_EXCEPTION;
+    ev.vector = exc->vector;
+    ev.has_error_code = exc->has_error_code;
+    ev.error_code = exc->error_code;
+    ev.cr2 = exc->cr2;
+    if (!v3_cpu_deliver_event) {
+        *ret = exit_error(cpu, exit, V3_EFAULT, "guest exception and no event delivery in this build");
+        exit->error.code = V3_EFAULT;
+        /* keep the vector visible to the VMM through the message's companion field */
+        exit->insn_rip = cpu->core->rip;
+        V3_ERROR("cpu: exception vector %u error code %#x cr2 %#llx", exc->vector,
+                 exc->error_code, (unsigned long long)exc->cr2);
+        return 1;
+    }
+    rc = v3_cpu_deliver_event(cpu->core, &ev);
+    if (rc == V3_CPU_SHUTDOWN) {
+        exit->reason = V3_EXIT_SHUTDOWN;
+        exit->insn_rip = cpu->core->rip;
+        *ret = 0;
+        return 1;
+    }
+    if (rc < 0) {
+        *ret = exit_error(cpu, exit, rc, "event delivery failed");
+        return 1;
+    }
+    return 0;
+}
+
+/* Convert a handler's V3_X_EXIT into a back-end exit; RIP of the instruction is @p rip. */
+static void make_exit(struct v3_cpu *cpu, const struct v3_insn *in, uint64_t rip, struct v3_exit *exit)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_emu_ctx *ctx = &cpu->ctx;
+    exit->reason = (enum v3_exit_reason)ctx->exit_reason;
+    exit->insn_rip = rip;
+    switch (ctx->exit_reason) {
+    case V3_EXIT_IO: {
+        uint64_t i = ctx->exit_info[0];
+        exit->io.port = (uint16_t)i;
+        exit->io.size = (uint8_t)(i >> 16);
+        exit->io.in = (i >> 24) & 1;
+        exit->io.string = (i >> 25) & 1;
+        exit->io.rep = (i >> 26) & 1;
+        exit->io.addr_size = (uint8_t)((i >> 28) & 0xf);
+        if (exit->io.string)
+            exit->io.seg = (uint8_t)ctx->exit_info[1];
+        else
+            exit->io.data = (uint32_t)ctx->exit_info[1];
+        break;
+    }
+    case V3_EXIT_MSR_READ:
+    case V3_EXIT_MSR_WRITE:
+        exit->msr.index = (uint32_t)ctx->exit_info[0];
+        exit->msr.value = ctx->exit_info[1];
+        break;
+    case V3_EXIT_CPUID:
+        exit->cpuid.leaf = (uint32_t)ctx->exit_info[0];
+        exit->cpuid.subleaf = (uint32_t)ctx->exit_info[1];
+        break;
+    default:
+        break;
+    }
+    /* the exiting instruction retires: RIP past it, except where the handler moved it */
+    if (core->rip == rip && ctx->exit_reason != V3_EXIT_SHUTDOWN)
+        core->rip = (rip + in->len) & ip_mask(core->mode);
+    if (ctx->exit_reason != V3_EXIT_SHUTDOWN)
+        core->insn_count++;
+}
+
+/* Boundary work before a dispatch.  Returns 1 when an exit was filled. */
+static int boundary(struct v3_cpu *cpu, struct v3_exit *exit, unsigned shadow, int *ret)
+{
+    struct v3_core *core = cpu->core;
+    uint32_t brk = __atomic_fetch_and(&cpu->brk, CPU_BRK_STOP, __ATOMIC_ACQ_REL);
+
+    if (brk & CPU_BRK_STOP) {
+        __atomic_and_fetch(&cpu->brk, ~CPU_BRK_STOP, __ATOMIC_ACQ_REL);
+        exit->reason = V3_EXIT_STOP;
+        exit->insn_rip = core->rip;
+        *ret = 0;
+        return 1;
+    }
+    if (cpu->ev_pending) {
+        bool take;
+        switch (cpu->ev.type) {
+        case V3_EVENT_EXCEPTION: take = true; break;
+        case V3_EVENT_NMI: take = !core->nmi_blocked && !(shadow & V3_SHADOW_MOVSS); break;
+        default: take = !shadow && (core->rflags & V3_FLAG_IF); break;
+        }
+        if (take) {
+            int rc;
+            cpu->ev_pending = false;
+            if (!v3_cpu_deliver_event) {
+                *ret = exit_error(cpu, exit, V3_EUNSUPPORTED, "event injection needs the system level");
+                return 1;
+            }
+            rc = v3_cpu_deliver_event(core, &cpu->ev);
+            if (rc == V3_CPU_SHUTDOWN) {
+                exit->reason = V3_EXIT_SHUTDOWN;
+                exit->insn_rip = core->rip;
+                *ret = 0;
+                return 1;
+            }
+            if (rc < 0) {
+                *ret = exit_error(cpu, exit, rc, "event delivery failed");
+                return 1;
+            }
+        }
+    }
+    cpu_cache_reap(cpu);
+    return 0;
+}
+
+/* Execute @p n decoded instructions starting at @p in.  Returns 0 to go on, 1 when *exit is filled. */
+static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, uint64_t mask,
+                      struct v3_exit *exit, int *ret)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_emu_ctx *ctx = &cpu->ctx;
+    const struct v3_insn *end = in + n;
+    uint64_t done = 0;
+    int st;
+
+    for (;;) {
+        st = in->handler(ctx, in);
+        if (__builtin_expect(st == V3_X_NEXT, 1)) {
+            core->rip = (core->rip + in->len) & mask;
+            done++;
+            if (++in == end || __builtin_expect((cpu->brk | core->intr_shadow) != 0, 0))
+                break;
+            continue;
+        }
+        if (st == V3_X_JUMP) {
+            core->rip &= mask;
+            done++;
+        }
+        break;
+    }
+    core->insn_count += done;
+    if (__builtin_expect(st <= V3_X_JUMP, 1))
+        return 0;
+
+    switch (st) {
+    case V3_X_EXC:
+        return take_exception(cpu, &ctx->exc, exit, ret);
+    case V3_X_EXIT:
+        make_exit(cpu, in, core->rip, exit);
+        *ret = 0;
+        return 1;
+    case V3_X_UNSUPPORTED:
+        *ret = exit_error(cpu, exit, V3_EUNSUPPORTED, "instruction not supported by the software CPU");
+        return 1;
+    default:
+        *ret = exit_error(cpu, exit, ctx->error ? ctx->error : V3_EINVAL, "guest memory access failed");
+        return 1;
+    }
+}
+
+/* An instruction that is not cached: it crosses a page end, or its page is not RAM. */
+static int exec_uncached(struct v3_cpu *cpu, uint64_t la, unsigned mode, uint64_t mask,
+                         struct v3_exit *exit, int *ret)
+{
+    struct v3_insn in;
+    struct v3_exception exc;
+    uint8_t bytes[15];
+    unsigned first = 4096 - (unsigned)(la & 0xfff), got;
+    int rc, len;
+
+    if (first > 15)
+        first = 15;
+    got = fetch_bytes(cpu, la, bytes, first, &exc, &rc);
+    if (rc < 0)
+        goto fetch_fail;
+    len = v3_decode((enum v3_cpu_mode)mode, bytes, got, &in);
+    if (len == V3_DEC_SHORT) {
+        got += fetch_bytes(cpu, la + got, bytes + got, 15 - got, &exc, &rc);
+        if (rc < 0)
+            goto fetch_fail;
+        len = v3_decode((enum v3_cpu_mode)mode, bytes, got, &in);
+    }
+    if (len < 0) {
+        memset(&in, 0, sizeof(in));
+        in.handler = len == V3_DEC_LONG ? cpu_op_gp0 : cpu_op_ud;
+        in.len = 1;
+    }
+    if (got > first)
+        cpu->stats.cross_page_insns++;
+    return exec_insns(cpu, &in, 1, mask, exit, ret);
+
+fetch_fail:
+    if (rc == V3_EFAULT)
+        return take_exception(cpu, &exc, exit, ret);
+    *ret = exit_error(cpu, exit, rc, "instruction fetch failed");
+    return 1;
+}
+
+static int emu_run(struct v3_core *core, struct v3_exit *exit)
+{
+    struct v3_cpu *cpu;
+    int ret = 0;
+
+    if (!core || !exit) {
+        V3_ERROR("cpu: run with a NULL argument");
+        return V3_EINVAL;
+    }
+    memset(exit, 0, sizeof(*exit));
+    if (!core->backend) {
+        exit->reason = V3_EXIT_ERROR;
+        exit->error.code = V3_EINVAL;
+        exit->error.msg = "vCPU has no software-CPU state (init_core not called)";
+        V3_ERROR("cpu: run before init_core");
+        return V3_EINVAL;
+    }
+    cpu = cpu_of(core);
+    cpu->running = 1;
+
+    for (;;) {
+        unsigned shadow = core->intr_shadow, n, mode;
+        uint64_t la, gpa, mask;
+        uint8_t *hva;
+        struct v3_exception exc;
+        struct cpu_block *b;
+        bool single;
+        int rc;
+
+        if (__builtin_expect(cpu->brk || cpu->ev_pending || cpu->graveyard, 0)) {
+            if (boundary(cpu, exit, shadow, &ret))
+                break;
+        }
+        if (__builtin_expect(cpu->limit != 0, 0) && core->insn_count >= cpu->limit) {
+            exit->reason = V3_EXIT_INSN_LIMIT;
+            exit->insn_rip = core->rip;
+            break;
+        }
+        core->intr_shadow = 0;
+        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff);
+
+        mode = core->mode;
+        mask = ip_mask(core->mode);
+        la = fetch_la(core);
+        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint &&
+            !(core->rflags & V3_FLAG_RF)) {
+            unsigned hits = v3_cpu_exec_breakpoint(core, la);
+            if (hits) {
+                struct v3_exception e = { .vector = V3_EXC_DB };
+                core->dr[6] = (core->dr[6] & ~0xfull) | hits;
+                if (take_exception(cpu, &e, exit, &ret))
+                    break;
+                continue;
+            }
+        }
+        rc = cpu_fetch_xlate(cpu, la, &gpa, &hva, &exc);
+        if (__builtin_expect(rc < 0, 0)) {
+            if (rc == V3_EFAULT) {
+                if (take_exception(cpu, &exc, exit, &ret))
+                    break;
+                continue;
+            }
+            ret = exit_error(cpu, exit, rc, "instruction fetch failed");
+            break;
+        }
+        b = hva ? cpu_block_find(cpu, gpa, mode) : NULL;
+        if (!b && hva)
+            b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
+        {
+            uint64_t rflags_tf = core->rflags & V3_FLAG_TF;
+            int r;
+            if (!b) {
+                r = exec_uncached(cpu, la, mode, mask, exit, &ret);
+            } else {
+                cpu->stats.block_execs++;
+                cpu->cur_page = gpa >> 12;
+                n = single ? 1 : b->n;
+                if (cpu->limit && cpu->limit - core->insn_count < n)
+                    n = (unsigned)(cpu->limit - core->insn_count);
+                r = exec_insns(cpu, b->insn, n, mask, exit, &ret);
+                cpu->cur_page = ~0ull;
+            }
+            if (r)
+                break;
+            if (single && rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS) && v3_cpu_debug_trap) {
+                rc = v3_cpu_debug_trap(core, 0, true);
+                if (rc == V3_CPU_SHUTDOWN) {
+                    exit->reason = V3_EXIT_SHUTDOWN;
+                    exit->insn_rip = core->rip;
+                    break;
+                }
+                if (rc < 0) {
+                    ret = exit_error(cpu, exit, rc, "single-step trap delivery failed");
+                    break;
+                }
+            }
+        }
+    }
+    cpu->running = 0;
+    cpu_cache_reap(cpu);
+    return ret;
+}
+
+const struct v3_backend_ops v3_emu_backend = {
+    .name = "emu",
+    .init_core = emu_init_core,
+    .free_core = emu_free_core,
+    .run = emu_run,
+    .inject = emu_inject,
+    .get_state = NULL,
+    .set_state = NULL,
+};

@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/* Random 64-bit instruction sequences (see x64seq.h). */
+#include "x64seq.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <Zydis/Zydis.h>
+
+#define ARITH_FLAGS 0x8d5ull   /* CF PF AF ZF SF OF */
+#ifndef CPU_SKIP_KNOWN
+#define CPU_SKIP_KNOWN 1
+#endif
+
+struct gen {
+    struct x64seq *s;
+    uint64_t *rng;
+    const struct x64seq_opts *o;
+    uint64_t undef;
+    int depth;                 /* qwords pushed by the sequence */
+    ZydisDecoder dec;
+};
+
+static unsigned rnd(struct gen *g, unsigned n) { return (unsigned)(x64_rand(g->rng) % n); }
+
+/* writable general registers: not RSP (stack), not R15 (scratch base) */
+static const int wregs[] = { 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 };
+#define NWREGS 14
+
+static ZydisRegister gpr(int idx, int size)
+{
+    static const ZydisRegister r8[16] = {
+        ZYDIS_REGISTER_AL, ZYDIS_REGISTER_CL, ZYDIS_REGISTER_DL, ZYDIS_REGISTER_BL,
+        ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_BPL, ZYDIS_REGISTER_SIL, ZYDIS_REGISTER_DIL,
+        ZYDIS_REGISTER_R8B, ZYDIS_REGISTER_R9B, ZYDIS_REGISTER_R10B, ZYDIS_REGISTER_R11B,
+        ZYDIS_REGISTER_R12B, ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B };
+    switch (size) {
+    case 1: return r8[idx];
+    case 2: return (ZydisRegister)(ZYDIS_REGISTER_AX + idx);
+    case 4: return (ZydisRegister)(ZYDIS_REGISTER_EAX + idx);
+    default: return (ZydisRegister)(ZYDIS_REGISTER_RAX + idx);
+    }
+}
+
+static ZydisRegister rgpr(struct gen *g, int size)
+{
+    if (size == 1 && rnd(g, 6) == 0)
+        return (ZydisRegister)(ZYDIS_REGISTER_AH + rnd(g, 4));
+    return gpr(wregs[rnd(g, NWREGS)], size);
+}
+
+static int rsize(struct gen *g)
+{
+    static const int s[] = { 1, 2, 4, 8, 4, 8 };
+    return s[rnd(g, 6)];
+}
+
+static ZydisEncoderOperand op_reg(ZydisRegister r)
+{
+    ZydisEncoderOperand o;
+    memset(&o, 0, sizeof(o));
+    o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+    o.reg.value = r;
+    return o;
+}
+
+static ZydisEncoderOperand op_imm(uint64_t v)
+{
+    ZydisEncoderOperand o;
+    memset(&o, 0, sizeof(o));
+    o.type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    o.imm.u = v;
+    return o;
+}
+
+/* memory operand of @p size bytes in the scratch buffer; align: required alignment */
+static ZydisEncoderOperand op_mem(struct gen *g, int size, unsigned align)
+{
+    ZydisEncoderOperand o;
+    unsigned span = size < 16 ? 16 : size;
+    uint64_t off = rnd(g, X64_SCRATCH_SIZE - span);
+    if (align > 1)
+        off &= ~(uint64_t)(align - 1);
+    memset(&o, 0, sizeof(o));
+    o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+    o.mem.size = (ZyanU16)size;
+    if (rnd(g, 4) == 0) {
+        o.mem.base = ZYDIS_REGISTER_RIP;
+        o.mem.displacement = (ZyanI64)(X64_SCRATCH + off);   /* absolute target, fixed up in emit */
+    } else {
+        o.mem.base = ZYDIS_REGISTER_R15;
+        o.mem.displacement = (ZyanI64)off;
+    }
+    return o;
+}
+
+static uint64_t imm_for(struct gen *g, int size)
+{
+    uint64_t v = x64_rand(g->rng);
+    switch (rnd(g, 4)) {
+    case 0: v &= 0xff; break;
+    case 1: v = (uint64_t)(int64_t)(int8_t)v; break;
+    default: break;
+    }
+    if (size == 1) v &= 0xff;
+    else if (size == 2) v &= 0xffff;
+    else if (size == 4) v &= 0xffffffff;
+    else v = (uint64_t)(int64_t)(int32_t)v;    /* 64-bit ops take imm32 sign-extended */
+    return v;
+}
+
+static void raw(struct gen *g, const uint8_t *b, size_t n)
+{
+    memcpy(g->s->code + g->s->len, b, n);
+    g->s->len += n;
+    g->s->ninsns++;
+}
+
+/* Flag bookkeeping for already encoded bytes at the current position. */
+static int flags_of(struct gen *g, const uint8_t *b, size_t n, ZydisAccessedFlagsMask *tested,
+                    ZydisAccessedFlagsMask *written, ZydisAccessedFlagsMask *undef)
+{
+    ZydisDecodedInstruction in;
+    if (ZYAN_FAILED(ZydisDecoderDecodeInstruction(&g->dec, NULL, b, n, &in)))
+        return -1;
+    *tested = in.cpu_flags ? in.cpu_flags->tested : 0;
+    *written = in.cpu_flags ? (in.cpu_flags->modified | in.cpu_flags->set_0 | in.cpu_flags->set_1) : 0;
+    *undef = in.cpu_flags ? in.cpu_flags->undefined : 0;
+    *written &= ~*undef;
+    return 0;
+}
+
+static void define_flags(struct gen *g)
+{
+    /* CMP r, r defines all six arithmetic flags */
+    ZydisEncoderRequest r;
+    uint8_t b[16];
+    ZyanUSize n = sizeof(b);
+    memset(&r, 0, sizeof(r));
+    r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    r.mnemonic = ZYDIS_MNEMONIC_CMP;
+    r.operand_count = 2;
+    r.operands[0] = op_reg(rgpr(g, 8));
+    r.operands[1] = op_reg(rgpr(g, 8));
+    if (ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&r, b, &n))) {
+        raw(g, b, n);
+        g->undef = 0;
+    }
+}
+
+/* Emit raw bytes of one instruction with flag tracking; @p keep: the
+ * instruction may leave flags unchanged (count 0), so do not clear undef. */
+static int emit_bytes(struct gen *g, const uint8_t *b, size_t n, int keep)
+{
+    ZydisAccessedFlagsMask t, w, u;
+    if (g->s->len + n + 64 > sizeof(g->s->code))
+        return -1;
+    if (flags_of(g, b, n, &t, &w, &u) < 0)
+        return -1;
+    if (t & g->undef & ARITH_FLAGS)
+        define_flags(g);
+    raw(g, b, n);
+    if (!keep)
+        g->undef &= ~(uint64_t)w;
+    g->undef |= u & ARITH_FLAGS;
+    return 0;
+}
+
+static int emit_req(struct gen *g, ZydisEncoderRequest *r, int keep)
+{
+    uint8_t b[16];
+    ZyanUSize n = sizeof(b);
+    int rip = -1;
+    r->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    for (unsigned i = 0; i < r->operand_count; i++)
+        if (r->operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY && r->operands[i].mem.base == ZYDIS_REGISTER_RIP)
+            rip = (int)i;
+    if (rip >= 0) {
+        ZyanI64 target = r->operands[rip].mem.displacement;
+        r->operands[rip].mem.displacement = 0x10000;     /* force disp32 to learn the length */
+        if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(r, b, &n)))
+            return -1;
+        r->operands[rip].mem.displacement = target - (ZyanI64)(X64_WINDOW + g->s->len + n);
+        n = sizeof(b);
+    }
+    if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(r, b, &n)))
+        return -1;
+    return emit_bytes(g, b, n, keep);
+}
+
+static void req_init(ZydisEncoderRequest *r, ZydisMnemonic m, unsigned nops)
+{
+    memset(r, 0, sizeof(*r));
+    r->mnemonic = m;
+    r->operand_count = (ZyanU8)nops;
+}
+
+/* ---------------------------------------------------------------- families */
+
+static void gen_alu2(struct gen *g)
+{
+    static const ZydisMnemonic m[] = {
+        ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_OR, ZYDIS_MNEMONIC_ADC, ZYDIS_MNEMONIC_SBB,
+        ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_SUB, ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_CMP,
+        ZYDIS_MNEMONIC_TEST, ZYDIS_MNEMONIC_MOV, ZYDIS_MNEMONIC_XCHG };
+    ZydisEncoderRequest r;
+    int size = rsize(g);
+    ZydisMnemonic mn = m[rnd(g, sizeof(m) / sizeof(m[0]))];
+    req_init(&r, mn, 2);
+    switch (rnd(g, 5)) {
+    case 0: r.operands[0] = op_reg(rgpr(g, size)); r.operands[1] = op_reg(rgpr(g, size)); break;
+    case 1: r.operands[0] = op_reg(rgpr(g, size)); r.operands[1] = op_mem(g, size, 1); break;
+    case 2: r.operands[0] = op_mem(g, size, 1); r.operands[1] = op_reg(rgpr(g, size)); break;
+    case 3:
+        if (mn == ZYDIS_MNEMONIC_XCHG) return;
+        r.operands[0] = op_reg(rgpr(g, size));
+        r.operands[1] = op_imm(mn == ZYDIS_MNEMONIC_MOV && size == 8 ? x64_rand(g->rng) : imm_for(g, size));
+        break;
+    default:
+        if (mn == ZYDIS_MNEMONIC_XCHG) return;
+        r.operands[0] = op_mem(g, size, 1); r.operands[1] = op_imm(imm_for(g, size));
+        break;
+    }
+    emit_req(g, &r, 0);
+}
+
+static void gen_unary(struct gen *g)
+{
+    static const ZydisMnemonic m[] = { ZYDIS_MNEMONIC_INC, ZYDIS_MNEMONIC_DEC, ZYDIS_MNEMONIC_NEG,
+                                       ZYDIS_MNEMONIC_NOT, ZYDIS_MNEMONIC_MUL, ZYDIS_MNEMONIC_IMUL };
+    ZydisEncoderRequest r;
+    int size = rsize(g);
+    req_init(&r, m[rnd(g, 6)], 1);
+    r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    emit_req(g, &r, 0);
+}
+
+static void gen_shift(struct gen *g)
+{
+    static const ZydisMnemonic m[] = { ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR, ZYDIS_MNEMONIC_SAR,
+                                       ZYDIS_MNEMONIC_ROL, ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL,
+                                       ZYDIS_MNEMONIC_RCR };
+    ZydisEncoderRequest r;
+    int size = rsize(g), keep = 0, kind = rnd(g, 3);
+    req_init(&r, m[rnd(g, 7)], 2);
+    r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    /* Known emulator defect (src/emu/ops_shift.c, reported): a 32-bit shift of a
+     * register by CL with a masked count of 0 does not zero-extend the register. */
+    if (kind == 0 && CPU_SKIP_KNOWN && size == 4 && r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+        kind = 2;
+    if (kind == 0) {
+        r.operands[1] = op_reg(ZYDIS_REGISTER_CL);
+        keep = 1;                   /* count may be 0: flags unchanged */
+    } else if (kind == 1) {
+        r.operands[1] = op_imm(1);
+    } else {
+        r.operands[1] = op_imm(1 + rnd(g, (unsigned)size * 8 - 1));
+    }
+    if (emit_req(g, &r, keep) == 0 && kind != 1)
+        g->undef |= 0x800 | 0x10;   /* OF undefined for counts other than 1; AF */
+}
+
+static void gen_shxd(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    int size = 2 << rnd(g, 3);      /* 2, 4, 8 */
+    int cl = size != 2 && rnd(g, 2);
+    req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_SHLD : ZYDIS_MNEMONIC_SHRD, 3);
+    r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    if (CPU_SKIP_KNOWN && cl && size == 4 && r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+        cl = 0;                     /* same defect as gen_shift */
+    r.operands[1] = op_reg(rgpr(g, size));
+    r.operands[2] = cl ? op_reg(ZYDIS_REGISTER_CL) : op_imm(1 + rnd(g, (unsigned)size * 8 - 1));
+    if (emit_req(g, &r, cl) == 0)
+        g->undef |= 0x800 | 0x10;
+}
+
+static void gen_bits(struct gen *g)
+{
+    static const ZydisMnemonic bt[] = { ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS, ZYDIS_MNEMONIC_BTR,
+                                        ZYDIS_MNEMONIC_BTC };
+    static const ZydisMnemonic sc[] = { ZYDIS_MNEMONIC_BSF, ZYDIS_MNEMONIC_BSR, ZYDIS_MNEMONIC_LZCNT,
+                                        ZYDIS_MNEMONIC_TZCNT, ZYDIS_MNEMONIC_POPCNT };
+    ZydisEncoderRequest r;
+    int size = 2 << rnd(g, 3);
+    if (rnd(g, 2)) {
+        req_init(&r, bt[rnd(g, 4)], 2);
+        if (rnd(g, 2)) {
+            r.operands[0] = op_reg(rgpr(g, size));
+            r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_imm(rnd(g, 256));
+        } else {
+            r.operands[0] = op_mem(g, size, 1);
+            r.operands[1] = op_imm(rnd(g, 256));
+        }
+    } else {
+        req_init(&r, sc[rnd(g, 5)], 2);
+        r.operands[0] = op_reg(rgpr(g, size));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    }
+    emit_req(g, &r, 0);
+}
+
+static void gen_mov_ext(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    int k = rnd(g, 6);
+    if (k < 2) {
+        int ss = 1 << rnd(g, 2), ds = ss == 1 ? (2 << rnd(g, 3)) : (4 << rnd(g, 2));
+        req_init(&r, k ? ZYDIS_MNEMONIC_MOVSX : ZYDIS_MNEMONIC_MOVZX, 2);
+        r.operands[0] = op_reg(rgpr(g, ds));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, ss)) : op_mem(g, ss, 1);
+        if (ss == 1 && r.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ds == 8)
+            r.operands[1] = op_reg(gpr(wregs[rnd(g, NWREGS)], 1));
+    } else if (k == 2) {
+        req_init(&r, ZYDIS_MNEMONIC_MOVSXD, 2);
+        r.operands[0] = op_reg(rgpr(g, 8));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, 4)) : op_mem(g, 4, 1);
+    } else if (k == 3) {
+        int size = 2 << rnd(g, 3);
+        req_init(&r, (ZydisMnemonic)(ZYDIS_MNEMONIC_CMOVB + 0), 2);
+        {
+            static const ZydisMnemonic cm[] = {
+                ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVNB,
+                ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
+                ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
+                ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE };
+            r.mnemonic = cm[rnd(g, 16)];
+        }
+        r.operands[0] = op_reg(rgpr(g, size));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    } else if (k == 4) {
+        static const ZydisMnemonic sm[] = {
+            ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETNB,
+            ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
+            ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
+            ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE };
+        req_init(&r, sm[rnd(g, 16)], 1);
+        r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, 1)) : op_mem(g, 1, 1);
+    } else {
+        /* LEA with a base register and a scaled index */
+        int size = 2 << rnd(g, 3);
+        static const uint8_t sc[] = { 1, 2, 4, 8 };
+        req_init(&r, ZYDIS_MNEMONIC_LEA, 2);
+        r.operands[0] = op_reg(rgpr(g, size));
+        memset(&r.operands[1], 0, sizeof(r.operands[1]));
+        r.operands[1].type = ZYDIS_OPERAND_TYPE_MEMORY;
+        r.operands[1].mem.base = gpr(wregs[rnd(g, NWREGS)], 8);
+        if (rnd(g, 2)) {
+            r.operands[1].mem.index = gpr(wregs[rnd(g, NWREGS)], 8);
+            r.operands[1].mem.scale = sc[rnd(g, 4)];
+        }
+        r.operands[1].mem.displacement = (ZyanI64)(int32_t)imm_for(g, 4);
+        r.operands[1].mem.size = 0;
+    }
+    emit_req(g, &r, 0);
+}
+
+static void gen_imul(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    int size = 2 << rnd(g, 3);
+    if (rnd(g, 2)) {
+        req_init(&r, ZYDIS_MNEMONIC_IMUL, 2);
+        r.operands[0] = op_reg(rgpr(g, size));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    } else {
+        req_init(&r, ZYDIS_MNEMONIC_IMUL, 3);
+        r.operands[0] = op_reg(rgpr(g, size));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+        r.operands[2] = op_imm(imm_for(g, size == 8 ? 4 : size) & (size == 2 ? 0xffff : 0xffffffffffffffffull));
+        if (size == 8) r.operands[2].imm.u = (uint64_t)(int64_t)(int32_t)r.operands[2].imm.u;
+    }
+    emit_req(g, &r, 0);
+}
+
+static void gen_atomic(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    int size = rsize(g);
+    req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_XADD : ZYDIS_MNEMONIC_CMPXCHG, 2);
+    r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+    /* Known emulator defect (src/emu/ops_alu.c, reported): a failing 32-bit
+     * CMPXCHG with a register destination zero-extends the destination. */
+    if (CPU_SKIP_KNOWN && r.mnemonic == ZYDIS_MNEMONIC_CMPXCHG && size == 4 &&
+        r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+        return;
+    r.operands[1] = op_reg(rgpr(g, size));
+    emit_req(g, &r, 0);
+}
+
+static void gen_onebyte(struct gen *g)
+{
+    static const uint8_t ops[][4] = {
+        { 1, 0x98 }, { 2, 0x66, 0x98 }, { 2, 0x48, 0x98 },     /* CWDE CBW CDQE */
+        { 1, 0x99 }, { 2, 0x66, 0x99 }, { 2, 0x48, 0x99 },     /* CDQ CWD CQO */
+        { 1, 0x9f }, { 1, 0x9e },                               /* LAHF SAHF */
+        { 1, 0xf8 }, { 1, 0xf9 }, { 1, 0xf5 },                  /* CLC STC CMC */
+        { 1, 0x90 }, { 2, 0xf3, 0x90 },                         /* NOP PAUSE */
+        { 2, 0x0f, 0xc8 }, { 2, 0x0f, 0xcb }, { 3, 0x48, 0x0f, 0xc9 }, { 3, 0x49, 0x0f, 0xcc }, /* BSWAP */
+    };
+    unsigned i = rnd(g, sizeof(ops) / sizeof(ops[0]));
+    emit_bytes(g, &ops[i][1], ops[i][0], 0);
+}
+
+static void gen_nopl(struct gen *g)
+{
+    static const uint8_t n4[] = { 0x0f, 0x1f, 0x40, 0x00 };
+    static const uint8_t n9[] = { 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 };
+    if (rnd(g, 2)) emit_bytes(g, n4, sizeof(n4), 0);
+    else emit_bytes(g, n9, sizeof(n9), 0);
+}
+
+static void gen_sse(struct gen *g)
+{
+    static const ZydisMnemonic m[] = {
+        ZYDIS_MNEMONIC_PXOR, ZYDIS_MNEMONIC_POR, ZYDIS_MNEMONIC_PAND, ZYDIS_MNEMONIC_PANDN,
+        ZYDIS_MNEMONIC_PCMPEQB, ZYDIS_MNEMONIC_PCMPEQW, ZYDIS_MNEMONIC_PCMPEQD,
+        ZYDIS_MNEMONIC_PADDB, ZYDIS_MNEMONIC_PADDW, ZYDIS_MNEMONIC_PADDD, ZYDIS_MNEMONIC_PADDQ,
+        ZYDIS_MNEMONIC_PSUBB, ZYDIS_MNEMONIC_PSUBW, ZYDIS_MNEMONIC_PSUBD, ZYDIS_MNEMONIC_PSUBQ,
+        ZYDIS_MNEMONIC_PUNPCKLBW, ZYDIS_MNEMONIC_PUNPCKLWD, ZYDIS_MNEMONIC_PUNPCKLDQ, ZYDIS_MNEMONIC_PUNPCKLQDQ,
+        ZYDIS_MNEMONIC_PUNPCKHBW, ZYDIS_MNEMONIC_PUNPCKHWD, ZYDIS_MNEMONIC_PUNPCKHDQ, ZYDIS_MNEMONIC_PUNPCKHQDQ,
+        ZYDIS_MNEMONIC_MOVDQA, ZYDIS_MNEMONIC_MOVDQU, ZYDIS_MNEMONIC_MOVAPS, ZYDIS_MNEMONIC_MOVUPS,
+    };
+    ZydisEncoderRequest r;
+    unsigned k = rnd(g, 10);
+    ZydisRegister x = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rnd(g, 16));
+    ZydisRegister y = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rnd(g, 16));
+    if (k < 6) {
+        ZydisMnemonic mn = m[rnd(g, sizeof(m) / sizeof(m[0]))];
+        int unal = mn == ZYDIS_MNEMONIC_MOVDQU || mn == ZYDIS_MNEMONIC_MOVUPS;
+        int mov = mn == ZYDIS_MNEMONIC_MOVDQU || mn == ZYDIS_MNEMONIC_MOVUPS ||
+                  mn == ZYDIS_MNEMONIC_MOVDQA || mn == ZYDIS_MNEMONIC_MOVAPS;
+        req_init(&r, mn, 2);
+        r.operands[0] = op_reg(x);
+        r.operands[1] = rnd(g, 2) ? op_reg(y) : op_mem(g, 16, unal ? 1 : 16);
+        if (mov && rnd(g, 3) == 0) {      /* store form */
+            r.operands[0] = op_mem(g, 16, unal ? 1 : 16);
+            r.operands[1] = op_reg(x);
+        }
+    } else if (k == 6) {
+        req_init(&r, ZYDIS_MNEMONIC_PSHUFD, 3);
+        r.operands[0] = op_reg(x);
+        r.operands[1] = rnd(g, 2) ? op_reg(y) : op_mem(g, 16, 16);
+        r.operands[2] = op_imm(rnd(g, 256));
+    } else if (k == 7) {
+        req_init(&r, ZYDIS_MNEMONIC_PMOVMSKB, 2);
+        r.operands[0] = op_reg(rgpr(g, rnd(g, 2) ? 4 : 8));
+        r.operands[1] = op_reg(y);
+    } else {
+        int q = rnd(g, 2);
+        int dir = rnd(g, 2), mem = rnd(g, 2);
+        req_init(&r, q ? ZYDIS_MNEMONIC_MOVQ : ZYDIS_MNEMONIC_MOVD, 2);
+        ZydisEncoderOperand other = mem ? op_mem(g, q ? 8 : 4, 1) : op_reg(rgpr(g, q ? 8 : 4));
+        if (q && !mem && rnd(g, 2))
+            other = op_reg(y);            /* movq xmm, xmm */
+        if (dir) { r.operands[0] = op_reg(x); r.operands[1] = other; }
+        else { r.operands[0] = other; r.operands[1] = op_reg(x); }
+    }
+    emit_req(g, &r, 0);
+}
+
+/* REP string operation on the scratch buffer (composite). */
+static void gen_string(struct gen *g)
+{
+    uint8_t b[32];
+    size_t n = 0;
+    unsigned cnt = rnd(g, 40);
+    int size = 1 << rnd(g, 4);
+    uint32_t src = rnd(g, X64_SCRATCH_SIZE / 2 - 340) + 8, dst = rnd(g, X64_SCRATCH_SIZE / 2 - 340) + X64_SCRATCH_SIZE / 2;
+    int back = rnd(g, 4) == 0;
+    static const uint8_t opc[] = { 0xa4, 0xaa, 0xac, 0xa6, 0xae };   /* MOVS STOS LODS CMPS SCAS */
+    unsigned op = rnd(g, 5);
+    if (back) { src += 320; dst += 320; }
+    /* lea rsi,[r15+src]; lea rdi,[r15+dst]; mov ecx,cnt */
+    b[n++] = 0x49; b[n++] = 0x8d; b[n++] = 0xb7; memcpy(b + n, &src, 4); n += 4;
+    emit_bytes(g, b, n, 0); n = 0;
+    b[n++] = 0x49; b[n++] = 0x8d; b[n++] = 0xbf; memcpy(b + n, &dst, 4); n += 4;
+    emit_bytes(g, b, n, 0); n = 0;
+    b[n++] = 0xb9; memcpy(b + n, &cnt, 4); n += 4;
+    emit_bytes(g, b, n, 0); n = 0;
+    if (back) { b[0] = 0xfd; emit_bytes(g, b, 1, 0); }
+    if (size == 2) b[n++] = 0x66;
+    int rep = rnd(g, 4) != 0;
+    if (rep) b[n++] = (op == 3 || op == 4) && rnd(g, 2) ? 0xf2 : 0xf3;
+    if (size == 8) b[n++] = 0x48;
+    b[n++] = (uint8_t)(opc[op] + (size > 1));
+    emit_bytes(g, b, n, rep);      /* RCX = 0: flags unchanged */
+    if (back) { b[0] = 0xfc; emit_bytes(g, b, 1, 0); }
+}
+
+static void gen_flat(struct gen *g)
+{
+    unsigned k = rnd(g, 100);
+    if (k < 24) gen_alu2(g);
+    else if (k < 34) gen_unary(g);
+    else if (k < 44) gen_shift(g);
+    else if (k < 48) gen_shxd(g);
+    else if (k < 56) gen_bits(g);
+    else if (k < 68) gen_mov_ext(g);
+    else if (k < 72) gen_imul(g);
+    else if (k < 76) gen_atomic(g);
+    else if (k < 82) gen_onebyte(g);
+    else if (k < 83) gen_nopl(g);
+    else if (k < 86) gen_string(g);
+    else if (g->o->sse) gen_sse(g);
+    else gen_alu2(g);
+}
+
+static void put32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+
+/* A forward branch over a region of flat instructions. */
+static void gen_branch(struct gen *g)
+{
+    unsigned kind = rnd(g, 4), cnt = 1 + rnd(g, 3);
+    size_t at;
+    uint64_t undef_skip;
+    uint8_t b[6];
+    if (kind == 0) {               /* Jcc rel32 */
+        b[0] = 0x0f; b[1] = (uint8_t)(0x80 + rnd(g, 16)); put32(b + 2, 0);
+        if (emit_bytes(g, b, 6, 0) < 0) return;
+    } else if (kind == 1) {        /* JMP rel32 */
+        b[0] = 0xe9; put32(b + 1, 0);
+        if (emit_bytes(g, b, 5, 0) < 0) return;
+    } else {                       /* LOOP / JRCXZ rel8 */
+        b[0] = kind == 2 ? 0xe2 : 0xe3; b[1] = 0;
+        if (emit_bytes(g, b, 2, 0) < 0) return;
+    }
+    at = g->s->len;
+    undef_skip = g->undef;
+    for (unsigned i = 0; i < cnt && g->s->len - at < 80; i++)
+        gen_flat(g);
+    {
+        int64_t d = (int64_t)(g->s->len - at);
+        if (kind < 2) put32(g->s->code + at - 4, (int32_t)d);
+        else g->s->code[at - 1] = (uint8_t)d;
+    }
+    g->undef |= undef_skip;
+}
+
+/* call L1; jmp L2; L1: flat...; ret; L2: */
+static void gen_call(struct gen *g)
+{
+    uint8_t b[5];
+    size_t at_call, at_jmp, l1;
+    if (g->s->len + 200 > sizeof(g->s->code)) return;
+    b[0] = 0xe8; put32(b + 1, 0); emit_bytes(g, b, 5, 0); at_call = g->s->len;
+    b[0] = 0xe9; emit_bytes(g, b, 5, 0); at_jmp = g->s->len;
+    l1 = g->s->len;
+    put32(g->s->code + at_call - 4, (int32_t)(l1 - at_call));
+    for (unsigned i = 0, n = 1 + rnd(g, 3); i < n; i++)
+        gen_flat(g);
+    b[0] = 0xc3; emit_bytes(g, b, 1, 0);
+    put32(g->s->code + at_jmp - 4, (int32_t)(g->s->len - at_jmp));
+}
+
+static void gen_stack(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    unsigned k = rnd(g, 4);
+    if (k == 0 && g->depth < 40) {
+        req_init(&r, ZYDIS_MNEMONIC_PUSH, 1);
+        switch (rnd(g, 3)) {
+        case 0: r.operands[0] = op_reg(rgpr(g, 8)); break;
+        case 1: r.operands[0] = op_mem(g, 8, 1); break;
+        default: r.operands[0] = op_imm(imm_for(g, 4)); break;
+        }
+        if (r.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            r.operands[0].imm.u = (uint64_t)(int64_t)(int32_t)r.operands[0].imm.u;
+        if (emit_req(g, &r, 0) == 0) g->depth++;
+    } else if (k == 1 && g->depth > 0) {
+        req_init(&r, ZYDIS_MNEMONIC_POP, 1);
+        r.operands[0] = rnd(g, 3) ? op_reg(rgpr(g, 8)) : op_mem(g, 8, 1);
+        if (emit_req(g, &r, 0) == 0) g->depth--;
+    } else if (k == 2) {
+        /* pushfq; xor qword [rsp], imm32 (arith bits); popfq */
+        uint8_t pf = 0x9c, pp = 0x9d;
+        uint8_t x[8] = { 0x48, 0x81, 0x34, 0x24 };
+        uint32_t m = (uint32_t)(x64_rand(g->rng) & ARITH_FLAGS);
+        memcpy(x + 4, &m, 4);
+        if (emit_bytes(g, &pf, 1, 0) < 0) return;
+        emit_bytes(g, x, 8, 0);
+        emit_bytes(g, &pp, 1, 0);
+    } else {
+        gen_call(g);
+    }
+}
+
+void x64seq_generate(struct x64seq *seq, const struct x64seq_opts *o, uint64_t *rng)
+{
+    struct gen g;
+    unsigned target;
+    memset(seq, 0, sizeof(*seq));
+    memset(&g, 0, sizeof(g));
+    g.s = seq;
+    g.rng = rng;
+    g.o = o;
+    ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    target = o->min_insns + rnd(&g, o->max_insns - o->min_insns + 1);
+    while (seq->ninsns < target && seq->len + 300 < sizeof(seq->code)) {
+        unsigned k = rnd(&g, 100);
+        if (o->branches && k < 10) gen_branch(&g);
+        else if (o->stack && k < 16) gen_stack(&g);
+        else gen_flat(&g);
+    }
+    seq->undef_flags = g.undef;
+}
+
+void x64seq_print(const struct x64seq *seq, void *file)
+{
+    FILE *f = file;
+    ZydisDisassembledInstruction in;
+    size_t off = 0;
+    while (off < seq->len) {
+        uint64_t ip = X64_WINDOW + off;
+        if (ZYAN_FAILED(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, ip, seq->code + off,
+                                              seq->len - off, &in))) {
+            fprintf(f, "  %08llx  (bad) %02x\n", (unsigned long long)ip, seq->code[off]);
+            off++;
+            continue;
+        }
+        fprintf(f, "  %08llx  %s\n", (unsigned long long)ip, in.text);
+        off += in.info.length;
+    }
+}

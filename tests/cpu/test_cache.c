@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software CPU: decode-cache coherence (self-modifying code in the same
+ * block and in another block, page-crossing instructions, memory-map
+ * changes, VMM writes announced with v3_cpu_invalidate_code), the
+ * instruction limit, stop requests, stores to a fully hooked page, CPUID.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "v3test.h"
+#include "guest64.h"
+
+#define CODE 0x20001000ull
+
+static void load(struct g64 *g, uint64_t la, const void *b, size_t n)
+{
+    memcpy(g64_ptr(g, la), b, n);
+    v3_cpu_invalidate_code(g->core, g64_gpa(la) & ~0xfffull, (g64_gpa(la + n) + 0xfff) & ~0xfffull);
+}
+
+static void run_to(struct g64 *g, uint64_t rip, struct v3_exit *ex)
+{
+    g->core->rip = rip;
+    v3_emu_backend.run(g->core, ex);
+}
+
+static void test_smc_same_block(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    /* mov byte [rip+1], 0x2a ; mov al, 0 ; hlt  -> the store patches the immediate of the next insn */
+    static const uint8_t code[] = { 0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x2a, 0xb0, 0x00, 0xf4 };
+    struct v3_cpu_stats st;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    for (int round = 0; round < 3; round++) {
+        load(&g, CODE, code, sizeof(code));       /* restore the original bytes */
+        g.core->gpr[V3_RAX] = 0x1111;
+        run_to(&g, CODE, &ex);
+        assert_true(g64_halted_at(&ex, CODE + 9));
+        assert_int_equal(g.core->gpr[V3_RAX] & 0xff, 0x2a);
+    }
+    assert_int_equal(v3_cpu_get_stats(g.core, &st), 0);
+    assert_true(st.smc_invalidations >= 3);
+    v3_free_vm(g.vm);
+}
+
+static void test_smc_other_block(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    /* 0: mov ecx, 3
+     * 5: L: call F            (F at 0x40)
+     * a: mov byte [rip+?], al   -> patches the imm8 of F's "add ebx, imm8"
+     * loop L ; hlt
+     * F (0x40): add ebx, 1 (83 c3 01) ; ret */
+    uint8_t code[0x50];
+    int32_t d;
+    memset(code, 0x90, sizeof(code));
+    code[0] = 0xb9; code[1] = 3; code[2] = code[3] = code[4] = 0;
+    code[5] = 0xe8; d = 0x40 - 0x0a; memcpy(code + 6, &d, 4);
+    /* 0x0a: 88 05 disp32 : mov [rip+disp], al ; next ip = 0x10, target 0x42 */
+    code[0x0a] = 0x88; code[0x0b] = 0x05; d = 0x42 - 0x10; memcpy(code + 0x0c, &d, 4);
+    code[0x10] = 0xfe; code[0x11] = 0xc0;            /* inc al */
+    code[0x12] = 0xe2; code[0x13] = (uint8_t)(0x05 - 0x14);   /* loop 5 */
+    code[0x14] = 0xf4;
+    code[0x40] = 0x83; code[0x41] = 0xc3; code[0x42] = 0x01; code[0x43] = 0xc3;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RBX] = 0;
+    g.core->gpr[V3_RAX] = 10;
+    g.core->gpr[V3_RSP] = 0x20100800;
+    run_to(&g, CODE, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 0x14));
+    /* F adds 1, then 10, then 11 */
+    assert_int_equal(g.core->gpr[V3_RBX], 1 + 10 + 11);
+    v3_free_vm(g.vm);
+}
+
+static void test_page_cross(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    uint64_t at = 0x20002000 - 2;               /* mov eax, imm32 straddles the page end */
+    static const uint8_t code[] = { 0xb8, 0x11, 0x22, 0x33, 0x44, 0xf4 };
+    struct v3_cpu_stats st;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, at, code, sizeof(code));
+    run_to(&g, at, &ex);
+    assert_true(g64_halted_at(&ex, at + 5));
+    assert_int_equal(g.core->gpr[V3_RAX], 0x44332211);
+    /* change the bytes on the second page only: the instruction is never cached */
+    g64_ptr(&g, 0x20002000)[1] = 0x99;
+    v3_cpu_invalidate_code(g.core, g64_gpa(0x20002000), g64_gpa(0x20002000) + 0x1000);
+    run_to(&g, at, &ex);
+    assert_int_equal(g.core->gpr[V3_RAX], 0x44992211);
+    assert_int_equal(v3_cpu_get_stats(g.core, &st), 0);
+    assert_true(st.cross_page_insns >= 2);
+    v3_free_vm(g.vm);
+}
+
+static void test_map_change(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    static const uint8_t code_a[] = { 0xb8, 0xaa, 0, 0, 0, 0xf4 };   /* mov eax, 0xaa; hlt */
+    static const uint8_t code_b[] = { 0xb8, 0xbb, 0, 0, 0, 0xf4 };
+    uint8_t *shadow = aligned_alloc(4096, 4096);
+    (void)state;
+    assert_non_null(shadow);
+    memset(shadow, 0xcc, 4096);
+    memcpy(shadow + 0x100, code_b, sizeof(code_b));
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE + 0x100, code_a, sizeof(code_a));
+    run_to(&g, CODE + 0x100, &ex);
+    assert_int_equal(g.core->gpr[V3_RAX], 0xaa);
+    /* overlay the code page with other memory: the cached block must go */
+    assert_int_equal(v3_add_shadow_mem(g.vm, g64_gpa(CODE), g64_gpa(CODE) + 4096, shadow), 0);
+    run_to(&g, CODE + 0x100, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 0x105));
+    assert_int_equal(g.core->gpr[V3_RAX], 0xbb);
+    assert_int_equal(v3_delete_shadow_region(g.vm, g64_gpa(CODE)), 0);
+    run_to(&g, CODE + 0x100, &ex);
+    assert_int_equal(g.core->gpr[V3_RAX], 0xaa);
+    v3_free_vm(g.vm);
+    free(shadow);
+}
+
+static void test_limit_and_stop(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    static const uint8_t code[] = { 0x48, 0xff, 0xc0, 0xeb, 0xfb };   /* L: inc rax; jmp L */
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RAX] = 0;
+    g.core->insn_count = 0;
+    assert_int_equal(v3_cpu_set_insn_limit(g.core, 1001), 0);
+    run_to(&g, CODE, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_INSN_LIMIT);
+    assert_int_equal(g.core->insn_count, 1001);
+    assert_int_equal(g.core->gpr[V3_RAX], 501);      /* deterministic: inc, jmp, inc, ... */
+    assert_int_equal(v3_cpu_set_insn_limit(g.core, 0), 0);
+    v3_cpu_request_stop(g.core);
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_STOP);
+    assert_int_equal(g.core->insn_count, 1001);
+    assert_int_equal(v3_cpu_set_insn_limit(NULL, 1), V3_EINVAL);
+    v3_free_vm(g.vm);
+}
+
+static long hook_writes;
+static uint64_t hook_last;
+static int hk_read(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
+{
+    (void)c; (void)priv; memset(dst, 0x5a, len); (void)gpa;
+    return 0;
+}
+static int hk_write(struct v3_core *c, uint64_t gpa, const void *src, uint32_t len, void *priv)
+{
+    (void)c; (void)priv; (void)gpa;
+    hook_writes++;
+    hook_last = 0;
+    memcpy(&hook_last, src, len > 8 ? 8 : len);
+    return 0;
+}
+
+static void test_hooked_stores(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    /* mov ecx, 100; L: mov [rdi], rcx ; mov rax, [rdi] ; loop L ; hlt */
+    static const uint8_t code[] = { 0xb9, 100, 0, 0, 0, 0x48, 0x89, 0x0f, 0x48, 0x8b, 0x07, 0xe2, 0xf8, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    assert_int_equal(v3_hook_full_mem(g.vm, g64_gpa(0x20180000), g64_gpa(0x20181000), hk_read, hk_write, NULL), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RDI] = 0x20180010;
+    hook_writes = 0;
+    run_to(&g, CODE, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 13));
+    assert_int_equal(hook_writes, 100);
+    assert_int_equal(hook_last, 1);
+    assert_int_equal(g.core->gpr[V3_RAX], 0x5a5a5a5a5a5a5a5aull);
+    v3_free_vm(g.vm);
+}
+
+static void test_cpuid_ud(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    static const uint8_t code[] = { 0x31, 0xc0, 0x0f, 0xa2, 0xf4, 0x0f, 0x0b };   /* xor eax,eax; cpuid; hlt; ud2 */
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    run_to(&g, CODE, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 4));
+    assert_int_equal(g.core->gpr[V3_RAX], 7);
+    assert_int_equal((uint32_t)g.core->gpr[V3_RBX], 0x6d763356u);   /* "V3vm" */
+    /* UD2 raises #UD: delivered by the system level, or an error exit without it */
+    run_to(&g, CODE + 5, &ex);
+    assert_true(ex.reason == V3_EXIT_ERROR || g.core->rip != CODE + 5 || ex.reason == V3_EXIT_SHUTDOWN);
+    v3_free_vm(g.vm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smc_same_block),
+        cmocka_unit_test(test_smc_other_block),
+        cmocka_unit_test(test_page_cross),
+        cmocka_unit_test(test_map_change),
+        cmocka_unit_test(test_limit_and_stop),
+        cmocka_unit_test(test_hooked_stores),
+        cmocka_unit_test(test_cpuid_ud),
+    };
+    return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
+}

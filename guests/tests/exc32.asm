@@ -40,9 +40,9 @@ main:
         TRY "gp ss dpl", mov ss, ax
         xor ax, ax
         TRY "gp ss null", mov ss, ax
-        TRY "ok ds null", mov ds, ax
+        TRY "ok es null", mov es, ax
         mov ax, SEL_DATA32
-        mov ds, ax
+        mov es, ax
         ; execute-only code segment in DS
         mov edi, SEL_SPARE0
         mov eax, 0x0000ffff

@@ -300,7 +300,7 @@ rm_after_gp:
         mov eax, cr0
         or eax, 1
         mov cr0, eax
-        jmp dword SEL_CODE32:back_in_pm32
+        jmp far dword [L(pm32_ptr)]
 
 rm_int60:
         mov [L(r_int_sp)], sp
@@ -326,6 +326,8 @@ rm_gp:
         mov word [bp], L(rm_after_gp)
         iret
 
+pm32_ptr:   dd back_in_pm32
+            dw SEL_CODE32
 rm_idt:     dw 0x3ff
             dd 0
 r_pm16_push: dd 0

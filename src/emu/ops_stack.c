@@ -8,6 +8,8 @@
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
 
+int v3_sys_pop_sreg(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+
 static int op_push(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     const struct v3_operand *op = &in->op[0];
@@ -30,7 +32,7 @@ static int op_pop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint64_t v, old_rsp = c->gpr[V3_RSP];
     int st;
     if (op->kind == V3_OPK_REG && op->cls == V3_RC_SREG)
-        return V3_X_UNSUPPORTED;
+        return v3_sys_pop_sreg(ctx, in);      /* system family (ops_system.c) */
     if ((st = v3_pop(ctx, &v, size)))
         return st;
     if ((st = v3_op_write(ctx, in, op, size, v))) {

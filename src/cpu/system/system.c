@@ -531,6 +531,8 @@ int v3_cpu_deliver(struct v3_core *c, unsigned vec, enum v3_event_src src, bool 
         int rc;
         if (src == V3_SRC_HW_EXC && vec == V3_EXC_PF)
             c->cr2 = cr2;
+        V3_DEBUG("cpu%u: deliver vector %u (source %d, error code %#x) at %s rip %#llx", c->id, vec,
+                 (int)src, has_ec ? ec : 0, v3_cpu_mode_str(c->mode), (unsigned long long)c->rip);
         rc = deliver_once(c, vec, src, has_ec, ec, rip, &exc);
         if (rc == 0) {
             if (src == V3_SRC_NMI)
@@ -541,7 +543,7 @@ int v3_cpu_deliver(struct v3_core *c, unsigned vec, enum v3_event_src src, bool 
             return rc;
         /* a fault while delivering: escalate */
         if (src == V3_SRC_HW_EXC && vec == V3_EXC_DF) {
-            V3_DEBUG("cpu%u: triple fault (#%u while delivering #DF)\n", c->id, exc.vector);
+            V3_DEBUG("cpu%u: triple fault (#%u while delivering #DF)", c->id, exc.vector);
             return V3_CPU_SHUTDOWN;
         }
         bool first_hw = src == V3_SRC_HW_EXC;

@@ -40,6 +40,15 @@ static enum pmode paging_mode(const struct v3_core *c)
     return (c->cr4 & V3_CR4_PAE) ? PM_PAE : PM_32;
 }
 
+/*
+ * A window of guest physical memory answered by one region (see win_load()).
+ */
+struct win {
+    uint64_t start, size;
+    uint8_t *base;                    /* host address of start; NULL: not RAM-backed */
+    enum v3_region_type type;
+};
+
 /* The result of a walk. */
 struct walk {
     uint64_t la;            /* linear address actually translated (32-bit truncated outside long mode) */
@@ -52,6 +61,7 @@ struct walk {
     void *ptr[MAX_LEVELS];
     uint64_t val[MAX_LEVELS];
     bool wide;              /* 8-byte entries */
+    struct win win;         /* last memory window used */
 };
 
 #define WALK_COMMIT 1u       /* set A/D bits and fill the TLB */
@@ -125,15 +135,48 @@ static unsigned perm_of(const struct v3_core *c, bool user, bool write, bool nx)
     return u << (4 * V3_TLB_CTX_USER) | s << (4 * V3_TLB_CTX_SUP) | sac << (4 * V3_TLB_CTX_SUPAC);
 }
 
-/* Host address of the paging-structure entry at @p gpa (map read lock held). */
-static void *entry_ptr(struct v3_core *c, uint64_t gpa)
+/*
+ * Memory windows: guest physical memory answered by one region, from the
+ * memory map's lookup cache (struct v3_mem_cache: [start, end) where the
+ * region is the answer).  With the map's read lock held the map cannot
+ * change, so a window stays valid for the whole walk and most walks need a
+ * single lookup for all their paging-structure entries and the data page.
+ */
+
+static bool win_load(struct v3_core *c, struct win *w, uint64_t gpa)
 {
     struct v3_mem_region *r = v3_mem_lookup(c->vm, &c->mem_cache, gpa);
+    uint64_t start, end;
 
-    if (!r || r->type == V3_REGION_FULL_HOOK || !r->host_addr ||
-        gpa < r->guest_start || gpa >= r->guest_end)
+    if (!r)
+        return false;
+    start = c->mem_cache.start;
+    end = c->mem_cache.end;
+    if (c->mem_cache.region != r || gpa - start >= end - start) {
+        /* no usable window: just this page */
+        start = gpa & ~0xfffull;
+        end = start + 0x1000;
+    }
+    if (start < r->guest_start)
+        start = r->guest_start;
+    if (end > r->guest_end)
+        end = r->guest_end;
+    if (gpa < start || gpa >= end)
+        return false;
+    w->start = start;
+    w->size = end - start;
+    w->type = r->type;
+    w->base = (r->type == V3_REGION_FULL_HOOK || !r->host_addr) ? NULL
+              : (uint8_t *)r->host_addr + (start - r->guest_start);
+    return true;
+}
+
+/* Host address of guest physical @p gpa if RAM-backed, else NULL (map read lock held). */
+static inline void *win_ptr(struct v3_core *c, struct win *w, uint64_t gpa)
+{
+    if (__builtin_expect(gpa - w->start >= w->size, 0) && !win_load(c, w, gpa))
         return NULL;
-    return (uint8_t *)r->host_addr + (gpa - r->guest_start);
+    return w->base ? w->base + (gpa - w->start) : NULL;
 }
 
 static inline uint64_t load_entry(const void *p, bool wide)
@@ -157,143 +200,141 @@ static inline bool update_entry(void *p, bool wide, uint64_t old, uint64_t set)
     }
 }
 
+static int bad_entry(unsigned level, uint64_t ea, uint64_t la)
+{
+    V3_WARN("page walk: level-%u paging entry at %#llx (for %#llx) is not in RAM-backed memory",
+            level, ull(ea), ull(la));
+    return V3_EPTE;
+}
+
 /*
  * Walk the tables for @p la (map read lock held).  Returns V3_OK with *w
- * filled, V3_EFAULT, or V3_EPTE.  Does not check permissions.
+ * filled, V3_EFAULT (not present, reserved bit), or V3_EPTE.  Permissions
+ * are checked by the caller from w->user/write/nx.
  */
-static int do_walk(struct v3_core *c, enum pmode mode, uint64_t la, unsigned access,
-                   struct walk *w, struct v3_exception *exc)
+static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *w,
+                  struct v3_exception *exc)
 {
-    unsigned M = maxphy(c);
-    bool nxe = (c->efer & V3_EFER_NXE) && mode != PM_32;
-    uint64_t xd_rsvd = (mode != PM_32 && !nxe) ? PTE_XD : 0;
-    uint64_t addr_mask = bits(M - 1, 12);
-    uint64_t table, e = 0;
-    unsigned level, top, shift;
+    unsigned M = maxphy(c), m = M < 40 ? M : 40;
+    uint64_t ea = (c->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4;
+    uint32_t *p = win_ptr(c, &w->win, ea);
+    uint32_t e;
 
-    w->user = w->write = true;
-    w->nx = w->global = w->dirty = false;
-    w->gpa = 0;
-    w->shift = 12;
-    w->n = 0;
-    w->wide = mode != PM_32;
-
-    switch (mode) {
-    case PM_32:
-        top = 2;
-        table = c->cr3 & 0xfffff000ull;
-        break;
-    case PM_PAE: {
-        /* PDPTE: read on every walk; no permissions, no A/D */
-        uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8;
-        void *p = entry_ptr(c, pa);
+    w->wide = false;
+    if (!p)
+        return bad_entry(2, ea, la);
+    e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    if (!(e & PTE_P))
+        return page_fault(c, la, access, 0, exc);
+    w->ptr[0] = p;
+    w->val[0] = e;
+    if ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE)) {
+        /* 4 MiB page; PDE bits 20:13 are physical bits 39:32 (PSE-36) */
+        if (e & ((1u << 21) | (uint32_t)bits(20, m - 19)))
+            return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
+        w->n = 1;
+        w->gpa = (((uint64_t)e & 0xffc00000ull) | ((((uint64_t)e >> 13) & 0xff) << 32) | (la & 0x3fffff)) &
+                 bits(m - 1, 0);
+        w->shift = 22;
+    } else {
+        uint32_t e2;
+        ea = (e & 0xfffff000u) + ((la >> 12) & 0x3ff) * 4;
+        p = win_ptr(c, &w->win, ea);
         if (!p)
-            goto bad_entry_pdpt;
-        e = load_entry(p, true);
+            return bad_entry(1, ea, la);
+        e2 = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        if (!(e2 & PTE_P))
+            return page_fault(c, la, access, 0, exc);
+        w->ptr[1] = p;
+        w->val[1] = e2;
+        w->n = 2;
+        e &= e2 | ~(uint32_t)(PTE_RW | PTE_US);     /* effective R/W, U/S */
+        w->gpa = (e2 & 0xfffff000u) | (la & 0xfff);
+        w->shift = 12;
+        w->global = (e2 & PTE_G) && (c->cr4 & V3_CR4_PGE);
+        w->dirty = e2 & PTE_D;
+        w->user = e & PTE_US;
+        w->write = e & PTE_RW;
+        w->nx = false;
+        return V3_OK;
+    }
+    w->global = (e & PTE_G) && (c->cr4 & V3_CR4_PGE);
+    w->dirty = e & PTE_D;
+    w->user = e & PTE_US;
+    w->write = e & PTE_RW;
+    w->nx = false;
+    return V3_OK;
+}
+
+/* PAE, 4-level and 5-level paging: 8-byte entries, 9 index bits per level. */
+static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned access, struct walk *w,
+                  struct v3_exception *exc)
+{
+    const unsigned M = maxphy(c);
+    const uint64_t addr_mask = bits(M - 1, 12);
+    const bool nxe = c->efer & V3_EFER_NXE;
+    /* reserved in every entry: physical-address bits at or above M (to bit 62
+       in PAE entries, to bit 51 in long mode), and XD while NXE is clear */
+    const uint64_t rsvd = (mode == PM_PAE ? bits(62, M) : bits(51, M)) | (nxe ? 0 : PTE_XD);
+    uint64_t table, all = ~0ull, any = 0, *p, e;
+    unsigned level, n = 0;
+
+    w->wide = true;
+    if (mode == PM_PAE) {
+        /* PDPTE: read on every walk; no access rights, no A/D */
+        uint64_t ea = (c->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8;
+        p = win_ptr(c, &w->win, ea);
+        if (!p)
+            return bad_entry(3, ea, la);
+        e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
         if (e & (bits(2, 1) | bits(8, 5) | bits(63, M)))
             return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
-        top = 2;
         table = e & addr_mask;
-        break;
-bad_entry_pdpt:
-        V3_WARN("page walk: PDPTE at %#llx is not in RAM-backed memory", ull(pa));
-        return V3_EPTE;
-    }
-    case PM_4L:
-        top = 4;
+        level = 2;
+    } else {
         table = c->cr3 & addr_mask;
-        break;
-    default:
-        top = 5;
-        table = c->cr3 & addr_mask;
-        break;
+        level = mode == PM_5L ? 5 : 4;
     }
+    for (;; level--) {
+        unsigned shift = 12 + 9 * (level - 1);
+        uint64_t ea = table + ((la >> shift) & 511) * 8, rs = rsvd;
+        bool leaf = level == 1;
 
-    for (level = top; level >= 1; level--) {
-        uint64_t idx, ea, rsvd;
-        bool leaf;
-        void *p;
-
-        if (mode == PM_32) {
-            shift = level == 2 ? 22 : 12;
-            idx = (la >> shift) & 0x3ff;
-            ea = table + idx * 4;
-        } else {
-            shift = 12 + 9 * (level - 1);
-            idx = (la >> shift) & 0x1ff;
-            ea = table + idx * 8;
-        }
-        p = entry_ptr(c, ea);
-        if (!p) {
-            V3_WARN("page walk: level-%u entry at %#llx for %#llx is not in RAM-backed memory",
-                    level, ull(ea), ull(la));
-            return V3_EPTE;
-        }
-        e = load_entry(p, w->wide);
+        p = win_ptr(c, &w->win, ea);
+        if (!p)
+            return bad_entry(level, ea, la);
+        e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
-
-        if (mode == PM_32) {
-            leaf = level == 1 || ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE));
-            rsvd = 0;
-            if (level == 2 && leaf) {
-                unsigned m = M < 40 ? M : 40;
-                rsvd = (1ull << 21) | bits(20, m - 19);
-            }
-        } else {
-            uint64_t hi = mode == PM_PAE ? bits(62, M) : bits(51, M);
-            leaf = level == 1 || ((e & PTE_PS) && (level == 2 || level == 3));
-            rsvd = hi | xd_rsvd;
-            if (level >= 4)
-                rsvd |= PTE_PS;                 /* PML4E / PML5E */
-            else if (leaf && level > 1)
-                rsvd |= bits(shift - 1, 13);    /* large page: address bits below the page size */
+        if (level >= 4) {
+            rs |= PTE_PS;                           /* PML4E / PML5E */
+        } else if (level > 1 && (e & PTE_PS)) {
+            leaf = true;                            /* 1 GiB or 2 MiB page */
+            rs |= bits(shift - 1, 13);
         }
-        if (e & rsvd)
+        if (e & rs)
             return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
-
-        w->user &= !!(e & PTE_US);
-        w->write &= !!(e & PTE_RW);
-        if (nxe && (e & PTE_XD))
-            w->nx = true;
-        w->ptr[w->n] = p;
-        w->val[w->n] = e;
-        w->n++;
-
+        all &= e;
+        any |= e;
+        w->ptr[n] = p;
+        w->val[n] = e;
+        n++;
         if (leaf) {
-            uint64_t base;
-            if (mode == PM_32 && level == 2) {
-                unsigned m = M < 40 ? M : 40;
-                base = ((e & 0xffc00000ull) | (((e >> 13) & 0xffull) << 32)) & bits(m - 1, 22);
-            } else {
-                base = e & addr_mask & ~((1ull << shift) - 1);
-            }
-            w->gpa = base | (la & ((1ull << shift) - 1));
+            uint64_t off = (1ull << shift) - 1;
+            w->n = n;
+            w->gpa = (e & addr_mask & ~off) | (la & off);
             w->shift = shift;
             w->global = (e & PTE_G) && (c->cr4 & V3_CR4_PGE);
             w->dirty = e & PTE_D;
+            w->user = all & PTE_US;
+            w->write = all & PTE_RW;
+            w->nx = nxe && (any & PTE_XD);
             return V3_OK;
         }
-        table = mode == PM_32 ? (e & 0xfffff000ull) : (e & addr_mask);
+        table = e & addr_mask;
     }
-    return V3_OK;   /* not reached: level 1 is always a leaf */
-}
-
-/* Does the architecture allow @p access on a translation with effective bits of @p w? */
-static bool allowed(const struct v3_core *c, const struct walk *w, unsigned access)
-{
-    unsigned perm = perm_of(c, w->user, w->write, w->nx);
-    unsigned shift;
-
-    if (is_user(c, access))
-        shift = 4 * V3_TLB_CTX_USER;
-    else if ((access & V3_ACCESS_SUPERVISOR) || !(c->rflags & V3_FLAG_AC))
-        shift = 4 * V3_TLB_CTX_SUP;
-    else
-        shift = 4 * V3_TLB_CTX_SUPAC;
-    return (perm >> shift) & access & 7u;
 }
 
 /*
@@ -308,9 +349,15 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
     struct v3_tlb *t = c->tlb;
     struct walk w;
     unsigned perm, tflags = 0;
-    struct v3_mem_region *r;
+    uint8_t *hpage;
     int rc, tries = 0;
 
+    w.n = 0;
+    w.win.start = 1;
+    w.win.size = 0;             /* empty window: the first access loads one */
+    w.gpa = 0;
+    w.shift = 12;
+    w.user = w.write = w.nx = w.global = w.dirty = false;
     if (hva)
         *hva = NULL;
     if (c->efer & V3_EFER_LMA) {
@@ -335,14 +382,14 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
         w.shift = 12;
         w.global = false;
         w.dirty = true;
-        w.n = 0;
         perm = V3_TLB_PERM_ALL;
     } else {
 again:
-        rc = do_walk(c, mode, la, access, &w, exc);
+        rc = mode == PM_32 ? walk32(c, la, access, &w, exc) : walk64(c, mode, la, access, &w, exc);
         if (rc < 0)
             goto out;
-        if (!allowed(c, &w, access)) {
+        perm = perm_of(c, w.user, w.write, w.nx);
+        if (!((perm >> v3_tlb_ctx_shift(c, access)) & access & 7u)) {
             rc = page_fault(c, la, access, V3_PF_P, exc);
             goto out;
         }
@@ -365,7 +412,6 @@ again:
             if (is_write(access))
                 w.dirty = true;
         }
-        perm = perm_of(c, w.user, w.write, w.nx);
     }
     rc = V3_OK;
     *gpa = w.gpa;
@@ -373,11 +419,10 @@ again:
         goto out;
 
     /* Fill the TLB with the 4 KiB slice, if the data page is RAM-backed. */
-    r = v3_mem_lookup(c->vm, &c->mem_cache, w.gpa);
-    if (!r || r->type == V3_REGION_FULL_HOOK || !r->host_addr ||
-        w.gpa < r->guest_start || w.gpa >= r->guest_end)
+    hpage = win_ptr(c, &w.win, w.gpa & ~0xfffull);
+    if (!hpage)
         goto out;
-    if (r->type == V3_REGION_WRITE_HOOK) {
+    if (w.win.type == V3_REGION_WRITE_HOOK) {
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
         tflags |= V3_TLB_WHOOK;
     }
@@ -387,14 +432,10 @@ again:
         tflags |= V3_TLB_DIRTY;
     if (w.global)
         tflags |= V3_TLB_GLOBAL;
-    {
-        uint64_t gpage = w.gpa & ~0xfffull;
-        uint8_t *hpage = (uint8_t *)r->host_addr + (gpage - r->guest_start);
-        if (t)
-            v3_tlb_insert(t, la & ~0xfffull, hpage, gpage, perm, tflags, w.shift);
-        if (hva && !(is_write(access) && r->type == V3_REGION_WRITE_HOOK))
-            *hva = hpage + (la & 0xfff);
-    }
+    if (t)
+        v3_tlb_insert(t, la & ~0xfffull, hpage, w.gpa & ~0xfffull, perm, tflags, w.shift);
+    if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK))
+        *hva = hpage + (la & 0xfff);
 out:
     v3_mem_read_unlock(c->vm);
     return rc;

@@ -18,6 +18,10 @@ struct gen {
     uint64_t undef;
     int depth;                 /* qwords pushed by the sequence */
     ZydisDecoder dec;
+    int bits;
+    uint64_t code, scratch;
+    unsigned scratch_size;
+    ZydisMachineMode mm;
 };
 
 static unsigned rnd(struct gen *g, unsigned n) { return (unsigned)(x64_rand(g->rng) % n); }
@@ -41,17 +45,31 @@ static ZydisRegister gpr(int idx, int size)
     }
 }
 
+static const int lregs[] = { 0, 1, 2, 3, 6, 7 };   /* legacy modes: not SP, not BP (scratch base) */
+
+static int wreg(struct gen *g)
+{
+    return g->bits == 64 ? wregs[rnd(g, NWREGS)] : lregs[rnd(g, 6)];
+}
+
 static ZydisRegister rgpr(struct gen *g, int size)
 {
-    if (size == 1 && rnd(g, 6) == 0)
-        return (ZydisRegister)(ZYDIS_REGISTER_AH + rnd(g, 4));
-    return gpr(wregs[rnd(g, NWREGS)], size);
+    if (size == 1 && (rnd(g, 6) == 0 || g->bits != 64))
+        return (ZydisRegister)(rnd(g, 2) ? ZYDIS_REGISTER_AH + rnd(g, 4) : ZYDIS_REGISTER_AL + rnd(g, 4));
+    return gpr(wreg(g), size);
 }
 
 static int rsize(struct gen *g)
 {
     static const int s[] = { 1, 2, 4, 8, 4, 8 };
-    return s[rnd(g, 6)];
+    static const int l[] = { 1, 2, 4, 2, 4, 4 };
+    return g->bits == 64 ? s[rnd(g, 6)] : l[rnd(g, 6)];
+}
+
+/* 2, 4 or (64-bit) 8 */
+static int wsize(struct gen *g)
+{
+    return g->bits == 64 ? 2 << rnd(g, 3) : 2 << rnd(g, 2);
 }
 
 static ZydisEncoderOperand op_reg(ZydisRegister r)
@@ -77,17 +95,17 @@ static ZydisEncoderOperand op_mem(struct gen *g, int size, unsigned align)
 {
     ZydisEncoderOperand o;
     unsigned span = size < 16 ? 16 : size;
-    uint64_t off = rnd(g, X64_SCRATCH_SIZE - span);
+    uint64_t off = rnd(g, g->scratch_size - span);
     if (align > 1)
         off &= ~(uint64_t)(align - 1);
     memset(&o, 0, sizeof(o));
     o.type = ZYDIS_OPERAND_TYPE_MEMORY;
     o.mem.size = (ZyanU16)size;
-    if (rnd(g, 4) == 0) {
+    if (g->bits == 64 && rnd(g, 4) == 0) {
         o.mem.base = ZYDIS_REGISTER_RIP;
-        o.mem.displacement = (ZyanI64)(X64_SCRATCH + off);   /* absolute target, fixed up in emit */
+        o.mem.displacement = (ZyanI64)(g->scratch + off);   /* absolute target, fixed up in emit */
     } else {
-        o.mem.base = ZYDIS_REGISTER_R15;
+        o.mem.base = g->bits == 64 ? ZYDIS_REGISTER_R15 : g->bits == 32 ? ZYDIS_REGISTER_EBP : ZYDIS_REGISTER_BP;
         o.mem.displacement = (ZyanI64)off;
     }
     return o;
@@ -136,11 +154,11 @@ static void define_flags(struct gen *g)
     uint8_t b[16];
     ZyanUSize n = sizeof(b);
     memset(&r, 0, sizeof(r));
-    r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    r.machine_mode = g->mm;
     r.mnemonic = ZYDIS_MNEMONIC_CMP;
     r.operand_count = 2;
-    r.operands[0] = op_reg(rgpr(g, 8));
-    r.operands[1] = op_reg(rgpr(g, 8));
+    r.operands[0] = op_reg(rgpr(g, g->bits == 64 ? 8 : 4));
+    r.operands[1] = op_reg(rgpr(g, g->bits == 64 ? 8 : 4));
     if (ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&r, b, &n))) {
         raw(g, b, n);
         g->undef = 0;
@@ -170,7 +188,7 @@ static int emit_req(struct gen *g, ZydisEncoderRequest *r, int keep)
     uint8_t b[16];
     ZyanUSize n = sizeof(b);
     int rip = -1;
-    r->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+    r->machine_mode = g->mm;
     for (unsigned i = 0; i < r->operand_count; i++)
         if (r->operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY && r->operands[i].mem.base == ZYDIS_REGISTER_RIP)
             rip = (int)i;
@@ -179,7 +197,7 @@ static int emit_req(struct gen *g, ZydisEncoderRequest *r, int keep)
         r->operands[rip].mem.displacement = 0x10000;     /* force disp32 to learn the length */
         if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(r, b, &n)))
             return -1;
-        r->operands[rip].mem.displacement = target - (ZyanI64)(X64_WINDOW + g->s->len + n);
+        r->operands[rip].mem.displacement = target - (ZyanI64)(g->code + g->s->len + n);
         n = sizeof(b);
     }
     if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(r, b, &n)))
@@ -262,7 +280,7 @@ static void gen_shift(struct gen *g)
 static void gen_shxd(struct gen *g)
 {
     ZydisEncoderRequest r;
-    int size = 2 << rnd(g, 3);      /* 2, 4, 8 */
+    int size = wsize(g);
     int cl = size != 2 && rnd(g, 2);
     req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_SHLD : ZYDIS_MNEMONIC_SHRD, 3);
     r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
@@ -281,7 +299,7 @@ static void gen_bits(struct gen *g)
     static const ZydisMnemonic sc[] = { ZYDIS_MNEMONIC_BSF, ZYDIS_MNEMONIC_BSR, ZYDIS_MNEMONIC_LZCNT,
                                         ZYDIS_MNEMONIC_TZCNT, ZYDIS_MNEMONIC_POPCNT };
     ZydisEncoderRequest r;
-    int size = 2 << rnd(g, 3);
+    int size = wsize(g);
     if (rnd(g, 2)) {
         req_init(&r, bt[rnd(g, 4)], 2);
         if (rnd(g, 2)) {
@@ -292,7 +310,8 @@ static void gen_bits(struct gen *g)
             r.operands[1] = op_imm(rnd(g, 256));
         }
     } else {
-        req_init(&r, sc[rnd(g, 5)], 2);
+        /* Unicorn 2.0.1 rejects POPCNT in every CPU model: 64-bit (host) only */
+        req_init(&r, sc[rnd(g, g->bits == 64 ? 5 : 4)], 2);
         r.operands[0] = op_reg(rgpr(g, size));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
     }
@@ -304,18 +323,20 @@ static void gen_mov_ext(struct gen *g)
     ZydisEncoderRequest r;
     int k = rnd(g, 6);
     if (k < 2) {
-        int ss = 1 << rnd(g, 2), ds = ss == 1 ? (2 << rnd(g, 3)) : (4 << rnd(g, 2));
+        int ss = 1 << rnd(g, 2), ds = ss == 1 ? wsize(g) : (g->bits == 64 ? 4 << rnd(g, 2) : 4);
         req_init(&r, k ? ZYDIS_MNEMONIC_MOVSX : ZYDIS_MNEMONIC_MOVZX, 2);
         r.operands[0] = op_reg(rgpr(g, ds));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, ss)) : op_mem(g, ss, 1);
         if (ss == 1 && r.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ds == 8)
             r.operands[1] = op_reg(gpr(wregs[rnd(g, NWREGS)], 1));
     } else if (k == 2) {
+        if (g->bits != 64)
+            return;
         req_init(&r, ZYDIS_MNEMONIC_MOVSXD, 2);
         r.operands[0] = op_reg(rgpr(g, 8));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, 4)) : op_mem(g, 4, 1);
     } else if (k == 3) {
-        int size = 2 << rnd(g, 3);
+        int size = wsize(g);
         req_init(&r, (ZydisMnemonic)(ZYDIS_MNEMONIC_CMOVB + 0), 2);
         {
             static const ZydisMnemonic cm[] = {
@@ -337,15 +358,15 @@ static void gen_mov_ext(struct gen *g)
         r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, 1)) : op_mem(g, 1, 1);
     } else {
         /* LEA with a base register and a scaled index */
-        int size = 2 << rnd(g, 3);
+        int size = wsize(g), as = g->bits == 64 ? 8 : 4;
         static const uint8_t sc[] = { 1, 2, 4, 8 };
         req_init(&r, ZYDIS_MNEMONIC_LEA, 2);
         r.operands[0] = op_reg(rgpr(g, size));
         memset(&r.operands[1], 0, sizeof(r.operands[1]));
         r.operands[1].type = ZYDIS_OPERAND_TYPE_MEMORY;
-        r.operands[1].mem.base = gpr(wregs[rnd(g, NWREGS)], 8);
+        r.operands[1].mem.base = gpr(wreg(g), as);
         if (rnd(g, 2)) {
-            r.operands[1].mem.index = gpr(wregs[rnd(g, NWREGS)], 8);
+            r.operands[1].mem.index = gpr(wreg(g), as);
             r.operands[1].mem.scale = sc[rnd(g, 4)];
         }
         r.operands[1].mem.displacement = (ZyanI64)(int32_t)imm_for(g, 4);
@@ -357,7 +378,7 @@ static void gen_mov_ext(struct gen *g)
 static void gen_imul(struct gen *g)
 {
     ZydisEncoderRequest r;
-    int size = 2 << rnd(g, 3);
+    int size = wsize(g);
     if (rnd(g, 2)) {
         req_init(&r, ZYDIS_MNEMONIC_IMUL, 2);
         r.operands[0] = op_reg(rgpr(g, size));
@@ -397,7 +418,21 @@ static void gen_onebyte(struct gen *g)
         { 1, 0x90 }, { 2, 0xf3, 0x90 },                         /* NOP PAUSE */
         { 2, 0x0f, 0xc8 }, { 2, 0x0f, 0xcb }, { 3, 0x48, 0x0f, 0xc9 }, { 3, 0x49, 0x0f, 0xcc }, /* BSWAP */
     };
-    unsigned i = rnd(g, sizeof(ops) / sizeof(ops[0]));
+    static const uint8_t legacy[][4] = {
+        { 1, 0x27 }, { 1, 0x2f }, { 1, 0x37 }, { 1, 0x3f },     /* DAA DAS AAA AAS */
+        { 2, 0xd4, 0x0a }, { 2, 0xd5, 0x0a }, { 2, 0xd4, 0x07 }, { 2, 0xd5, 0x10 },  /* AAM AAD */
+    };
+    unsigned i;
+    if (g->bits != 64 && rnd(g, 3) == 0) {
+        i = rnd(g, sizeof(legacy) / sizeof(legacy[0]));
+        emit_bytes(g, &legacy[i][1], legacy[i][0], 0);
+        return;
+    }
+    do {
+        i = rnd(g, sizeof(ops) / sizeof(ops[0]));
+    } while (g->bits != 64 && (ops[i][1] & 0xf0) == 0x40);
+    if (g->bits == 16 && ops[i][1] == 0x0f)
+        return;                     /* BSWAP of a 16-bit register is undefined */
     emit_bytes(g, &ops[i][1], ops[i][0], 0);
 }
 
@@ -405,6 +440,8 @@ static void gen_nopl(struct gen *g)
 {
     static const uint8_t n4[] = { 0x0f, 0x1f, 0x40, 0x00 };
     static const uint8_t n9[] = { 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 };
+    if (g->bits == 16)
+        return;                     /* the encodings above use 32-bit addressing */
     if (rnd(g, 2)) emit_bytes(g, n4, sizeof(n4), 0);
     else emit_bytes(g, n9, sizeof(n9), 0);
 }
@@ -469,16 +506,27 @@ static void gen_string(struct gen *g)
     int back = rnd(g, 4) == 0;
     static const uint8_t opc[] = { 0xa4, 0xaa, 0xac, 0xa6, 0xae };   /* MOVS STOS LODS CMPS SCAS */
     unsigned op = rnd(g, 5);
+    ZydisEncoderRequest r;
+    int as = g->bits == 64 ? 8 : g->bits == 32 ? 4 : 2;
     if (back) { src += 320; dst += 320; }
-    /* lea rsi,[r15+src]; lea rdi,[r15+dst]; mov ecx,cnt */
-    b[n++] = 0x49; b[n++] = 0x8d; b[n++] = 0xb7; memcpy(b + n, &src, 4); n += 4;
-    emit_bytes(g, b, n, 0); n = 0;
-    b[n++] = 0x49; b[n++] = 0x8d; b[n++] = 0xbf; memcpy(b + n, &dst, 4); n += 4;
-    emit_bytes(g, b, n, 0); n = 0;
-    b[n++] = 0xb9; memcpy(b + n, &cnt, 4); n += 4;
-    emit_bytes(g, b, n, 0); n = 0;
+    if (g->scratch_size < X64_SCRATCH_SIZE) return;
+    /* lea rsi,[base+src]; lea rdi,[base+dst]; mov ecx,cnt */
+    for (int k = 0; k < 2; k++) {
+        req_init(&r, ZYDIS_MNEMONIC_LEA, 2);
+        r.operands[0] = op_reg(gpr(k ? 7 : 6, as));
+        r.operands[1] = op_mem(g, 1, 1);
+        r.operands[1].mem.base = g->bits == 64 ? ZYDIS_REGISTER_R15 : g->bits == 32 ? ZYDIS_REGISTER_EBP : ZYDIS_REGISTER_BP;
+        r.operands[1].mem.displacement = k ? dst : src;
+        r.operands[1].mem.size = 0;
+        if (emit_req(g, &r, 0) < 0) return;
+    }
+    req_init(&r, ZYDIS_MNEMONIC_MOV, 2);
+    r.operands[0] = op_reg(gpr(1, as == 8 ? 4 : as));
+    r.operands[1] = op_imm(cnt);
+    if (emit_req(g, &r, 0) < 0) return;
+    if (size == 8 && g->bits != 64) size = 4;
     if (back) { b[0] = 0xfd; emit_bytes(g, b, 1, 0); }
-    if (size == 2) b[n++] = 0x66;
+    if ((size == 2) != (g->bits == 16) && size != 1) b[n++] = 0x66;
     int rep = rnd(g, 4) != 0;
     if (rep) b[n++] = (op == 3 || op == 4) && rnd(g, 2) ? 0xf2 : 0xf3;
     if (size == 8) b[n++] = 0x48;
@@ -506,20 +554,27 @@ static void gen_flat(struct gen *g)
 }
 
 static void put32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+static void put16(uint8_t *p, int16_t v) { memcpy(p, &v, 2); }
+/* relative field of the branch ending at @p end: 2 bytes in 16-bit code */
+static void put_rel(struct gen *g, size_t end, int64_t d)
+{
+    if (g->bits == 16) put16(g->s->code + end - 2, (int16_t)d);
+    else put32(g->s->code + end - 4, (int32_t)d);
+}
 
 /* A forward branch over a region of flat instructions. */
 static void gen_branch(struct gen *g)
 {
-    unsigned kind = rnd(g, 4), cnt = 1 + rnd(g, 3);
+    unsigned kind = rnd(g, 4), cnt = 1 + rnd(g, 3), rl = g->bits == 16 ? 2 : 4;
     size_t at;
     uint64_t undef_skip;
-    uint8_t b[6];
-    if (kind == 0) {               /* Jcc rel32 */
-        b[0] = 0x0f; b[1] = (uint8_t)(0x80 + rnd(g, 16)); put32(b + 2, 0);
-        if (emit_bytes(g, b, 6, 0) < 0) return;
-    } else if (kind == 1) {        /* JMP rel32 */
-        b[0] = 0xe9; put32(b + 1, 0);
-        if (emit_bytes(g, b, 5, 0) < 0) return;
+    uint8_t b[6] = { 0 };
+    if (kind == 0) {               /* Jcc rel32 (rel16) */
+        b[0] = 0x0f; b[1] = (uint8_t)(0x80 + rnd(g, 16));
+        if (emit_bytes(g, b, 2 + rl, 0) < 0) return;
+    } else if (kind == 1) {        /* JMP rel32 (rel16) */
+        b[0] = 0xe9;
+        if (emit_bytes(g, b, 1 + rl, 0) < 0) return;
     } else {                       /* LOOP / JRCXZ rel8 */
         b[0] = kind == 2 ? 0xe2 : 0xe3; b[1] = 0;
         if (emit_bytes(g, b, 2, 0) < 0) return;
@@ -530,7 +585,7 @@ static void gen_branch(struct gen *g)
         gen_flat(g);
     {
         int64_t d = (int64_t)(g->s->len - at);
-        if (kind < 2) put32(g->s->code + at - 4, (int32_t)d);
+        if (kind < 2) put_rel(g, at, d);
         else g->s->code[at - 1] = (uint8_t)d;
     }
     g->undef |= undef_skip;
@@ -539,17 +594,18 @@ static void gen_branch(struct gen *g)
 /* call L1; jmp L2; L1: flat...; ret; L2: */
 static void gen_call(struct gen *g)
 {
-    uint8_t b[5];
+    uint8_t b[5] = { 0 };
+    unsigned rl = g->bits == 16 ? 2 : 4;
     size_t at_call, at_jmp, l1;
     if (g->s->len + 200 > sizeof(g->s->code)) return;
-    b[0] = 0xe8; put32(b + 1, 0); emit_bytes(g, b, 5, 0); at_call = g->s->len;
-    b[0] = 0xe9; emit_bytes(g, b, 5, 0); at_jmp = g->s->len;
+    b[0] = 0xe8; emit_bytes(g, b, 1 + rl, 0); at_call = g->s->len;
+    b[0] = 0xe9; emit_bytes(g, b, 1 + rl, 0); at_jmp = g->s->len;
     l1 = g->s->len;
-    put32(g->s->code + at_call - 4, (int32_t)(l1 - at_call));
+    put_rel(g, at_call, (int64_t)(l1 - at_call));
     for (unsigned i = 0, n = 1 + rnd(g, 3); i < n; i++)
         gen_flat(g);
     b[0] = 0xc3; emit_bytes(g, b, 1, 0);
-    put32(g->s->code + at_jmp - 4, (int32_t)(g->s->len - at_jmp));
+    put_rel(g, at_jmp, (int64_t)(g->s->len - at_jmp));
 }
 
 static void gen_stack(struct gen *g)
@@ -557,27 +613,30 @@ static void gen_stack(struct gen *g)
     ZydisEncoderRequest r;
     unsigned k = rnd(g, 4);
     if (k == 0 && g->depth < 40) {
+        int ps = g->bits / 8;
         req_init(&r, ZYDIS_MNEMONIC_PUSH, 1);
         switch (rnd(g, 3)) {
-        case 0: r.operands[0] = op_reg(rgpr(g, 8)); break;
-        case 1: r.operands[0] = op_mem(g, 8, 1); break;
-        default: r.operands[0] = op_imm(imm_for(g, 4)); break;
+        case 0: r.operands[0] = op_reg(rgpr(g, ps)); break;
+        case 1: r.operands[0] = op_mem(g, ps, 1); break;
+        default: r.operands[0] = op_imm(imm_for(g, ps > 4 ? 4 : ps)); break;
         }
-        if (r.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+        if (r.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ps == 8)
             r.operands[0].imm.u = (uint64_t)(int64_t)(int32_t)r.operands[0].imm.u;
         if (emit_req(g, &r, 0) == 0) g->depth++;
     } else if (k == 1 && g->depth > 0) {
         req_init(&r, ZYDIS_MNEMONIC_POP, 1);
-        r.operands[0] = rnd(g, 3) ? op_reg(rgpr(g, 8)) : op_mem(g, 8, 1);
+        r.operands[0] = rnd(g, 3) ? op_reg(rgpr(g, g->bits / 8)) : op_mem(g, g->bits / 8, 1);
         if (emit_req(g, &r, 0) == 0) g->depth--;
     } else if (k == 2) {
-        /* pushfq; xor qword [rsp], imm32 (arith bits); popfq */
-        uint8_t pf = 0x9c, pp = 0x9d;
-        uint8_t x[8] = { 0x48, 0x81, 0x34, 0x24 };
+        /* pushf; pop rax; xor eax, imm (arith bits); push rax; popf */
+        uint8_t pf = 0x9c, pp = 0x9d, pop = 0x58, push = 0x50;
+        uint8_t x[5] = { 0x35 };
         uint32_t m = (uint32_t)(x64_rand(g->rng) & ARITH_FLAGS);
-        memcpy(x + 4, &m, 4);
+        memcpy(x + 1, &m, 4);
         if (emit_bytes(g, &pf, 1, 0) < 0) return;
-        emit_bytes(g, x, 8, 0);
+        emit_bytes(g, &pop, 1, 0);
+        emit_bytes(g, x, g->bits == 16 ? 3 : 5, 0);
+        emit_bytes(g, &push, 1, 0);
         emit_bytes(g, &pp, 1, 0);
     } else {
         gen_call(g);
@@ -593,7 +652,16 @@ void x64seq_generate(struct x64seq *seq, const struct x64seq_opts *o, uint64_t *
     g.s = seq;
     g.rng = rng;
     g.o = o;
-    ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    g.bits = o->bits ? o->bits : 64;
+    g.code = o->bits ? o->code_addr : X64_WINDOW;
+    g.scratch = o->bits ? o->scratch_addr : X64_SCRATCH;
+    g.scratch_size = o->bits ? o->scratch_size : X64_SCRATCH_SIZE;
+    seq->bits = g.bits;
+    seq->code_addr = g.code;
+    g.mm = g.bits == 64 ? ZYDIS_MACHINE_MODE_LONG_64 : g.bits == 32 ? ZYDIS_MACHINE_MODE_LEGACY_32 :
+           ZYDIS_MACHINE_MODE_LEGACY_16;
+    ZydisDecoderInit(&g.dec, g.mm, g.bits == 64 ? ZYDIS_STACK_WIDTH_64 : g.bits == 32 ?
+                     ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
     target = o->min_insns + rnd(&g, o->max_insns - o->min_insns + 1);
     while (seq->ninsns < target && seq->len + 300 < sizeof(seq->code)) {
         unsigned k = rnd(&g, 100);
@@ -610,8 +678,10 @@ void x64seq_print(const struct x64seq *seq, void *file)
     ZydisDisassembledInstruction in;
     size_t off = 0;
     while (off < seq->len) {
-        uint64_t ip = X64_WINDOW + off;
-        if (ZYAN_FAILED(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, ip, seq->code + off,
+        uint64_t ip = seq->code_addr + off;
+        ZydisMachineMode mm = seq->bits == 32 ? ZYDIS_MACHINE_MODE_LEGACY_32 :
+                              seq->bits == 16 ? ZYDIS_MACHINE_MODE_LEGACY_16 : ZYDIS_MACHINE_MODE_LONG_64;
+        if (ZYAN_FAILED(ZydisDisassembleIntel(mm, ip, seq->code + off,
                                               seq->len - off, &in))) {
             fprintf(f, "  %08llx  (bad) %02x\n", (unsigned long long)ip, seq->code[off]);
             off++;

@@ -24,6 +24,8 @@
 #define X64_STACK_TOP  0x20102000ull          /* stack page below this */
 
 struct x64seq {
+    int bits;                 /* 16, 32 or 64 */
+    uint64_t code_addr;       /* address the code runs at */
     uint8_t code[X64_CODE_SIZE - 16];
     size_t len;               /* bytes of code, not counting the terminator */
     unsigned ninsns;          /* instructions generated */
@@ -35,6 +37,10 @@ struct x64seq_opts {
     int sse;                  /* include SSE2 integer instructions */
     int branches;             /* include control flow */
     int stack;                /* include PUSH/POP/CALL/RET/PUSHF/POPF */
+    /* mode and layout; bits = 0 means 64-bit with the X64_* layout */
+    int bits;                 /* 16, 32, 64: scratch base register R15 / EBP / BP */
+    uint64_t code_addr, scratch_addr;
+    unsigned scratch_size;
 };
 
 /* xorshift64* random numbers */

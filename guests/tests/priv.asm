@@ -191,9 +191,9 @@ ring3_iopl0:
         mov ax, SEL_UDATA32 & ~3
         TRY "mov ss rpl0", mov ss, ax
         mov ax, SEL_UCODE32
-        TRY "mov ds user code", mov ds, ax
+        TRY "mov es user code", mov es, ax
         mov ax, SEL_UDATA32
-        mov ds, ax
+        mov es, ax
         ; gates
         TRY "int3 dpl0 gate", int3
         TRY "int 0x41 dpl0 gate", int 0x41

@@ -14,6 +14,10 @@
 #include "emu/insn.h"
 #include "cpu/system/system.h"
 
+int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel);
+int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t sel, bool call);
+int v3_sys_far_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+
 #pragma weak v3_cpu_read_descriptor
 #pragma weak v3_cpu_desc_to_seg
 
@@ -130,6 +134,8 @@ static int op_jmp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         } else if ((st = read_far_ptr(ctx, in, op, &t, &sel))) {
             return st;
         }
+        if (v3_sys_far_is_gate(ctx, sel))                 /* call gates: system family */
+            return v3_sys_far_gate(ctx, in, sel, false);
         if ((st = far_load_cs(ctx, sel, false)))
             return st;
         c->rip = t & v3_size_mask(op->kind == V3_OPK_PTR ? in->opsize : (unsigned)op->size - 2);
@@ -160,6 +166,8 @@ static int op_call(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         } else if ((st = read_far_ptr(ctx, in, op, &t, &sel))) {
             return st;
         }
+        if (v3_sys_far_is_gate(ctx, sel))                 /* call gates: system family */
+            return v3_sys_far_gate(ctx, in, sel, true);
         if ((st = v3_push(ctx, oldsel, osz)))
             return st;
         if ((st = v3_push(ctx, ret & v3_size_mask(osz), osz))) {
@@ -192,6 +200,8 @@ static int op_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     unsigned ss = v3_stack_size(c);
     int st;
 
+    if (far && (c->cr0 & V3_CR0_PE) && !(c->rflags & V3_FLAG_VM))
+        return v3_sys_far_ret(ctx, in);                   /* protected-mode RETF: system family */
     if (in->nops > 0 && in->op[0].kind == V3_OPK_IMM)
         imm = in->op[0].val & 0xffff;
     if ((st = v3_pop(ctx, &t, in->opsize)))

@@ -396,6 +396,20 @@ static int op_rdtscp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* RDPMC: no performance counters are modelled; the general-purpose ones read 0. */
+static int op_rdpmc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+
+    if (pmode(c) && c->cpl > 0 && !(c->cr4 & V3_CR4_PCE))
+        return v3_exc_gp0(ctx);
+    if ((uint32_t)c->gpr[V3_RCX] >= 4)
+        return v3_exc_gp0(ctx);
+    c->gpr[V3_RAX] = 0;
+    c->gpr[V3_RDX] = 0;
+    return V3_X_NEXT;
+}
+
 /* ------------------------------------------------------------ interrupts */
 
 static int op_cli_sti(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -1068,6 +1082,7 @@ const struct v3_op_entry v3_ops_system[] = {
     { ZYDIS_MNEMONIC_RDMSR, 0, op_rdmsr },
     { ZYDIS_MNEMONIC_WRMSR, 0, op_wrmsr },
     { ZYDIS_MNEMONIC_RDTSCP, 0, op_rdtscp },
+    { ZYDIS_MNEMONIC_RDPMC, 0, op_rdpmc },
     { ZYDIS_MNEMONIC_CLI, 0, op_cli_sti },
     { ZYDIS_MNEMONIC_STI, 0, op_cli_sti },
     { ZYDIS_MNEMONIC_HLT, 0, op_hlt },
@@ -1106,3 +1121,245 @@ const struct v3_op_entry v3_ops_system[] = {
     { ZYDIS_MNEMONIC_FWAIT, 0, op_fwait },
     { 0, 0, NULL },
 };
+
+/* ------------------------------------------------------------ far transfers through gates */
+
+static int push_list(struct v3_emu_ctx *ctx, const struct v3_segment *ss, uint64_t sp, unsigned ssz,
+                     const uint64_t *vals, unsigned n, unsigned size, uint32_t ss_ec,
+                     uint64_t *new_sp)
+{
+    struct v3_core *c = ctx->core;
+    uint8_t buf[8 * 40];
+    unsigned len = n * size;
+    uint64_t lo = (sp - len) & v3_size_mask(ssz), la;
+
+    if (len > sizeof(buf))
+        return v3_exc_gp0(ctx);
+    for (unsigned i = 0; i < n; i++)      /* vals[0] is pushed first (highest address) */
+        memcpy(buf + len - (i + 1) * size, &vals[i], size);
+    if (ssz != 8) {
+        if ((V3_SEG_TYPE(ss->attrib) & 4) ? lo <= ss->limit : lo + len - 1 > ss->limit)
+            return v3_raise(ctx, V3_EXC_SS, 1, ss_ec);
+        la = (uint32_t)(ss->base + lo);
+    } else {
+        la = lo;
+    }
+    int64_t r = v3_write_gva_memory(c, la, len, buf, V3_ACCESS_WRITE | V3_ACCESS_SUPERVISOR, &ctx->exc);
+    if (r < 0)
+        return v3_mem_status(ctx, (int)r);
+    *new_sp = lo;
+    return V3_X_NEXT;
+}
+
+/*
+ * Far JMP/CALL whose selector names a system descriptor (call gate).  Called
+ * by the branch family; @off is ignored for gates.  Returns a V3_X_* status.
+ */
+int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t sel, bool call);
+int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t sel, bool call)
+{
+    struct v3_core *c = ctx->core;
+    bool lm = (c->efer & V3_EFER_LMA) != 0;
+    uint64_t g[2], d[2];
+    unsigned cpl = c->cpl, gtype, gsz, nparams, dpl;
+    int rc;
+
+    if ((rc = v3_cpu_read_descriptor(c, sel, g, V3_EXC_GP, &ctx->exc)))
+        return sys_status(ctx, rc);
+    gtype = (unsigned)((g[0] >> 40) & 0xf);
+    if (gtype != 0xc && !(gtype == 4 && !lm))
+        return V3_X_UNSUPPORTED;          /* task gates and TSS selectors */
+    if (((g[0] >> 45) & 3) < cpl || ((g[0] >> 45) & 3) < (sel & 3u))
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
+    if (!((g[0] >> 47) & 1))
+        return v3_raise(ctx, V3_EXC_NP, 1, sel & 0xfffc);
+    uint16_t csel = (uint16_t)(g[0] >> 16);
+    uint64_t off = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000ull);
+    gsz = lm ? 8 : gtype == 0xc ? 4 : 2;
+    if (lm)
+        off |= g[1] << 32;
+    else if (gsz == 2)
+        off &= 0xffff;
+    nparams = lm ? 0 : (unsigned)((g[0] >> 32) & 0x1f);
+    if ((csel & ~3u) == 0)
+        return v3_exc_gp0(ctx);
+    if ((rc = v3_cpu_read_descriptor(c, csel, d, V3_EXC_GP, &ctx->exc)))
+        return sys_status(ctx, rc);
+    dpl = (unsigned)((d[0] >> 45) & 3);
+    bool code = ((d[0] >> 44) & 1) && ((d[0] >> 40) & 8);
+    bool conforming = (d[0] >> 42) & 1;
+    if (!code || dpl > cpl || (!call && !conforming && dpl != cpl))
+        return v3_raise(ctx, V3_EXC_GP, 1, csel & 0xfffc);
+    if (lm && (!((d[0] >> 53) & 1) || ((d[0] >> 54) & 1)))
+        return v3_raise(ctx, V3_EXC_GP, 1, csel & 0xfffc);
+    if (!((d[0] >> 47) & 1))
+        return v3_raise(ctx, V3_EXC_NP, 1, csel & 0xfffc);
+    if (conforming)
+        dpl = cpl;
+
+    struct v3_segment ncs, nss = c->seg[V3_SS];
+    v3_cpu_desc_to_seg(d[0], (uint16_t)((csel & 0xfffc) | dpl), &ncs);
+    if (lm && ((d[0] >> 53) & 1))
+        ncs.base = 0;
+    uint64_t ret = c->rip + in->len, nsp = c->gpr[V3_RSP];
+    unsigned ssz = v3_stack_size(c);
+    int st;
+
+    if (call && dpl < cpl) {
+        /* inner privilege: the TSS stack */
+        const struct v3_segment *tr = &c->seg[V3_TR];
+        uint64_t vals[40];
+        unsigned n = 0;
+        uint64_t osp = c->gpr[V3_RSP];
+        uint16_t ossel = c->seg[V3_SS].selector;
+        if (lm) {
+            uint64_t sp;
+            int64_t r = v3_read_gva_memory(c, tr->base + 4 + dpl * 8, 8, &sp,
+                                           V3_ACCESS_READ | V3_ACCESS_SUPERVISOR, &ctx->exc);
+            if (r < 0)
+                return v3_mem_status(ctx, (int)r);
+            memset(&nss, 0, sizeof(nss));
+            nss.selector = (uint16_t)dpl;
+            nss.attrib = (uint16_t)((dpl << 5) | V3_SEG_S | 0x3);
+            nsp = sp;
+            ssz = 8;
+        } else {
+            uint32_t esp;
+            uint16_t ssel;
+            uint64_t sd[2];
+            int64_t r;
+            if ((V3_SEG_TYPE(tr->attrib) & 8) == 0)
+                return V3_X_UNSUPPORTED;          /* 16-bit TSS */
+            r = v3_read_gva_memory(c, (uint32_t)(tr->base + 4 + dpl * 8), 4, &esp,
+                                   V3_ACCESS_READ | V3_ACCESS_SUPERVISOR, &ctx->exc);
+            if (r >= 0)
+                r = v3_read_gva_memory(c, (uint32_t)(tr->base + 8 + dpl * 8), 2, &ssel,
+                                       V3_ACCESS_READ | V3_ACCESS_SUPERVISOR, &ctx->exc);
+            if (r < 0)
+                return v3_mem_status(ctx, (int)r);
+            if ((ssel & ~3u) == 0)
+                return v3_raise(ctx, V3_EXC_TS, 1, 0);
+            if ((rc = v3_cpu_read_descriptor(c, ssel, sd, V3_EXC_TS, &ctx->exc)))
+                return sys_status(ctx, rc);
+            if ((ssel & 3u) != dpl || ((sd[0] >> 45) & 3) != dpl || !((sd[0] >> 44) & 1) ||
+                ((sd[0] >> 40) & 0xa) != 0x2)
+                return v3_raise(ctx, V3_EXC_TS, 1, ssel & 0xfffc);
+            if (!((sd[0] >> 47) & 1))
+                return v3_raise(ctx, V3_EXC_SS, 1, ssel & 0xfffc);
+            v3_cpu_desc_to_seg(sd[0], ssel, &nss);
+            nsp = esp;
+            ssz = (nss.attrib & V3_SEG_DB) ? 4 : 2;
+        }
+        vals[n++] = ossel;
+        vals[n++] = osp;
+        for (unsigned i = 0; i < nparams; i++) {
+            uint64_t p = 0;
+            if ((st = v3_mem_read_seg(ctx, V3_SS, (osp + (uint64_t)(nparams - 1 - i) * gsz) &
+                                      v3_size_mask(v3_stack_size(c)), &p, gsz, V3_ACCESS_READ)))
+                return st;
+            vals[n++] = p;
+        }
+        vals[n++] = c->seg[V3_CS].selector;
+        vals[n++] = ret;
+        if ((st = push_list(ctx, &nss, nsp, ssz, vals, n, gsz, nss.selector & 0xfffc, &nsp)))
+            return st;
+        c->seg[V3_SS] = nss;
+    } else if (call) {
+        uint64_t vals[2] = { c->seg[V3_CS].selector, ret };
+        if ((st = push_list(ctx, &c->seg[V3_SS], nsp, ssz, vals, 2, gsz, 0, &nsp)))
+            return st;
+    }
+    if (call) {
+        if (ssz == 2)
+            c->gpr[V3_RSP] = (c->gpr[V3_RSP] & ~0xffffull) | (nsp & 0xffff);
+        else
+            c->gpr[V3_RSP] = ssz == 4 ? (uint32_t)nsp : nsp;
+    }
+    c->seg[V3_CS] = ncs;
+    v3_core_update_mode(c);
+    c->cpl = (uint8_t)dpl;
+    c->rip = off;
+    return V3_X_JUMP;
+}
+
+/* Far RET (RETF [imm16]) in protected and long mode, including returns to an outer level. */
+int v3_sys_far_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+int v3_sys_far_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned osz = in->opsize, ssz = v3_stack_size(c);
+    uint64_t rsp0 = c->gpr[V3_RSP], ip, cs, sp, ss, imm = 0, d[2];
+    int st;
+
+    if (in->nops > 0 && in->op[0].kind == V3_OPK_IMM)
+        imm = in->op[0].val & 0xffff;
+    if ((st = v3_pop(ctx, &ip, osz)) || (st = v3_pop(ctx, &cs, osz))) {
+        c->gpr[V3_RSP] = rsp0;
+        return st;
+    }
+    if ((st = check_ret_cs(ctx, (uint16_t)cs, d))) {
+        c->gpr[V3_RSP] = rsp0;
+        return st;
+    }
+    unsigned rpl = (unsigned)(cs & 3);
+    struct v3_segment ncs, nss = c->seg[V3_SS];
+    v3_cpu_desc_to_seg(d[0], (uint16_t)cs, &ncs);
+    if ((c->efer & V3_EFER_LMA) && ((d[0] >> 53) & 1))
+        ncs.base = 0;
+    if (rpl > c->cpl) {
+        uint64_t skip = (c->gpr[V3_RSP] + imm) & v3_size_mask(ssz);
+        v3_gpr_set(c, V3_RSP, ssz, skip);
+        if ((st = v3_pop(ctx, &sp, osz)) || (st = v3_pop(ctx, &ss, osz))) {
+            c->gpr[V3_RSP] = rsp0;
+            return st;
+        }
+        uint16_t ssel = (uint16_t)ss;
+        uint64_t sd[2];
+        int rc;
+        if ((ssel & ~3u) == 0 || (ssel & 3u) != rpl) {
+            c->gpr[V3_RSP] = rsp0;
+            return v3_raise(ctx, V3_EXC_GP, 1, ssel & 0xfffc);
+        }
+        if ((rc = v3_cpu_read_descriptor(c, ssel, sd, V3_EXC_GP, &ctx->exc))) {
+            c->gpr[V3_RSP] = rsp0;
+            return sys_status(ctx, rc);
+        }
+        if (!((sd[0] >> 44) & 1) || ((sd[0] >> 40) & 0xa) != 0x2 || ((sd[0] >> 45) & 3) != rpl) {
+            c->gpr[V3_RSP] = rsp0;
+            return v3_raise(ctx, V3_EXC_GP, 1, ssel & 0xfffc);
+        }
+        if (!((sd[0] >> 47) & 1)) {
+            c->gpr[V3_RSP] = rsp0;
+            return v3_raise(ctx, V3_EXC_SS, 1, ssel & 0xfffc);
+        }
+        v3_cpu_desc_to_seg(sd[0], ssel, &nss);
+        c->seg[V3_SS] = nss;
+        c->seg[V3_CS] = ncs;
+        ssz = (c->efer & V3_EFER_LMA) && ((d[0] >> 53) & 1) ? 8 : (nss.attrib & V3_SEG_DB) ? 4 : 2;
+        v3_gpr_set(c, V3_RSP, ssz, (sp + imm) & v3_size_mask(ssz));
+        v3_core_update_mode(c);
+        c->cpl = (uint8_t)rpl;
+        null_outer_segs(c, rpl);
+    } else {
+        c->seg[V3_CS] = ncs;
+        v3_gpr_set(c, V3_RSP, ssz, (c->gpr[V3_RSP] + imm) & v3_size_mask(ssz));
+        v3_core_update_mode(c);
+    }
+    c->rip = ip & v3_size_mask(osz);
+    return V3_X_JUMP;
+}
+
+/* True when a far JMP/CALL to @sel must go through v3_sys_far_gate() (protected mode, system descriptor). */
+int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel);
+int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel)
+{
+    struct v3_core *c = ctx->core;
+    struct v3_exception e;
+    uint64_t d[2];
+
+    if (!pmode(c) || vm86(c) || (sel & ~3u) == 0)
+        return 0;
+    if (v3_cpu_read_descriptor(c, sel, d, V3_EXC_GP, &e))
+        return 0;                 /* the normal path reports the fault */
+    return !((d[0] >> 44) & 1);
+}

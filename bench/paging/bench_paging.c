@@ -11,7 +11,7 @@
  * change with 64 and 4096 cached entries (the listener's scan, and a whole
  * v3_add_shadow_mem + v3_delete_shadow_region pair).
  *
- * Usage: bench_paging [iterations]   (default 20000000)
+ * Usage: bench_paging [iterations [rounds]]   (default 20000000 15)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -116,7 +116,7 @@ static inline uint64_t slow_read(uint64_t la)
     return v;
 }
 
-static double run_plain(long n)
+__attribute__((noinline)) static double run_plain(long n)
 {
     uint64_t sum = 0;
     double t0 = now_ns();
@@ -129,7 +129,7 @@ static double run_plain(long n)
     return (now_ns() - t0) / n;
 }
 
-static double run_tlb(long n)
+__attribute__((noinline)) static double run_tlb(long n)
 {
     uint64_t sum = 0;
     double t0 = now_ns();
@@ -146,16 +146,6 @@ static double run_tlb(long n)
     return (now_ns() - t0) / n;
 }
 
-static double best(double (*fn)(long), long n)
-{
-    double b = 1e30;
-    for (int r = 0; r < 5; r++) {
-        double v = fn(n);
-        if (v < b)
-            b = v;
-    }
-    return b;
-}
 
 /* Cost of one listener call (range hitting the cached bounds, dropping nothing)
  * and of one add + delete of a one-page shadow region, with @p entries cached. */
@@ -188,39 +178,64 @@ static void inval_bench(unsigned entries, double *scan_ns, double *change_ns, un
     *left = v3_tlb_count(core);
 }
 
+/* The four translation cases, measured in interleaved rounds so that each
+ * sees the same machine conditions; the best round of each is kept. */
+struct tcase {
+    uint64_t la[NPAGES], off[NPAGES];
+    double best;
+    long div;                 /* iterations divisor (misses are slow) */
+};
+
+static void select_case(const struct tcase *c)
+{
+    memcpy(las, c->la, sizeof(las));
+    memcpy(hostoff, c->off, sizeof(hostoff));
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 20000000;
-    double plain, hit, miss4, miss2;
+    int rounds = argc > 2 ? atoi(argv[2]) : 15;
+    struct tcase plain = { .div = 1 }, hit = { .div = 1 }, miss4 = { .div = 20 }, miss2 = { .div = 20 };
     double scan64, chg64, scan4k, chg4k, chg0, scan0;
     unsigned left64, left4k, left0;
 
     setup();
 
-    /* 4 KiB pages: two linear pages sharing a TLB slot */
-    las[0] = 0x7f0000000000ull;
-    las[1] = las[0] + (uint64_t)V3_TLB_SIZE * 4096;
-    map(las[0], 0x200000, 12);
-    map(las[1], 0x300000, 12);
+    /* 4 KiB pages: two linear pages sharing a TLB slot (every access misses) */
+    miss4.la[0] = 0x7f0000000000ull;
+    miss4.la[1] = miss4.la[0] + (uint64_t)V3_TLB_SIZE * 4096;
+    map(miss4.la[0], 0x200000, 12);
+    map(miss4.la[1], 0x300000, 12);
+    /* hits: two pages in different slots, same memory as the plain loop */
+    hit.la[0] = miss4.la[0];
+    hit.la[1] = miss4.la[0] + 4096;
+    map(hit.la[1], 0x300000, 12);
+    /* 2 MiB pages sharing a slot */
+    miss2.la[0] = 0x7e0000000000ull;
+    miss2.la[1] = miss2.la[0] + (uint64_t)V3_TLB_SIZE * 4096 * 2;
+    map(miss2.la[0], 0x400000, 21);
+    map(miss2.la[1], 0x600000, 21);
     for (int k = 0; k < NPAGES; k++) {
         uint64_t gpa;
-        v3_gva_to_gpa(core, las[k], V3_ACCESS_READ, &gpa, NULL);
-        hostoff[k] = (uint64_t)(uintptr_t)(ram + gpa) - las[k];
+        v3_gva_to_gpa(core, hit.la[k], V3_ACCESS_READ, &gpa, NULL);
+        hit.off[k] = (uint64_t)(uintptr_t)(ram + gpa) - hit.la[k];
     }
-    plain = best(run_plain, n);
-    miss4 = best(run_tlb, n / 20);
-    /* hits: two pages in different slots */
-    las[1] = las[0] + 4096;
-    map(las[1], 0x300000, 12);
-    hostoff[1] = (uint64_t)(uintptr_t)(ram + 0x300000) - las[1];
-    hit = best(run_tlb, n);
-
-    /* 2 MiB pages sharing a slot */
-    las[0] = 0x7e0000000000ull;
-    las[1] = las[0] + (uint64_t)V3_TLB_SIZE * 4096 * 2;
-    map(las[0], 0x400000, 21);
-    map(las[1], 0x600000, 21);
-    miss2 = best(run_tlb, n / 20);
+    plain = hit;
+    plain.div = 1;
+    plain.best = hit.best = miss4.best = miss2.best = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        struct { struct tcase *c; double (*fn)(long); } order[] = {
+            { &plain, run_plain }, { &hit, run_tlb }, { &miss4, run_tlb }, { &miss2, run_tlb },
+        };
+        for (unsigned i = 0; i < 4; i++) {
+            double v;
+            select_case(order[i].c);
+            v = order[i].fn(n / order[i].c->div);
+            if (v < order[i].c->best)
+                order[i].c->best = v;
+        }
+    }
 
     /* invalidation: cached pages at g0 + 2*i pages (the odd pages stay uncached) */
     for (unsigned i = 0; i < 4096; i++)
@@ -229,11 +244,12 @@ int main(int argc, char **argv)
     inval_bench(64, &scan64, &chg64, &left64);
     inval_bench(4096, &scan4k, &chg4k, &left4k);
 
-    printf("translation (%ld iterations, best of 5)        ns/access   x plain\n", n);
-    printf("  plain host dereference                      %8.2f   %7.2f\n", plain, 1.0);
-    printf("  TLB hit (v3_tlb_lookup)                     %8.2f   %7.2f\n", hit, hit / plain);
-    printf("  TLB miss, 4-level walk, 4 KiB page          %8.2f   %7.2f\n", miss4, miss4 / plain);
-    printf("  TLB miss, 3-level walk, 2 MiB page          %8.2f   %7.2f\n", miss2, miss2 / plain);
+    printf("translation (%ld iterations, best of %d interleaved rounds, thread CPU time)\n", n, rounds);
+    printf("                                              ns/access   x plain\n");
+    printf("  plain host dereference                      %8.2f   %7.2f\n", plain.best, 1.0);
+    printf("  TLB hit (v3_tlb_lookup)                     %8.2f   %7.2f\n", hit.best, hit.best / plain.best);
+    printf("  TLB miss, 4-level walk, 4 KiB page          %8.2f   %7.2f\n", miss4.best, miss4.best / plain.best);
+    printf("  TLB miss, 3-level walk, 2 MiB page          %8.2f   %7.2f\n", miss2.best, miss2.best / plain.best);
     printf("\nmemory-map change with N cached entries      listener ns   add+delete region ns   entries kept\n");
     printf("  N = 0                                      %9.1f   %12.1f   %12u\n", scan0, chg0, left0);
     printf("  N = 64                                     %9.1f   %12.1f   %12u\n", scan64, chg64, left64);

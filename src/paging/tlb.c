@@ -26,9 +26,10 @@ static void tlb_reset_bounds(struct v3_tlb *t)
 static inline void tlb_drop(struct v3_tlb *t, unsigned idx)
 {
     struct v3_tlb_entry *e = &t->e[idx];
-    unsigned pos = e->live, last = t->live[--t->nlive];
+    unsigned pos = e->live, lastpos = --t->nlive, last = t->live[lastpos];
 
     t->live[pos] = (uint16_t)last;
+    t->live_gpa[pos] = t->live_gpa[lastpos];
     t->e[last].live = (uint16_t)pos;
     if (e->shift > 12)
         t->nlarge--;
@@ -50,6 +51,7 @@ void v3_tlb_insert(struct v3_tlb *t, uint64_t la_page, uint8_t *hva, uint64_t gp
         e->live = (uint16_t)t->nlive;
         t->live[t->nlive++] = (uint16_t)idx;
     }
+    t->live_gpa[e->live] = gpa_page;
     if (shift > 12)
         t->nlarge++;
     e->hva = hva;
@@ -71,6 +73,7 @@ void v3_tlb_flush_all(struct v3_core *core)
 
     if (!t)
         return;
+    v3_tlb_lock(t);
     t->stats.flush_all++;
     t->stats.dropped += t->nlive;
     for (unsigned i = 0; i < t->nlive; i++) {
@@ -81,6 +84,7 @@ void v3_tlb_flush_all(struct v3_core *core)
     t->nlive = 0;
     t->nlarge = 0;
     tlb_reset_bounds(t);
+    v3_tlb_unlock(t);
 }
 
 void v3_tlb_flush_nonglobal(struct v3_core *core)
@@ -89,6 +93,7 @@ void v3_tlb_flush_nonglobal(struct v3_core *core)
 
     if (!t)
         return;
+    v3_tlb_lock(t);
     t->stats.flush_nonglobal++;
     for (unsigned i = 0; i < t->nlive;) {
         unsigned idx = t->live[i];
@@ -99,6 +104,7 @@ void v3_tlb_flush_nonglobal(struct v3_core *core)
     }
     if (!t->nlive)
         tlb_reset_bounds(t);
+    v3_tlb_unlock(t);
 }
 
 static uint64_t la_mask(const struct v3_core *core)
@@ -113,13 +119,12 @@ void v3_tlb_invlpg(struct v3_core *core, uint64_t la)
 
     if (!t)
         return;
+    v3_tlb_lock(t);
     t->stats.invlpg++;
     la &= la_mask(core);
     e = &t->e[(la >> 12) & (V3_TLB_SIZE - 1)];
     if (e->tag == (la & ~0xfffull))
         tlb_drop(t, (unsigned)(e - t->e));
-    if (!t->nlarge)
-        return;
     /* Other 4 KiB slices of a large page covering la. */
     for (unsigned i = 0; i < t->nlive && t->nlarge;) {
         unsigned idx = t->live[i];
@@ -129,31 +134,47 @@ void v3_tlb_invlpg(struct v3_core *core, uint64_t la)
         else
             i++;
     }
+    v3_tlb_unlock(t);
 }
 
-void v3_tlb_invalidate_gpa_range(struct v3_core *core, uint64_t start, uint64_t end)
+/* Drop the entries whose gpa page is in [first, first + span) (TLB lock held). */
+static void tlb_drop_range(struct v3_tlb *t, uint64_t first, uint64_t span)
 {
-    struct v3_tlb *t = tlb_of(core);
-    uint64_t first, span;
+    unsigned hits = 0;
 
-    if (!t)
+    /* a branch-free pass first: most map changes touch nothing cached */
+    for (unsigned i = 0; i < t->nlive; i++)
+        hits += t->live_gpa[i] - first < span;
+    if (!hits)
         return;
-    t->stats.range_inval++;
-    if (end <= start || !t->nlive)
-        return;
-    first = start & ~0xfffull;              /* entries hold page addresses */
-    if (t->gpa_hi < first || t->gpa_lo >= end)
-        return;
-    span = end - first;
     for (unsigned i = 0; i < t->nlive;) {
-        unsigned idx = t->live[i];
-        if (t->e[idx].gpa - first < span)
-            tlb_drop(t, idx);
+        if (t->live_gpa[i] - first < span)
+            tlb_drop(t, t->live[i]);        /* moves the last live entry into slot i */
         else
             i++;
     }
     if (!t->nlive)
         tlb_reset_bounds(t);
+}
+
+void v3_tlb_invalidate_gpa_range(struct v3_core *core, uint64_t start, uint64_t end)
+{
+    struct v3_tlb *t = tlb_of(core);
+    uint64_t first;
+
+    if (!t)
+        return;
+    v3_tlb_lock(t);
+    t->stats.range_inval++;
+    /* the memory windows may describe the old map */
+    for (unsigned i = 0; i < V3_TLB_NWIN; i++) {
+        t->win[i].start = 1;
+        t->win[i].size = 0;
+    }
+    first = start & ~0xfffull;              /* entries hold page addresses */
+    if (end > start && t->nlive && t->gpa_hi >= first && t->gpa_lo < end)
+        tlb_drop_range(t, first, end - first);
+    v3_tlb_unlock(t);
 }
 
 void v3_paging_cr3_written(struct v3_core *core)
@@ -181,6 +202,19 @@ void v3_paging_controls_changed(struct v3_core *core, uint64_t old_cr0, uint64_t
 }
 
 /* ------------------------------------------------------------ listener */
+
+static uint64_t bit_range(unsigned hi, unsigned lo)
+{
+    return (~0ull >> (63 - hi)) & ~((1ull << lo) - 1);
+}
+
+static void tlb_set_masks(struct v3_tlb *t, unsigned m)
+{
+    t->maxphyaddr = m;
+    t->addr_mask = bit_range(m - 1, 12);
+    t->rsvd_pae = m <= 62 ? bit_range(62, m) : 0;
+    t->rsvd_long = m <= 51 ? bit_range(51, m) : 0;
+}
 
 static void tlb_map_changed(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)
 {
@@ -210,7 +244,9 @@ int v3_paging_init_core(struct v3_core *core)
     for (unsigned i = 0; i < V3_TLB_SIZE; i++)
         t->e[i].tag = V3_TLB_NOTAG;
     tlb_reset_bounds(t);
-    t->maxphyaddr = V3_PAGING_MAXPHYADDR;
+    for (unsigned i = 0; i < V3_TLB_NWIN; i++)
+        t->win[i].start = 1;            /* empty windows */
+    tlb_set_masks(t, V3_PAGING_MAXPHYADDR);
     t->core = core;
     rc = v3_mem_add_listener(core->vm, tlb_map_changed, core);
     if (rc < 0) {
@@ -239,7 +275,9 @@ int v3_paging_set_maxphyaddr(struct v3_core *core, unsigned bits)
         V3_ERROR("v3_paging_set_maxphyaddr: %s", t ? "width must be 36..52" : "vCPU has no TLB");
         return V3_EINVAL;
     }
-    t->maxphyaddr = bits;
+    v3_tlb_lock(t);
+    tlb_set_masks(t, bits);
+    v3_tlb_unlock(t);
     v3_tlb_flush_all(core);
     return V3_OK;
 }

@@ -75,16 +75,51 @@ struct v3_tlb_stats {
     uint64_t dropped;           /* entries dropped by any invalidation */
 };
 
+/* A window of guest physical memory answered by one region (see walk.c). */
+struct v3_tlb_win {
+    uint64_t start, size;
+    uint8_t *base;            /* host address of start; NULL: not RAM-backed */
+    unsigned type;            /* enum v3_region_type */
+};
+#define V3_TLB_NWIN 4
+
 struct v3_tlb {
     struct v3_tlb_entry e[V3_TLB_SIZE];   /* first: core->tlb points here */
     uint16_t live[V3_TLB_SIZE];           /* indices of valid entries */
+    uint64_t live_gpa[V3_TLB_SIZE];       /* their gpa pages, for range scans */
     unsigned nlive;
     unsigned nlarge;                      /* valid entries with shift > 12 */
     uint64_t gpa_lo, gpa_hi;              /* bounds of cached gpa pages (lo > hi when empty) */
+    /*
+     * Serialises changes to the TLB (fills, flushes) with the memory-map
+     * listener, which runs on whatever thread changes the map.  Held for a
+     * whole walk: the listener cannot complete, and the map cannot free a
+     * removed region, while a walk uses a memory window.
+     */
+    int lock;
+    /* memory windows of the paging structures and pages recently walked;
+       dropped by every memory-map change */
+    struct v3_tlb_win win[V3_TLB_NWIN];
+    unsigned win_next, win_last;
+    /* reserved-bit masks for the configured MAXPHYADDR */
     unsigned maxphyaddr;
+    uint64_t addr_mask;                   /* bits maxphyaddr-1:12 */
+    uint64_t rsvd_pae, rsvd_long;         /* bits 62:M and 51:M */
     struct v3_core *core;
     struct v3_tlb_stats stats;
 };
+
+static inline void v3_tlb_lock(struct v3_tlb *t)
+{
+    while (__builtin_expect(__atomic_exchange_n(&t->lock, 1, __ATOMIC_ACQUIRE), 0))
+        while (__atomic_load_n(&t->lock, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+}
+
+static inline void v3_tlb_unlock(struct v3_tlb *t)
+{
+    __atomic_store_n(&t->lock, 0, __ATOMIC_RELEASE);
+}
 
 /* Privilege context of an access: the shift of its bits in perm. */
 static inline unsigned v3_tlb_ctx_shift(const struct v3_core *core, unsigned access)
@@ -142,7 +177,7 @@ unsigned v3_tlb_count(struct v3_core *core);
 /* Counters (NULL if no TLB). */
 const struct v3_tlb_stats *v3_tlb_get_stats(struct v3_core *core);
 
-/* Internal: insert an entry (walk.c -> tlb.c). */
+/* Internal: insert an entry (walk.c -> tlb.c), TLB lock held. */
 void v3_tlb_insert(struct v3_tlb *t, uint64_t la_page, uint8_t *hva, uint64_t gpa_page,
                    unsigned perm, unsigned flags, unsigned shift);
 

@@ -40,14 +40,7 @@ static enum pmode paging_mode(const struct v3_core *c)
     return (c->cr4 & V3_CR4_PAE) ? PM_PAE : PM_32;
 }
 
-/*
- * A window of guest physical memory answered by one region (see win_load()).
- */
-struct win {
-    uint64_t start, size;
-    uint8_t *base;                    /* host address of start; NULL: not RAM-backed */
-    enum v3_region_type type;
-};
+/* A window of guest physical memory answered by one region (see win_load()). */
 
 /* The result of a walk. */
 struct walk {
@@ -61,8 +54,15 @@ struct walk {
     void *ptr[MAX_LEVELS];
     uint64_t val[MAX_LEVELS];
     bool wide;              /* 8-byte entries */
-    struct win win;         /* last memory window used */
+    bool all_a;             /* A already set in every entry used */
+    struct v3_tlb_win win;         /* last memory window used */
+    struct v3_tlb *t;       /* the vCPU's TLB (NULL: none) */
+    bool locked;            /* the map's read lock is held */
+    bool need_lock;         /* a window was missing: redo the walk with the map lock */
+    uint64_t addr_mask, rsvd_pae, rsvd_long;
 };
+
+#define WALK_RETRY 1         /* internal: walk again with the map's read lock */
 
 #define WALK_COMMIT 1u       /* set A/D bits and fill the TLB */
 
@@ -138,12 +138,14 @@ static unsigned perm_of(const struct v3_core *c, bool user, bool write, bool nx)
 /*
  * Memory windows: guest physical memory answered by one region, from the
  * memory map's lookup cache (struct v3_mem_cache: [start, end) where the
- * region is the answer).  With the map's read lock held the map cannot
- * change, so a window stays valid for the whole walk and most walks need a
- * single lookup for all their paging-structure entries and the data page.
+ * region is the answer).  The TLB keeps the last few windows, as copies,
+ * and every memory-map change drops them (through the listener, under the
+ * TLB lock), so a walk holding the TLB lock can use them without the map's
+ * lock: the map cannot finish a change, nor free a removed region, before
+ * the walk is over.  A walk that needs a window it does not have starts
+ * again holding the map's read lock and looks it up.
  */
-
-static bool win_load(struct v3_core *c, struct win *w, uint64_t gpa)
+static bool win_load(struct v3_core *c, struct v3_tlb_win *w, uint64_t gpa)
 {
     struct v3_mem_region *r = v3_mem_lookup(c->vm, &c->mem_cache, gpa);
     uint64_t start, end;
@@ -171,12 +173,39 @@ static bool win_load(struct v3_core *c, struct win *w, uint64_t gpa)
     return true;
 }
 
-/* Host address of guest physical @p gpa if RAM-backed, else NULL (map read lock held). */
-static inline void *win_ptr(struct v3_core *c, struct win *w, uint64_t gpa)
+static void *win_miss(struct v3_core *c, struct walk *w, uint64_t gpa)
 {
-    if (__builtin_expect(gpa - w->start >= w->size, 0) && !win_load(c, w, gpa))
+    struct v3_tlb *t = w->t;
+
+    if (t) {
+        for (unsigned i = 0; i < V3_TLB_NWIN; i++) {
+            if (gpa - t->win[i].start < t->win[i].size) {
+                w->win = t->win[i];
+                t->win_last = i;
+                goto found;
+            }
+        }
+    }
+    if (!w->locked) {
+        w->need_lock = true;
         return NULL;
-    return w->base ? w->base + (gpa - w->start) : NULL;
+    }
+    if (!win_load(c, &w->win, gpa))
+        return NULL;
+    if (t) {
+        t->win_last = t->win_next++ % V3_TLB_NWIN;
+        t->win[t->win_last] = w->win;
+    }
+found:
+    return w->win.base ? w->win.base + (gpa - w->win.start) : NULL;
+}
+
+/* Host address of guest physical @p gpa if RAM-backed, else NULL (then see w->need_lock). */
+static inline void *win_ptr(struct v3_core *c, struct walk *w, uint64_t gpa)
+{
+    if (__builtin_expect(gpa - w->win.start < w->win.size, 1))
+        return w->win.base ? w->win.base + (gpa - w->win.start) : NULL;
+    return win_miss(c, w, gpa);
 }
 
 static inline uint64_t load_entry(const void *p, bool wide)
@@ -200,8 +229,10 @@ static inline bool update_entry(void *p, bool wide, uint64_t old, uint64_t set)
     }
 }
 
-static int bad_entry(unsigned level, uint64_t ea, uint64_t la)
+static int bad_entry(const struct walk *w, unsigned level, uint64_t ea, uint64_t la)
 {
+    if (w->need_lock)
+        return WALK_RETRY;
     V3_WARN("page walk: level-%u paging entry at %#llx (for %#llx) is not in RAM-backed memory",
             level, ull(ea), ull(la));
     return V3_EPTE;
@@ -217,12 +248,12 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
 {
     unsigned M = maxphy(c), m = M < 40 ? M : 40;
     uint64_t ea = (c->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4;
-    uint32_t *p = win_ptr(c, &w->win, ea);
+    uint32_t *p = win_ptr(c, w, ea);
     uint32_t e;
 
     w->wide = false;
     if (!p)
-        return bad_entry(2, ea, la);
+        return bad_entry(w, 2, ea, la);
     e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
     if (!(e & PTE_P))
         return page_fault(c, la, access, 0, exc);
@@ -239,9 +270,9 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
     } else {
         uint32_t e2;
         ea = (e & 0xfffff000u) + ((la >> 12) & 0x3ff) * 4;
-        p = win_ptr(c, &w->win, ea);
+        p = win_ptr(c, w, ea);
         if (!p)
-            return bad_entry(1, ea, la);
+            return bad_entry(w, 1, ea, la);
         e2 = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e2 & PTE_P))
             return page_fault(c, la, access, 0, exc);
@@ -256,6 +287,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
         w->user = e & PTE_US;
         w->write = e & PTE_RW;
         w->nx = false;
+        w->all_a = (e & e2 & PTE_A) != 0;
         return V3_OK;
     }
     w->global = (e & PTE_G) && (c->cr4 & V3_CR4_PGE);
@@ -263,6 +295,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
     w->user = e & PTE_US;
     w->write = e & PTE_RW;
     w->nx = false;
+    w->all_a = e & PTE_A;
     return V3_OK;
 }
 
@@ -270,12 +303,11 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
 static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned access, struct walk *w,
                   struct v3_exception *exc)
 {
-    const unsigned M = maxphy(c);
-    const uint64_t addr_mask = bits(M - 1, 12);
+    const uint64_t addr_mask = w->addr_mask;
     const bool nxe = c->efer & V3_EFER_NXE;
     /* reserved in every entry: physical-address bits at or above M (to bit 62
        in PAE entries, to bit 51 in long mode), and XD while NXE is clear */
-    const uint64_t rsvd = (mode == PM_PAE ? bits(62, M) : bits(51, M)) | (nxe ? 0 : PTE_XD);
+    const uint64_t rsvd = (mode == PM_PAE ? w->rsvd_pae : w->rsvd_long) | (nxe ? 0 : PTE_XD);
     uint64_t table, all = ~0ull, any = 0, *p, e;
     unsigned level, n = 0;
 
@@ -283,13 +315,13 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
     if (mode == PM_PAE) {
         /* PDPTE: read on every walk; no access rights, no A/D */
         uint64_t ea = (c->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8;
-        p = win_ptr(c, &w->win, ea);
+        p = win_ptr(c, w, ea);
         if (!p)
-            return bad_entry(3, ea, la);
+            return bad_entry(w, 3, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
-        if (e & (bits(2, 1) | bits(8, 5) | bits(63, M)))
+        if (e & (bits(2, 1) | bits(8, 5) | w->rsvd_pae | PTE_XD))
             return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
         table = e & addr_mask;
         level = 2;
@@ -302,9 +334,9 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         uint64_t ea = table + ((la >> shift) & 511) * 8, rs = rsvd;
         bool leaf = level == 1;
 
-        p = win_ptr(c, &w->win, ea);
+        p = win_ptr(c, w, ea);
         if (!p)
-            return bad_entry(level, ea, la);
+            return bad_entry(w, level, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
@@ -331,6 +363,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
             w->user = all & PTE_US;
             w->write = all & PTE_RW;
             w->nx = nxe && (any & PTE_XD);
+            w->all_a = all & PTE_A;
             return V3_OK;
         }
         table = e & addr_mask;
@@ -346,18 +379,11 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
                      uint64_t *gpa, void **hva, struct v3_exception *exc)
 {
     enum pmode mode = paging_mode(c);
-    struct v3_tlb *t = c->tlb;
     struct walk w;
     unsigned perm, tflags = 0;
     uint8_t *hpage;
     int rc, tries = 0;
 
-    w.n = 0;
-    w.win.start = 1;
-    w.win.size = 0;             /* empty window: the first access loads one */
-    w.gpa = 0;
-    w.shift = 12;
-    w.user = w.write = w.nx = w.global = w.dirty = false;
     if (hva)
         *hva = NULL;
     if (c->efer & V3_EFER_LMA) {
@@ -376,16 +402,40 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
         la &= 0xffffffffull;
     }
 
-    v3_mem_read_lock(c->vm);
+    w.n = 0;
+    w.gpa = 0;
+    w.shift = 12;
+    w.user = w.write = w.nx = w.global = w.dirty = w.all_a = false;
+    w.win.start = 1;
+    w.win.size = 0;             /* empty window: the first access finds one */
+    w.t = c->tlb;
+    if (w.t) {
+        w.addr_mask = w.t->addr_mask;
+        w.rsvd_pae = w.t->rsvd_pae;
+        w.rsvd_long = w.t->rsvd_long;
+        w.locked = false;
+        v3_tlb_lock(w.t);
+        w.win = w.t->win[w.t->win_last];    /* most walks stay in one window */
+    } else {
+        w.addr_mask = bits(V3_PAGING_MAXPHYADDR - 1, 12);
+        w.rsvd_pae = bits(62, V3_PAGING_MAXPHYADDR);
+        w.rsvd_long = bits(51, V3_PAGING_MAXPHYADDR);
+        w.locked = true;
+        v3_mem_read_lock(c->vm);
+    }
+
+again:
+    w.need_lock = false;
     if (mode == PM_OFF) {
         w.gpa = la;
         w.shift = 12;
-        w.global = false;
         w.dirty = true;
+        w.n = 0;
         perm = V3_TLB_PERM_ALL;
     } else {
-again:
         rc = mode == PM_32 ? walk32(c, la, access, &w, exc) : walk64(c, mode, la, access, &w, exc);
+        if (rc == WALK_RETRY)
+            goto relock;
         if (rc < 0)
             goto out;
         perm = perm_of(c, w.user, w.write, w.nx);
@@ -393,33 +443,36 @@ again:
             rc = page_fault(c, la, access, V3_PF_P, exc);
             goto out;
         }
-        if (flags & WALK_COMMIT) {
-            for (unsigned i = 0; i < w.n; i++) {
-                uint64_t set = PTE_A;
-                if (i == w.n - 1 && is_write(access))
-                    set |= PTE_D;
-                if ((w.val[i] & set) == set)
-                    continue;
-                if (!update_entry(w.ptr[i], w.wide, w.val[i], set)) {
-                    /* the entry changed under us: walk again, as hardware does */
-                    if (++tries < 16)
-                        goto again;
-                    rc = V3_EBUSY;
-                    V3_WARN("page walk: entry for %#llx keeps changing", ull(la));
-                    goto out;
-                }
-            }
-            if (is_write(access))
-                w.dirty = true;
-        }
     }
     rc = V3_OK;
     *gpa = w.gpa;
     if (!(flags & WALK_COMMIT))
         goto out;
 
+    /* the data page's memory, before anything is changed */
+    hpage = win_ptr(c, &w, w.gpa & ~0xfffull);
+    if (!hpage && w.need_lock)
+        goto relock;
+
+    for (unsigned i = 0; !(w.all_a && (w.dirty || !is_write(access))) && i < w.n; i++) {
+        uint64_t set = PTE_A;
+        if (i == w.n - 1 && is_write(access))
+            set |= PTE_D;
+        if ((w.val[i] & set) == set)
+            continue;
+        if (!update_entry(w.ptr[i], w.wide, w.val[i], set)) {
+            /* the entry changed under us: walk again, as hardware does */
+            if (++tries < 16)
+                goto again;
+            rc = V3_EBUSY;
+            V3_WARN("page walk: entry for %#llx keeps changing", ull(la));
+            goto out;
+        }
+    }
+    if (is_write(access))
+        w.dirty = true;
+
     /* Fill the TLB with the 4 KiB slice, if the data page is RAM-backed. */
-    hpage = win_ptr(c, &w.win, w.gpa & ~0xfffull);
     if (!hpage)
         goto out;
     if (w.win.type == V3_REGION_WRITE_HOOK) {
@@ -432,13 +485,25 @@ again:
         tflags |= V3_TLB_DIRTY;
     if (w.global)
         tflags |= V3_TLB_GLOBAL;
-    if (t)
-        v3_tlb_insert(t, la & ~0xfffull, hpage, w.gpa & ~0xfffull, perm, tflags, w.shift);
+    if (w.t)
+        v3_tlb_insert(w.t, la & ~0xfffull, hpage, w.gpa & ~0xfffull, perm, tflags, w.shift);
     if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK))
         *hva = hpage + (la & 0xfff);
 out:
-    v3_mem_read_unlock(c->vm);
+    if (w.t)
+        v3_tlb_unlock(w.t);
+    if (w.locked)
+        v3_mem_read_unlock(c->vm);
     return rc;
+
+relock:
+    /* lock order: the map's lock, then the TLB's (as the listener) */
+    v3_tlb_unlock(w.t);
+    v3_mem_read_lock(c->vm);
+    v3_tlb_lock(w.t);
+    w.locked = true;
+    w.n = 0;
+    goto again;
 }
 
 static int check_core(const char *fn, struct v3_core *core)

@@ -94,14 +94,12 @@ int v3n_encode(struct v3n_insn *out, int addr_size, const uint8_t *prefixes, int
         if (dbytes == 2)
             return -1;
     }
-    if (addr_size != 64 && (rex & 7))
-        return -1;
 
     for (int i = 0; i < nprefixes; i++)
         b[n++] = prefixes[i];
     if (rex || force_rex) {
-        if (addr_size != 64)
-            return -1;
+        if (addr_size == 16)
+            return -1;         /* REX exists only in 64-bit mode (32/64-bit addressing) */
         b[n++] = (uint8_t)(0x40 | rex);
     }
     for (int i = 0; i < oplen; i++)

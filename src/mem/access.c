@@ -73,6 +73,10 @@ static int check_mapped(const char *fn, struct v3_vm *vm, struct v3_core *core,
                      ull(cur), ull(gpa), ull(end));
             return V3_EUNMAPPED;
         }
+        if (hi <= cur) {            /* cannot happen; never loop forever */
+            V3_ERROR("%s: empty window at %#llx", fn, ull(cur));
+            return V3_EINVAL;
+        }
         cur = hi;
     }
     return V3_OK;

@@ -172,27 +172,18 @@ static void gen_addr(struct g *g, uint64_t t, unsigned avoid, bool allow_rip, ui
         static const int r1[8] = { V3N_RBX, V3N_RBX, V3N_RBP, V3N_RBP, V3N_RSI, V3N_RDI, V3N_RBP, V3N_RBX };
         static const int r2[8] = { V3N_RSI, V3N_RDI, V3N_RSI, V3N_RDI, -1, -1, -1, -1 };
         for (int tries = 0;; tries++) {
-            int rm = (int)rndn(g->r, 8);
-            if ((avoid & (1u << r1[rm])) || (r2[rm] >= 0 && (avoid & (1u << r2[rm])))) {
-                if (tries > 20) { rm = 6; m->rm16 = 6; m->disp_bytes = 2; m->disp = (int16_t)eff;
-                                  /* mod 0 rm 6 = [disp16] */ m->disp_bytes = 2; goto abs16; }
-                continue;
+            int rm = (int)rndn(g->r, 9);
+            if (rm == 8 || tries > 20) {
+                m->rm16 = 8;                           /* [disp16] */
+                m->disp = (int16_t)eff;
+                m->disp_bytes = 2;
+                return;
             }
+            if ((avoid & (1u << r1[rm])) || (r2[rm] >= 0 && (avoid & (1u << r2[rm]))))
+                continue;
             m->rm16 = rm;
             int dk = (int)rndn(g->r, 3);
             int64_t disp = dk == 0 ? 0 : dk == 1 ? (int8_t)rnd(g->r) : (int16_t)rnd(g->r);
-            if (rm == 6 && chance(g->r, 30)) {
-            abs16:
-                /* [disp16]: mod=0 rm=6 is encoded by asking for 2 bytes with rm 6 and mod 0:
-                   the encoder treats rm 6 with disp_bytes 2 as [bp+disp16]; use bx form instead */
-                m->rm16 = 7;
-                m->disp = (int16_t)(eff - (c->gpr[V3N_RBX] & 0xffff));
-                m->disp_bytes = 2;
-                if (avoid & (1u << V3N_RBX)) {
-                    /* leave BX as is and adjust the displacement */
-                }
-                return;
-            }
             m->disp = disp;
             m->disp_bytes = dk == 0 ? -1 : dk == 1 ? 1 : 2;
             uint64_t v2 = 0;

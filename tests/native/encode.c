@@ -35,8 +35,15 @@ int v3n_encode(struct v3n_insn *out, int addr_size, const uint8_t *prefixes, int
     } else if (!m) {
         return -1;
     } else if (addr_size == 16) {
-        if (m->rm16 < 0 || m->rm16 > 7)
+        if (m->rm16 < 0 || m->rm16 > 8)
             return -1;
+        if (m->rm16 == 8) {        /* [disp16] */
+            rm = 6;
+            mod = 0;
+            dbytes = 2;
+            disp = m->disp;
+            goto modrm_done;
+        }
         rm = m->rm16;
         disp = m->disp;
         dbytes = m->disp_bytes;
@@ -47,6 +54,7 @@ int v3n_encode(struct v3n_insn *out, int addr_size, const uint8_t *prefixes, int
         if (dbytes == 4)
             return -1;
         mod = dbytes == 0 ? 0 : dbytes == 1 ? 1 : 2;
+    modrm_done:;
     } else if (m->base == V3N_RIPREL) {
         if (addr_size == 16 || m->index != V3N_NOREG)
             return -1;

@@ -91,7 +91,7 @@ struct v3n_mem {
     int scale;                 /**< 1, 2, 4, 8 */
     int64_t disp;              /**< displacement (for RIP-relative: absolute target address) */
     int disp_bytes;            /**< 0, 1, 2 (16-bit addressing), 4; -1: smallest that fits */
-    int rm16;                  /**< 16-bit addressing: r/m code 0-7 (bx+si ... bx); base/index ignored */
+    int rm16;                  /**< 16-bit addressing: r/m code 0-7 (bx+si ... bx), or 8 for [disp16]; base/index ignored */
 };
 
 struct v3n_insn {

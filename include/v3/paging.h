@@ -84,6 +84,17 @@ int v3_gva_to_gpa(struct v3_core *core, uint64_t la, unsigned access, uint64_t *
                   struct v3_exception *exc);
 
 /**
+ * Check that an access would succeed, without side effects: the same walk
+ * and checks as v3_gva_to_gpa(), but no accessed/dirty bit is set and the
+ * TLB is not filled.  For multi-page accesses (check every page first, then
+ * commit each with v3_gva_to_gpa() or v3_tlb_fill()), so that a fault on a
+ * later page leaves no A/D trace of the earlier ones.
+ * @return as v3_gva_to_gpa().
+ */
+int v3_gva_check(struct v3_core *core, uint64_t la, unsigned access, uint64_t *gpa,
+                 struct v3_exception *exc);
+
+/**
  * Read @p len bytes at linear address @p la (may cross pages and regions;
  * hooked memory goes through its callbacks, see v3_read_gpa_memory()).
  * Every page is translated and checked before any byte is read, and A/D

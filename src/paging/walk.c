@@ -531,6 +531,22 @@ int v3_gva_to_gpa(struct v3_core *core, uint64_t la, unsigned access, uint64_t *
     return translate(core, la, access, WALK_COMMIT, gpa, NULL, exc);
 }
 
+int v3_gva_check(struct v3_core *core, uint64_t la, unsigned access, uint64_t *gpa,
+                 struct v3_exception *exc)
+{
+    uint64_t g;
+    int rc;
+
+    if ((rc = check_core("v3_gva_check", core)) < 0)
+        return rc;
+    if ((rc = check_access("v3_gva_check", access)) < 0)
+        return rc;
+    rc = translate(core, la, access, 0, &g, NULL, exc);
+    if (rc == V3_OK && gpa)
+        *gpa = g;
+    return rc;
+}
+
 int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
                 struct v3_exception *exc)
 {

@@ -46,6 +46,20 @@
  * Faults: a #PF carries the architectural error code (P, W/R, U/S, RSVD,
  * and I/D when the access is an instruction fetch and CR4.SMEP is set, or
  * CR4.PAE and EFER.NXE are both set) and cr2 = the faulting linear address.
+ *
+ * Software TLB: each vCPU set up with v3_paging_init_core() caches, per
+ * 4 KiB linear page, the host address of RAM-backed pages and the
+ * permissions of every privilege context (the internal fast path is
+ * src/paging/tlb.h).  Fully hooked pages are never cached, write-hooked
+ * pages only for reads and fetches, and write permission only once the
+ * dirty bit is set.  Like a hardware TLB it is not coherent with guest
+ * page-table edits: the guest (or the VMM on its behalf) invalidates with
+ * INVLPG / CR3 writes / control changes through the functions below.  It is
+ * coherent with the memory map: every map change drops the entries of its
+ * guest physical range on every vCPU, through a listener.  Walks and fills
+ * are serialised with that listener (see tlb.h for the locking), so a map
+ * change may come from any thread; an access that a vCPU has already
+ * translated when the map changes completes through the old mapping.
  */
 #ifndef V3_PAGING_H
 #define V3_PAGING_H

@@ -26,12 +26,22 @@
  *
  * The pointer is valid up to the end of the 4 KiB page containing @p la,
  * until the next invalidation (memory-map change, CR3 write, INVLPG, control
- * register change).  Entries are only filled with the memory map's read lock
- * held and dropped by the map's change listener (under its write lock), so
- * the TLB never keeps a stale host address across a map change.  The fast
- * path itself does not lock: the map must not change from another thread
- * while a vCPU is using a pointer it got from the TLB (change it from the
- * vCPU thread, or with the vCPU paused).
+ * register change).
+ *
+ * Concurrency.  Every change to the TLB (fill, flush, INVLPG, range drop)
+ * happens under the TLB's own lock, which the memory-map listener also
+ * takes (inside the map's write lock; lock order: map, then TLB).  A walk
+ * holds the TLB lock from start to fill, reading paging structures through
+ * the memory windows cached in the TLB (copies of region geometry that the
+ * listener drops), so the map can neither finish a change nor free a
+ * removed region under a walk, and no fill made from the old map survives
+ * the change.  A walk that needs memory not in a cached window starts again
+ * with the map's read lock held.  The lookup fast path takes no lock: a
+ * pointer obtained from it must not be used after the map changes, so a
+ * VMM that changes the map from another thread while the vCPU runs must
+ * accept that the vCPU may complete an access in flight through the old
+ * mapping (the map itself stays consistent; base RAM is never freed while
+ * the VM exists; shadow memory must outlive any access in flight).
  */
 #ifndef V3_PAGING_TLB_H
 #define V3_PAGING_TLB_H

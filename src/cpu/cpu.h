@@ -52,6 +52,17 @@ struct cpu_page {
     struct cpu_block *blocks;
 };
 
+/* Translations of hooked pages (the software TLB only caches RAM): linear
+ * page + access kind -> region, valid while the TLB and the memory map have
+ * not changed since the fill (their invalidation counters). */
+#define CPU_HC_SIZE 16
+struct cpu_hook_ent {
+    uint64_t tag;                      /* la page | kind (bit 0 write, bits 1-3 privilege context) */
+    uint64_t gpa;                      /* guest physical page */
+    struct v3_mem_region *reg;
+    uint64_t tlb_gen, mem_gen;
+};
+
 struct v3_cpu {
     struct v3_emu_ctx ctx;             /* first: handlers get &ctx */
     struct v3_core *core;
@@ -75,6 +86,8 @@ struct v3_cpu {
     struct cpu_block *graveyard;       /* invalidated blocks, freed between blocks */
     uint64_t cur_page;                 /* gpa page of the block being executed, ~0 if none */
     bool listener;
+
+    struct cpu_hook_ent hc[CPU_HC_SIZE];
 
     struct v3_cpu_model model;
     struct v3_cpu_stats stats;

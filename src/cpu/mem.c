@@ -86,13 +86,102 @@ static int xlate_pieces(struct v3_cpu *cpu, uint64_t la, unsigned len, unsigned 
     return V3_OK;
 }
 
+/* ---------------------------------------------------------------- hooked pages */
+
+static inline uint64_t tlb_gen(const struct v3_core *core)
+{
+    const struct v3_tlb *t = core->tlb;
+    if (!t)
+        return 0;
+    return t->stats.flush_all + t->stats.flush_nonglobal + t->stats.invlpg + t->stats.range_inval;
+}
+
+static inline uint64_t hc_tag(const struct v3_core *core, uint64_t la, unsigned write)
+{
+    return (la & ~0xfffull) | write | (v3_tlb_ctx_shift(core, write ? V3_ACCESS_WRITE : V3_ACCESS_READ) >> 1);
+}
+
+static inline struct cpu_hook_ent *hc_find(struct v3_cpu *cpu, uint64_t la, unsigned write)
+{
+    struct v3_core *core = cpu->core;
+    struct cpu_hook_ent *e = &cpu->hc[(la >> 12) & (CPU_HC_SIZE - 1)];
+    if (e->tag != hc_tag(core, la, write) || !e->reg)
+        return NULL;
+    if (e->mem_gen != core->vm->mem.generation || e->tlb_gen != tlb_gen(core))
+        return NULL;
+    return e;
+}
+
+/* Remember that the page of @p la translates to hooked region @p gpa (call with the map read-locked). */
+static void hc_fill(struct v3_cpu *cpu, uint64_t la, unsigned write, uint64_t gpa, uint64_t tgen)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_mem_region *r = v3_mem_lookup(core->vm, &core->mem_cache, gpa);
+    struct cpu_hook_ent *e = &cpu->hc[(la >> 12) & (CPU_HC_SIZE - 1)];
+    if (!r || (r->type != V3_REGION_FULL_HOOK && r->type != V3_REGION_WRITE_HOOK) ||
+        r->guest_start > (gpa & ~0xfffull) || r->guest_end < (gpa & ~0xfffull) + 4096)
+        return;
+    e->tag = hc_tag(core, la, write);
+    e->gpa = gpa & ~0xfffull;
+    e->reg = r;
+    e->mem_gen = core->vm->mem.generation;
+    e->tlb_gen = tgen;
+}
+
+/* One access within one hooked page, straight to the region's callback. */
+static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, void *buf, unsigned len,
+                       unsigned write)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_mem_region *r = e->reg;
+    uint64_t gpa = e->gpa | (la & 0xfff);
+    int cb;
+
+    v3_mem_read_lock(core->vm);
+    if (write) {
+        __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+        cb = r->write_hook(core, gpa, buf, len, r->priv);
+        if (cb >= 0 && r->type == V3_REGION_WRITE_HOOK)
+            memcpy((uint8_t *)r->host_addr + (gpa - r->guest_start), buf, len);
+    } else if (r->type == V3_REGION_FULL_HOOK) {
+        __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+        cb = r->read_hook(core, gpa, buf, len, r->priv);
+    } else {
+        memcpy(buf, (uint8_t *)r->host_addr + (gpa - r->guest_start), len);
+        cb = 0;
+    }
+    v3_mem_read_unlock(core->vm);
+    if (cb < 0) {
+        V3_ERROR("cpu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u", write ? "write" : "read",
+                 (unsigned long long)r->guest_start, (unsigned long long)r->guest_end, cb,
+                 (unsigned long long)gpa, len);
+        return V3_ECALLBACK;
+    }
+    if (write)
+        cpu_store_check(cpu, gpa);
+    return V3_OK;
+}
+
 static int mem_read_slow(struct v3_cpu *cpu, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     struct piece pc[3];
     unsigned n, off = 0;
-    int rc = xlate_pieces(cpu, la, len, access, pc, &n);
+    int rc;
+    uint64_t tgen = tlb_gen(cpu->core);
+    if ((la & 0xfff) + len <= 4096 && !(access & V3_ACCESS_SUPERVISOR)) {
+        unsigned w = (access & V3_ACCESS_WRITE) ? 1 : 0;
+        struct cpu_hook_ent *e = hc_find(cpu, la, w);
+        if (e && !(w && e->reg->type == V3_REGION_WRITE_HOOK))
+            return hook_access(cpu, e, la, dst, len, 0);
+    }
+    rc = xlate_pieces(cpu, la, len, access, pc, &n);
     if (rc < 0)
         return rc;
+    if (n == 1 && !pc[0].hva && !(access & V3_ACCESS_SUPERVISOR)) {
+        v3_mem_read_lock(cpu->core->vm);
+        hc_fill(cpu, la, (access & V3_ACCESS_WRITE) ? 1 : 0, pc[0].gpa, tgen);
+        v3_mem_read_unlock(cpu->core->vm);
+    }
     for (unsigned i = 0; i < n; i++) {
         if (pc[i].hva) {
             memcpy((uint8_t *)dst + off, pc[i].hva, pc[i].len);
@@ -112,9 +201,27 @@ static int mem_write_slow(struct v3_cpu *cpu, uint64_t la, const void *src, unsi
 {
     struct piece pc[3];
     unsigned n, off = 0;
-    int rc = xlate_pieces(cpu, la, len, access, pc, &n);
+    int rc;
+    uint64_t tgen = tlb_gen(cpu->core);
+    if ((la & 0xfff) + len <= 4096 && !(access & V3_ACCESS_SUPERVISOR)) {
+        struct cpu_hook_ent *e = hc_find(cpu, la, 1);
+        if (e) {
+            uint8_t tmp[512];
+            if (len > sizeof(tmp))
+                goto slow;
+            memcpy(tmp, src, len);
+            return hook_access(cpu, e, la, tmp, len, 1);
+        }
+    }
+slow:
+    rc = xlate_pieces(cpu, la, len, access, pc, &n);
     if (rc < 0)
         return rc;
+    if (n == 1 && !pc[0].hva && !(access & V3_ACCESS_SUPERVISOR)) {
+        v3_mem_read_lock(cpu->core->vm);
+        hc_fill(cpu, la, 1, pc[0].gpa, tgen);
+        v3_mem_read_unlock(cpu->core->vm);
+    }
     for (unsigned i = 0; i < n; i++) {
         if (pc[i].hva) {
             memcpy(pc[i].hva, (const uint8_t *)src + off, pc[i].len);

@@ -22,6 +22,7 @@ struct gen {
     uint64_t code, scratch;
     unsigned scratch_size;
     ZydisMachineMode mm;
+    int in_frame;              /* inside enter/leave: RBP is the frame pointer, EBP may be unaligned */
 };
 
 static unsigned rnd(struct gen *g, unsigned n) { return (unsigned)(x64_rand(g->rng) % n); }
@@ -49,7 +50,11 @@ static const int lregs[] = { 0, 1, 2, 3, 6, 7 };   /* legacy modes: not SP, not 
 
 static int wreg(struct gen *g)
 {
-    return g->bits == 64 ? wregs[rnd(g, NWREGS)] : lregs[rnd(g, 6)];
+    int r;
+    do
+        r = g->bits == 64 ? wregs[rnd(g, NWREGS)] : lregs[rnd(g, 6)];
+    while (g->in_frame && r == 5);
+    return r;
 }
 
 static ZydisRegister rgpr(struct gen *g, int size)
@@ -58,6 +63,7 @@ static ZydisRegister rgpr(struct gen *g, int size)
         return (ZydisRegister)(rnd(g, 2) ? ZYDIS_REGISTER_AH + rnd(g, 4) : ZYDIS_REGISTER_AL + rnd(g, 4));
     return gpr(wreg(g), size);
 }
+/* (BPL/BP/EBP/RBP are never picked inside a frame) */
 
 static int rsize(struct gen *g)
 {
@@ -328,7 +334,7 @@ static void gen_mov_ext(struct gen *g)
         r.operands[0] = op_reg(rgpr(g, ds));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, ss)) : op_mem(g, ss, 1);
         if (ss == 1 && r.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ds == 8)
-            r.operands[1] = op_reg(gpr(wregs[rnd(g, NWREGS)], 1));
+            r.operands[1] = op_reg(gpr(wreg(g), 1));
     } else if (k == 2) {
         if (g->bits != 64)
             return;
@@ -535,6 +541,45 @@ static void gen_string(struct gen *g)
     if (back) { b[0] = 0xfc; emit_bytes(g, b, 1, 0); }
 }
 
+/* XLAT with rBX pointing into the scratch buffer */
+static void gen_xlat(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    uint8_t x = 0xd7;
+    int as = g->bits == 64 ? 8 : g->bits == 32 ? 4 : 2;
+    req_init(&r, ZYDIS_MNEMONIC_LEA, 2);
+    r.operands[0] = op_reg(gpr(3, as));
+    r.operands[1] = op_mem(g, 1, 1);
+    r.operands[1].mem.base = g->bits == 64 ? ZYDIS_REGISTER_R15 : g->bits == 32 ? ZYDIS_REGISTER_EBP : ZYDIS_REGISTER_BP;
+    r.operands[1].mem.displacement = rnd(g, g->scratch_size - 256);
+    r.operands[1].mem.size = 0;
+    if (emit_req(g, &r, 0) == 0)
+        emit_bytes(g, &x, 1, 0);
+}
+
+/* LDMXCSR / STMXCSR round trip, MXCSR back to its default after */
+static void gen_mxcsr(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    ZydisEncoderOperand m = op_mem(g, 4, 4), m2 = op_mem(g, 4, 4);
+    uint32_t v = 0x1f80 | (uint32_t)(x64_rand(g->rng) & 0x603f);
+    for (int k = 0; k < 5; k++) {
+        switch (k) {
+        case 0: case 3:
+            req_init(&r, ZYDIS_MNEMONIC_MOV, 2); r.operands[0] = m; r.operands[1] = op_imm(k ? 0x1f80 : v);
+            break;
+        case 1: case 4:
+            req_init(&r, ZYDIS_MNEMONIC_LDMXCSR, 1); r.operands[0] = m;
+            break;
+        default:
+            req_init(&r, ZYDIS_MNEMONIC_STMXCSR, 1); r.operands[0] = m2;
+            break;
+        }
+        if (emit_req(g, &r, 0) < 0)
+            return;
+    }
+}
+
 static void gen_flat(struct gen *g)
 {
     unsigned k = rnd(g, 100);
@@ -549,7 +594,9 @@ static void gen_flat(struct gen *g)
     else if (k < 82) gen_onebyte(g);
     else if (k < 83) gen_nopl(g);
     else if (k < 86) gen_string(g);
-    else if (g->o->sse) gen_sse(g);
+    else if (k < 87) gen_xlat(g);
+    else if (k < 88 && g->o->sse && !g->in_frame) gen_mxcsr(g);
+    else if (g->o->sse && !g->in_frame) gen_sse(g);
     else gen_alu2(g);
 }
 
@@ -608,10 +655,40 @@ static void gen_call(struct gen *g)
     put_rel(g, at_jmp, (int64_t)(g->s->len - at_jmp));
 }
 
+/* enter N, L; flat...; leave   and (legacy modes) pusha; flat...; popa */
+static void gen_frame(struct gen *g)
+{
+    uint8_t b[4];
+    unsigned lvl = g->bits == 64 ? 0 : rnd(g, 4);
+    if (g->s->len + 200 > sizeof(g->s->code))
+        return;
+    if (g->bits != 64 && rnd(g, 2)) {
+        b[0] = 0x60;
+        emit_bytes(g, b, 1, 0);
+        for (unsigned i = 0, n = 1 + rnd(g, 3); i < n; i++)
+            gen_flat(g);
+        b[0] = 0x61;
+        emit_bytes(g, b, 1, 0);
+        return;
+    }
+    b[0] = 0xc8; b[1] = (uint8_t)(rnd(g, 8) * 8); b[2] = 0; b[3] = (uint8_t)lvl;
+    emit_bytes(g, b, 4, 0);
+    g->in_frame++;
+    for (unsigned i = 0, n = 1 + rnd(g, 3); i < n; i++)
+        gen_flat(g);
+    g->in_frame--;
+    b[0] = 0xc9;
+    emit_bytes(g, b, 1, 0);
+}
+
 static void gen_stack(struct gen *g)
 {
     ZydisEncoderRequest r;
-    unsigned k = rnd(g, 4);
+    unsigned k = rnd(g, 5);
+    if (k == 4) {
+        gen_frame(g);
+        return;
+    }
     if (k == 0 && g->depth < 40) {
         int ps = g->bits / 8;
         req_init(&r, ZYDIS_MNEMONIC_PUSH, 1);

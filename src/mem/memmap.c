@@ -12,6 +12,8 @@
 #include "internal/vm.h"
 
 _Static_assert(sizeof(struct v3_mem_region) <= 96, "a region record must stay within 96 bytes");
+_Static_assert(offsetof(struct v3_rb_node, right) == offsetof(struct v3_rb_node, left) + sizeof(void *),
+               "lookups index the children as (&n->left)[0 or 1]");
 
 #define PAGE_MASK (V3_PAGE_SIZE - 1)
 
@@ -117,27 +119,47 @@ void v3_mem_map_deinit(struct v3_vm *vm)
 
 /* ------------------------------------------------------------ lookups */
 
+/*
+ * Lookups descend the tree without data-dependent branches: at each node
+ * the comparison selects the child (an indexed load of left/right) and
+ * updates the best candidates with conditional moves, so a random address
+ * costs no branch mispredictions, only the loads along one root-to-leaf
+ * path.  @p floor ends as the overlay with the greatest start <= gpa,
+ * @p ceil as the one with the smallest start > gpa.
+ */
+static inline void descend(const struct v3_mem_map *m, uint64_t gpa,
+                           const struct v3_mem_region **floor, const struct v3_mem_region **ceil)
+{
+    const struct v3_rb_node *n = m->tree.node;
+    const struct v3_mem_region *f = NULL, *c = NULL;
+
+    while (n) {
+        const struct v3_mem_region *r = node_region(n);
+        int ge = gpa >= r->guest_start;
+
+        f = ge ? r : f;
+        c = ge ? c : r;
+        n = (&n->left)[ge];             /* left when gpa < start, else right */
+    }
+    *floor = f;
+    *ceil = c;
+}
+
 struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
                                          uint64_t *lo, uint64_t *hi)
 {
-    const struct v3_rb_node *n = m->tree.node;
-    uint64_t l = 0, h = V3_GPA_LIMIT;
+    const struct v3_mem_region *f, *c;
+    uint64_t l, h;
 
-    while (n) {
-        struct v3_mem_region *r = node_region(n);
-
-        if (gpa < r->guest_start) {
-            h = r->guest_start;
-            n = n->left;
-        } else if (gpa >= r->guest_end) {
-            l = r->guest_end;
-            n = n->right;
-        } else {
-            *lo = r->guest_start;
-            *hi = r->guest_end;
-            return r;
-        }
+    descend(m, gpa, &f, &c);
+    if (f && gpa < f->guest_end) {
+        *lo = f->guest_start;
+        *hi = f->guest_end;
+        return (struct v3_mem_region *)f;
     }
+    /* Between overlays: [end of the one below, start of the one above). */
+    l = f ? f->guest_end : 0;
+    h = c ? c->guest_start : V3_GPA_LIMIT;
     if (gpa < m->mem_size) {
         *lo = l;
         *hi = h < m->mem_size ? h : m->mem_size;
@@ -156,20 +178,20 @@ struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
 struct v3_mem_region *v3_get_shadow_region(struct v3_vm *vm, uint64_t gpa)
 {
     const struct v3_rb_node *n;
+    const struct v3_mem_region *f = NULL;
 
     if (!vm)
         return NULL;
     n = vm->mem.tree.node;
     while (n) {
-        struct v3_mem_region *r = node_region(n);
+        const struct v3_mem_region *r = node_region(n);
+        int ge = gpa >= r->guest_start;
 
-        if (gpa < r->guest_start)
-            n = n->left;
-        else if (gpa >= r->guest_end)
-            n = n->right;
-        else
-            return r;
+        f = ge ? r : f;
+        n = (&n->left)[ge];
     }
+    if (f && gpa < f->guest_end)
+        return (struct v3_mem_region *)f;
     /* No overlay: base RAM, which ends at mem_size exclusive. */
     return gpa < vm->mem.mem_size ? &vm->mem.base : NULL;
 }

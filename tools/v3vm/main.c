@@ -414,8 +414,15 @@ int main(int argc, char **argv)
     if (dump)
         dump_map(the_vm);
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    {
+        /* first signal: stop the VM cleanly; a second one kills as usual */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     v3_run_vm(the_vm, &res);
     fflush(stdout);
     if (serial_file)

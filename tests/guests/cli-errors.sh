@@ -1,0 +1,81 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# v3vm's command line: bad flags and bad images give their message and their
+# documented exit status (see docs/v3vm.1).  With "cpu" as third argument the
+# cases that run guest code (instruction limit, HLT, shutdown) are included.
+#
+#   cli-errors.sh V3VM GUEST_DIR [cpu]
+set -u
+v3vm=$1 guests=$2 cpu=${3:-}
+tmp=${TMPDIR:-/tmp}/v3cli.$$
+trap 'rm -rf "$tmp".*' EXIT INT TERM
+[ -x "$v3vm" ] || { echo "SKIP: no v3vm at $v3vm"; exit 77; }
+fails=0 n=0
+
+# expect STATUS "TEXT" ARGS...: run v3vm, check status and that stderr+stdout has TEXT
+expect() {
+    want=$1 text=$2
+    shift 2
+    n=$((n + 1))
+    timeout 60 "$v3vm" "$@" > "$tmp.out" 2>&1 < /dev/null
+    st=$?
+    if [ "$st" -ne "$want" ] || ! grep -qF -- "$text" "$tmp.out"; then
+        echo "FAIL: v3vm $*: status $st (want $want), output:"
+        sed 's/^/    /' "$tmp.out" | head -10
+        echo "    (wanted text: $text)"
+        fails=$((fails + 1))
+    else
+        echo "ok: v3vm $* -> $st: $(grep -F -- "$text" "$tmp.out" | head -1)"
+    fi
+}
+
+hello=$guests/hello.elf
+expect 0 "Usage:"                          --help
+expect 2 "no kernel given"
+expect 2 "unknown option '--bogus'"        --bogus -kernel "$hello"
+expect 2 "needs an argument"               -kernel
+expect 2 "invalid memory size"             -m 12Q -kernel "$hello"
+expect 2 "invalid memory size"             -m 0 -kernel "$hello"
+expect 2 "invalid memory size"             -m 5K -kernel "$hello"
+expect 2 "invalid serial back end"         -serial tcp:1234 -kernel "$hello"
+expect 2 "invalid serial back end"         -serial file: -kernel "$hello"
+expect 2 "unknown trace"                   --trace everything -kernel "$hello"
+expect 2 "invalid instruction count"       --max-insns 0 -kernel "$hello"
+expect 2 "invalid instruction count"       --max-insns -5 -kernel "$hello"
+expect 2 "--real needs --flat"             --real -kernel "$hello"
+expect 12 "cannot open '$tmp.missing'"     -kernel "$tmp.missing"
+
+printf 'this is not a kernel\n' > "$tmp.txt"
+expect 12 "no multiboot header"            -kernel "$tmp.txt"
+: > "$tmp.empty"
+expect 12 "no multiboot header"            -kernel "$tmp.empty"
+# the a.out-kludge header (at offset 0) survives, the image it describes does not
+head -c 100 "$guests/hello-aout.bin" > "$tmp.trunc"
+expect 12 "truncated image"                -kernel "$tmp.trunc"
+expect 12 "outside guest RAM"              -m 1M -kernel "$hello"
+expect 12 "cannot open"                    -kernel "$hello" -initrd "$tmp.missing"
+expect 12 "does not fit in guest RAM"      -m 4K --flat 0x1000 -kernel "$hello"
+
+if [ "$cpu" = cpu ]; then
+    expect 1 "Hello from a v3vmm guest!"   -m 16M -kernel "$hello"
+    expect 8 "instruction limit (100) reached" --max-insns 100 -kernel "$hello"
+    printf '\372\364' > "$tmp.hlt"        # cli; hlt
+    expect 6 "halted"                      --flat 0x1000 -kernel "$tmp.hlt"
+    printf '\315\003' > "$tmp.int3"       # int3 with an empty IDT: triple fault
+    expect 4 "triple fault"                --flat 0x100000 -kernel "$tmp.int3"
+    expect 1 "exits io"                    -kernel "$hello" --stats -serial none
+    expect 1 "full-hook"                   -kernel "$hello" --dump-map -serial none
+    expect 1 "exit io out port 03f8"       -kernel "$hello" --trace exits -serial none
+    n=$((n + 1))
+    timeout 60 "$v3vm" -kernel "$hello" -serial "file:$tmp.serial" > "$tmp.out" 2>&1 < /dev/null
+    st=$?
+    if [ "$st" -ne 1 ] || [ -s "$tmp.out" ] || ! grep -q "^bye$" "$tmp.serial"; then
+        echo "FAIL: -serial file: status $st, stdout/stderr $(wc -c < "$tmp.out") bytes, file:"
+        cat "$tmp.serial"
+        fails=$((fails + 1))
+    else
+        echo "ok: -serial file:PATH -> 1, output in the file only"
+    fi
+fi
+echo "$n cases, $fails failed"
+[ "$fails" -eq 0 ]

@@ -38,35 +38,6 @@ static inline void tlb_drop(struct v3_tlb *t, unsigned idx)
     t->stats.dropped++;
 }
 
-void v3_tlb_insert(struct v3_tlb *t, uint64_t la_page, uint8_t *hva, uint64_t gpa_page,
-                   unsigned perm, unsigned flags, unsigned shift)
-{
-    unsigned idx = (unsigned)(la_page >> 12) & (V3_TLB_SIZE - 1);
-    struct v3_tlb_entry *e = &t->e[idx];
-
-    if (e->tag != V3_TLB_NOTAG) {
-        if (e->shift > 12)
-            t->nlarge--;
-    } else {
-        e->live = (uint16_t)t->nlive;
-        t->live[t->nlive++] = (uint16_t)idx;
-    }
-    t->live_gpa[e->live] = gpa_page;
-    if (shift > 12)
-        t->nlarge++;
-    e->hva = hva;
-    e->gpa = gpa_page;
-    e->perm = (uint16_t)perm;
-    e->flags = (uint8_t)flags;
-    e->shift = (uint8_t)shift;
-    e->tag = la_page;
-    if (gpa_page < t->gpa_lo)
-        t->gpa_lo = gpa_page;
-    if (gpa_page > t->gpa_hi)
-        t->gpa_hi = gpa_page;
-    t->stats.fills++;
-}
-
 void v3_tlb_flush_all(struct v3_core *core)
 {
     struct v3_tlb *t = tlb_of(core);

@@ -8,10 +8,7 @@
 int cpu_op_ud(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 int cpu_op_gp0(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
-static inline unsigned jc_index(uint64_t gpa)
-{
-    return (unsigned)((gpa ^ (gpa >> CPU_JC_BITS)) & ((1u << CPU_JC_BITS) - 1));
-}
+#define jc_index cpu_jc_index
 static inline unsigned hash_index(uint64_t gpa, unsigned mode)
 {
     uint64_t h = (gpa ^ ((uint64_t)mode << 52)) * 0x9E3779B97F4A7C15ull;

@@ -121,6 +121,20 @@ static inline void cpu_store_check(struct v3_cpu *cpu, uint64_t gpa)
     cpu_cache_invalidate(cpu, pg << 12, (pg + 1) << 12);
 }
 
+static inline unsigned cpu_jc_index(uint64_t gpa)
+{
+    return (unsigned)((gpa ^ (gpa >> CPU_JC_BITS)) & ((1u << CPU_JC_BITS) - 1));
+}
+
+/* Block lookup: the direct-mapped table inline, the hash table out of line. */
+static inline struct cpu_block *cpu_block_lookup(struct v3_cpu *cpu, uint64_t gpa, unsigned mode)
+{
+    struct cpu_block *b = cpu->jc[cpu_jc_index(gpa)];
+    if (__builtin_expect(b && b->gpa == gpa && b->mode == mode, 1))
+        return b;
+    return cpu_block_find(cpu, gpa, mode);
+}
+
 /* mem.c */
 extern const struct v3_emu_mem_ops cpu_mem_ops;
 /* Translate the fetch address of the instruction at @p la; *hva may be NULL (not RAM). */

@@ -370,7 +370,7 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
             continue;
         }
         if (st == V3_X_JUMP) {
-            core->rip &= mask;
+            core->rip &= ip_mask(core->mode);   /* a far transfer may have changed the code size */
             done++;
         }
         break;
@@ -488,7 +488,19 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                 continue;
             }
         }
-        rc = cpu_fetch_xlate(cpu, la, &gpa, &hva, &exc);
+        {
+            /* software TLB hit for the fetch, inline */
+            struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
+            e = e ? e + ((la >> 12) & (V3_TLB_SIZE - 1)) : NULL;
+            if (__builtin_expect(e && e->tag == (la & ~0xfffull) &&
+                                 ((e->perm >> v3_tlb_ctx_shift(core, V3_ACCESS_EXEC)) & V3_ACCESS_EXEC), 1)) {
+                gpa = e->gpa | (la & 0xfff);
+                hva = e->hva + (la & 0xfff);
+                rc = V3_OK;
+            } else {
+                rc = cpu_fetch_xlate(cpu, la, &gpa, &hva, &exc);
+            }
+        }
         if (__builtin_expect(rc < 0, 0)) {
             if (rc == V3_EFAULT) {
                 if (take_exception(cpu, &exc, exit, &ret))
@@ -498,7 +510,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             ret = exit_error(cpu, exit, rc, "instruction fetch failed");
             break;
         }
-        b = hva ? cpu_block_find(cpu, gpa, mode) : NULL;
+        b = hva ? cpu_block_lookup(cpu, gpa, mode) : NULL;
         if (!b && hva)
             b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
         {

@@ -185,6 +185,38 @@ static void test_hooked_stores(void **state)
     assert_int_equal(hook_writes, 100);
     assert_int_equal(hook_last, 1);
     assert_int_equal(g.core->gpr[V3_RAX], 0x5a5a5a5a5a5a5a5aull);
+
+    /* unhook: the cached hook translation must go, stores reach RAM */
+    assert_int_equal(v3_unhook_mem(g.vm, g64_gpa(0x20180000)), 0);
+    hook_writes = 0;
+    run_to(&g, CODE, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 13));
+    assert_int_equal(hook_writes, 0);
+    assert_int_equal(g.core->gpr[V3_RAX], 1);
+    assert_int_equal(*(uint64_t *)g64_ptr(&g, 0x20180010), 1);
+
+    /* hook again, then remap the linear page elsewhere (page-table change + INVLPG) */
+    assert_int_equal(v3_hook_full_mem(g.vm, g64_gpa(0x20180000), g64_gpa(0x20181000), hk_read, hk_write, NULL), 0);
+    run_to(&g, CODE, &ex);
+    assert_int_equal(hook_writes, 100);
+    {
+        /* map linear 0x40000000 (2 MiB) first to the hooked page's 2 MiB frame, then to RAM at 0 */
+        uint64_t *pd = (uint64_t *)(g.ram + 0x3000);
+        uint64_t *pdpt = (uint64_t *)(g.ram + 0x2000);
+        pdpt[1] = 0x4000 | 3;
+        pd = (uint64_t *)(g.ram + 0x4000);
+        pd[0] = (g64_gpa(0x20180000) & ~0x1fffffull) | 0x83;
+        g.core->gpr[V3_RDI] = 0x40000000 + (g64_gpa(0x20180000) & 0x1fffff) + 0x10;
+        hook_writes = 0;
+        run_to(&g, CODE, &ex);
+        assert_int_equal(hook_writes, 100);
+        pd[0] = 0x0 | 0x83;                      /* now guest RAM [0, 2 MiB) */
+        v3_tlb_invlpg(g.core, g.core->gpr[V3_RDI]);
+        hook_writes = 0;
+        run_to(&g, CODE, &ex);
+        assert_int_equal(hook_writes, 0);
+        assert_int_equal(*(uint64_t *)(g.ram + (g64_gpa(0x20180000) & 0x1fffff) + 0x10), 1);
+    }
     v3_free_vm(g.vm);
 }
 

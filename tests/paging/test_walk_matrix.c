@@ -140,6 +140,7 @@ struct expect {
     bool fault;
     uint32_t ec;
     uint64_t gpa;
+    bool us, rw, xd;        /* effective rights (when no walk fault) */
 };
 
 static void model(const struct path *p, const struct built *b, const struct o_ctx *c, unsigned access,
@@ -173,6 +174,9 @@ static void model(const struct path *p, const struct built *b, const struct o_ct
         rw = rw && (v & P_RW);
         xd = xd || (p->m != O_32 && (v & P_XD));
     }
+    x->us = us;
+    x->rw = rw;
+    x->xd = xd;
     if (!o_allowed(c, p->m, us, rw, xd, access)) {
         x->fault = true;
         x->ec = o_error_code(c, p->m, true, false, access);
@@ -189,7 +193,7 @@ static const unsigned accesses[] = {
     V3_ACCESS_READ | V3_ACCESS_SUPERVISOR, V3_ACCESS_WRITE | V3_ACCESS_SUPERVISOR,
 };
 
-static long walks, faults_seen;
+static long walks, faults_seen, tlb_checks, tlb_hits;
 
 static void describe(const struct path *p, const struct built *b, const struct o_ctx *c, unsigned access)
 {
@@ -213,6 +217,7 @@ static void run_one(struct tvm *t, const struct path *p, const struct built *b, 
 
     reset_entries(t, p, b);
     set_mode(t->core, p->m, c, cr3_of(p));
+    v3_tlb_flush_all(t->core);      /* the tables changed: as a guest would, invalidate */
     model(p, b, c, access, &x);
     memset(&exc, 0, sizeof(exc));
     rc = v3_gva_to_gpa(t->core, p->la, access, &gpa, &exc);
@@ -230,6 +235,42 @@ static void run_one(struct tvm *t, const struct path *p, const struct built *b, 
         fail_msg("expected gpa %#llx; got rc %d gpa %#llx (ec %#x)", (unsigned long long)x.gpa, rc,
                  (unsigned long long)gpa, exc.error_code);
     }
+    /*
+     * The TLB entry the walk left must answer every other privilege context
+     * and access kind as the model does (the same controls; write only once
+     * the leaf's D bit is set; only guest RAM is cached).
+     */
+    if (!x.fault) {
+        bool cached = x.gpa < T_MEM;
+        bool dirty = (b->val[p->leaf] & P_D) || (access & V3_ACCESS_WRITE);
+        unsigned kinds = 0;
+        for (unsigned sel = 0; sel < 4; sel++) {
+            struct o_ctx c2 = *c;
+            c2.cpl = (sel & 1) ? 3 : 0;
+            c2.ac = sel & 2;
+            t->core->cpl = (uint8_t)c2.cpl;
+            t->core->rflags = 0x2 | (c2.ac ? V3_FLAG_AC : 0);
+            for (unsigned a = 0; a < sizeof(accesses) / sizeof(accesses[0]); a++) {
+                unsigned acc = accesses[a];
+                bool want = cached && o_allowed(&c2, p->m, x.us, x.rw, x.xd, acc) &&
+                            (!(acc & V3_ACCESS_WRITE) || dirty);
+                void *hp = v3_tlb_lookup(t->core, p->la, acc);
+                if ((hp != NULL) != want) {
+                    describe(p, b, c, access);
+                    fail_msg("TLB for cpl %u ac %d access %#x: %s, model says %s", c2.cpl, c2.ac, acc,
+                             hp ? "hit" : "miss", want ? "allowed" : "not cached/denied");
+                }
+                if (hp && hp != (void *)(t->ram + x.gpa))
+                    fail_msg("TLB host address %p, expected %p", hp, (void *)(t->ram + x.gpa));
+                kinds += hp != NULL;
+            }
+        }
+        tlb_checks++;
+        tlb_hits += kinds;
+        t->core->cpl = (uint8_t)c->cpl;
+        t->core->rflags = 0x2 | (c->ac ? V3_FLAG_AC : 0);
+    }
+
     /* A in every entry used, D in the leaf on a write; nothing on a fault */
     for (unsigned L = 1; L <= 5; L++) {
         uint64_t want, got;
@@ -369,7 +410,7 @@ static void flag_matrix(enum o_mode m)
         opts[nopts++] = (typeof(opts[0])){2, false, false};
         opts[nopts++] = (typeof(opts[0])){3, false, false};
     }
-    walks = faults_seen = 0;
+    walks = faults_seen = tlb_checks = tlb_hits = 0;
     for (unsigned o = 0; o < nopts; o++) {
         memset(&s, 0, sizeof(s));
         s.t = &t;
@@ -389,7 +430,8 @@ static void flag_matrix(enum o_mode m)
         printf("mode %d leaf %u%s: %ld of %ld table configurations\n", m, opts[o].leaf,
                opts[o].ps_no_pse ? " (PS without PSE)" : "", s.taken, s.configs);
     }
-    printf("mode %d: %ld walks checked, %ld faults\n", m, walks, faults_seen);
+    printf("mode %d: %ld walks checked, %ld faults; TLB entries checked for 20 contexts after %ld walks (%ld hits)\n",
+           m, walks, faults_seen, tlb_checks, tlb_hits);
     assert_true(faults_seen > 0 && faults_seen < walks);
     tvm_close(&t);
 }

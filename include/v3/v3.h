@@ -8,4 +8,8 @@
 #include <v3/vcpu.h>
 #include <v3/mem.h>
 #include <v3/vm.h>
+#include <v3/io.h>
+#include <v3/hypercall.h>
+#include <v3/devices.h>
+#include <v3/loader.h>
 #endif

@@ -4,6 +4,17 @@
 #include "internal/vm.h"
 #include <v3/loader.h>
 
+/* The software CPU caches decoded code: tell it about memory the loader rewrote (weak: optional). */
+void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end) __attribute__((weak));
+extern const struct v3_backend_ops v3_emu_backend __attribute__((weak));
+
+static void code_changed(struct v3_vm *vm, uint64_t start, uint64_t end)
+{
+    if (v3_cpu_invalidate_code && &v3_emu_backend && vm->backend == &v3_emu_backend)
+        for (unsigned i = 0; i < vm->num_cores; i++)
+            v3_cpu_invalidate_code(&vm->cores[i], start, end);
+}
+
 #define MB_SEARCH        8192u
 #define MB_F_PAGE_ALIGN  (1u << 0)
 #define MB_F_MEMINFO     (1u << 1)
@@ -164,6 +175,7 @@ static void set_flat32(struct v3_core *core, uint64_t entry)
     }
     v3_core_set_rflags(core, 0x2);
     core->rip = entry;
+    core->a20_clear = 0;             /* A20 enabled, as multiboot requires */
     v3_core_update_mode(core);
 }
 
@@ -351,6 +363,7 @@ int v3_load_multiboot(struct v3_vm *vm, const void *image, size_t len, const cha
         return rc;
     }
 
+    code_changed(vm, 0, ram);
     set_flat32(&vm->cores[0], entry);
     vm->cores[0].gpr[V3_RAX] = V3_MULTIBOOT_BOOT_MAGIC;
     vm->cores[0].gpr[V3_RBX] = info_addr;
@@ -396,6 +409,7 @@ int v3_load_flat(struct v3_vm *vm, const void *image, size_t len, uint64_t addr,
         V3_ERROR("loader: writing the image into guest memory failed: %s", v3_strerror(rc));
         return rc;
     }
+    code_changed(vm, addr, addr + len);
     core = &vm->cores[0];
     if (mode == V3_FLAT_PROT32) {
         set_flat32(core, entry);

@@ -64,6 +64,10 @@ if [ "$cpu" = cpu ]; then
     printf '\315\003' > "$tmp.int3"       # int3 with an empty IDT: triple fault
     expect 4 "triple fault"                --flat 0x100000 -kernel "$tmp.int3"
     expect 1 "exits io"                    -kernel "$hello" --stats -serial none
+    expect 1 "v3vmm hooks guest: VGA text memory" -kernel "$guests/hooks.elf" --vga -serial none
+    expect 1 "INFO hypercall mem_offset disabled" -kernel "$guests/hooks.elf"
+    expect 1 "PASS hypercall mem_offset enabled"  -kernel "$guests/hooks.elf" --enable-mem-offset-hypercall
+    expect 1 "hooks: done, 0 failed"       -kernel "$guests/hooks.elf" --enable-mem-offset-hypercall
     expect 1 "full-hook"                   -kernel "$hello" --dump-map -serial none
     expect 1 "exit io out port 03f8"       -kernel "$hello" --trace exits -serial none
     n=$((n + 1))

@@ -70,6 +70,22 @@ if [ "$cpu" = cpu ]; then
     expect 1 "hooks: done, 0 failed"       -kernel "$guests/hooks.elf" --enable-mem-offset-hypercall
     expect 1 "full-hook"                   -kernel "$hello" --dump-map -serial none
     expect 1 "exit io out port 03f8"       -kernel "$hello" --trace exits -serial none
+    # SIGTERM stops a guest that never stops by itself: status 130
+    printf '\353\376' > "$tmp.loop"       # jmp $
+    n=$((n + 1))
+    "$v3vm" --flat 0x1000 -kernel "$tmp.loop" > "$tmp.out" 2>&1 < /dev/null &
+    pid=$!
+    sleep 1
+    kill -TERM $pid
+    wait $pid
+    st=$?
+    if [ "$st" -ne 130 ] || ! grep -q "stopped" "$tmp.out"; then
+        echo "FAIL: SIGTERM: status $st (want 130)"
+        cat "$tmp.out"
+        fails=$((fails + 1))
+    else
+        echo "ok: SIGTERM on a looping guest -> 130"
+    fi
     n=$((n + 1))
     timeout 60 "$v3vm" -kernel "$hello" -serial "file:$tmp.serial" > "$tmp.out" 2>&1 < /dev/null
     st=$?

@@ -18,7 +18,7 @@ struct item {
 };
 
 static long opt_ops = 220000;     /* about 110,000 inserts+erases */
-static long opt_keys = 1024;
+static long opt_keys = 512;
 static unsigned long long opt_seed = 0x5eed1234ull;
 
 static uint64_t rng_state;
@@ -169,7 +169,7 @@ static void test_empty(void **state)
 
 static void test_ascending_descending(void **state)
 {
-    enum { N = 4096 };
+    enum { N = 2048 };
     struct v3_rb_root root = V3_RB_ROOT_INIT;
     struct item *items = calloc(N, sizeof(*items));
     uint64_t *ref = calloc(N, sizeof(*ref));
@@ -191,7 +191,7 @@ static void test_ascending_descending(void **state)
         int depth = 0;
         const struct v3_rb_node *n = root.node;
         while (n) { depth++; n = n->left; }
-        assert_true(depth <= 2 * 13);
+        assert_true(depth <= 2 * 12);
     }
     /* erase from the top end */
     for (i = N; i-- > 0;) {

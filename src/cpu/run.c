@@ -215,7 +215,7 @@ static unsigned fetch_bytes(struct v3_cpu *cpu, uint64_t la, uint8_t *buf, unsig
     return got;
 }
 
-static int exit_error(struct v3_cpu *cpu, struct v3_exit *exit, int code, const char *msg)
+static __attribute__((noinline, cold)) int exit_error(struct v3_cpu *cpu, struct v3_exit *exit, int code, const char *msg)
 {
     struct v3_core *core = cpu->core;
     struct v3_exception exc;
@@ -231,7 +231,7 @@ static int exit_error(struct v3_cpu *cpu, struct v3_exit *exit, int code, const 
 }
 
 /* Deliver an exception the current instruction raised (RIP at it). 0 go on, 1 exit filled. */
-static int take_exception(struct v3_cpu *cpu, const struct v3_exception *exc, struct v3_exit *exit,
+static __attribute__((noinline)) int take_exception(struct v3_cpu *cpu, const struct v3_exception *exc, struct v3_exit *exit,
                           int *ret)
 {
     struct v3_event ev;
@@ -266,7 +266,7 @@ static int take_exception(struct v3_cpu *cpu, const struct v3_exception *exc, st
 }
 
 /* Convert a handler's V3_X_EXIT into a back-end exit; RIP of the instruction is @p rip. */
-static void make_exit(struct v3_cpu *cpu, const struct v3_insn *in, uint64_t rip, struct v3_exit *exit)
+static __attribute__((noinline)) void make_exit(struct v3_cpu *cpu, const struct v3_insn *in, uint64_t rip, struct v3_exit *exit)
 {
     struct v3_core *core = cpu->core;
     struct v3_emu_ctx *ctx = &cpu->ctx;
@@ -307,7 +307,7 @@ static void make_exit(struct v3_cpu *cpu, const struct v3_insn *in, uint64_t rip
 }
 
 /* Boundary work before a dispatch.  Returns 1 when an exit was filled. */
-static int boundary(struct v3_cpu *cpu, struct v3_exit *exit, unsigned shadow, int *ret)
+static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit *exit, unsigned shadow, int *ret)
 {
     struct v3_core *core = cpu->core;
     uint32_t brk = __atomic_fetch_and(&cpu->brk, CPU_BRK_STOP, __ATOMIC_ACQ_REL);
@@ -396,7 +396,7 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
 }
 
 /* An instruction that is not cached: it crosses a page end, or its page is not RAM. */
-static int exec_uncached(struct v3_cpu *cpu, uint64_t la, unsigned mode, uint64_t mask,
+static __attribute__((noinline)) int exec_uncached(struct v3_cpu *cpu, uint64_t la, unsigned mode, uint64_t mask,
                          struct v3_exit *exit, int *ret)
 {
     struct v3_insn in;
@@ -477,8 +477,10 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         mode = core->mode;
         mask = ip_mask(core->mode);
         la = fetch_la(core);
-        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint &&
-            !(core->rflags & V3_FLAG_RF)) {
+        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && (core->rflags & V3_FLAG_RF)) {
+            /* RF suppresses instruction breakpoints for this one instruction only */
+            core->rflags &= ~V3_FLAG_RF;
+        } else if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint) {
             unsigned hits = v3_cpu_exec_breakpoint(core, la);
             if (hits) {
                 struct v3_exception e = { .vector = V3_EXC_DB };

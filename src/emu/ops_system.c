@@ -32,6 +32,19 @@ static int sys_status(struct v3_emu_ctx *ctx, int rc)
     return V3_X_ERROR;
 }
 
+/*
+ * Retire the instruction and end the software CPU's current block: used after
+ * writes to state that the loop samples once per block (CR0/CR4/EFER mode and
+ * paging controls, DR7 breakpoints).
+ */
+static int next_end_block(struct v3_emu_ctx *ctx, const struct v3_insn *in, int st)
+{
+    if (st != V3_X_NEXT)
+        return st;
+    ctx->core->rip += in->len;
+    return V3_X_JUMP;
+}
+
 /* CPL 0 required (real mode counts as CPL 0). */
 static inline bool priv_fail(const struct v3_core *c)
 {
@@ -253,7 +266,7 @@ static int op_mov_cr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if (d->cls == V3_RC_CR) {
         v = v3_gpr_get(c, s->reg, size);
         rc = v3_cpu_write_cr(c, d->reg, v, &ctx->exc);
-        return sys_status(ctx, rc);
+        return next_end_block(ctx, in, sys_status(ctx, rc));
     }
     if ((rc = v3_cpu_read_cr(c, s->reg, &v, &ctx->exc)))
         return sys_status(ctx, rc);
@@ -273,7 +286,7 @@ static int op_mov_dr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return v3_exc_gp0(ctx);
     if (d->cls == V3_RC_DR) {
         v = v3_gpr_get(c, s->reg, size);
-        return sys_status(ctx, v3_cpu_write_dr(c, d->reg, v, &ctx->exc));
+        return next_end_block(ctx, in, sys_status(ctx, v3_cpu_write_dr(c, d->reg, v, &ctx->exc)));
     }
     if ((rc = v3_cpu_read_dr(c, s->reg, &v, &ctx->exc)))
         return sys_status(ctx, rc);
@@ -300,7 +313,7 @@ static int op_lmsw(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((st = v3_op_read(ctx, in, &in->op[0], 2, &v)))
         return st;
     v = (c->cr0 & ~0xeull) | (v & 0xf) | (c->cr0 & V3_CR0_PE);
-    return sys_status(ctx, v3_cpu_write_cr(c, 0, v, &ctx->exc));
+    return next_end_block(ctx, in, sys_status(ctx, v3_cpu_write_cr(c, 0, v, &ctx->exc)));
 }
 
 static int op_smsw(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -379,7 +392,7 @@ static int op_wrmsr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         ctx->exit_info[1] = v;
         return V3_X_EXIT;
     }
-    return sys_status(ctx, rc);
+    return next_end_block(ctx, in, sys_status(ctx, rc));
 }
 
 static int op_rdtscp(struct v3_emu_ctx *ctx, const struct v3_insn *in)

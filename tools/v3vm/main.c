@@ -198,6 +198,18 @@ static int serial_in_stdin(void *priv, uint8_t *b)
     return 1;
 }
 
+/* What a loader error means for the user (the log line above has the details). */
+static const char *load_error(int rc)
+{
+    switch (rc) {
+    case V3_EIMAGE:       return "malformed guest image";
+    case V3_ESIZE:        return "the image does not fit in guest RAM";
+    case V3_EOVERLAP:     return "overlapping segments";
+    case V3_EUNSUPPORTED: return "the kernel requires a multiboot feature v3vm does not provide";
+    default:              return v3_strerror(rc);
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -251,7 +263,7 @@ int main(int argc, char **argv)
     void *mod_data[16];
     unsigned nmods = 0;
     FILE *serial_file = NULL;
-    void *image;
+    void *image = NULL;
     size_t image_len;
     int err, rc, status;
 
@@ -335,9 +347,10 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     }
 
+    status = EXIT_SETUP;
     image = read_file(kernel, &image_len);
     if (!image)
-        return EXIT_SETUP;
+        goto out;
     if (initrd) {
         char *list = strdup(initrd), *save = NULL;
         for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -345,19 +358,24 @@ int main(int argc, char **argv)
             size_t pl = strcspn(tok, " ");
             if (nmods == 16 || pl == 0 || pl >= sizeof(path)) {
                 fprintf(stderr, "%s: bad -initrd list (at most 16 modules)\n", prog);
-                return EXIT_USAGE;
+                status = EXIT_USAGE;
+                break;
             }
             memcpy(path, tok, pl);
             path[pl] = 0;
             mod_data[nmods] = read_file(path, &mods[nmods].len);
             if (!mod_data[nmods])
-                return EXIT_SETUP;
+                break;
             mod_strings[nmods] = strdup(tok);
             mods[nmods].data = mod_data[nmods];
             mods[nmods].string = mod_strings[nmods];
             nmods++;
+            status = 0;
         }
         free(list);
+        if (status)
+            goto out;
+        status = EXIT_SETUP;
     }
 
     memset(&cfg, 0, sizeof(cfg));
@@ -375,7 +393,7 @@ int main(int argc, char **argv)
         serial_file = fopen(serial + 5, "wb");
         if (!serial_file) {
             fprintf(stderr, "%s: cannot open serial output '%s': %s\n", prog, serial + 5, strerror(errno));
-            return EXIT_SETUP;
+            goto out;
         }
         cfg.serial.output = serial_out_file;
         cfg.serial.priv = serial_file;
@@ -383,7 +401,7 @@ int main(int argc, char **argv)
     the_vm = v3_create_vm(&cfg, &err);
     if (!the_vm) {
         fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
-        return EXIT_SETUP;
+        goto out;
     }
     if (flat) {
         uint64_t addr, entry;
@@ -392,8 +410,8 @@ int main(int argc, char **argv)
             *colon = 0;
         if (parse_u64(flat, &addr) < 0 || (colon && parse_u64(colon + 1, &entry) < 0)) {
             fprintf(stderr, "%s: invalid --flat address\n", prog);
-            v3_free_vm(the_vm);
-            return EXIT_USAGE;
+            status = EXIT_USAGE;
+            goto out;
         }
         if (!colon)
             entry = addr;
@@ -402,15 +420,16 @@ int main(int argc, char **argv)
         rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
     }
     if (rc < 0) {
-        fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, v3_strerror(rc));
-        v3_free_vm(the_vm);
-        return EXIT_SETUP;
+        fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));
+        goto out;
     }
     free(image);
+    image = NULL;
     for (unsigned i = 0; i < nmods; i++) {
         free(mod_data[i]);
         free(mod_strings[i]);
     }
+    nmods = 0;
     if (dump)
         dump_map(the_vm);
 
@@ -464,8 +483,16 @@ int main(int argc, char **argv)
         print_vga(the_vm);
     if (stats)
         print_stats(the_vm);
-    v3_free_vm(the_vm);
-    the_vm = NULL;
+out:
+    free(image);
+    for (unsigned i = 0; i < nmods; i++) {
+        free(mod_data[i]);
+        free(mod_strings[i]);
+    }
+    if (the_vm) {
+        v3_free_vm(the_vm);
+        the_vm = NULL;
+    }
     if (serial_file)
         fclose(serial_file);
     v3_deinit();

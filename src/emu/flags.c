@@ -16,17 +16,20 @@
  *   LOGIC:          CF = OF = 0
  *   all:            ZF = res == 0, SF = msb, PF = even parity of res[7:0]
  *
- * Architecturally undefined flags: the values v3vmm produces
+ * Architecturally undefined flags: v3vmm produces what the AMD processors
+ * it was checked on produce (the CI host is AMD):
  *   AND/OR/XOR/TEST:          AF = 0
- *   SHL/SHR/SAR (count != 0): AF = 0; OF for counts > 1 computed as for a
- *                             count of 1 applied to the last step (see ops_shift.c)
- *   ROL/ROR/RCL/RCR:          OF for counts > 1 as for count 1 on the result
- *   SHLD/SHRD:                OF as for count 1 on the result; AF = 0;
- *                             count > operand size: destination and flags unchanged
- *                             for 16-bit (see ops_shift.c)
- *   MUL/IMUL:                 SF, ZF, PF from the low half of the result, AF = 0
+ *   SHL/SHR/SAR (count != 0): AF = 1; OF for counts > 1: SHL as
+ *                             MSB(res) ^ CF, SHR as MSB(res) ^ res[N-2], SAR 0
+ *   ROL/RCL (count != 0):     OF = MSB(res) ^ CF for every count
+ *   ROR/RCR (count != 0):     OF = MSB(res) ^ res[N-2] for every count
+ *                             (both equal the defined value for a count of 1)
+ *   SHLD/SHRD:                AF = 1; OF as SHL/SHR above; 16-bit operands
+ *                             with counts 17..31 rotate dest:src:dest (48 bits)
+ *   MUL/IMUL:                 SF, ZF, AF, PF unchanged
  *   DIV/IDIV:                 all six flags unchanged
- *   BSF/BSR:                  CF, OF, SF, AF, PF cleared (ZF defined)
+ *   BSF/BSR:                  CF, OF, SF, AF, PF cleared; a zero source leaves
+ *                             the destination unchanged (all 64 bits)
  *   BT/BTS/BTR/BTC:           OF, SF, AF, PF unchanged
  */
 #include "emu/insn.h"

@@ -9,19 +9,6 @@
 typedef unsigned __int128 u128;
 typedef __int128 s128;
 
-static uint64_t szp_low(uint64_t r, unsigned size)
-{
-    uint64_t f = 0;
-    r &= v3_size_mask(size);
-    if (!r)
-        f |= V3_FLAG_ZF;
-    if ((r >> (size * 8 - 1)) & 1)
-        f |= V3_FLAG_SF;
-    if (v3_parity(r))
-        f |= V3_FLAG_PF;
-    return f;
-}
-
 /* write the double-width result of the one-operand forms */
 static void put_wide(struct v3_core *c, unsigned size, u128 p)
 {
@@ -44,7 +31,7 @@ static int op_mul(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     u128 p = (u128)v3_gpr_get(c, V3_RAX, size) * s;
     put_wide(c, size, p);
     int hi = (p >> (size * 8)) != 0;
-    v3_flags_set(c, V3_FLAGS_ARITH, szp_low((uint64_t)p, size) | (hi ? V3_FLAG_CF | V3_FLAG_OF : 0));
+    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_OF, hi ? V3_FLAG_CF | V3_FLAG_OF : 0);
     return V3_X_NEXT;
 }
 
@@ -73,7 +60,7 @@ static int op_imul(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         put_wide(c, size, (u128)p);
     else
         v3_op_write(ctx, in, &in->op[0], size, lo);
-    v3_flags_set(c, V3_FLAGS_ARITH, szp_low(lo, size) | (ovf ? V3_FLAG_CF | V3_FLAG_OF : 0));
+    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_OF, ovf ? V3_FLAG_CF | V3_FLAG_OF : 0);
     return V3_X_NEXT;
 }
 
@@ -162,7 +149,8 @@ static int op_idiv(struct v3_emu_ctx *ctx, const struct v3_insn *in)
             r = (uint64_t)0 - r;
     } else {
         int64_t n = size == 1 ? (int16_t)v3_gpr_get(c, V3_RAX, 2)
-                              : (int64_t)((v3_gpr_get(c, V3_RDX, size) << bits) | v3_gpr_get(c, V3_RAX, size));
+                              : (int64_t)v3_sext((v3_gpr_get(c, V3_RDX, size) << bits) |
+                                                     v3_gpr_get(c, V3_RAX, size), 2 * size);
         if (d == -1 && n == INT64_MIN)
             return v3_exc_de(ctx);
         int64_t sq = n / d, sr = n - sq * d;

@@ -3,8 +3,9 @@
  * Shifts and rotates: SHL/SAL SHR SAR ROL ROR RCL RCR by 1, CL or imm8, and
  * SHLD/SHRD.  The count is masked to 5 bits (6 for 64-bit operands); a
  * masked count of 0 changes neither the destination nor the flags (a memory
- * destination is still read, with write intent).  Values for undefined flags
- * are listed in flags.c.
+ * destination is still read, with write intent, and not written; a 32-bit
+ * register destination is zero-extended as for any 32-bit write).  Values
+ * for undefined flags are listed in flags.c.
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
@@ -54,8 +55,12 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
         return st;
     if ((st = v3_rmw_begin(ctx, in, &in->op[0], size, 0, &r, &d)))
         return st;
-    if (cnt == 0)
+    if (cnt == 0) {
+        /* no change, but a 32-bit register destination is zero-extended */
+        if (size == 4 && in->op[0].kind == V3_OPK_REG)
+            v3_rmw_commit(ctx, &r, &d, d);
         return V3_X_NEXT;
+    }
     unsigned cf_in = v3_flags_cf(c);
     d &= m;
 
@@ -70,7 +75,7 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
         case S_SHR:
             res = cnt < bits ? d >> cnt : 0;
             cf = cnt <= bits ? (d >> (cnt - 1)) & 1 : 0;
-            of = msb(d, size);
+            of = msb(res, size) ^ ((res >> (bits - 2)) & 1);
             break;
         case S_SAR: {
             int64_t sd = (int64_t)v3_sext(d, size);
@@ -109,7 +114,6 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
         default: { /* RCR */
             unsigned n = size <= 2 ? cnt % (bits + 1) : cnt;
             uint64_t v = d, cc = cf_in;
-            of = msb(d, size) ^ cc;
             for (unsigned i = 0; i < n; i++) {
                 uint64_t out = v & 1;
                 v = (v >> 1) | (cc << (bits - 1));
@@ -117,12 +121,13 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
             }
             res = v & m;
             cf = cc;
+            of = msb(res, size) ^ ((res >> (bits - 2)) & 1);
             break;
         }
         }
         if (k <= S_SAR) {
             mask = F_SZAPC | F_OF;
-            fl = szp(res, size);
+            fl = szp(res, size) | V3_FLAG_AF;
         } else {
             mask = F_CF | F_OF;
             fl = 0;
@@ -164,21 +169,36 @@ static int dshift(struct v3_emu_ctx *ctx, const struct v3_insn *in, int left)
         return st;
     if ((st = v3_rmw_begin(ctx, in, &in->op[0], size, 0, &r, &d)))
         return st;
-    if (cnt == 0 || cnt > bits)     /* > bits: 16-bit operands only; left unchanged */
+    if (cnt == 0) {
+        if (size == 4 && in->op[0].kind == V3_OPK_REG)
+            v3_rmw_commit(ctx, &r, &d, d);
         return V3_X_NEXT;
+    }
     uint64_t fl;
     for (;;) {
         uint64_t cf;
         d &= m;
         s &= m;
-        if (left) {
+        if (cnt > bits) {
+            /* 16-bit operand, count 17..31 (undefined): the result of the
+             * 48-bit rotation dest:src:dest, as the host CPUs give */
+            unsigned k = cnt - bits;
+            if (left) {
+                res = ((s << k) | (d >> (bits - k))) & m;
+                cf = (s >> (bits - k)) & 1;
+            } else {
+                res = ((s >> k) | (d << (bits - k))) & m;
+                cf = (s >> (k - 1)) & 1;
+            }
+        } else if (left) {
             res = cnt == bits ? s : ((d << cnt) | (s >> (bits - cnt))) & m;
             cf = (d >> (bits - cnt)) & 1;
         } else {
             res = cnt == bits ? s : ((d >> cnt) | (s << (bits - cnt))) & m;
             cf = (d >> (cnt - 1)) & 1;
         }
-        fl = szp(res, size) | (cf ? F_CF : 0) | ((msb(res, size) ^ msb(d, size)) ? F_OF : 0);
+        uint64_t of = left ? msb(res, size) ^ cf : msb(res, size) ^ ((res >> (bits - 2)) & 1);
+        fl = szp(res, size) | V3_FLAG_AF | (cf ? F_CF : 0) | (of ? F_OF : 0);
         if ((st = v3_rmw_commit(ctx, &r, &d, res)) != V3_X_AGAIN)
             break;
     }

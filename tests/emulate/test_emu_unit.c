@@ -493,6 +493,32 @@ static void t_div_de(void **s)
     assert_int_equal(core->gpr[V3_RDX], 0xffffffff);
 }
 
+static void t_idiv16_and_shift0(void **s)
+{
+    (void)s;
+    set_mode(16);
+    CODEB(0xf7, 0x3f);                       /* idiv word [bx] */
+    core->seg[V3_DS].base = FH;
+    core->gpr[V3_RBX] = 0;
+    memcpy(rec.mem, "\x02\x00", 2);
+    core->gpr[V3_RDX] = 0xffff;              /* DX:AX = -7 */
+    core->gpr[V3_RAX] = 0xfff9;
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->gpr[V3_RAX], 0xfffd);   /* -3 */
+    assert_int_equal(core->gpr[V3_RDX], 0xffff);   /* remainder -1 */
+
+    /* shl esi, cl with CL = 32 (masked to 0) in 64-bit mode: value and flags
+     * unchanged, but a 32-bit register write zero-extends */
+    reset(NULL);
+    CODEB(0xd3, 0xe6);                       /* shl esi, cl */
+    core->gpr[V3_RSI] = 0xdeadbeef12345678ull;
+    core->gpr[V3_RCX] = 32;
+    v3_core_set_rflags(core, 2 | V3_FLAG_CF | V3_FLAG_ZF);
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->gpr[V3_RSI], 0x12345678ull);
+    assert_int_equal(v3_core_get_rflags(core), 2 | V3_FLAG_CF | V3_FLAG_ZF);
+}
+
 static void t_movdqa_align_gp(void **s)
 {
     (void)s;
@@ -836,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup(t_rep_16bit_wrap, reset),
         cmocka_unit_test_setup(t_lock_ud, reset),
         cmocka_unit_test_setup(t_div_de, reset),
+        cmocka_unit_test_setup(t_idiv16_and_shift0, reset),
         cmocka_unit_test_setup(t_movdqa_align_gp, reset),
         cmocka_unit_test_setup(t_noncanonical, reset),
         cmocka_unit_test_setup(t_fs_base_64, reset),

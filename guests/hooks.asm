@@ -128,6 +128,28 @@ _start:
         movzx eax, al
         EXPECT eax, 0xa5, "uart scratch register"
 
+        ; ---- string I/O: REP OUTSB to the UART, REP INSB (DF=1) from its scratch register ----
+        mov dx, COM1
+        mov esi, outs_line
+        mov ecx, outs_line_len
+        rep outsb
+        EXPECT ecx, 0, "uart rep outsb"
+        mov dx, COM1 + 7
+        mov al, 0x5a
+        out dx, al
+        mov dword [ram_buf], 0
+        mov dword [ram_buf + 4], 0
+        mov edi, ram_buf + 7
+        mov ecx, 7
+        std
+        rep insb
+        cld
+        EXPECT edi, ram_buf, "uart rep insb df=1 pointer"
+        mov eax, [ram_buf + 4]
+        EXPECT eax, 0x5a5a5a5a, "uart rep insb df=1 data (high)"
+        mov eax, [ram_buf]
+        EXPECT eax, 0x5a5a5a00, "uart rep insb df=1 data (low)"
+
         ; ---- v3 test device present? ----
         mov eax, [TD_ID]
         cmp eax, TD_MAGIC
@@ -249,6 +271,8 @@ msg_memoff_off: db "INFO hypercall mem_offset disabled", 10, 0
 msg_done:       db "hooks: done, ", 0
 msg_failed:     db " failed", 10, 0
 vga_text:       db "v3vmm hooks guest: VGA text memory", 0
+outs_line:      db "string output through rep outsb", 10
+outs_line_len   equ $ - outs_line
 
 section .data
 failures:       dd 0

@@ -67,6 +67,20 @@ void cpu_cache_reap(struct v3_cpu *cpu)
     cpu->graveyard = NULL;
 }
 
+/* Out of line part of cpu_store_check(): the page may hold code. */
+__attribute__((noinline)) void cpu_store_hit(struct v3_cpu *cpu, uint64_t gpa)
+{
+    uint64_t pg = gpa >> 12;
+    if (pg >= cpu->codemap_pages) {
+        if (!cpu->npages_hi || !cpu_page_has_code_slow(cpu, pg))
+            return;
+    } else if (!((cpu->codemap[pg >> 3] >> (pg & 7)) & 1)) {
+        return;
+    }
+    cpu->stats.smc_invalidations++;
+    cpu_cache_invalidate(cpu, pg << 12, (pg + 1) << 12);
+}
+
 bool cpu_page_has_code_slow(struct v3_cpu *cpu, uint64_t page)
 {
     for (struct cpu_page *p = cpu->pages[page_index(page)]; p; p = p->next)

@@ -107,18 +107,16 @@ void cpu_cache_flush(struct v3_cpu *cpu);
 void cpu_cache_reap(struct v3_cpu *cpu);
 bool cpu_page_has_code_slow(struct v3_cpu *cpu, uint64_t page);
 
+void cpu_store_hit(struct v3_cpu *cpu, uint64_t gpa);
+
 /* A store reached guest physical page @p gpa: drop its code if it has any. */
 static inline void cpu_store_check(struct v3_cpu *cpu, uint64_t gpa)
 {
     uint64_t pg = gpa >> 12;
-    if (__builtin_expect(pg < cpu->codemap_pages, 1)) {
-        if (__builtin_expect(!((cpu->codemap[pg >> 3] >> (pg & 7)) & 1), 1))
-            return;
-    } else if (!cpu->npages_hi || !cpu_page_has_code_slow(cpu, pg)) {
+    if (__builtin_expect(pg < cpu->codemap_pages, 1) &&
+        __builtin_expect(!((cpu->codemap[pg >> 3] >> (pg & 7)) & 1), 1))
         return;
-    }
-    cpu->stats.smc_invalidations++;
-    cpu_cache_invalidate(cpu, pg << 12, (pg + 1) << 12);
+    cpu_store_hit(cpu, gpa);
 }
 
 static inline unsigned cpu_jc_index(uint64_t gpa)

@@ -162,7 +162,7 @@ static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, 
     return V3_OK;
 }
 
-static int mem_read_slow(struct v3_cpu *cpu, uint64_t la, void *dst, unsigned len, unsigned access)
+static __attribute__((noinline)) int mem_read_slow(struct v3_cpu *cpu, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     struct piece pc[3];
     unsigned n, off = 0;
@@ -196,7 +196,7 @@ static int mem_read_slow(struct v3_cpu *cpu, uint64_t la, void *dst, unsigned le
     return V3_OK;
 }
 
-static int mem_write_slow(struct v3_cpu *cpu, uint64_t la, const void *src, unsigned len,
+static __attribute__((noinline)) int mem_write_slow(struct v3_cpu *cpu, uint64_t la, const void *src, unsigned len,
                           unsigned access)
 {
     struct piece pc[3];

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software CPU: instruction families the differential tests cannot reach
+ * (far transfers, CPUID and its exit, RDTSC determinism, FXSAVE/FXRSTOR,
+ * #UD for undefined opcodes) and the back-end boundary (event injection,
+ * argument errors), with values checked against the architecture manuals.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "v3test.h"
+#include "guest64.h"
+
+/* A real-mode guest: 1 MiB RAM, CS = DS = SS = 0. */
+static struct v3_vm *real_vm(struct v3_core **core, uint8_t **ram)
+{
+    struct v3_vm_config cfg;
+    void *hva;
+    struct v3_vm *vm;
+    struct v3_core *c;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = 1u << 20;
+    cfg.backend_ops = &v3_emu_backend;
+    vm = v3_create_vm(&cfg, NULL);
+    assert_non_null(vm);
+    c = v3_get_core(vm, 0);
+    assert_int_equal(v3_gpa_to_hva(vm, 0, &hva), 0);
+    for (int s = 0; s < 6; s++) {
+        c->seg[s].selector = 0;
+        c->seg[s].base = 0;
+    }
+    c->gpr[V3_RSP] = 0x7000;
+    v3_core_update_mode(c);
+    v3_tlb_flush_all(c);
+    *core = c;
+    *ram = hva;
+    return vm;
+}
+
+static void test_far_real(void **state)
+{
+    struct v3_core *c;
+    uint8_t *ram;
+    struct v3_vm *vm = real_vm(&c, &ram);
+    struct v3_exit ex;
+    /* 0x1000: jmp far 0x0200:0x0010  (-> linear 0x2010)
+     * 0x2010: call far 0x0300:0x0000 ; mov ax, cs ; hlt
+     * 0x3000: mov bx, cs ; retf */
+    static const uint8_t a[] = { 0xea, 0x10, 0x00, 0x00, 0x02 };
+    static const uint8_t b[] = { 0x9a, 0x00, 0x00, 0x00, 0x03, 0x8c, 0xc8, 0xf4 };
+    static const uint8_t d[] = { 0x8c, 0xcb, 0xcb };
+    (void)state;
+    memcpy(ram + 0x1000, a, sizeof(a));
+    memcpy(ram + 0x2010, b, sizeof(b));
+    memcpy(ram + 0x3000, d, sizeof(d));
+    c->rip = 0x1000;
+    v3_emu_backend.run(c, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(c->seg[V3_CS].selector, 0x200);
+    assert_int_equal(c->seg[V3_CS].base, 0x2000);
+    assert_int_equal(c->rip, 0x18);                 /* past the HLT at 0x17 */
+    assert_int_equal(c->gpr[V3_RBX] & 0xffff, 0x300);
+    assert_int_equal(c->gpr[V3_RAX] & 0xffff, 0x200);
+    assert_int_equal(c->gpr[V3_RSP] & 0xffff, 0x7000);
+    v3_free_vm(vm);
+}
+
+static void test_real_mode_bcd_loop(void **state)
+{
+    struct v3_core *c;
+    uint8_t *ram;
+    struct v3_vm *vm = real_vm(&c, &ram);
+    struct v3_exit ex;
+    /* BCD counter: al = 0x00; cx = 123; L: add al, 1; daa; adc ah, 0 (carry into ah) ... loop L; hlt
+     *   b0 00 / b9 7b 00 / 04 01 / 27 / 80 d4 00 / e2 f7 / f4 */
+    static const uint8_t code[] = { 0xb0, 0x00, 0xb4, 0x00, 0xb9, 0x7b, 0x00, 0x04, 0x01, 0x27, 0x80, 0xd4, 0x00,
+                                    0xe2, 0xf8, 0xf4 };
+    (void)state;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    c->rip = 0x1000;
+    v3_emu_backend.run(c, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(c->gpr[V3_RAX] & 0xffff, 0x0123);    /* 123 in packed BCD */
+    v3_free_vm(vm);
+}
+
+static void test_cpuid_exit_and_rdtsc(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    struct v3_cpu_model m;
+    /* cpuid ; rdtsc ; hlt */
+    static const uint8_t code[] = { 0x0f, 0xa2, 0x0f, 0x31, 0xf4 };
+    uint64_t t1, t2;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), code, sizeof(code));
+    v3_cpu_default_model(&m);
+    m.exit_leaves = 1u << 1;
+    assert_int_equal(v3_cpu_set_model(g.core, &m), 0);
+    g.core->gpr[V3_RAX] = 1;
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_CPUID);
+    assert_int_equal(ex.cpuid.leaf, 1);
+    assert_int_equal(ex.insn_rip, 0x20001000);
+    assert_int_equal(g.core->rip, 0x20001002);
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    t1 = (g.core->gpr[V3_RDX] << 32) | (uint32_t)g.core->gpr[V3_RAX];
+    /* same again from the same instruction count: same TSC */
+    g.core->insn_count -= 2;                        /* RDTSC and HLT */
+    g.core->rip = 0x20001002;
+    v3_emu_backend.run(g.core, &ex);
+    t2 = (g.core->gpr[V3_RDX] << 32) | (uint32_t)g.core->gpr[V3_RAX];
+    assert_int_equal(t1, t2);
+    m.max_leaf = 0;
+    assert_int_equal(v3_cpu_set_model(g.core, &m), V3_EINVAL);
+    assert_int_equal(v3_cpu_set_model(NULL, &m), V3_EINVAL);
+    v3_free_vm(g.vm);
+}
+
+static void test_fxsave_roundtrip(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    /* fxsave64 [rdi] ; pxor xmm3, xmm3 ; ldmxcsr [rsi] ; fxrstor64 [rdi] ; stmxcsr [rsi+4] ; hlt */
+    static const uint8_t code[] = { 0x48, 0x0f, 0xae, 0x07, 0x66, 0x0f, 0xef, 0xdb, 0x0f, 0xae, 0x16,
+                                    0x48, 0x0f, 0xae, 0x0f, 0x0f, 0xae, 0x5e, 0x04, 0xf4 };
+    uint8_t x3[16];
+    uint32_t mx = 0x3f80, out;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), code, sizeof(code));
+    memcpy(g64_ptr(&g, 0x20020000), &mx, 4);
+    for (int i = 0; i < 16; i++) x3[i] = (uint8_t)(0xa0 + i);
+    memcpy(g.core->fpu.xmm[3], x3, 16);
+    g.core->gpr[V3_RDI] = 0x20010000;
+    g.core->gpr[V3_RSI] = 0x20020000;
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_memory_equal(g.core->fpu.xmm[3], x3, 16);
+    assert_memory_equal(g64_ptr(&g, 0x20010000) + 160 + 3 * 16, x3, 16);   /* XMM3 image */
+    memcpy(&out, g64_ptr(&g, 0x20020004), 4);
+    assert_int_equal(out, 0x1f80);                  /* FXRSTOR restored the saved MXCSR */
+    /* misaligned FXSAVE area: #GP(0), nothing written */
+    memset(g64_ptr(&g, 0x20010008), 0xee, 600);
+    g.core->gpr[V3_RDI] = 0x20010008;
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(ex.reason != V3_EXIT_HLT);
+    assert_int_equal(g64_ptr(&g, 0x20010008)[0], 0xee);
+    v3_free_vm(g.vm);
+}
+
+static void test_ud(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    /* 0f 04 is undefined; f0 90 is LOCK NOP (#UD); both must not run on */
+    static const uint8_t c1[] = { 0x0f, 0x04, 0xf4 };
+    static const uint8_t c2[] = { 0xf0, 0x90, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), c1, sizeof(c1));
+    memcpy(g64_ptr(&g, 0x20001100), c2, sizeof(c2));
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(ex.reason == V3_EXIT_SHUTDOWN || ex.reason == V3_EXIT_ERROR);   /* no IDT: #UD escalates */
+    g.core->rip = 0x20001100;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(ex.reason == V3_EXIT_SHUTDOWN || ex.reason == V3_EXIT_ERROR);
+    v3_free_vm(g.vm);
+}
+
+static void test_inject_real(void **state)
+{
+    struct v3_core *c;
+    uint8_t *ram;
+    struct v3_vm *vm = real_vm(&c, &ram);
+    struct v3_exit ex;
+    struct v3_event ev = { .type = V3_EVENT_INTERRUPT, .vector = 0x20 };
+    /* IVT[0x20] = 0000:0x4000 (hlt); main: sti; L: jmp L */
+    static const uint8_t code[] = { 0xfb, 0xeb, 0xfe };
+    (void)state;
+    ram[0x80] = 0x00; ram[0x81] = 0x40; ram[0x82] = 0; ram[0x83] = 0;
+    ram[0x4000] = 0xf4;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    c->rip = 0x1000;
+    assert_int_equal(v3_cpu_set_insn_limit(c, 1000), 0);
+    v3_emu_backend.run(c, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_INSN_LIMIT);
+    assert_int_equal(v3_emu_backend.inject(c, &ev), 0);
+    assert_int_equal(v3_emu_backend.inject(c, &ev), V3_EBUSY);      /* one at a time */
+    assert_int_equal(v3_cpu_set_insn_limit(c, 0), 0);
+    v3_emu_backend.run(c, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(ex.insn_rip, 0x4000);
+    assert_int_equal(c->gpr[V3_RSP] & 0xffff, 0x7000 - 6);         /* FLAGS, CS, IP pushed */
+    assert_int_equal(v3_emu_backend.inject(NULL, &ev), V3_EINVAL);
+    assert_int_equal(v3_emu_backend.run(NULL, &ex), V3_EINVAL);
+    v3_free_vm(vm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_far_real),
+        cmocka_unit_test(test_real_mode_bcd_loop),
+        cmocka_unit_test(test_cpuid_exit_and_rdtsc),
+        cmocka_unit_test(test_fxsave_roundtrip),
+        cmocka_unit_test(test_ud),
+        cmocka_unit_test(test_inject_real),
+    };
+    return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
+}

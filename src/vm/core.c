@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vCPU state helpers: mode tracking and reset. */
 #include "internal/host.h"
+#include <v3/paging.h>
 #include <v3/vcpu.h>
 
 void v3_core_update_mode(struct v3_core *core)
@@ -70,6 +71,7 @@ void v3_core_reset(struct v3_core *core)
     core->fpu.mxcsr = 0x1f80;
     core->fpu.mxcsr_mask = 0xffff;
     v3_core_update_mode(core);
+    v3_tlb_flush_all(core);       /* reset invalidates the TLB (no-op without one) */
 }
 
 const char *v3_cpu_mode_str(enum v3_cpu_mode mode)

@@ -645,6 +645,13 @@ static void test_paging_off_and_legacy_wrap(void **st)
     /* beyond RAM: no memory */
     assert_int_equal(v3_read_gva_memory(t.core, 0xfffff000ull, 4, buf, 0, &exc), V3_EUNMAPPED);
 
+    /* a vCPU reset empties the TLB */
+    assert_true(v3_tlb_count(t.core) > 0);
+    v3_core_reset(t.core);
+    assert_int_equal(v3_tlb_count(t.core), 0);
+    t.core->cr0 = V3_CR0_PE;
+    t.core->cpl = 3;
+
     /* 32-bit paging: an access wrapping at 4 GiB */
     {
         uint64_t pd = 0x20000, pt0 = 0x21000, pt1 = 0x22000;

@@ -114,8 +114,8 @@ struct v3_vm_stats {
  * the call; serial callbacks and region memory must outlive the VM).
  * @param err if non-NULL, receives V3_OK or the error: V3_ESIZE for a bad
  *            mem_size, V3_ENOMEM, V3_ENOTINIT, V3_EINVAL (NULL cfg, vCPU
- *            count), V3_ENOENT (unknown back end name), V3_EUNSUPPORTED (the
- *            back end is not built in), or a memory-map error for a region.
+ *            count), V3_ENOENT (unknown back end name), or a memory-map
+ *            error for a region.
  * @return the VM (owned by the caller, release with v3_free_vm()) or NULL.
  */
 struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err);

@@ -2,15 +2,14 @@
 /* Guest image loaders: multiboot v1 (ELF32 and a.out kludge) and flat binaries. */
 #include "internal/host.h"
 #include "internal/vm.h"
+#include <v3/cpu.h>
 #include <v3/loader.h>
 
-/* The software CPU caches decoded code: tell it about memory the loader rewrote (weak: optional). */
-void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end) __attribute__((weak));
-extern const struct v3_backend_ops v3_emu_backend __attribute__((weak));
+/* The software CPU caches decoded code: tell it about memory the loader rewrote. */
 
 static void code_changed(struct v3_vm *vm, uint64_t start, uint64_t end)
 {
-    if (v3_cpu_invalidate_code && &v3_emu_backend && vm->backend == &v3_emu_backend)
+    if (vm->backend == &v3_emu_backend)
         for (unsigned i = 0; i < vm->num_cores; i++)
             v3_cpu_invalidate_code(&vm->cores[i], start, end);
 }

@@ -4,14 +4,11 @@
 #include "internal/vm.h"
 #include <v3/paging.h>
 
-/* Software CPU controls (include/v3/cpu.h), weak so the VM layer links without the CPU. */
-extern const struct v3_backend_ops v3_emu_backend __attribute__((weak));
-int v3_cpu_set_insn_limit(struct v3_core *core, uint64_t max) __attribute__((weak));
-void v3_cpu_request_stop(struct v3_core *core) __attribute__((weak));
+#include <v3/cpu.h>
 
 static int is_emu(const struct v3_vm *vm)
 {
-    return &v3_emu_backend && vm->backend == &v3_emu_backend;
+    return vm->backend == &v3_emu_backend;
 }
 
 const char *v3_exit_reason_str(int reason)
@@ -51,7 +48,7 @@ void v3_stop_vm(struct v3_vm *vm)
     if (!vm)
         return;
     __atomic_store_n(&vm->stop_requested, 1, __ATOMIC_SEQ_CST);
-    if (is_emu(vm) && v3_cpu_request_stop)
+    if (is_emu(vm))
         for (unsigned i = 0; i < vm->num_cores; i++)
             v3_cpu_request_stop(&vm->cores[i]);
 }
@@ -225,7 +222,7 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
     memset(res, 0, sizeof(*res));
     core = &vm->cores[0];
     t0 = v3_time_ns();
-    if (is_emu(vm) && v3_cpu_set_insn_limit) {
+    if (is_emu(vm)) {
         rc = v3_cpu_set_insn_limit(core, vm->config.max_insns);
         if (rc < 0) {
             stop_error(core, res, rc, "cannot set the instruction limit", core->rip, NULL, 0);

@@ -4,13 +4,7 @@
 #include "internal/vm.h"
 #include <v3/paging.h>
 
-/*
- * The software CPU back end (include/v3/cpu.h) is referenced weakly, so the
- * VM layer links without it: "emu" then fails with V3_EUNSUPPORTED.  With the
- * static library the CPU's object is linked in when the program references
- * it (e.g. passes &v3_emu_backend as v3_vm_config::backend_ops, as v3vm does).
- */
-extern const struct v3_backend_ops v3_emu_backend __attribute__((weak));
+#include <v3/cpu.h>
 
 static int name_eq(const char *a, const char *b)
 {
@@ -28,12 +22,8 @@ static int select_backend(struct v3_vm *vm, const struct v3_vm_config *cfg)
         return V3_OK;
     }
     if (!cfg->backend || name_eq(cfg->backend, "emu")) {
-        if (&v3_emu_backend) {
-            vm->backend = &v3_emu_backend;
-            return V3_OK;
-        }
-        V3_ERROR("v3_create_vm: the software CPU back end (emu) is not linked in");
-        return V3_EUNSUPPORTED;
+        vm->backend = &v3_emu_backend;
+        return V3_OK;
     }
     V3_ERROR("v3_create_vm: unknown back end \"%.32s\"", cfg->backend);
     return V3_ENOENT;

@@ -89,6 +89,11 @@ struct v3_cpu {
 
     struct cpu_hook_ent hc[CPU_HC_SIZE];
 
+    /* an INS exit: the VMM writes guest memory at ES:rDI; its code is dropped on the next run() */
+    bool ins_pending;
+    uint8_t ins_asize;
+    uint64_t ins_rdi, ins_base;
+
     struct v3_cpu_model model;
     struct v3_cpu_stats stats;
 };

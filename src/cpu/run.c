@@ -285,6 +285,14 @@ static __attribute__((noinline)) void make_exit(struct v3_cpu *cpu, const struct
             exit->io.seg = (uint8_t)ctx->exit_info[1];
         else
             exit->io.data = (uint32_t)ctx->exit_info[1];
+        if (exit->io.string && exit->io.in) {
+            /* the VMM will store into ES:rDI behind the CPU's back */
+            unsigned as = exit->io.addr_size ? exit->io.addr_size : 8;
+            cpu->ins_pending = true;
+            cpu->ins_asize = (uint8_t)as;
+            cpu->ins_rdi = core->gpr[V3_RDI] & v3_size_mask(as);
+            cpu->ins_base = core->mode == V3_MODE_LONG64 ? 0 : core->seg[V3_ES].base;
+        }
         break;
     }
     case V3_EXIT_MSR_READ:
@@ -304,6 +312,26 @@ static __attribute__((noinline)) void make_exit(struct v3_cpu *cpu, const struct
         core->rip = (rip + in->len) & ip_mask(core->mode);
     if (ctx->exit_reason != V3_EXIT_SHUTDOWN)
         core->insn_count++;
+}
+
+/* After an INS exit: drop decoded code in the pages the VMM's transfer covered. */
+static __attribute__((noinline)) void ins_done(struct v3_cpu *cpu)
+{
+    struct v3_core *core = cpu->core;
+    uint64_t a = cpu->ins_rdi, b = core->gpr[V3_RDI] & v3_size_mask(cpu->ins_asize);
+    uint64_t lo = (a < b ? a : b) + cpu->ins_base, hi = (a < b ? b : a) + cpu->ins_base + 4;
+    cpu->ins_pending = false;
+    if (hi - lo > (16u << 20)) {
+        cpu_cache_flush(cpu);
+        return;
+    }
+    for (uint64_t la = lo & ~0xfffull; la < hi; la += 4096) {
+        uint64_t gpa;
+        void *hva;
+        struct v3_exception exc;
+        if (v3_tlb_fill(core, la, V3_ACCESS_READ, &hva, &gpa, &exc) == V3_OK)
+            cpu_cache_invalidate(cpu, gpa & ~0xfffull, (gpa & ~0xfffull) + 4096);
+    }
 }
 
 /* Boundary work before a dispatch.  Returns 1 when an exit was filled. */
@@ -451,6 +479,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         return V3_EINVAL;
     }
     cpu = cpu_of(core);
+    if (cpu->ins_pending)
+        ins_done(cpu);
     cpu->running = 1;
 
     for (;;) {

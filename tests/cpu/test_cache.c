@@ -128,6 +128,36 @@ static void test_map_change(void **state)
     free(shadow);
 }
 
+/* A VMM-completed INS that overwrites code the CPU already decoded. */
+static void test_ins_over_code(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    static const uint8_t old_code[] = { 0xb8, 0xaa, 0, 0, 0, 0xf4 };        /* mov eax, 0xaa; hlt */
+    static const uint8_t new_code[] = { 0xb8, 0xbb, 0, 0, 0, 0xf4 };        /* mov eax, 0xbb; hlt */
+    /* mov edi, CODE+0x100 ; mov ecx, 6 ; mov edx, 0x1234 ; rep insb ; jmp rdi-6 (jmp to CODE+0x100) */
+    static const uint8_t main_code[] = { 0xbf, 0x00, 0x11, 0x00, 0x20, 0xb9, 0x06, 0, 0, 0, 0xba, 0x34, 0x12, 0, 0,
+                                         0xf3, 0x6c, 0xe9, 0xea, 0x00, 0x00, 0x00 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE + 0x100, old_code, sizeof(old_code));
+    load(&g, CODE, main_code, sizeof(main_code));
+    run_to(&g, CODE + 0x100, &ex);
+    assert_int_equal(g.core->gpr[V3_RAX], 0xaa);            /* decoded and cached */
+    run_to(&g, CODE, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_IO);
+    assert_true(ex.io.string && ex.io.in && ex.io.rep);
+    assert_int_equal(ex.io.port, 0x1234);
+    /* the VMM performs the transfer as hardware would */
+    memcpy(g64_ptr(&g, g.core->gpr[V3_RDI]), new_code, sizeof(new_code));
+    g.core->gpr[V3_RDI] += 6;
+    g.core->gpr[V3_RCX] = 0;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 0x105));
+    assert_int_equal(g.core->gpr[V3_RAX], 0xbb);
+    v3_free_vm(g.vm);
+}
+
 static void test_limit_and_stop(void **state)
 {
     struct g64 g = { 0 };
@@ -245,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_smc_other_block),
         cmocka_unit_test(test_page_cross),
         cmocka_unit_test(test_map_change),
+        cmocka_unit_test(test_ins_over_code),
         cmocka_unit_test(test_limit_and_stop),
         cmocka_unit_test(test_hooked_stores),
         cmocka_unit_test(test_cpuid_ud),

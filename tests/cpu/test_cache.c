@@ -158,6 +158,48 @@ static void test_ins_over_code(void **state)
     v3_free_vm(g.vm);
 }
 
+/* Same image and inputs: same instruction count, same memory, same exits. */
+static uint64_t det_run(uint64_t *count, unsigned *exits)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    uint64_t h = 1469598103934665603ull;
+    /* L: rdtsc ; xor [rdi+rcx*4], eax ; imul eax, eax, 7 ; out 0x80, al ; loop L ; hlt */
+    static const uint8_t code[] = { 0x0f, 0x31, 0x31, 0x04, 0x8f, 0x69, 0xc0, 0x07, 0, 0, 0, 0xe6, 0x80,
+                                    0xe2, 0xf1, 0xf4 };
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RCX] = 500;
+    g.core->gpr[V3_RDI] = 0x20100000;
+    g.core->rip = CODE;
+    *exits = 0;
+    for (;;) {
+        v3_emu_backend.run(g.core, &ex);
+        if (ex.reason != V3_EXIT_IO)
+            break;
+        (*exits)++;
+    }
+    assert_true(g64_halted_at(&ex, CODE + 15));
+    for (int i = 0; i < 4096; i++)
+        h = (h ^ g64_ptr(&g, 0x20100000)[i]) * 1099511628211ull;
+    *count = g.core->insn_count;
+    v3_free_vm(g.vm);
+    return h;
+}
+
+static void test_determinism(void **state)
+{
+    uint64_t c1, c2;
+    unsigned e1, e2;
+    (void)state;
+    uint64_t h1 = det_run(&c1, &e1), h2 = det_run(&c2, &e2);
+    assert_int_equal(h1, h2);
+    assert_int_equal(c1, c2);
+    assert_int_equal(e1, 500);
+    assert_int_equal(e2, 500);
+    assert_int_equal(c1, 5 * 500 + 1);
+}
+
 static void test_limit_and_stop(void **state)
 {
     struct g64 g = { 0 };
@@ -276,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_page_cross),
         cmocka_unit_test(test_map_change),
         cmocka_unit_test(test_ins_over_code),
+        cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_limit_and_stop),
         cmocka_unit_test(test_hooked_stores),
         cmocka_unit_test(test_cpuid_ud),

@@ -1180,8 +1180,24 @@ int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t s
     if ((rc = v3_cpu_read_descriptor(c, sel, g, V3_EXC_GP, &ctx->exc)))
         return sys_status(ctx, rc);
     gtype = (unsigned)((g[0] >> 40) & 0xf);
+    if (!lm && (gtype == 0x9 || gtype == 0x5)) {
+        /* task switch through a TSS descriptor or a task gate (legacy mode) */
+        uint16_t tsel = sel;
+        if ((((g[0] >> 45) & 3) < cpl) || (((g[0] >> 45) & 3) < (sel & 3u)))
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
+        if (!((g[0] >> 47) & 1))
+            return v3_raise(ctx, V3_EXC_NP, 1, sel & 0xfffc);
+        if (gtype == 0x5)
+            tsel = (uint16_t)(g[0] >> 16);
+        extern int v3_cpu_task_switch(struct v3_core *, uint16_t, int, bool, uint32_t, uint64_t,
+                                      struct v3_exception *);
+        rc = v3_cpu_task_switch(c, tsel, call ? 1 : 0, false, 0, c->rip + in->len, &ctx->exc);
+        return rc ? sys_status(ctx, rc) : V3_X_JUMP;
+    }
+    if (!lm && (gtype == 0xb || gtype == 0x3))
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);        /* busy TSS */
     if (gtype != 0xc && !(gtype == 4 && !lm))
-        return V3_X_UNSUPPORTED;          /* task gates and TSS selectors */
+        return V3_X_UNSUPPORTED;          /* 16-bit TSS */
     if (((g[0] >> 45) & 3) < cpl || ((g[0] >> 45) & 3) < (sel & 3u))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
     if (!((g[0] >> 47) & 1))

@@ -202,6 +202,13 @@ static int io_string(struct v3_core *core, const struct v3_exit *ex)
         if (core->mode != V3_MODE_LONG64)
             la &= 0xffffffffull;
         if (in) {
+            /* a destination that faults is found before the port is read */
+            uint64_t gpa;
+            r = v3_gva_check(core, la, V3_ACCESS_WRITE, &gpa, &exc);
+            if (r == 0 && ((la & 0xfff) + size > 0x1000))
+                r = v3_gva_check(core, la + size - 1, V3_ACCESS_WRITE, &gpa, &exc);
+            if (r == V3_EFAULT)
+                return io_inject_fault(core, ex, &exc);
             rc = io_access(core, ex->io.port, size, true, &v);
             if (rc < 0)
                 return rc;

@@ -65,6 +65,22 @@ static void test_create_errors(void **state)
     assert_null(v3_create_vm(&cfg, &err));
     assert_int_equal(err, V3_EINVAL);
 
+    /* the software CPU by name and by default */
+    struct v3_vm *vm;
+    cfg.num_regions = 0;
+    cfg.backend_ops = NULL;
+    cfg.backend = "emu";
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    assert_string_equal(v3_vm_config(vm)->backend, "emu");
+    v3_free_vm(vm);
+    cfg.backend = NULL;
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    assert_string_equal(v3_vm_config(vm)->backend, "emu");
+    v3_free_vm(vm);
+    cfg.backend_ops = &fake_ops;
+
     /* back end refuses the vCPU: no VM, nothing leaked */
     long before = v3t_outstanding();
     cfg.num_regions = 0;
@@ -594,6 +610,7 @@ static void test_io_rep_long_resumes(void **state)
 
 static void test_io_outs_page_fault(void **state)
 {
+    fake_load(NULL, 0);
     struct v3_vm *vm = fake_vm(MB, 0, NULL);
     struct v3_core *core = v3_get_core(vm, 0);
     struct port_log l = { 0 };
@@ -630,6 +647,46 @@ static void test_io_outs_page_fault(void **state)
     assert_int_equal(fake.events[0].cr2, 0x10000);
     assert_true(fake.events[0].has_error_code);
     assert_int_equal(fake.events[0].error_code & V3_PF_P, 0);
+    v3_free_vm(vm);
+}
+
+static void test_io_ins_page_fault_before_port_read(void **state)
+{
+    fake_load(NULL, 0);
+    struct v3_vm *vm = fake_vm(MB, 0, NULL);
+    struct v3_core *core = v3_get_core(vm, 0);
+    struct port_log l = { .next_read = 0x11 };
+    struct v3_exit e = io_out(0x60, 2, 0);
+    uint32_t pde = 0x2000 | 3;
+
+    /* pages 0-15 mapped, 16 not present; the second word straddles into page 16 */
+    memcpy(ram(vm, 0x1000), &pde, 4);
+    for (uint32_t i = 0; i < 16; i++) {
+        uint32_t pte = (i << 12) | 3;
+        memcpy(ram(vm, 0x2000 + 4 * i), &pte, 4);
+    }
+    flat32(core);
+    core->cr3 = 0x1000;
+    core->cr0 |= V3_CR0_PG;
+    v3_core_update_mode(core);
+    assert_int_equal(v3_hook_io_port(vm, 0x60, log_read, NULL, &l), V3_OK);
+    e.io.in = true;
+    e.io.string = true;
+    e.io.rep = true;
+    e.io.addr_size = 4;
+    e.insn_rip = 0x3000;
+    core->gpr[V3_RDI] = 0xfffd;
+    core->gpr[V3_RCX] = 3;
+    assert_int_equal(v3_handle_io_exit(core, &e), 0);
+    assert_int_equal(l.n, 1);                       /* the faulting element read no port */
+    assert_int_equal(core->gpr[V3_RCX], 2);
+    assert_int_equal(core->gpr[V3_RDI], 0xffff);
+    assert_int_equal(ram(vm, 0xfffd)[0], 0x11);
+    assert_int_equal(fake.nevents, 1);
+    assert_int_equal(fake.events[0].vector, V3_EXC_PF);
+    assert_int_equal(fake.events[0].cr2, 0x10000);
+    assert_true(fake.events[0].error_code & V3_PF_W);
+    assert_int_equal(core->rip, 0x3000);
     v3_free_vm(vm);
 }
 
@@ -895,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_io_ins_rep_df_16bit),
         cmocka_unit_test(test_io_rep_long_resumes),
         cmocka_unit_test(test_io_outs_page_fault),
+        cmocka_unit_test(test_io_ins_page_fault_before_port_read),
         cmocka_unit_test(test_hypercall_api),
         cmocka_unit_test(test_hypercall_exit_and_failure),
         cmocka_unit_test(test_hypercall_handler_failure),

@@ -1,7 +1,6 @@
 ; SPDX-License-Identifier: MIT
 ; Mode transitions: 32-bit protected -> 16-bit protected -> real mode
-; (segment arithmetic, IVT interrupts and exceptions, A20 through port 0x92,
-; the 64 KiB limit) -> 32-bit protected -> long mode (compatibility and
+; (segment arithmetic, IVT interrupts and exceptions, the 64 KiB limit) -> 32-bit protected -> long mode (compatibility and
 ; 64-bit, far transfers between them) -> back to 32-bit protected mode;
 ; control-register consistency checks.
 %include "lib.inc"
@@ -45,13 +44,6 @@ back_in_pm32:
         mov eax, [0x12350]
         and eax, 0xffff
         SHOW "phys 12350", eax
-        call newline
-        movzx eax, byte [L(r_a20_on)]
-        SHOW "a20 on read", eax
-        movzx eax, byte [L(r_a20_off)]
-        SHOW "a20 off read", eax
-        movzx eax, byte [L(r_port92)]
-        SHOW "port92", eax
         call newline
         movzx eax, word [L(r_int_sp)]
         SHOW "int60 sp", eax
@@ -262,22 +254,6 @@ rm_entry:
         xor bx, bx
         mov ds, bx
         mov [L(r_seg_read)], ax
-        ; A20: FFFF:F010 is 0x10F000, or 0x00F000 with A20 off
-        mov ax, 0xffff
-        mov fs, ax
-        mov byte [0xf000], 0x55
-        mov byte [fs:0xf010], 0xaa
-        mov al, [fs:0xf010]
-        mov [L(r_a20_on)], al
-        in al, 0x92
-        mov [L(r_port92)], al
-        and al, ~2
-        out 0x92, al
-        mov al, [fs:0xf010]
-        mov [L(r_a20_off)], al
-        in al, 0x92
-        or al, 2
-        out 0x92, al
         ; INT through the IVT
         mov word [0x60 * 4], L(rm_int60)
         mov word [0x60 * 4 + 2], 0

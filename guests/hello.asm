@@ -39,6 +39,6 @@ msg_bye:    db "bye", 10, 0
 msg_bad:    db "bad multiboot state", 10, 0
 
 section .bss
-align 16
+alignb 16
         resb 4096
 stack_top:

@@ -278,10 +278,10 @@ section .data
 failures:       dd 0
 
 section .bss
-align 4096
+alignb 4096
 ram_buf:        resb 16384
 ram_buf2:       resb 4096
 line_buf:       resb 160
-align 16
+alignb 16
                 resb 4096
 stack_top:

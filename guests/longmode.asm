@@ -173,12 +173,12 @@ msg_crc:    db "crc32 of 65536 LCG bytes: ", 0
 msg_done:   db "longmode: done", 10, 0
 
 section .bss
-align 4096
+alignb 4096
 pml4:   resb 4096
 pdpt:   resb 4096
 pd:     resb 4096
 pt:     resb 4096
 buffer: resb BUF_SIZE
-align 16
+alignb 16
         resb 4096
 stack_top:

@@ -103,6 +103,8 @@ static void uart_write_reg(struct v3_uart *u, unsigned reg, uint8_t v)
         }
         break;
     case 2:
+        if ((v ^ u->fcr) & 1)
+            v |= 2;                  /* entering or leaving FIFO mode clears the FIFOs */
         u->fcr = v & 0xc9;
         if (v & 2) {                 /* clear the receive FIFO */
             u->rx_head = 0;

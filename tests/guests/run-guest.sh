@@ -11,7 +11,8 @@
 # their outputs must be identical byte for byte; if CUT is not "-", only the
 # lines before the first line starting with CUT are compared (the guest
 # prints CUT where it reaches devices only one of them has), and that line
-# must be present in both outputs.  Exit status 0 pass, 1 fail, 77 skipped.
+# must be present in both outputs.  The guests read standard input from
+# $V3_GUEST_INPUT (default /dev/null).  Exit status 0 pass, 1 fail, 77 skipped.
 set -u
 kind=$1 image=$2 ref=$3 runner=$4 qemu=${5:-}
 tmp=${TMPDIR:-/tmp}/v3guest.$$
@@ -28,13 +29,13 @@ done
 run_qemu() {  # $1 binary, $2 output
     timeout 60 "$1" -accel tcg -cpu max -no-reboot -nodefaults -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -m 64 \
-        -kernel "$image" > "$2.raw" 2> "$2.err" < /dev/null
+        -kernel "$image" > "$2.raw" 2> "$2.err" < "${V3_GUEST_INPUT:-/dev/null}"
     st=$?
     tr -d '\r' < "$2.raw" > "$2"
     return $st
 }
 run_v3vm() {  # $1 binary, $2 output
-    timeout 120 "$1" -m 64M -kernel "$image" -serial stdio > "$2" 2> "$2.err" < /dev/null
+    timeout 120 "$1" -m 64M -kernel "$image" -serial stdio > "$2" 2> "$2.err" < "${V3_GUEST_INPUT:-/dev/null}"
 }
 check_status() {  # $1 what, $2 status, $3 stderr file
     if [ "$2" -ne 1 ]; then

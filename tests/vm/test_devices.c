@@ -146,6 +146,17 @@ static void test_uart_rx(void **state)
     outp(COM1 + 2, 1, 0x03);
     in_src = NULL;
     assert_int_equal(inp(COM1 + 5, 1), 0x60);
+    /* so does a change of FIFO mode (FCR bit 0), without bit 1 */
+    in_src = "d";
+    assert_int_equal(inp(COM1 + 5, 1), 0x61);
+    outp(COM1 + 2, 1, 0x00);
+    in_src = NULL;
+    assert_int_equal(inp(COM1 + 5, 1), 0x60);
+    in_src = "e";
+    assert_int_equal(inp(COM1 + 5, 1), 0x61);
+    outp(COM1 + 2, 1, 0x00);                        /* no change: kept */
+    assert_int_equal(inp(COM1 + 5, 1), 0x61);
+    assert_int_equal(inp(COM1, 1), 'e');
     v3_free_vm(vm);
 }
 

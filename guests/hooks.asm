@@ -37,6 +37,15 @@ global _start
 _start:
         mov esp, stack_top
         cld
+        lgdt [gdt_desc]                 ; our own flat GDT (the loader's CS value differs)
+        jmp 0x08:.reload
+.reload:
+        mov ax, 0x10
+        mov ds, ax
+        mov es, ax
+        mov fs, ax
+        mov gs, ax
+        mov ss, ax
         call serial_init
         mov esi, msg_start
         call puts
@@ -201,6 +210,26 @@ _start:
         sub eax, ebx
         EXPECT eax, 2, "mmio rep stosd counted twice"
 
+        ; ---- an unknown MSR raises #GP (caught through the IDT); QEMU TCG
+        ; reads unknown MSRs as 0 without #GP, so this runs on v3vmm only ----
+        mov eax, gp_handler
+        mov [idt + 13 * 8], ax
+        mov word [idt + 13 * 8 + 2], 0x08
+        mov word [idt + 13 * 8 + 4], 0x8e00      ; present 32-bit interrupt gate
+        shr eax, 16
+        mov [idt + 13 * 8 + 6], ax
+        lidt [idt_desc]
+        mov ecx, 0x4b5a0001
+        rdmsr
+        mov eax, [gp_count]
+        EXPECT eax, 1, "unknown msr rdmsr raises #GP"
+        mov ecx, 0x4b5a0001
+        xor eax, eax
+        xor edx, edx
+        wrmsr
+        mov eax, [gp_count]
+        EXPECT eax, 2, "unknown msr wrmsr raises #GP"
+
         ; ---- hypercalls ----
         mov eax, HC_SUM
         mov ebx, 1
@@ -244,6 +273,13 @@ finish:
         mov al, 1
 .exit:  call debug_exit
 
+; #GP: skip the 2-byte RDMSR/WRMSR and count.
+gp_handler:
+        add esp, 4                      ; error code
+        add dword [esp], 2
+        inc dword [gp_count]
+        iret
+
 ; report: AL = 1 for pass; ESI = check name.
 report:
         push esi
@@ -274,14 +310,25 @@ vga_text:       db "v3vmm hooks guest: VGA text memory", 0
 outs_line:      db "string output through rep outsb", 10
 outs_line_len   equ $ - outs_line
 
+align 8
+gdt:            dq 0
+                dq 0x00cf9a000000ffff   ; 0x08: flat 32-bit code
+                dq 0x00cf92000000ffff   ; 0x10: flat data
+gdt_desc:       dw 3 * 8 - 1
+                dd gdt
+
 section .data
 failures:       dd 0
+gp_count:       dd 0
+idt_desc:       dw 14 * 8 - 1
+                dd idt
 
 section .bss
 alignb 4096
 ram_buf:        resb 16384
 ram_buf2:       resb 4096
 line_buf:       resb 160
+idt:            resb 14 * 8
 alignb 16
                 resb 4096
 stack_top:

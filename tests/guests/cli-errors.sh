@@ -63,6 +63,8 @@ if [ "$cpu" = cpu ]; then
     expect 6 "halted"                      --flat 0x1000 -kernel "$tmp.hlt"
     printf '\315\003' > "$tmp.int3"       # int3 with an empty IDT: triple fault
     expect 4 "triple fault"                --flat 0x100000 -kernel "$tmp.int3"
+    printf '\271\170\126\064\022\017\062' > "$tmp.msr"   # mov ecx, 0x12345678; rdmsr (no IDT)
+    expect 4 "exit msr-read msr 12345678"  --flat 0x100000 -kernel "$tmp.msr" --trace exits
     expect 1 "exits io"                    -kernel "$hello" --stats -serial none
     expect 1 "v3vmm hooks guest: VGA text memory" -kernel "$guests/hooks.elf" --vga -serial none
     expect 1 "INFO hypercall mem_offset disabled" -kernel "$guests/hooks.elf"

@@ -452,6 +452,10 @@ static __attribute__((noinline)) int exec_uncached(struct v3_cpu *cpu, uint64_t 
     }
     if (got > first)
         cpu->stats.cross_page_insns++;
+    if (mode != V3_MODE_LONG64 && cpu->core->rip + in.len - 1 > cpu->core->seg[V3_CS].limit) {
+        struct v3_exception e = { .vector = V3_EXC_GP, .has_error_code = true };
+        return take_exception(cpu, &e, exit, ret);
+    }
     return exec_insns(cpu, &in, 1, mask, exit, ret);
 
 fetch_fail:
@@ -552,10 +556,21 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                 r = exec_uncached(cpu, la, mode, mask, exit, &ret);
             } else {
                 cpu->stats.block_execs++;
-                cpu->cur_page = gpa >> 12;
                 n = single ? 1 : b->n;
                 if (cpu->limit && cpu->limit - core->insn_count < n)
                     n = (unsigned)(cpu->limit - core->insn_count);
+                if (__builtin_expect(mode != V3_MODE_LONG64, 0) &&
+                    core->rip + b->bytes - 1 > core->seg[V3_CS].limit) {
+                    /* the block runs past the CS limit: one instruction at a time, checked */
+                    n = 1;
+                    if (core->rip + b->insn[0].len - 1 > core->seg[V3_CS].limit) {
+                        struct v3_exception e = { .vector = V3_EXC_GP, .has_error_code = true };
+                        if (take_exception(cpu, &e, exit, &ret))
+                            break;
+                        continue;
+                    }
+                }
+                cpu->cur_page = gpa >> 12;
                 r = exec_insns(cpu, b->insn, n, mask, exit, &ret);
                 cpu->cur_page = ~0ull;
             }

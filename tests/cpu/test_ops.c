@@ -83,6 +83,27 @@ static void test_real_mode_bcd_loop(void **state)
     v3_free_vm(vm);
 }
 
+/* An instruction that runs past the CS limit raises #GP (real mode: limit 0xffff). */
+static void test_cs_limit(void **state)
+{
+    struct v3_core *c;
+    uint8_t *ram;
+    struct v3_vm *vm = real_vm(&c, &ram);
+    struct v3_exit ex;
+    (void)state;
+    ram[13 * 4] = 0x00; ram[13 * 4 + 1] = 0x50; ram[13 * 4 + 2] = 0; ram[13 * 4 + 3] = 0;   /* IVT[13] = 0:5000 */
+    ram[0x5000] = 0xf4;
+    ram[0xfffc] = 0x90;                                   /* nop, then mov ax, imm16 across the limit */
+    ram[0xfffd] = 0x90;
+    ram[0xfffe] = 0xb8; ram[0xffff] = 0x34; ram[0x10000] = 0x12;
+    c->rip = 0xfffc;
+    v3_emu_backend.run(c, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(ex.insn_rip, 0x5000);
+    assert_int_equal(c->gpr[V3_RAX] & 0xffff, 0);          /* the MOV did not run */
+    v3_free_vm(vm);
+}
+
 static void test_cpuid_exit_and_rdtsc(void **state)
 {
     struct g64 g;
@@ -207,6 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_far_real),
         cmocka_unit_test(test_real_mode_bcd_loop),
+        cmocka_unit_test(test_cs_limit),
         cmocka_unit_test(test_cpuid_exit_and_rdtsc),
         cmocka_unit_test(test_fxsave_roundtrip),
         cmocka_unit_test(test_ud),

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Interrupt delivery on the software CPU back end: the STI and MOV SS
+ * interrupt shadows, HLT woken by an interrupt, NMI blocking until IRET, and
+ * a triple fault ending in V3_EXIT_SHUTDOWN.  Expected frames are computed by
+ * hand from the architecture (real-mode IVT delivery pushes FLAGS, CS, IP).
+ */
+#include <stdio.h>
+#include <string.h>
+#include "v3test.h"
+#include <v3/backend.h>
+#include <v3/cpu.h>
+#include <v3/mem.h>
+#include <v3/paging.h>
+#include <v3/vm.h>
+#include "cpu/system/system.h"
+
+#define RAM (1u << 20)
+static struct v3_vm *vm;
+static struct v3_core *core;
+static uint8_t *ram;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (v3t_setup(NULL))
+        return -1;
+    struct v3_vm_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = RAM;
+    cfg.num_cores = 1;
+    cfg.backend_ops = &v3_emu_backend;
+    int err = 0;
+    vm = v3_create_vm(&cfg, &err);
+    if (!vm) {
+        fprintf(stderr, "v3_create_vm: %d\n", err);
+        return -1;
+    }
+    core = v3_get_core(vm, 0);
+    void *p;
+    if (v3_gpa_to_hva(vm, 0, &p))
+        return -1;
+    ram = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    v3_free_vm(vm);
+    return v3t_teardown(NULL);
+}
+
+/* Real mode at 0000:1000, stack 0000:8000, IVT vector 0x20 -> 0000:2000 (HLT), NMI -> 0000:3000. */
+static int reset(void **state)
+{
+    (void)state;
+    memset(ram, 0, RAM);
+    v3_cpu_invalidate_code(core, 0, RAM);
+    v3_core_reset(core);
+    core->seg[V3_CS].selector = 0;
+    core->seg[V3_CS].base = 0;
+    core->rip = 0x1000;
+    core->gpr[V3_RSP] = 0x8000;
+    core->idtr.base = 0;
+    core->idtr.limit = 0x3ff;
+    v3_tlb_flush_all(core);
+    v3_cpu_set_insn_limit(core, 0);
+    uint32_t v20 = 0x2000, v2 = 0x3000;
+    memcpy(ram + 0x20 * 4, &v20, 4);
+    memcpy(ram + 2 * 4, &v2, 4);
+    ram[0x2000] = 0xf4;                 /* hlt */
+    ram[0x3000] = 0xf4;                 /* hlt */
+    ram[0x3001] = 0xcf;                 /* iret */
+    ram[0x3002] = 0xf4;                 /* hlt */
+    return 0;
+}
+
+static uint16_t get16(unsigned a) { uint16_t v; memcpy(&v, ram + a, 2); return v; }
+
+static int run(struct v3_exit *ex)
+{
+    memset(ex, 0, sizeof(*ex));
+    return v3_emu_backend.run(core, ex);
+}
+
+static void inject_int(unsigned vec)
+{
+    struct v3_event ev = { .type = V3_EVENT_INTERRUPT, .vector = (uint8_t)vec };
+    assert_int_equal(v3_emu_backend.inject(core, &ev), 0);
+}
+
+static void test_sti_shadow(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0xfb, 0x90, 0xfa, 0xf4 };   /* sti; nop; cli; hlt */
+    struct v3_exit ex;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    inject_int(0x20);                    /* pending while IF = 0 */
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x2001);             /* in the handler */
+    assert_int_equal(get16(0x8000 - 6), 0x1002);     /* taken after the NOP, not after STI */
+    assert_true(get16(0x8000 - 2) & V3_FLAG_IF);
+}
+
+static void test_movss_shadow(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0x8e, 0xd0, 0x90, 0xf4 };   /* mov ss, ax; nop; hlt */
+    struct v3_exit ex;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    core->gpr[V3_RAX] = 0;
+    v3_core_set_rflags(core, 0x202);
+    v3_cpu_set_insn_limit(core, core->insn_count + 1);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_INSN_LIMIT);
+    assert_int_equal(core->rip, 0x1002);
+    v3_cpu_set_insn_limit(core, 0);
+    inject_int(0x20);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(get16(0x8000 - 6), 0x1003);     /* after the NOP that follows MOV SS */
+}
+
+static void test_hlt_wakes(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0xfb, 0xf4, 0xf4 };         /* sti; hlt; hlt */
+    struct v3_exit ex;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x1002);
+    inject_int(0x20);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x2001);
+    assert_int_equal(get16(0x8000 - 6), 0x1002);     /* returns after the HLT */
+    assert_int_equal(core->halted, 1);               /* halted again, in the handler */
+}
+
+static void test_nmi_blocking(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0x90, 0xf4 };
+    struct v3_exit ex;
+    struct v3_event nmi = { .type = V3_EVENT_NMI };
+    memcpy(ram + 0x1000, code, sizeof(code));
+    assert_int_equal(v3_emu_backend.inject(core, &nmi), 0);
+    assert_int_equal(run(&ex), 0);                   /* NMI taken at once (IF does not matter) */
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x3001);
+    assert_int_equal(core->nmi_blocked, 1);
+    /* a second NMI waits for the IRET */
+    assert_int_equal(v3_emu_backend.inject(core, &nmi), 0);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x3001);             /* delivered right after the IRET */
+    assert_int_equal(get16(0x8000 - 6), 0x1000);     /* pushed after the IRET (nested delivery would push 0x3001) */
+}
+
+static void test_triple_fault(void **state)
+{
+    (void)state;
+    /* protected mode with an empty IDT: UD2 -> #UD -> #GP -> #DF -> shutdown */
+    static const uint8_t code[] = { 0x0f, 0x0b };
+    uint64_t gdt[3] = { 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull };
+    struct v3_exit ex;
+    memcpy(ram + 0x500, gdt, sizeof(gdt));
+    memcpy(ram + 0x1000, code, sizeof(code));
+    core->gdtr.base = 0x500;
+    core->gdtr.limit = 23;
+    core->idtr.base = 0;
+    core->idtr.limit = 0;
+    core->cr0 |= V3_CR0_PE;
+    v3_cpu_desc_to_seg(gdt[1], 0x08, &core->seg[V3_CS]);
+    v3_cpu_desc_to_seg(gdt[2], 0x10, &core->seg[V3_SS]);
+    v3_cpu_desc_to_seg(gdt[2], 0x10, &core->seg[V3_DS]);
+    v3_core_update_mode(core);
+    v3_tlb_flush_all(core);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_SHUTDOWN);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_sti_shadow, reset),
+        cmocka_unit_test_setup(test_movss_shadow, reset),
+        cmocka_unit_test_setup(test_hlt_wakes, reset),
+        cmocka_unit_test_setup(test_nmi_blocking, reset),
+        cmocka_unit_test_setup(test_triple_fault, reset),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -25,7 +25,8 @@ static uint64_t seed0 = 0x1c0de;
 struct layout { int bits; uint64_t code, scratch, stack_top; };
 static const struct layout L32 = { 32, 0x1000, 0x10000, 0x12000 };
 static const struct layout L16 = { 16, 0x1000, 0x4000, 0x6000 };
-#define DATA 0x2000u
+#define DATA 0x2000u       /* scratch + stack, random */
+#define ABOVE 0x1000u      /* zeroed page above the stack: ENTER frames address it through BP */
 
 static const int ucregs[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
                                UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
@@ -72,7 +73,7 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
                              .stack = 1, .bits = l->bits, .code_addr = l->code,
                              .scratch_addr = l->scratch, .scratch_size = 0x1000 };
     uint32_t regs[8], flags;
-    uint8_t xmm[8][16], data[DATA], udata[DATA];
+    uint8_t xmm[8][16], data[DATA + ABOVE], udata[DATA + ABOVE];
     struct v3_core *c = g->core;
     struct v3_exit ex;
     uc_err err;
@@ -96,11 +97,12 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
         uint64_t v = x64_rand(&rng);
         memcpy(data + i, &v, 8);
     }
+    memset(data + DATA, 0, ABOVE);
 
     /* Unicorn */
     uc_mem_write(uc, l->code, seq.code, seq.len);
     uc_ctl_remove_cache(uc, l->code, l->code + sizeof(seq.code));   /* Unicorn keeps translated code */
-    uc_mem_write(uc, l->scratch, data, DATA);
+    uc_mem_write(uc, l->scratch, data, DATA + ABOVE);
     for (int i = 0; i < 8; i++) {
         uint64_t v = regs[i];
         uc_reg_write(uc, ucregs[i], &v);
@@ -114,7 +116,10 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
             uc_reg_write(uc, UC_X86_REG_XMM0 + i, xmm[i]);
     err = uc_emu_start(uc, l->code, l->code + seq.len, 0, 100000);
     if (err != UC_ERR_OK) {
-        fprintf(stderr, "seed %#llx (%d-bit): unicorn error %s\n", (unsigned long long)seed, l->bits, uc_strerror(err));
+        uint64_t eip = 0;
+        uc_reg_read(uc, UC_X86_REG_EIP, &eip);
+        fprintf(stderr, "seed %#llx (%d-bit): unicorn error %s at %#llx\n", (unsigned long long)seed, l->bits,
+                uc_strerror(err), (unsigned long long)eip);
         x64seq_print(&seq, stderr);
         return 1;
     }
@@ -122,7 +127,7 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
     /* v3 */
     memcpy(g->ram + l->code, seq.code, seq.len);
     g->ram[l->code + seq.len] = 0xf4;
-    memcpy(g->ram + l->scratch, data, DATA);
+    memcpy(g->ram + l->scratch, data, DATA + ABOVE);
     v3_cpu_invalidate_code(c, l->code & ~0xfffull, (l->code & ~0xfffull) + 0x2000);
     for (int i = 0; i < 8; i++)
         c->gpr[i] = regs[i];
@@ -168,8 +173,8 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
                     bad = 1;
                 }
             }
-        uc_mem_read(uc, l->scratch, udata, DATA);
-        for (unsigned i = 0; i < DATA; i++)
+        uc_mem_read(uc, l->scratch, udata, DATA + ABOVE);
+        for (unsigned i = 0; i < DATA + ABOVE; i++)
             if (udata[i] != g->ram[l->scratch + i]) {
                 fprintf(stderr, "seed %#llx (%d-bit): memory +%#x unicorn %02x v3 %02x\n",
                         (unsigned long long)seed, l->bits, i, udata[i], g->ram[l->scratch + i]);
@@ -177,8 +182,14 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
                 break;
             }
     }
-    if (bad || verbose)
+    if (bad || verbose) {
+        struct v3_cpu_stats cs;
+        v3_cpu_get_stats(c, &cs);
+        fprintf(stderr, "  (cpu: %llu blocks decoded, %llu live, %llu flushes, insn_count %llu)\n",
+                (unsigned long long)cs.blocks_decoded, (unsigned long long)cs.live_blocks,
+                (unsigned long long)cs.cache_flushes, (unsigned long long)c->insn_count);
         x64seq_print(&seq, stderr);
+    }
     return bad;
 }
 

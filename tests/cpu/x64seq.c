@@ -102,6 +102,8 @@ static ZydisEncoderOperand op_mem(struct gen *g, int size, unsigned align)
     ZydisEncoderOperand o;
     unsigned span = size < 16 ? 16 : size;
     uint64_t off = rnd(g, g->scratch_size - span);
+    if (g->in_frame && g->bits != 64 && off < 0x40)
+        off += 0x40;                /* EBP is the frame pointer: keep off the saved EBP */
     if (align > 1)
         off &= ~(uint64_t)(align - 1);
     memset(&o, 0, sizeof(o));

@@ -6,7 +6,9 @@
  * Each VM has a base region, guest RAM [0, mem_size) allocated through the
  * host interface, and any number of non-overlapping, page-granular overlay
  * regions anywhere in the 52-bit guest physical space, kept in a red-black
- * tree.  Where an overlay covers RAM it takes priority.  Overlay kinds:
+ * tree (order, iteration, overlap checks) with a dense sorted lookup index
+ * beside it (O(log n) lookups with few cache misses).  Where an overlay
+ * covers RAM it takes priority.  Overlay kinds:
  *
  *  - V3_REGION_SHADOW: guest range backed by host memory the caller owns;
  *  - V3_REGION_WRITE_HOOK: reads come from backing memory; a write calls the
@@ -72,8 +74,9 @@ typedef int (*v3_mem_read_fn)(struct v3_core *core, uint64_t gpa, void *dst, uin
 typedef int (*v3_mem_write_fn)(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv);
 
 /**
- * A region.  Fields are read-only for users of this API.  The record is at
- * most 96 bytes (checked at compile time in src/mem/memmap.c).
+ * A region.  Fields are read-only for users of this API.  The record is 80
+ * bytes; with its 16-byte lookup-index entry a region costs 96 bytes
+ * (checked at compile time in src/mem/memmap.c).
  */
 struct v3_mem_region {
     struct v3_rb_node node;
@@ -83,7 +86,7 @@ struct v3_mem_region {
     v3_mem_read_fn read_hook;
     v3_mem_write_fn write_hook;
     void *priv;
-    uint64_t hook_calls;         /**< callback invocations (statistics, updated atomically) */
+    uint32_t hook_calls;         /**< callback invocations (statistics, updated atomically, wraps at 2^32) */
     enum v3_region_type type;
 };
 

@@ -11,12 +11,20 @@ struct v3_mem_listener {
     struct v3_mem_listener *next;
 };
 
+/* Lookup index entry: overlay regions sorted by guest_start. */
+struct v3_mem_idx {
+    uint64_t start;
+    struct v3_mem_region *region;
+};
+
 struct v3_mem_map {
     struct v3_mem_region base;       /* guest RAM [0, mem_size) */
     uint64_t mem_size;
     size_t base_pages;               /* pages in base.host_addr, all freed at teardown */
     struct v3_rb_root tree;          /* overlay regions by guest_start */
     size_t count;                    /* overlay regions */
+    struct v3_mem_idx *idx;          /* count entries sorted by start (lookups) */
+    size_t idx_cap;                  /* entries allocated (at most count + count/32 + 1 after growth) */
     uint64_t generation;             /* bumped by every change; never 0; unique across maps */
     void *lock;                      /* host rwlock */
     struct v3_mem_listener *listeners;

@@ -187,18 +187,18 @@ static void print_map(struct v3_vm *vm)
     printf("  %-20s %-20s %10s  %-10s %-16s %s\n", "start", "end (excl.)", "size", "kind", "host", "hook calls");
     printf("  %-20s %-20s %10s  %-10s %-16s %s\n", "--------------------", "--------------------",
            "----------", "----------", "----------------", "----------");
-    printf("  %#-20" PRIx64 " %#-20" PRIx64 " %9" PRIu64 "K  %-10s %-16s %" PRIu64 "\n", b->guest_start,
+    printf("  %#-20" PRIx64 " %#-20" PRIx64 " %9" PRIu64 "K  %-10s %-16s %llu\n", b->guest_start,
            b->guest_end, (b->guest_end - b->guest_start) / KiB, v3_shdw_region_type_to_str(b->type),
-           "(guest RAM)", b->hook_calls);
+           "(guest RAM)", (unsigned long long)b->hook_calls);
     for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r)) {
         char host[32];
         if (r->host_addr)
             snprintf(host, sizeof(host), "%p", r->host_addr);
         else
             snprintf(host, sizeof(host), "-");
-        printf("  %#-20" PRIx64 " %#-20" PRIx64 " %9" PRIu64 "K  %-10s %-16s %" PRIu64 "\n",
+        printf("  %#-20" PRIx64 " %#-20" PRIx64 " %9" PRIu64 "K  %-10s %-16s %llu\n",
                r->guest_start, r->guest_end, (r->guest_end - r->guest_start) / KiB,
-               v3_shdw_region_type_to_str(r->type), host, r->hook_calls);
+               v3_shdw_region_type_to_str(r->type), host, (unsigned long long)r->hook_calls);
     }
 }
 

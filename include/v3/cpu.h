@@ -19,6 +19,18 @@
  * replacing code after the vCPU ran) must be announced with
  * v3_cpu_invalidate_code().
  *
+ * Threads: run() executes on the calling thread.  v3_cpu_request_stop() and
+ * inject() may be called from any thread.  Memory-map changes and
+ * v3_cpu_invalidate_code() must happen on the vCPU's thread or while the
+ * vCPU is not running (the same rule as the software TLB's fast path), since
+ * the decode cache is not locked.
+ *
+ * Guest exceptions are delivered through the system level
+ * (v3_cpu_deliver_event(), src/cpu/system/); a build without it turns a
+ * guest exception into a V3_EXIT_ERROR exit.  Events and stop requests are
+ * taken at instruction boundaries: the loop tests one flag word (and the
+ * interrupt shadow) after every instruction.
+ *
  * Execution is deterministic: the same guest image, state and inputs (exit
  * results, injected events at the same instruction counts) give the same
  * instruction count and the same results.  core->insn_count counts retired

@@ -2,6 +2,7 @@
 /* Loaders: multiboot v1 (ELF32, a.out kludge) and flat binaries, good and bad images.
  * Images are built here byte by byte; the expected guest memory and
  * multiboot information are computed from the multiboot specification. */
+#include <stdlib.h>
 #include "fakecpu.h"
 #include "internal/vm.h"
 #include <v3/loader.h>
@@ -90,6 +91,14 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_small(void **state)
+{
+    fake_load(NULL, 0);
+    vm = fake_vm(2 * MB, 0, NULL);
+    C = v3_get_core(vm, 0);
+    return 0;
+}
+
 static int teardown(void **state)
 {
     v3_free_vm(vm);
@@ -127,11 +136,12 @@ static void check_entry_state(uint64_t entry, uint64_t info)
 /* RAM all zero: a failed load wrote nothing. */
 static void check_untouched(void)
 {
+    static const uint8_t zero[65536];
     const uint8_t *p = gp(0);
-    for (uint64_t i = 0; i < RAM; i++)
-        if (p[i]) {
-            fail_msg("guest RAM byte 0x%llx written by a failed load", (unsigned long long)i);
-        }
+    uint64_t ram = v3_mem_size(vm);
+    for (uint64_t i = 0; i < ram; i += sizeof(zero))
+        if (memcmp(p + i, zero, sizeof(zero)))
+            fail_msg("guest RAM near 0x%llx written by a failed load", (unsigned long long)i);
     assert_int_equal(C->rip, 0xfff0);
     assert_int_equal(C->mode, V3_MODE_REAL);
 }
@@ -381,14 +391,72 @@ static void test_flat(void **state)
     assert_int_equal(v3_load_flat(vm, code, sizeof(code), 0x1000, 0x1000, (enum v3_flat_mode)7), V3_EINVAL);
 }
 
-int main(void)
+/* Random mutations of good images: the loader returns OK or an error, never
+ * crashes, and after an error guest RAM and the vCPU are untouched. */
+static long mutate_cases = 1000;
+
+static void test_mutations(void **state)
 {
+    struct eseg s[2] = {
+        { .paddr = 0x100000, .filesz = 0x300, .memsz = 0x300, .fill = 0x10 },
+        { .paddr = 0x102000, .filesz = 0x10, .memsz = 0x3000, .fill = 0x80 },
+    };
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    static uint8_t good_elf[sizeof(img)], good_aout[sizeof(img)];
+    size_t elf_len = build_elf(0x100010, s, 2, 0x3);
+    memcpy(good_elf, img, sizeof(img));
+    size_t aout_len = build_aout(16, 0x400, 0x100000, 0x100400, 0x102000, 0x100040);
+    memcpy(good_aout, img, sizeof(img));
+    long ok = 0, errs = 0;
+
+    for (long c = 0; c < mutate_cases; c++) {
+        int aout = c & 1;
+        size_t len = aout ? aout_len : elf_len;
+        memcpy(img, aout ? good_aout : good_elf, sizeof(img));
+        int nmut = 1 + (int)((seed >> 60) & 3);
+        for (int m = 0; m < nmut; m++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(seed >> 33) % (aout ? 48 : 0x80);   /* headers */
+            switch ((seed >> 20) & 3) {
+            case 0: img[pos] ^= (uint8_t)(1u << ((seed >> 8) & 7)); break;
+            case 1: img[pos] = (uint8_t)(seed >> 12); break;
+            case 2: w32(img + (pos & ~3u), (uint32_t)(seed >> 24)); break;
+            default: len = (size_t)(seed >> 40) % (len + 1); break;
+            }
+        }
+        /* keep the checksum valid half of the time so the header is found */
+        if (c & 2) {
+            size_t h = aout ? 16 : 116;
+            w32(img + h + 8, (uint32_t)-(r32(img + h) + r32(img + h + 4)));
+        }
+        int rc = v3_load_multiboot(vm, img, len, "m", NULL, 0, NULL);
+        if (rc == V3_OK) {
+            ok++;
+            assert_int_equal(C->gpr[V3_RAX], V3_MULTIBOOT_BOOT_MAGIC);
+            memset(gp(0), 0, v3_mem_size(vm));          /* back to a fresh machine */
+            v3_core_reset(C);
+        } else {
+            errs++;
+            assert_true(rc == V3_EIMAGE || rc == V3_ESIZE || rc == V3_EOVERLAP || rc == V3_EUNSUPPORTED);
+            check_untouched();
+        }
+    }
+    print_message("mutations: %ld loaded, %ld rejected\n", ok, errs);
+    assert_true(ok > 0 && errs > 0);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--cases"))
+            mutate_cases = atol(argv[i + 1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_elf_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elf_higher_half_and_low_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aout_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mutations, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -38,6 +38,7 @@ static const struct kernel kernels[] = {
     { "hooked",   1000000, "callback", 1 },
     { "crc",      65536,   "byte", 1 },
     { "sieve",    5,       "sieve", 1 },
+    { "nops",     3000000, "insn", 0 },
 };
 #define NK (sizeof(kernels) / sizeof(kernels[0]))
 

@@ -15,6 +15,7 @@ header:
     dq hooked, hooked_end
     dq crc, crc_end
     dq sieve, sieve_end
+    dq nops, nops_end
     dq 0, 0
 
 align 64
@@ -138,4 +139,20 @@ sieve:
     jnz .rep
     mov eax, r12d
 sieve_end:
+    hlt
+
+align 64
+; dispatch cost: 8 NOPs, DEC, JNZ per iteration (10 instructions)
+nops:
+.l: nop
+    nop
+    nop
+    nop
+    nop
+    nop
+    nop
+    nop
+    dec ecx
+    jnz .l
+nops_end:
     hlt

@@ -6,6 +6,8 @@
 
 #include <v3/cpu.h>
 
+_Static_assert(V3_EXIT_ERROR + 1 == V3_STAT_EXIT_REASONS, "v3_vm_stats::exits must cover every exit reason");
+
 static int is_emu(const struct v3_vm *vm)
 {
     return vm->backend == &v3_emu_backend;
@@ -348,14 +350,14 @@ int v3_vm_get_stats(struct v3_vm *vm, struct v3_vm_stats *st)
 void v3_vm_print_stats(struct v3_vm *vm, int level)
 {
     struct v3_vm_stats st;
-    uint64_t ms;
+    uint64_t us;
 
     if (v3_vm_get_stats(vm, &st) < 0)
         return;
-    ms = st.run_ns / 1000000;
-    v3_log(level, "statistics: %llu instructions in %llu.%03llu s, %llu exits",
-           (unsigned long long)st.insns, (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-           (unsigned long long)st.exits_total);
+    us = st.run_ns / 1000;
+    v3_log(level, "statistics: %llu instructions in %llu.%06llu s (%llu per second), %llu exits",
+           (unsigned long long)st.insns, (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000),
+           (unsigned long long)(us ? st.insns * 1000000 / us : 0), (unsigned long long)st.exits_total);
     for (int r = 1; r < V3_STAT_EXIT_REASONS; r++)
         if (st.exits[r])
             v3_log(level, "  exits %-10s %llu", v3_exit_reason_str(r), (unsigned long long)st.exits[r]);

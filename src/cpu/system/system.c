@@ -1062,9 +1062,16 @@ void v3_cpu_set_a20(struct v3_core *core, bool enabled)
     uint64_t v = enabled ? 0 : (1ull << 20);
 
     if (!vm) {
-        core->a20_clear = v;
+        if (core->a20_clear != v) {
+            core->a20_clear = v;
+            v3_tlb_flush_all(core);
+        }
         return;
     }
-    for (unsigned i = 0; i < vm->num_cores; i++)
-        vm->cores[i].a20_clear = v;
+    for (unsigned i = 0; i < vm->num_cores; i++) {
+        if (vm->cores[i].a20_clear != v) {
+            vm->cores[i].a20_clear = v;
+            v3_tlb_flush_all(&vm->cores[i]);
+        }
+    }
 }

@@ -38,7 +38,9 @@
  *
  * A20: core->a20_clear is (1 << 20) while the A20 gate is disabled (port 0x92
  * bit 1 = 0, or the keyboard controller's output port); the translation path
- * applies gpa &= ~core->a20_clear.  v3_cpu_set_a20() sets it on every vCPU.
+ * is to apply gpa &= ~core->a20_clear (and flush its TLB when it changes).
+ * v3_cpu_set_a20() sets it on every vCPU.  Not wired yet: no device model
+ * calls v3_cpu_set_a20() and the page walker ignores the field.
  */
 #ifndef V3_CPU_SYSTEM_H
 #define V3_CPU_SYSTEM_H
@@ -204,16 +206,31 @@ int v3_cpu_debug_trap(struct v3_core *core, unsigned hits, bool single_step);
 void v3_cpu_set_a20(struct v3_core *core, bool enabled);
 
 /**
- * Exit reasons that system instruction handlers return with V3_X_EXIT
- * (ctx->exit_reason is an enum v3_exit_reason from v3/backend.h):
+ * Exit reasons that system instruction handlers (src/emu/ops_system.c) return
+ * with V3_X_EXIT (ctx->exit_reason is an enum v3_exit_reason from
+ * v3/backend.h).  RIP stays at the instruction; the back end retires it
+ * (RIP past it) before reporting the exit, so the VMM completes it:
  *   V3_EXIT_IO:        exit_info[0] = port | size << 16 | in << 24 | string << 25 |
  *                      rep << 26 | addr_size << 28 (bytes), exit_info[1] = OUT data
- *                      or the OUTS source segment; permission already checked,
- *                      RIP at the instruction (the loop advances it after the VMM).
- *   V3_EXIT_HLT:       RIP already advanced past HLT (core->halted = 1).
- *   V3_EXIT_HYPERCALL: VMCALL/VMMCALL, RIP at the instruction.
- *   V3_EXIT_MSR_READ / V3_EXIT_MSR_WRITE: exit_info[0] = index, [1] = value.
- *   V3_EXIT_SHUTDOWN:  triple fault during an INT n / IRET / far transfer.
+ *                      or the OUTS source segment; IOPL / TSS I/O bitmap already
+ *                      checked (#GP(0) otherwise).
+ *   V3_EXIT_HLT:       core->halted = 1.
+ *   V3_EXIT_HYPERCALL: VMCALL/VMMCALL.
+ *   V3_EXIT_MSR_READ / V3_EXIT_MSR_WRITE: exit_info[0] = index, [1] = value
+ *                      (MSRs v3_cpu_rdmsr/v3_cpu_wrmsr do not model).
+ *   V3_EXIT_SHUTDOWN:  triple fault during INT n / a far transfer.
+ * Handlers that change state the loop samples once per block (CR0/CR4/EFER,
+ * DR7) retire themselves and return V3_X_JUMP so that the block ends.
+ *
+ * Far transfers: the branch family (ops_branch.c) hands protected-mode far
+ * JMP/CALL to a system descriptor (call gate, TSS, task gate) to
+ * v3_sys_far_gate() and every protected-mode far RET to v3_sys_far_ret();
+ * POP sreg goes to v3_sys_pop_sreg() (all in ops_system.c).
+ *
+ * Not implemented: entering virtual-8086 mode by IRET (V3_X_UNSUPPORTED),
+ * 16-bit TSS task switches, task switches in long mode (#GP as hardware),
+ * DR7.GD, I/O breakpoints, data breakpoints on the memory path (the
+ * predicate exists; the software CPU does not call it yet), SMM.
  */
 
 #endif

@@ -172,12 +172,16 @@ static void map_reg(ZydisRegister r, struct v3_operand *o)
 int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3_insn *out)
 {
     ZydisDecodedInstruction zi;
-    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+    ZydisDecoderContext zctx;
+    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
 
     v3_emu_init_table();
     if (len > 15)
         len = 15;
-    ZyanStatus zs = ZydisDecoderDecodeFull(decoder_for(mode), bytes, len, &zi, zo);
+    const ZydisDecoder *dec = decoder_for(mode);
+    ZyanStatus zs = ZydisDecoderDecodeInstruction(dec, &zctx, bytes, len, &zi);
+    if (ZYAN_SUCCESS(zs))   /* only the visible operands: hidden ones are implied by the handler */
+        zs = ZydisDecoderDecodeOperands(dec, &zctx, &zi, zo, zi.operand_count_visible);
     if (!ZYAN_SUCCESS(zs)) {
         if (zs == ZYDIS_STATUS_NO_MORE_DATA)
             return len < 15 ? V3_DEC_SHORT : V3_DEC_LONG;

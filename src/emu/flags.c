@@ -102,9 +102,18 @@ void v3_core_set_rflags(struct v3_core *core, uint64_t rflags)
 
 unsigned v3_flags_cf(struct v3_core *c)
 {
-    if (!c->lazy.op)
-        return c->rflags & V3_FLAG_CF;
-    return (lazy_compute(&c->lazy) & V3_FLAG_CF) ? 1 : 0;
+    const struct v3_lazy_flags *l = &c->lazy;
+    unsigned size = l->size ? l->size : 8;
+    uint64_t m = v3_size_mask(size), r = l->res & m, a = l->src1 & m, b = l->src2 & m;
+    switch (l->op) {
+    case V3_LF_NONE:  return c->rflags & V3_FLAG_CF;
+    case V3_LF_ADD:   return (unsigned)msb((a & b) | ((a | b) & ~r), size);
+    case V3_LF_SUB:   return (unsigned)msb((~a & b) | ((~a | b) & r), size);
+    case V3_LF_LOGIC: return 0;
+    case V3_LF_INC:
+    case V3_LF_DEC:   return (unsigned)(b & 1);    /* the recorded old CF */
+    default:          return (lazy_compute(l) & V3_FLAG_CF) ? 1 : 0;
+    }
 }
 
 void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)

@@ -64,11 +64,27 @@ int v3_mem_write_op(struct v3_emu_ctx *ctx, const struct v3_insn *in, const stru
     return v3_mem_write_seg(ctx, op->reg, v3_op_ea(ctx->core, in, op), buf, len, V3_ACCESS_WRITE);
 }
 
-static uint64_t load_le(const void *p, unsigned size)
+/* little-endian load of 1..8 bytes (x86 host); fixed-size copies inline */
+static inline uint64_t load_le(const void *p, unsigned size)
 {
-    uint64_t v = 0;
-    memcpy(&v, p, size);    /* x86 host: little-endian */
-    return v;
+    uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64 = 0;
+    switch (size) {
+    case 1: __builtin_memcpy(&u8, p, 1); return u8;
+    case 2: __builtin_memcpy(&u16, p, 2); return u16;
+    case 4: __builtin_memcpy(&u32, p, 4); return u32;
+    case 8: __builtin_memcpy(&u64, p, 8); return u64;
+    default: memcpy(&u64, p, size > 8 ? 8 : size); return u64;
+    }
+}
+
+static inline void store_le(void *p, uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: { uint8_t x = (uint8_t)v; __builtin_memcpy(p, &x, 1); break; }
+    case 2: { uint16_t x = (uint16_t)v; __builtin_memcpy(p, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; __builtin_memcpy(p, &x, 4); break; }
+    default: __builtin_memcpy(p, &v, 8); break;
+    }
 }
 
 int v3_op_read(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
@@ -206,7 +222,7 @@ int v3_rmw_commit(struct v3_emu_ctx *ctx, struct v3_rmw *r, uint64_t *old, uint6
             }
             return ok ? V3_X_NEXT : V3_X_AGAIN;
         }
-        memcpy(r->hva, &newv, size);
+        store_le(r->hva, newv, size);
         return V3_X_NEXT;
     }
     unsigned access = V3_ACCESS_WRITE | stack_flag(r->op->reg);

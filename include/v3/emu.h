@@ -12,6 +12,42 @@
  * hooked regions, backing memory for RAM), updates registers and flags and
  * advances RIP.  On an exception nothing is changed (no register, no byte of
  * memory) and the exception is returned for injection.
+ *
+ * Hook semantics (what region callbacks observe):
+ *  - One callback call per guest access at its full width: an 8-byte MOV is
+ *    one 8-byte call, MOVDQU one 16-byte call, CMPXCHG16B one 16-byte read
+ *    and one 16-byte write.  String instructions make one call per element.
+ *  - An access that straddles two pages or two regions is split at the
+ *    boundary into calls in address order.  Every page of a write is
+ *    translated (and every piece checked to be mapped) before the first
+ *    byte is written, so a #PF on the second part writes nothing.
+ *  - A read-modify-write (ADD/OR/... to memory, INC/DEC/NEG/NOT, XCHG, XADD,
+ *    CMPXCHG*, BTS/BTR/BTC, shifts and rotates) is one read then one write.
+ *    The read is translated for write first (a read-only page faults before
+ *    any callback).  On a full hook the read callback then the write
+ *    callback are called; on a write hook the backing memory is read and the
+ *    write callback sees the new value (then the backing memory is updated).
+ *    CMPXCHG writes the old value back when the comparison fails.  CMP, TEST
+ *    and BT only read.  A shift or rotate by a masked count of 0 reads and
+ *    does not write.
+ *  - LOCKed read-modify-writes (and XCHG) on RAM (base or shadow regions,
+ *    naturally aligned, within one page) use host atomic instructions, so
+ *    they are atomic with respect to other host threads.  On hooked memory
+ *    atomicity is the callbacks' business.
+ *  - On an exception nothing is changed: no register, no flag, no byte of
+ *    memory; RIP stays at the instruction.  Exception: REP string
+ *    instructions keep the iterations done before the fault (see below).
+ *    A callback that fails (negative return) gives V3_EMU_ERROR with
+ *    V3_ECALLBACK; registers are unchanged, but pieces of a split access
+ *    written before the failing callback stay written.
+ *  - Exceptions produced: #GP(0) (segment limit/type, non-canonical address,
+ *    misaligned MOVDQA/MOVAPS/MOVAPD/MOVNT* and CMPXCHG16B, instruction longer
+ *    than 15 bytes), #SS(0) (the same through SS), #PF (error code and CR2 from
+ *    the page walk, also for the instruction fetch), #UD (invalid encoding,
+ *    LOCK on an instruction or form that does not accept it, SSE with
+ *    CR0.EM or without CR4.OSFXSR), #NM (SSE/MMX with CR0.TS), #DE (divide by
+ *    zero, quotient overflow), #AC(0) (CPL 3, CR0.AM and RFLAGS.AC, misaligned
+ *    2/4/8-byte access).
  */
 #ifndef V3_EMU_H
 #define V3_EMU_H

@@ -18,7 +18,10 @@
  *    access size).  Reads return 0.
  *  - VGA text: 32 KiB of write-hooked memory at 0xB8000-0xBFFFF.  Guest
  *    writes land in the memory (reads work) and update an 80x25 text screen
- *    of characters that v3_vga_render() returns.
+ *    of characters that v3_vga_render() returns.  The CRT controller's
+ *    index/data ports 0x3D4/0x3D5 keep their registers (cursor position in
+ *    registers 0x0E/0x0F, see v3_vga_cursor()); nothing else of the VGA
+ *    register set is modelled.
  *  - Test device: a full-hook MMIO page at V3_TESTDEV_BASE with the
  *    registers below, and the hypercalls V3_HCALL_TEST_SUM/TEST_COUNT.
  *    All registers take accesses of 1 to 8 bytes at any offset: a read
@@ -56,6 +59,9 @@ struct v3_vm;
  *  @return bytes written (without the NUL), or V3_ENOENT if the VM has no VGA device,
  *          V3_EINVAL for NULL arguments or a buffer smaller than 25 * 81 + 1. */
 int v3_vga_render(struct v3_vm *vm, char *buf, size_t size);
+
+/** Cursor position from CRTC registers 0x0E/0x0F.  V3_ENOENT without VGA, V3_EINVAL for NULL. */
+int v3_vga_cursor(struct v3_vm *vm, unsigned *row, unsigned *col);
 
 /** Number of screen cells the VGA device saw change. */
 uint64_t v3_vga_cells_changed(struct v3_vm *vm);

@@ -11,7 +11,36 @@ struct v3_vga {
     uint8_t screen[VGA_CELLS];       /* characters as rendered */
     uint64_t changed;
     int hooked;
+    uint8_t crtc_index;
+    uint8_t crtc[32];                /* CRT controller registers (cursor, start address) */
 };
+
+/* CRT controller at 0x3D4 (index) / 0x3D5 (data): storage only, so text-mode
+ * drivers that move the cursor find their registers. */
+static int crtc_in(struct v3_core *core, uint16_t port, void *dst, unsigned size, void *priv)
+{
+    struct v3_vga *v = priv;
+    uint8_t *d = dst;
+
+    memset(dst, 0, size);
+    d[0] = port == 0x3d4 ? v->crtc_index : (v->crtc_index < 32 ? v->crtc[v->crtc_index] : 0xff);
+    return 0;
+}
+
+static int crtc_out(struct v3_core *core, uint16_t port, const void *src, unsigned size, void *priv)
+{
+    struct v3_vga *v = priv;
+    const uint8_t *s = src;
+
+    if (port == 0x3d4) {
+        v->crtc_index = s[0];
+        if (size >= 2 && s[0] < 32)       /* OUT DX, AX: index in AL, data in AH */
+            v->crtc[s[0]] = s[1];
+    } else if (v->crtc_index < 32) {
+        v->crtc[v->crtc_index] = s[0];
+    }
+    return 0;
+}
 
 static int vga_write(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv)
 {
@@ -56,6 +85,13 @@ int v3_vga_attach(struct v3_vm *vm)
     if (rc < 0)
         return rc;
     v->hooked = 1;
+    v->crtc[0x0a] = 0x0d;            /* cursor scan lines 13-14, as after a text-mode set */
+    v->crtc[0x0b] = 0x0e;
+    for (uint16_t p = 0x3d4; p <= 0x3d5; p++) {
+        rc = v3_hook_io_port(vm, p, crtc_in, crtc_out, v);
+        if (rc < 0)
+            return rc;
+    }
     return V3_OK;
 }
 
@@ -92,6 +128,20 @@ int v3_vga_render(struct v3_vm *vm, char *buf, size_t size)
     }
     buf[j] = 0;
     return (int)j;
+}
+
+int v3_vga_cursor(struct v3_vm *vm, unsigned *row, unsigned *col)
+{
+    unsigned pos;
+
+    if (!vm || !row || !col)
+        return V3_EINVAL;
+    if (!vm->vga)
+        return V3_ENOENT;
+    pos = ((unsigned)vm->vga->crtc[0x0e] << 8) | vm->vga->crtc[0x0f];
+    *row = pos / V3_VGA_COLS;
+    *col = pos % V3_VGA_COLS;
+    return V3_OK;
 }
 
 uint64_t v3_vga_cells_changed(struct v3_vm *vm)

@@ -254,6 +254,37 @@ static void test_vga(void **state)
     fake_load(NULL, 0);
     vm = fake_vm(MB, 0, NULL);
     assert_int_equal(v3_vga_render(vm, screen, sizeof(screen)), V3_ENOENT);
+    unsigned row, col;
+    assert_int_equal(v3_vga_cursor(vm, &row, &col), V3_ENOENT);
+    v3_free_vm(vm);
+}
+
+static void test_vga_crtc(void **state)
+{
+    struct v3_vm *vm;
+    unsigned row = 99, col = 99;
+
+    fake_load(NULL, 0);
+    vm = fake_vm(MB, V3_DEV_VGA_TEXT, NULL);
+    C = v3_get_core(vm, 0);
+    assert_int_equal(v3_vga_cursor(vm, &row, &col), V3_OK);
+    assert_int_equal(row, 0);
+    assert_int_equal(col, 0);
+    /* cursor to row 3, column 5 (position 245 = 0x00f5), byte and word writes */
+    outp(0x3d4, 1, 0x0f);
+    outp(0x3d5, 1, 0xf5);
+    outp(0x3d4, 2, 0x000e);                         /* index 0x0e, data 0x00 */
+    assert_int_equal(v3_vga_cursor(vm, &row, &col), V3_OK);
+    assert_int_equal(row, 3);
+    assert_int_equal(col, 5);
+    assert_int_equal(inp(0x3d4, 1), 0x0e);
+    assert_int_equal(inp(0x3d5, 1), 0x00);
+    outp(0x3d4, 1, 0x0a);
+    assert_int_equal(inp(0x3d5, 1), 0x0d);          /* cursor start after reset */
+    outp(0x3d4, 1, 0x40);                            /* no such register */
+    assert_int_equal(inp(0x3d5, 1), 0xff);
+    outp(0x3d5, 1, 0x12);                            /* ignored */
+    assert_int_equal(v3_vga_cursor(NULL, &row, &col), V3_EINVAL);
     v3_free_vm(vm);
 }
 
@@ -355,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_uart_no_sink),
         cmocka_unit_test(test_debug_exit_reads),
         cmocka_unit_test(test_vga),
+        cmocka_unit_test(test_vga_crtc),
         cmocka_unit_test(test_testdev),
         cmocka_unit_test(test_devices_allocfail),
     };

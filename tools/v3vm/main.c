@@ -242,12 +242,14 @@ static void print_stats(struct v3_vm *vm)
 static void print_vga(struct v3_vm *vm)
 {
     char buf[V3_VGA_ROWS * (V3_VGA_COLS + 1) + 1];
+    unsigned row = 0, col = 0;
 
     if (v3_vga_render(vm, buf, sizeof(buf)) < 0)
         return;
+    v3_vga_cursor(vm, &row, &col);
     fflush(stdout);
-    fprintf(stderr, "VGA text screen (%llu cell changes):\n%s",
-            (unsigned long long)v3_vga_cells_changed(vm), buf);
+    fprintf(stderr, "VGA text screen (%llu cell changes, cursor at row %u column %u):\n%s",
+            (unsigned long long)v3_vga_cells_changed(vm), row, col, buf);
 }
 
 int main(int argc, char **argv)

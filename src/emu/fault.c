@@ -186,29 +186,28 @@ int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
         return finish_err(res, V3_EMU_ERROR, (int)r);
     }
     unsigned got = first;
-    int second_rc = 0;
-    struct v3_exception sexc = { 0 };
-    if (got < want) {
-        int64_t r2 = v3_read_gva_memory(core, (la + got) & (core->mode == V3_MODE_LONG64 ? ~0ull : 0xffffffffull),
-                                        want - got, res->bytes + got, V3_ACCESS_EXEC, &sexc);
-        if (r2 >= 0)
-            got = want;
-        else
-            second_rc = (int)r2;
-    }
     res->len = (uint8_t)got;
 
-    /* ---- decode */
+    /* ---- decode; fetch the next page only if the instruction continues
+     * there (no speculative read of a hooked page behind the code) */
     struct v3_insn in;
     int dl = v3_decode(core->mode, res->bytes, got, &in);
-    if (dl == V3_DEC_SHORT) {
-        if (second_rc == V3_EFAULT)
+    if (dl == V3_DEC_SHORT && got < want) {
+        struct v3_exception sexc;
+        uint64_t la2 = (la + got) & (core->mode == V3_MODE_LONG64 ? ~0ull : 0xffffffffull);
+        int64_t r2 = v3_read_gva_memory(core, la2, want - got, res->bytes + got, V3_ACCESS_EXEC, &sexc);
+        if (r2 == V3_EFAULT)
             return finish_exc(res, &sexc);
-        if (second_rc < 0) {
+        if (r2 < 0) {
             V3_ERROR("emu: cannot fetch instruction tail at rip %llx: %d",
-                     (unsigned long long)core->rip, second_rc);
-            return finish_err(res, V3_EMU_ERROR, second_rc);
+                     (unsigned long long)core->rip, (int)r2);
+            return finish_err(res, V3_EMU_ERROR, (int)r2);
         }
+        got = want;
+        res->len = (uint8_t)got;
+        dl = v3_decode(core->mode, res->bytes, got, &in);
+    }
+    if (dl == V3_DEC_SHORT) {
         v3_exc_gp0(&ctx);    /* ran into the CS limit */
         return finish_exc(res, &ctx.exc);
     }

@@ -665,6 +665,16 @@ static void t_fetch_across_page(void **s)
     core->gpr[V3_RBX] = FH;
     assert_int_equal(run(), V3_OK);
     assert_int_equal(core->rip, NP);
+    /* an instruction that ends right before a fully hooked page does not
+     * make the fetch read that page */
+    rec.n = 0;
+    core->rip = FH - 2;
+    ram[FH - 2] = 0x8b;
+    ram[FH - 1] = 0x03;                      /* mov eax, [rbx] */
+    core->gpr[V3_RBX] = DATA;
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(rec.n, 0);
+    assert_int_equal(core->rip, FH);
 }
 
 /* ------------------------------------------------------------ arithmetic on hooked memory */

@@ -752,7 +752,7 @@ static int op_sysret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return v3_exc_ud(ctx);
     if (c->cpl != 0)
         return v3_exc_gp0(ctx);
-    if (to64 && (uint64_t)(((int64_t)c->gpr[V3_RCX] << 16) >> 16) != c->gpr[V3_RCX])
+    if (to64 && (uint64_t)((int64_t)(c->gpr[V3_RCX] << 16) >> 16) != c->gpr[V3_RCX])
         return v3_exc_gp0(ctx);
     if (to64) {
         flat_seg(&c->seg[V3_CS], (uint16_t)((base + 16) | 3), 3, true, true);

@@ -42,7 +42,7 @@ static int sys_write(struct v3_core *c, uint64_t la, const void *src, unsigned l
 
 static inline bool canonical(uint64_t v)
 {
-    return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+    return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 /* ------------------------------------------------------------ descriptors */

@@ -235,6 +235,29 @@ back32:
         mov es, ax
         mov ss, ax
         mov esp, [saved_esp32]
+        ; an exception in compatibility mode goes through the 64-bit IDT and
+        ; IRETQ returns to 32-bit code
+        mov dword [resume64], compat_resume
+        mov dword [resume64 + 4], 0
+        mov dword [e_vec], -1
+        mov [compat_esp], esp
+compat_fault:
+        ud2
+compat_resume:
+        mov dword [resume64], 0
+        SHOW "compat ud vec", [e_vec]
+        mov eax, [e_rip]
+        sub eax, compat_fault
+        SHOW "rip-fault", eax
+        SHOW "cs", [e_cs]
+        SHOW "ss", [e_ss]
+        mov eax, [compat_esp]
+        sub eax, [e_rsp]
+        SHOW "rsp-delta", eax
+        mov eax, esp
+        sub eax, [compat_esp]
+        SHOW "esp after", eax
+        call newline
         SAYLN "long64: done"
         ret
         bits 64
@@ -512,6 +535,7 @@ e_at:       dq 0
 e_hrsp:     dq 0
 saved_rsp:  dq 0
 saved_esp32: dq 0
+compat_esp: dq 0
 kernel_rsp: dq 0
 sys_rcx:    dq 0
 sys_r11:    dq 0

@@ -208,13 +208,6 @@ static inline void *win_ptr(struct v3_core *c, struct walk *w, uint64_t gpa)
     return win_miss(c, w, gpa);
 }
 
-static inline uint64_t load_entry(const void *p, bool wide)
-{
-    if (wide)
-        return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
-    return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
-}
-
 /* Set @p set bits in the entry if it still holds @p old.  false if it changed. */
 static inline bool update_entry(void *p, bool wide, uint64_t old, uint64_t set)
 {

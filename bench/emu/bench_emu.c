@@ -83,11 +83,18 @@ static void v3_setup(void)
         fprintf(stderr, "cannot map\n");
         exit(1);
     }
-    uint64_t pml4e = 0x2000 | 0x7, pdpt[512];
-    for (int i = 0; i < 512; i++)
-        pdpt[i] = ((uint64_t)i << 30) | 0x87;
+    /* identity map of the first GiB with 2 MiB pages (BENCH_1G=1: one 1 GiB page) */
+    uint64_t pml4e = 0x2000 | 0x7, pdpt[512], pd[512];
+    int one_g = getenv("BENCH_1G") != NULL;
+    for (int i = 0; i < 512; i++) {
+        pdpt[i] = one_g ? (((uint64_t)i << 30) | 0x87) : 0;
+        pd[i] = ((uint64_t)i << 21) | 0x87;
+    }
+    if (!one_g)
+        pdpt[0] = 0x3000 | 0x7;
     v3_write_gpa_memory(vm, NULL, 0x1000, 8, &pml4e);
     v3_write_gpa_memory(vm, NULL, 0x2000, sizeof(pdpt), pdpt);
+    v3_write_gpa_memory(vm, NULL, 0x3000, sizeof(pd), pd);
     core->cr3 = 0x1000;
     core->cr4 = V3_CR4_PAE | V3_CR4_OSFXSR;
     core->efer = V3_EFER_LME | V3_EFER_LMA;
@@ -207,8 +214,8 @@ static double uc_bench(const uint8_t *body, int blen, long iters, int rep)
 
 int main(int argc, char **argv)
 {
-    long iters = 1000000;
-    int rounds = 5;
+    long iters = 100000;
+    int rounds = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iters") && i + 1 < argc)
             iters = strtol(argv[++i], NULL, 0);
@@ -228,11 +235,13 @@ int main(int argc, char **argv)
     struct row { const char *name; const uint8_t *code; unsigned access; int rep; long it; double v, u; } rows[] = {
         { "mov [mmio], eax (4-byte store)", st, V3_ACCESS_WRITE, 0, iters, 1e99, 1e99 },
         { "mov eax, [mmio] (4-byte load)", ld, V3_ACCESS_READ, 0, iters, 1e99, 1e99 },
-        { "rep movsb 4 KiB RAM -> mmio", rm, V3_ACCESS_WRITE, 1, iters / 256 ? iters / 256 : 1, 1e99, 1e99 },
+        { "rep movsb 4 KiB RAM -> mmio", rm, V3_ACCESS_WRITE, 1, iters / 512 ? iters / 512 : 1, 1e99, 1e99 },
     };
     /* interleaved rounds, best of each */
     for (int r = 0; r < rounds; r++)
         for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            if (getenv("BENCH_ONLY") && (unsigned)atoi(getenv("BENCH_ONLY")) != i)
+                continue;            /* one row, e.g. under callgrind */
             double v = v3_bench(rows[i].code, 2, rows[i].access, rows[i].it, rows[i].rep);
             double u = uc_bench(rows[i].code, 2, rows[i].it, rows[i].rep);
             if (getenv("BENCH_TRACE")) fprintf(stderr, "row %u: v3 %.1f uc %.1f\n", i, v, u);

@@ -943,6 +943,69 @@ static void test_core_cache_invalidated(void **state)
     v3_free_vm(vm);
 }
 
+/* Many regions: the lookup index grows, shifts in place and shrinks by removal. */
+static void test_many_regions(void **state)
+{
+    enum { N = 3000 };
+    struct v3_vm *vm = mm_vm(RAM);
+    struct recorder rec = { 0 };
+    static uint64_t order[N];
+    static char live[N];
+    struct v3_mem_cache c = { 0 };
+    uint64_t seed = 12345;
+
+    (void)state;
+    for (int i = 0; i < N; i++)
+        order[i] = (uint64_t)i;
+    for (int i = N - 1; i > 0; i--) {          /* shuffle */
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        int j = (int)((seed >> 33) % (uint64_t)(i + 1));
+        uint64_t t = order[i]; order[i] = order[j]; order[j] = t;
+    }
+    /* region i covers pages [3i+1, 3i+3) above 4 GiB: a one-page gap before each */
+#define RSTART(i) (0x100000000ull + (3 * (uint64_t)(i) + 1) * PG)
+    for (int k = 0; k < N; k++) {
+        uint64_t i = order[k];
+        assert_int_equal(v3_hook_full_mem(vm, RSTART(i), RSTART(i) + 2 * PG, rec_read, rec_write, &rec), V3_OK);
+        live[i] = 1;
+    }
+    for (int phase = 0; phase < 2; phase++) {
+        size_t count = 0;
+        struct v3_mem_region *prev = NULL;
+
+        for (int i = 0; i < N; i++) {
+            struct v3_mem_region *r = v3_get_shadow_region(vm, RSTART(i) + PG + 7);
+            assert_ptr_equal(v3_mem_lookup(vm, &c, RSTART(i) + PG + 7), r);
+            assert_null(v3_get_shadow_region(vm, RSTART(i) - 1));     /* the gap */
+            if (live[i]) {
+                assert_non_null(r);
+                assert_int_equal(r->guest_start, RSTART(i));
+                assert_int_equal(r->guest_end, RSTART(i) + 2 * PG);
+                count++;
+            } else {
+                assert_null(r);
+            }
+        }
+        assert_int_equal(v3_mem_region_count(vm), count);
+        for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r)) {
+            if (prev)
+                assert_true(prev->guest_end < r->guest_start);
+            prev = r;
+        }
+        /* remove every other region, in shuffled order */
+        for (int k = 0; k < N && phase == 0; k++) {
+            uint64_t i = order[k];
+            if (i % 2 == 0) {
+                assert_int_equal(v3_unhook_mem(vm, RSTART(i)), V3_OK);
+                live[i] = 0;
+            }
+        }
+    }
+#undef RSTART
+    v3_free_vm(vm);
+    assert_int_equal(v3t_outstanding(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -974,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_full_hook_access),
         cmocka_unit_test(test_write_checks_whole_range_first),
         cmocka_unit_test(test_core_cache_invalidated),
+        cmocka_unit_test(test_many_regions),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

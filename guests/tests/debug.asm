@@ -111,6 +111,25 @@ bp_target2:
         xor eax, eax
         mov dr7, eax
 
+        ; DR1 data breakpoint on a 4-byte variable: write-only, then read/write
+        call db_reset
+        mov eax, watched
+        mov dr1, eax
+        mov eax, 0x400 | (1 << 2) | (0x1 << 20) | (0x3 << 22)
+        mov dr7, eax
+dbw_base:
+        mov eax, [watched]              ; read: no trap with R/W = 01
+        mov dword [watched + 2], 7      ; overlaps bytes 2-3: trap after it
+        mov byte [watched + 4], 1       ; outside: no trap
+        mov eax, 0x400 | (1 << 2) | (0x3 << 20) | (0x3 << 22)
+        mov dr7, eax
+        mov eax, [watched]              ; read: trap with R/W = 11
+        xor eax, eax
+        mov dr7, eax
+        mov ebx, dbw_base
+        SAYLN "dr1 data breakpoint:"
+        call db_show
+
         ; DR4/DR5 alias DR6/DR7 while CR4.DE = 0, #UD with CR4.DE = 1
         TRY "mov eax dr4 de0", mov eax, dr4
         mov eax, cr4
@@ -180,6 +199,7 @@ db_handler:
 
         align 4
 db_count:   dd 0
+watched:    dd 0, 0
 tf_seen:    dd 0
 db_eips:    times 16 dd 0
 db_dr6s:    times 16 dd 0

@@ -209,6 +209,7 @@ struct v3_core {
                                        starts a shadow, cleared by the loop before the next one */
     uint8_t nmi_blocked;          /**< an NMI handler runs (until the next IRET) */
     uint8_t halted;               /**< HLT executed, waiting for an interrupt */
+    uint8_t db_pending;           /**< DR0-3 data-breakpoint hits of the instruction being executed */
     uint64_t a20_clear;           /**< physical address bits forced to 0: (1 << 20) while the A20
                                        gate is disabled, 0 otherwise (the reset value) */
     uint64_t mtrr[28];            /**< MTRR storage: DEF_TYPE, 11 fixed, 8 variable base/mask pairs */

@@ -23,6 +23,7 @@
 #pragma weak v3_cpu_deliver_event
 #pragma weak v3_cpu_debug_trap
 #pragma weak v3_cpu_exec_breakpoint
+#pragma weak v3_cpu_dbg_mem_ops
 
 int cpu_op_ud(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
@@ -551,7 +552,14 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
         {
             uint64_t rflags_tf = core->rflags & V3_FLAG_TF;
+            const struct v3_emu_mem_ops *plain_mem = NULL;
             int r;
+            if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_dbg_mem_ops) {
+                /* data breakpoints: check this instruction's accesses */
+                plain_mem = cpu->ctx.mem;
+                cpu->ctx.mem = v3_cpu_dbg_mem_ops(plain_mem);
+                core->db_pending = 0;
+            }
             if (!b) {
                 r = exec_uncached(cpu, la, mode, mask, exit, &ret);
             } else {
@@ -574,10 +582,15 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                 r = exec_insns(cpu, b->insn, n, mask, exit, &ret);
                 cpu->cur_page = ~0ull;
             }
+            if (plain_mem)
+                cpu->ctx.mem = plain_mem;
             if (r)
                 break;
-            if (single && rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS) && v3_cpu_debug_trap) {
-                rc = v3_cpu_debug_trap(core, 0, true);
+            if (single && v3_cpu_debug_trap &&
+                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending))) {
+                unsigned hits = plain_mem ? core->db_pending : 0;
+                core->db_pending = 0;
+                rc = v3_cpu_debug_trap(core, hits, rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS));
                 if (rc == V3_CPU_SHUTDOWN) {
                     exit->reason = V3_EXIT_SHUTDOWN;
                     exit->insn_rip = core->rip;

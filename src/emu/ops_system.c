@@ -1392,3 +1392,43 @@ int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel)
         return 0;                 /* the normal path reports the fault */
     return !((d[0] >> 44) & 1);
 }
+
+/* ------------------------------------------------------------ data breakpoints */
+
+static const struct v3_emu_mem_ops *dbg_inner;
+
+static int dbg_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
+{
+    int rc = dbg_inner->read(ctx, la, dst, len, access);
+    if (rc == 0)
+        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
+                                                                 (access & V3_ACCESS_WRITE) != 0);
+    return rc;
+}
+
+static int dbg_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsigned len, unsigned access)
+{
+    int rc = dbg_inner->write(ctx, la, src, len, access);
+    if (rc == 0)
+        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len, true);
+    return rc;
+}
+
+static void *dbg_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned access)
+{
+    void *p = dbg_inner->map ? dbg_inner->map(ctx, la, len, access) : NULL;
+    if (p)
+        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
+                                                                 (access & V3_ACCESS_WRITE) != 0);
+    return p;
+}
+
+static const struct v3_emu_mem_ops dbg_ops = { .read = dbg_read, .write = dbg_write, .map = dbg_map };
+
+const struct v3_emu_mem_ops *v3_cpu_dbg_mem_ops(const struct v3_emu_mem_ops *inner)
+{
+    if (inner == &dbg_ops)
+        return inner;
+    dbg_inner = inner;
+    return &dbg_ops;
+}

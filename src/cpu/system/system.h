@@ -195,6 +195,15 @@ unsigned v3_cpu_exec_breakpoint(struct v3_core *core, uint64_t la);
  */
 unsigned v3_cpu_data_breakpoint(struct v3_core *core, uint64_t la, unsigned len, bool write);
 /**
+ * Memory operations that check data breakpoints (DR0-3 with R/W = 01 or 11)
+ * on every access made through them, OR-ing hits into core->db_pending,
+ * then pass the access to @p inner.  The software CPU installs them for one
+ * instruction while DR7 enables a breakpoint and delivers the trap after it.
+ */
+struct v3_emu_mem_ops;
+const struct v3_emu_mem_ops *v3_cpu_dbg_mem_ops(const struct v3_emu_mem_ops *inner);
+
+/**
  * Deliver a trap-class #DB after an instruction: @p hits = DR0-3 hit mask,
  * @p single_step sets DR6.BS.  Same results as v3_cpu_deliver_event().
  */
@@ -229,8 +238,7 @@ void v3_cpu_set_a20(struct v3_core *core, bool enabled);
  *
  * Not implemented: entering virtual-8086 mode by IRET (V3_X_UNSUPPORTED),
  * 16-bit TSS task switches, task switches in long mode (#GP as hardware),
- * DR7.GD, I/O breakpoints, data breakpoints on the memory path (the
- * predicate exists; the software CPU does not call it yet), SMM.
+ * DR7.GD, I/O breakpoints, SMM.
  */
 
 #endif

@@ -44,7 +44,19 @@ static struct v3n_result *volatile cur_out;
 static const int fault_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
 #define NSIGS ((int)(sizeof(fault_sigs) / sizeof(fault_sigs[0])))
 
-static long raw_arch_prctl(long code, unsigned long addr)
+/*
+ * The fault handler starts with the guest's FS base, so it must not touch
+ * TLS before it restores the host's: no sanitizer or coverage
+ * instrumentation (both keep per-thread state) in it or in what it calls
+ * first.
+ */
+#if defined(__clang__)
+#define NO_INSTR __attribute__((no_sanitize("address", "undefined", "coverage")))
+#else
+#define NO_INSTR __attribute__((no_sanitize_address, no_sanitize_undefined))
+#endif
+
+static inline __attribute__((always_inline)) long raw_arch_prctl(long code, unsigned long addr)
 {
     long ret;
 
@@ -103,7 +115,7 @@ static void arch_prctl_call(struct em *e, int code, unsigned off)
     eb(e, 2, 0x0f, 0x05);                          /* syscall */
 }
 
-static void handler(int sig, siginfo_t *si, void *ctx)
+NO_INSTR static void handler(int sig, siginfo_t *si, void *ctx)
 {
     ucontext_t *uc = ctx;
 

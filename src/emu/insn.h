@@ -74,7 +74,13 @@
  *                                      [la, la+len) when it lies in plain RAM
  *                                      in one page and translates for
  *                                      @access; used for LOCKed RMW with
- *                                      __atomic builtins and as a fast path.
+ *                                      __atomic builtins and as a fast path
+ *                                      (RMW, REP MOVS/STOS page chunks).  A
+ *                                      pointer asked for V3_ACCESS_WRITE will
+ *                                      be written through: the implementation
+ *                                      treats it as a write (dirty bits,
+ *                                      decode-cache invalidation) or returns
+ *                                      NULL.
  * read/write return V3_OK, V3_EFAULT with ctx->exc filled, or another
  * negative enum v3_error.  One read/write call is one guest access at its
  * full width (the implementation splits it at page/region boundaries only).

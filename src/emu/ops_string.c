@@ -37,6 +37,70 @@ static unsigned elem_size(unsigned mn)
     }
 }
 
+/*
+ * REP MOVS/STOS fast path (DF = 0) for plain RAM: as many whole elements as
+ * fit in the current source and destination pages, copied at once through
+ * ctx->mem->map().  Anything unusual (hooked memory, a segment limit, #AC
+ * checking, overlap where a forward element copy differs from memmove)
+ * returns 0 and the caller runs element by element, which raises the exact
+ * fault at the exact element.  Registers are updated for the elements done.
+ */
+static uint64_t fast_chunk(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k,
+                           unsigned es, uint64_t am, uint64_t cnt, uint32_t limit)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t si = c->gpr[V3_RSI] & am, di = c->gpr[V3_RDI] & am, sla = 0, dla;
+    uint64_t n = cnt;
+    if (limit && n > limit)
+        n = limit;
+    if ((c->cr0 & V3_CR0_AM) && (c->rflags & V3_FLAG_AC) && c->cpl == 3)
+        return 0;
+    /* no wrap of the address-size-truncated offsets inside the chunk */
+    if (n > (am - di) / es + 1)
+        n = (am - di) / es + 1;
+    if (k == ST_MOVS && n > (am - si) / es + 1)
+        n = (am - si) / es + 1;
+    /* page bounds, from the unsegmented offsets' linear addresses */
+    if (v3_seg_linear(ctx, V3_ES, di, es, V3_ACCESS_WRITE, &dla))
+        return 0;
+    if (n > (4096 - (dla & 4095)) / es)
+        n = (4096 - (dla & 4095)) / es;
+    if (k == ST_MOVS) {
+        if (v3_seg_linear(ctx, in->seg, si, es, V3_ACCESS_READ, &sla))
+            return 0;
+        if (n > (4096 - (sla & 4095)) / es)
+            n = (4096 - (sla & 4095)) / es;
+    }
+    if (n < 2)
+        return 0;
+    uint64_t len = n * es;
+    /* whole chunk within the segment limits (checked on the full range) */
+    if (v3_seg_linear(ctx, V3_ES, di, (unsigned)len, V3_ACCESS_WRITE, &dla))
+        return 0;
+    uint8_t *dst = ctx->mem->map(ctx, dla, (unsigned)len, V3_ACCESS_WRITE);
+    if (!dst)
+        return 0;
+    if (k == ST_MOVS) {
+        if (v3_seg_linear(ctx, in->seg, si, (unsigned)len, V3_ACCESS_READ, &sla))
+            return 0;
+        const uint8_t *src = ctx->mem->map(ctx, sla, (unsigned)len, V3_ACCESS_READ);
+        if (!src || (dst > src && dst < src + len))
+            return 0;
+        memmove(dst, src, len);
+        v3_gpr_set(c, V3_RSI, in->addrsize, si + len);
+    } else {
+        uint64_t v = v3_gpr_get(c, V3_RAX, es);
+        if (es == 1)
+            memset(dst, (int)v, len);
+        else
+            for (uint64_t i = 0; i < len; i += es)
+                memcpy(dst + i, &v, es);
+    }
+    v3_gpr_set(c, V3_RDI, in->addrsize, di + len);
+    v3_gpr_set(c, V3_RCX, in->addrsize, cnt - n);
+    return n;
+}
+
 static int string_op(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
 {
     struct v3_core *c = ctx->core;
@@ -50,6 +114,18 @@ static int string_op(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned 
     int st;
 
     while (cnt) {
+        if (rep && cnt > 1 && (k == ST_MOVS || k == ST_STOS) && !(delta >> 63) && ctx->mem->map) {
+            uint64_t n = fast_chunk(ctx, in, k, es, am, cnt, limit);
+            if (n) {
+                cnt -= n;
+                if (limit) {
+                    limit -= (uint32_t)n;
+                    if (cnt && limit == 0)
+                        return V3_X_JUMP;
+                }
+                continue;
+            }
+        }
         uint64_t si = c->gpr[V3_RSI] & am, di = c->gpr[V3_RDI] & am, a = 0, b = 0;
         switch (k) {
         case ST_MOVS:

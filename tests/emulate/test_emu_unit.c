@@ -435,6 +435,60 @@ static void t_rep_16bit_wrap(void **s)
     assert_int_equal(core->rip, 2);
 }
 
+/* REP MOVS/STOS on RAM (the page-chunk fast path) against a naive element loop */
+static void t_rep_ram_model(void **s)
+{
+    (void)s;
+    unsigned seed = 777;
+    static uint8_t model[3 * PG];
+    for (int iter = 0; iter < 400; iter++) {
+        reset(NULL);
+        seed = seed * 1103515245u + 12345u;
+        unsigned esz = 1u << (seed >> 8) % 4, stos = (seed >> 12) & 1;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t cnt = (seed >> 4) % 2000;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t so = (seed >> 4) % (PG + 100), d = (seed >> 16) % 64;
+        uint64_t dof = (seed & 1) ? so + d : (so > d ? so - d : so + d);   /* overlaps both ways */
+        for (uint64_t i = 0; i < 3 * PG; i++)
+            ram[DATA + i] = (uint8_t)(i * 7 + iter);
+        memcpy(model, ram + DATA, 3 * PG);
+        uint64_t rax = 0x1122334455667788ull;
+        /* model: element by element, forward */
+        for (uint64_t e = 0; e < cnt; e++) {
+            uint8_t el[8];          /* an element is read whole, then written */
+            for (unsigned b = 0; b < esz; b++)
+                el[b] = stos ? (uint8_t)(rax >> (8 * b))
+                             : (so + e * esz + b < 3 * PG ? model[so + e * esz + b] : 0);
+            for (unsigned b = 0; b < esz && dof + e * esz + b < 3 * PG; b++)
+                model[dof + e * esz + b] = el[b];
+        }
+        if (dof + cnt * esz > 3 * PG || so + cnt * esz > 3 * PG)
+            continue;
+        uint8_t bytes[3] = { 0xf3, 0, 0 };
+        int n = 1;
+        if (esz == 2)
+            bytes[n++] = 0x66;
+        else if (esz == 8)
+            bytes[n++] = 0x48;
+        bytes[n++] = stos ? (esz == 1 ? 0xaa : 0xab) : (esz == 1 ? 0xa4 : 0xa5);
+        code(bytes, n);
+        core->gpr[V3_RCX] = cnt;
+        core->gpr[V3_RSI] = DATA + so;
+        core->gpr[V3_RDI] = DATA + dof;
+        core->gpr[V3_RAX] = rax;
+        assert_int_equal(run(), V3_OK);
+        assert_int_equal(core->gpr[V3_RCX], 0);
+        assert_int_equal(core->gpr[V3_RDI], DATA + dof + cnt * esz);
+        if (!stos)
+            assert_int_equal(core->gpr[V3_RSI], DATA + so + cnt * esz);
+        if (memcmp(ram + DATA, model, 3 * PG))
+            fprintf(stderr, "iter %d esz %u stos %u cnt %llu so %llu dof %llu\n", iter, esz, stos,
+                    (unsigned long long)cnt, (unsigned long long)so, (unsigned long long)dof);
+        assert_memory_equal(ram + DATA, model, 3 * PG);
+    }
+}
+
 /* ------------------------------------------------------------ exceptions */
 
 static void t_lock_ud(void **s)
@@ -870,6 +924,7 @@ int main(void)
         cmocka_unit_test_setup(t_rep_movs_hook_both, reset),
         cmocka_unit_test_setup(t_repe_cmpsb_stops, reset),
         cmocka_unit_test_setup(t_rep_16bit_wrap, reset),
+        cmocka_unit_test_setup(t_rep_ram_model, reset),
         cmocka_unit_test_setup(t_lock_ud, reset),
         cmocka_unit_test_setup(t_div_de, reset),
         cmocka_unit_test_setup(t_idiv16_and_shift0, reset),

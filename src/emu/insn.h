@@ -203,6 +203,8 @@ struct v3_insn {
     struct v3_operand op[4];
 };
 
+_Static_assert(sizeof(struct v3_insn) <= 96, "struct v3_insn must stay compact");
+
 /* condition codes (in->cc) */
 enum v3_cc { V3_CC_O, V3_CC_NO, V3_CC_B, V3_CC_AE, V3_CC_E, V3_CC_NE, V3_CC_BE, V3_CC_A,
              V3_CC_S, V3_CC_NS, V3_CC_P, V3_CC_NP, V3_CC_L, V3_CC_GE, V3_CC_LE, V3_CC_G };

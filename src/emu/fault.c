@@ -88,7 +88,9 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
     return V3_OK;
 }
 
-/* host pointer for plain RAM (base or shadow region) within one page */
+/* host pointer for plain RAM (base or shadow region) within one page.  The
+ * lookup is not made under the map lock: as for any raw lookup, a VMM that
+ * changes the map while vCPUs run must pause them first (see v3/mem.h). */
 static void *fp_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned access)
 {
     if ((la & (PAGE - 1)) + len > PAGE)

@@ -76,7 +76,10 @@ int main(int argc, char **argv)
             gen_case(&r, &lays[mi], -1, &c);
             memcpy(buf + FUZZ_EMU_HDR, c.insn.b, (size_t)c.insn.len);
             for (int m = (int)rndn(&r, 3); m > 0; m--)
-                buf[FUZZ_EMU_HDR + rndn(&r, (uint64_t)c.insn.len)] ^= (uint8_t)(1u << rndn(&r, 8));
+            {
+                uint64_t at = rndn(&r, (uint64_t)c.insn.len);
+                buf[FUZZ_EMU_HDR + at] ^= (uint8_t)(1u << rndn(&r, 8));
+            }
             len = FUZZ_EMU_HDR + (size_t)c.insn.len + rndn(&r, 4);
         } else {
             len = FUZZ_EMU_HDR + rndn(&r, 33);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Random test-case generator for the emulator differential tests. */
+/* Random test-case generator for the emulator differential tests.
+ * At most one random draw per full expression, so that a seed gives the
+ * same cases whatever the compiler's evaluation order. */
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +50,8 @@ static uint64_t rval(struct rng *r)
     case 0: return 0;
     case 1: return ~0ull;
     case 2: return rndn(r, 4) + 1;
-    case 3: return 0x8000000000000000ull >> (rndn(r, 4) * 16 + rndn(r, 2) * 8);
-    case 4: return (0x8000000000000000ull >> (rndn(r, 4) * 16 + rndn(r, 2) * 8)) - 1;
+    case 3: { uint64_t a = rndn(r, 4) * 16; return 0x8000000000000000ull >> (a + rndn(r, 2) * 8); }
+    case 4: { uint64_t a = rndn(r, 4) * 16; return (0x8000000000000000ull >> (a + rndn(r, 2) * 8)) - 1; }
     case 5: return rndn(r, 256);
     default: return rnd(r);
     }
@@ -376,7 +378,8 @@ void gen_case(struct rng *r, const struct layout *lay, int fam, struct tcase *c)
         for (int i = 0; i < 8; i++)
             c->gpr[i] &= 0xffffffff;
     c->gpr[V3N_RSP] = lay->scr + 0x2000 + 0x400 + rndn(r, 0x100) * 8;
-    c->rflags = (rnd(r) & (CF | PF | AF | ZF | SF | OF)) | (chance(r, 50) ? DF : 0) | 2;
+    c->rflags = rnd(r) & (CF | PF | AF | ZF | SF | OF);
+    c->rflags |= (chance(r, 50) ? DF : 0) | 2;
     for (int i = 0; i < 16; i++)
         for (int j = 0; j < 16; j++)
             c->xmm[i][j] = (uint8_t)rnd(r);
@@ -699,10 +702,12 @@ void gen_case(struct rng *r, const struct layout *lay, int fam, struct tcase *c)
             rc = finish(g, opc, 2, pick_reg(g, 0), 0, 0);
         } else if (form == 3) {
             opc[0] = 0x69;
-            rc = finish(g, opc, 1, pick_reg(g, 0), immsz(sz), rimm(g, immsz(sz)));
+            int rr = pick_reg(g, 0);
+            rc = finish(g, opc, 1, rr, immsz(sz), rimm(g, immsz(sz)));
         } else {
             opc[0] = 0x6b;
-            rc = finish(g, opc, 1, pick_reg(g, 0), 1, rimm(g, 1));
+            int rr = pick_reg(g, 0);
+            rc = finish(g, opc, 1, rr, 1, rimm(g, 1));
         }
         static const char *const names[5] = { "mul", "imul1-", "imul2-", "imul3-", "imul3b-" };
         setname(c, names[form], sz);

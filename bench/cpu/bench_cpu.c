@@ -131,6 +131,7 @@ static double v3_run(struct v3g *g, unsigned k, uint64_t iters, uint64_t *insns,
     double t0, t1;
     set_inputs(c->gpr, iters);
     c->rip = hdr[2 * k];
+    c->halted = 0;                   /* the previous kernel ended in HLT */
     v3_core_set_rflags(c, 2);
     t0 = now();
     v3_emu_backend.run(c, &ex);

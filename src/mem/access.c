@@ -97,15 +97,20 @@ static inline uint64_t piece_len(const struct v3_mem_region *r, uint64_t cur, ui
     return stop - cur;
 }
 
-int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst)
+/*
+ * One guest physical access of either direction.  Both passes run under the
+ * read lock; a write-hook piece calls the callback first and stores only if
+ * it returned 0.
+ */
+static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core, uint64_t gpa,
+                          size_t len, void *buf, bool write)
 {
-    static const char fn[] = "v3_read_gpa_memory";
     uint64_t end, cur, lo, hi;
     int rc;
 
     if (len == 0 && vm)
         return 0;
-    rc = check_args(fn, vm, gpa, len, dst, &end);
+    rc = check_args(fn, vm, gpa, len, buf, &end);
     if (rc)
         return rc;
     v3_host.read_lock(vm->mem.lock);
@@ -113,21 +118,29 @@ int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa,
     for (cur = gpa; rc == V3_OK && cur < end;) {
         struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
         uint64_t n = piece_len(r, cur, hi, end);
-        char *out = (char *)dst + (cur - gpa);
+        char *data = (char *)buf + (cur - gpa);
+        bool hooked = r->type == V3_REGION_FULL_HOOK || (write && r->type == V3_REGION_WRITE_HOOK);
 
-        if (r->type == V3_REGION_FULL_HOOK) {
+        if (hooked) {
             int cb;
 
             __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
-            cb = r->read_hook(core, cur, out, (uint32_t)n, r->priv);
+            cb = write ? r->write_hook(core, cur, data, (uint32_t)n, r->priv)
+                       : r->read_hook(core, cur, data, (uint32_t)n, r->priv);
             if (cb < 0) {
-                V3_ERROR("%s: read callback of [%#llx, %#llx) failed (%d) at %#llx+%llu", fn,
-                         ull(r->guest_start), ull(r->guest_end), cb, ull(cur), ull(n));
+                V3_ERROR("%s: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%llu", fn,
+                         write ? "write" : "read", ull(r->guest_start), ull(r->guest_end), cb,
+                         ull(cur), ull(n));
                 rc = V3_ECALLBACK;
                 break;
             }
-        } else {
-            memmove(out, (const char *)r->host_addr + (cur - r->guest_start), (size_t)n);
+        }
+        if (r->type != V3_REGION_FULL_HOOK) {
+            char *mem = (char *)r->host_addr + (cur - r->guest_start);
+            if (write)
+                memmove(mem, data, (size_t)n);
+            else
+                memmove(data, mem, (size_t)n);
         }
         cur += n;
     }
@@ -135,40 +148,12 @@ int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa,
     return rc == V3_OK ? (int64_t)len : rc;
 }
 
+int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst)
+{
+    return gpa_access("v3_read_gpa_memory", vm, core, gpa, len, dst, false);
+}
+
 int64_t v3_write_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src)
 {
-    static const char fn[] = "v3_write_gpa_memory";
-    uint64_t end, cur, lo, hi;
-    int rc;
-
-    if (len == 0 && vm)
-        return 0;
-    rc = check_args(fn, vm, gpa, len, src, &end);
-    if (rc)
-        return rc;
-    v3_host.read_lock(vm->mem.lock);
-    rc = check_mapped(fn, vm, core, gpa, end);
-    for (cur = gpa; rc == V3_OK && cur < end;) {
-        struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
-        uint64_t n = piece_len(r, cur, hi, end);
-        const char *in = (const char *)src + (cur - gpa);
-
-        if (r->type == V3_REGION_FULL_HOOK || r->type == V3_REGION_WRITE_HOOK) {
-            int cb;
-
-            __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
-            cb = r->write_hook(core, cur, in, (uint32_t)n, r->priv);
-            if (cb < 0) {
-                V3_ERROR("%s: write callback of [%#llx, %#llx) failed (%d) at %#llx+%llu", fn,
-                         ull(r->guest_start), ull(r->guest_end), cb, ull(cur), ull(n));
-                rc = V3_ECALLBACK;
-                break;
-            }
-        }
-        if (r->type != V3_REGION_FULL_HOOK)
-            memmove((char *)r->host_addr + (cur - r->guest_start), in, (size_t)n);
-        cur += n;
-    }
-    v3_host.read_unlock(vm->mem.lock);
-    return rc == V3_OK ? (int64_t)len : rc;
+    return gpa_access("v3_write_gpa_memory", vm, core, gpa, len, (void *)src, true);
 }

@@ -27,6 +27,13 @@
  *    All registers take accesses of 1 to 8 bytes at any offset: a read
  *    returns the bytes of the register file at that offset, a write updates
  *    the writable bytes it covers.  Each access (not each byte) counts once.
+ *  - System Control Port A: port 0x92.  Bit 1 is the A20 gate: writing 0
+ *    disables it on every vCPU (physical address bit 20 of every guest
+ *    access then reads as 0, see v3_cpu_set_a20() and vcpu.h a20_clear),
+ *    writing 1 enables it; reads return it.  Bit 0 is the fast reset: v3vmm
+ *    models no reset, so writing 1 stops the VM with V3_STOP_SHUTDOWN (as a
+ *    triple fault, which resets a PC as well) and logs one line.  Other bits
+ *    are ignored on writes and read as 0.
  */
 #ifndef V3_DEVICES_H
 #define V3_DEVICES_H
@@ -38,6 +45,9 @@ struct v3_vm;
 
 #define V3_UART_COM1         0x3F8u
 #define V3_DEBUG_EXIT_PORT   0xF4u
+#define V3_SYSCTL_A_PORT     0x92u
+#define V3_SYSCTL_A_RESET    0x01u   /**< port 0x92 bit 0: fast reset */
+#define V3_SYSCTL_A_A20      0x02u   /**< port 0x92 bit 1: A20 gate enabled */
 #define V3_VGA_TEXT_BASE     0xB8000ull
 #define V3_VGA_TEXT_END      0xC0000ull
 #define V3_VGA_COLS          80

@@ -36,7 +36,9 @@ struct v3_vm_region_config {
 #define V3_DEV_DEBUG_EXIT  (1u << 1)   /**< isa-debug-exit at 0xF4-0xF7 */
 #define V3_DEV_VGA_TEXT    (1u << 2)   /**< write-hooked text memory at 0xB8000-0xBFFFF */
 #define V3_DEV_TESTDEV     (1u << 3)   /**< the v3 test device: MMIO at 0xFEB00000 + hypercalls */
-#define V3_DEV_ALL         (V3_DEV_UART | V3_DEV_DEBUG_EXIT | V3_DEV_VGA_TEXT | V3_DEV_TESTDEV)
+#define V3_DEV_SYSCTL_A    (1u << 4)   /**< System Control Port A at 0x92 (A20 gate, fast reset) */
+#define V3_DEV_ALL         (V3_DEV_UART | V3_DEV_DEBUG_EXIT | V3_DEV_VGA_TEXT | V3_DEV_TESTDEV | \
+                            V3_DEV_SYSCTL_A)
 
 /** Serial port byte sinks/sources provided by the embedder (the core does no I/O itself). */
 struct v3_serial_io {
@@ -78,7 +80,7 @@ struct v3_vm_config {
 enum v3_stop_reason {
     V3_STOP_NONE = 0,
     V3_STOP_DEBUG_EXIT,     /**< the guest wrote the debug-exit port; see exit_code */
-    V3_STOP_SHUTDOWN,       /**< triple fault */
+    V3_STOP_SHUTDOWN,       /**< triple fault, or a fast reset through port 0x92 bit 0 */
     V3_STOP_HLT,            /**< HLT with no interrupt that could ever wake the vCPU */
     V3_STOP_INSN_LIMIT,     /**< v3_vm_config::max_insns reached */
     V3_STOP_REQUESTED,      /**< v3_stop_vm() */

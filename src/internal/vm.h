@@ -83,6 +83,7 @@ struct v3_vm {
 int v3_uart_attach(struct v3_vm *vm);
 void v3_uart_detach(struct v3_vm *vm);
 int v3_debug_exit_attach(struct v3_vm *vm);
+int v3_sysctl_a_attach(struct v3_vm *vm);
 int v3_vga_attach(struct v3_vm *vm);
 void v3_vga_detach(struct v3_vm *vm);
 int v3_testdev_attach(struct v3_vm *vm);

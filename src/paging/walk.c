@@ -437,6 +437,11 @@ again:
             goto out;
         }
     }
+    /* A20 gate disabled (core->a20_clear = 1 << 20): physical address bit 20
+       of the accessed byte reads as 0 in every mode.  Paging-structure reads
+       are not masked (A20M is a real-mode compatibility feature).
+       v3_cpu_set_a20() flushes the TLB whenever the gate changes. */
+    w.gpa &= ~c->a20_clear;
     rc = V3_OK;
     *gpa = w.gpa;
     if (!(flags & WALK_COMMIT))

@@ -134,6 +134,8 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         goto fail_vm;
     if ((cfg->devices & V3_DEV_TESTDEV) && (rc = v3_testdev_attach(vm)) < 0)
         goto fail_vm;
+    if ((cfg->devices & V3_DEV_SYSCTL_A) && (rc = v3_sysctl_a_attach(vm)) < 0)
+        goto fail_vm;
 
     /* Per-vCPU state of the translation layer and of the back end. */
     for (unsigned i = 0; i < n; i++) {

@@ -4,6 +4,8 @@
 #include "internal/vm.h"
 #include <v3/devices.h>
 #include <v3/hypercall.h>
+#include <v3/mem.h>
+#include <v3/paging.h>
 
 #define MB (1ull << 20)
 
@@ -348,6 +350,126 @@ static void test_testdev(void **state)
     v3_free_vm(vm);
 }
 
+/* ------------------------------------------------------------ System Control Port A (0x92) */
+
+static void put32(struct v3_vm *vm, uint64_t gpa, uint32_t v)
+{
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, gpa, 4, &v), 4);
+}
+
+static void put64(struct v3_vm *vm, uint64_t gpa, uint64_t v)
+{
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, gpa, 8, &v), 8);
+}
+
+/* Byte at linear @p la through the translation path (TLB included). */
+static uint8_t peek(uint64_t la)
+{
+    struct v3_exception exc;
+    uint8_t b = 0;
+    assert_int_equal(v3_read_gva_memory(C, la, 1, &b, V3_ACCESS_READ, &exc), 1);
+    return b;
+}
+
+static uint64_t xlate(uint64_t la)
+{
+    struct v3_exception exc;
+    uint64_t gpa = ~0ull;
+    assert_int_equal(v3_gva_to_gpa(C, la, V3_ACCESS_READ, &gpa, &exc), V3_OK);
+    return gpa;
+}
+
+/* Markers: 0x00f000 holds 0x55, 0x10f000 holds 0xaa (its alias with A20 off). */
+static struct v3_vm *a20_vm(unsigned devices)
+{
+    struct v3_vm *vm;
+    uint8_t lo = 0x55, hi = 0xaa;
+
+    fake_load(NULL, 0);
+    vm = fake_vm(4 * MB, devices, NULL);
+    C = v3_get_core(vm, 0);
+    flat32(C);
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, 0x00f000, 1, &lo), 1);
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, 0x10f000, 1, &hi), 1);
+    return vm;
+}
+
+static void test_sysctl_a_port(void **state)
+{
+    struct v3_vm *vm = a20_vm(V3_DEV_SYSCTL_A);
+
+    assert_int_equal(C->a20_clear, 0);
+    assert_int_equal(inp(0x92, 1), 0x02);              /* A20 enabled at creation */
+    assert_int_equal(inp(0x93, 1), 0xff);              /* not part of it */
+    /* the TLB learns 0x10f000 with A20 on */
+    assert_int_equal(peek(0x10f000), 0xaa);
+    assert_int_equal(xlate(0x10f123), 0x10f123);
+
+    outp(0x92, 1, 0x00);                               /* A20 off */
+    assert_int_equal(C->a20_clear, 1ull << 20);
+    assert_int_equal(inp(0x92, 1), 0x00);
+    assert_int_equal(peek(0x10f000), 0x55);            /* no stale TLB entry */
+    assert_int_equal(xlate(0x10f123), 0x00f123);
+    assert_int_equal(xlate(0x30f456), 0x20f456);       /* only bit 20 */
+    assert_int_equal(xlate(0x00f456), 0x00f456);
+    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+
+    outp(0x92, 1, 0xfe);                               /* other bits ignored; A20 back on */
+    assert_int_equal(C->a20_clear, 0);
+    assert_int_equal(inp(0x92, 1), 0x02);
+    assert_int_equal(peek(0x10f000), 0xaa);
+    assert_int_equal(inp(0x92, 2), 0xff02);            /* wide read: 0x93 byte is all ones */
+    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+
+    outp(0x92, 1, 0x03);                               /* fast reset: the VM shuts down */
+    assert_int_equal(vm->pending_stop, V3_STOP_SHUTDOWN);
+    assert_int_equal(C->a20_clear, 0);
+    v3_free_vm(vm);
+
+    /* without the device bit, port 0x92 is not decoded */
+    vm = a20_vm(V3_DEV_ALL & ~V3_DEV_SYSCTL_A);
+    assert_int_equal(inp(0x92, 1), 0xff);
+    outp(0x92, 1, 0x00);
+    assert_int_equal(C->a20_clear, 0);
+    v3_free_vm(vm);
+}
+
+/* The mask applies to the final address of a walk: 32-bit paging (4 KiB) and PAE (2 MiB page). */
+static void test_sysctl_a_paging(void **state)
+{
+    struct v3_vm *vm = a20_vm(V3_DEV_ALL);
+
+    /* 32-bit: PD at 0x1000, PT at 0x2000; la 0x40f000 -> pa 0x10f000 */
+    put32(vm, 0x1000 + 1 * 4, 0x2000 | 7);
+    put32(vm, 0x2000 + 0x0f * 4, 0x10f000 | 7);
+    C->cr3 = 0x1000;
+    C->cr0 |= V3_CR0_PG;
+    v3_core_update_mode(C);
+    v3_tlb_flush_all(C);
+    assert_int_equal(peek(0x40f000), 0xaa);
+    outp(0x92, 1, 0x00);
+    assert_int_equal(peek(0x40f000), 0x55);
+    assert_int_equal(xlate(0x40f010), 0x00f010);
+    outp(0x92, 1, 0x02);
+    assert_int_equal(xlate(0x40f010), 0x10f010);
+
+    /* PAE: PDPT at 0x3000, PD at 0x4000; PDE 1 maps a 2 MiB page at 0: la 0x30f000 -> pa 0x10f000 */
+    put64(vm, 0x3000, 0x4000 | 1);
+    put64(vm, 0x4000 + 1 * 8, 0x000000 | 0x80 | 7);
+    C->cr0 &= ~V3_CR0_PG;
+    C->cr4 |= V3_CR4_PAE;
+    C->cr3 = 0x3000;
+    C->cr0 |= V3_CR0_PG;
+    v3_core_update_mode(C);
+    v3_tlb_flush_all(C);
+    assert_int_equal(xlate(0x30f000), 0x10f000);
+    assert_int_equal(peek(0x30f000), 0xaa);
+    outp(0x92, 1, 0x00);
+    assert_int_equal(xlate(0x30f000), 0x00f000);
+    assert_int_equal(peek(0x30f000), 0x55);
+    v3_free_vm(vm);
+}
+
 static void test_devices_allocfail(void **state)
 {
     struct v3_vm_config cfg;
@@ -388,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_vga),
         cmocka_unit_test(test_vga_crtc),
         cmocka_unit_test(test_testdev),
+        cmocka_unit_test(test_sysctl_a_port),
+        cmocka_unit_test(test_sysctl_a_paging),
         cmocka_unit_test(test_devices_allocfail),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

@@ -39,8 +39,10 @@
  * A20: core->a20_clear is (1 << 20) while the A20 gate is disabled (port 0x92
  * bit 1 = 0, or the keyboard controller's output port); the translation path
  * is to apply gpa &= ~core->a20_clear (and flush its TLB when it changes).
- * v3_cpu_set_a20() sets it on every vCPU.  Not wired yet: no device model
- * calls v3_cpu_set_a20() and the page walker ignores the field.
+ * v3_cpu_set_a20() sets it on every vCPU.  The System Control Port A device
+ * (src/devices/sysctl_a.c, port 0x92) calls it, and the translation path
+ * (src/paging/walk.c) masks the final guest physical address of every walk,
+ * paging on or off.
  */
 #ifndef V3_CPU_SYSTEM_H
 #define V3_CPU_SYSTEM_H

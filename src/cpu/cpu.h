@@ -144,6 +144,9 @@ extern const struct v3_emu_mem_ops cpu_mem_ops;
 int cpu_fetch_xlate(struct v3_cpu *cpu, uint64_t la, uint64_t *gpa, uint8_t **hva,
                     struct v3_exception *exc);
 
+/* fast.c: pick an operand-specialised handler for a decoded instruction (block build) */
+void cpu_specialize(struct v3_insn *in);
+
 /* misc: CPUID model */
 void cpu_model_init(struct v3_cpu *cpu);
 

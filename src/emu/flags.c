@@ -32,7 +32,7 @@
  *                             the destination unchanged (all 64 bits)
  *   BT/BTS/BTR/BTC:           OF, SF, AF, PF unchanged
  */
-#include "emu/insn.h"
+#include "emu/alu_core.h"
 
 static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
 
@@ -102,18 +102,7 @@ void v3_core_set_rflags(struct v3_core *core, uint64_t rflags)
 
 unsigned v3_flags_cf(struct v3_core *c)
 {
-    const struct v3_lazy_flags *l = &c->lazy;
-    unsigned size = l->size ? l->size : 8;
-    uint64_t m = v3_size_mask(size), r = l->res & m, a = l->src1 & m, b = l->src2 & m;
-    switch (l->op) {
-    case V3_LF_NONE:  return c->rflags & V3_FLAG_CF;
-    case V3_LF_ADD:   return (unsigned)msb((a & b) | ((a | b) & ~r), size);
-    case V3_LF_SUB:   return (unsigned)msb((~a & b) | ((~a | b) & r), size);
-    case V3_LF_LOGIC: return 0;
-    case V3_LF_INC:
-    case V3_LF_DEC:   return (unsigned)(b & 1);    /* the recorded old CF */
-    default:          return (lazy_compute(l) & V3_FLAG_CF) ? 1 : 0;
-    }
+    return v3_lazy_cf(c);
 }
 
 void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)
@@ -124,17 +113,5 @@ void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)
 
 int v3_cond(struct v3_core *c, unsigned cc)
 {
-    uint64_t f = v3_core_get_rflags(c);
-    int r;
-    switch ((cc >> 1) & 7) {
-    case 0: r = !!(f & V3_FLAG_OF); break;
-    case 1: r = !!(f & V3_FLAG_CF); break;
-    case 2: r = !!(f & V3_FLAG_ZF); break;
-    case 3: r = !!(f & (V3_FLAG_CF | V3_FLAG_ZF)); break;
-    case 4: r = !!(f & V3_FLAG_SF); break;
-    case 5: r = !!(f & V3_FLAG_PF); break;
-    case 6: r = !!(f & V3_FLAG_SF) != !!(f & V3_FLAG_OF); break;
-    default: r = (f & V3_FLAG_ZF) || (!!(f & V3_FLAG_SF) != !!(f & V3_FLAG_OF)); break;
-    }
-    return (cc & 1) ? !r : r;
+    return v3_lazy_cond(c, cc);
 }

@@ -1,17 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Operand access for handlers: effective addresses, memory, RMW, stack. */
-#include "emu/insn.h"
+#include "emu/alu_core.h"
 
 uint64_t v3_op_ea(const struct v3_core *core, const struct v3_insn *in, const struct v3_operand *op)
 {
-    uint64_t a = op->val;
-    if (op->base == V3_REG_RIP)
-        a += core->rip + in->len;
-    else if (op->base != V3_REG_NONE)
-        a += core->gpr[op->base & 15];
-    if (op->index != V3_REG_NONE)
-        a += core->gpr[op->index & 15] * op->scale;
-    return a & v3_size_mask(in->addrsize);
+    return v3_ea_inline(core, in, op);
 }
 
 /* #AC: alignment checking at CPL 3 with CR0.AM and RFLAGS.AC */

@@ -5,29 +5,17 @@
  * read-modify-write through v3_rmw_*, atomic with LOCK on RAM.
  */
 #include <Zydis/Zydis.h>
-#include "emu/insn.h"
+#include "emu/alu_core.h"
 
-enum alu_kind { K_ADD, K_ADC, K_SUB, K_SBB, K_AND, K_OR, K_XOR };
-
-static inline uint64_t alu_compute(unsigned k, uint64_t a, uint64_t b, unsigned cin)
-{
-    switch (k) {
-    case K_ADD: return a + b;
-    case K_ADC: return a + b + cin;
-    case K_SUB: return a - b;
-    case K_SBB: return a - b - cin;
-    case K_AND: return a & b;
-    case K_OR:  return a | b;
-    default:    return a ^ b;
-    }
-}
+enum alu_kind { K_ADD = V3_ALU_ADD, K_ADC = V3_ALU_ADC, K_SUB = V3_ALU_SUB, K_SBB = V3_ALU_SBB,
+                K_AND = V3_ALU_AND, K_OR = V3_ALU_OR, K_XOR = V3_ALU_XOR };
 
 static int alu2(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
 {
     struct v3_core *c = ctx->core;
     unsigned size = in->op[0].size;
     uint64_t m = v3_size_mask(size), src, old, res;
-    unsigned cin = (k == K_ADC || k == K_SBB) ? v3_flags_cf(c) : 0;
+    unsigned cin = (k == K_ADC || k == K_SBB) ? v3_lazy_cf(c) : 0;
     struct v3_rmw r;
     int st;
 
@@ -37,12 +25,11 @@ static int alu2(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
     if ((st = v3_rmw_begin(ctx, in, &in->op[0], size, 0, &r, &old)))
         return st;
     do {
-        res = alu_compute(k, old, src, cin) & m;
+        res = v3_alu_compute(k, old, src, cin) & m;
     } while ((st = v3_rmw_commit(ctx, &r, &old, res)) == V3_X_AGAIN);
     if (st)
         return st;
-    unsigned lf = k <= K_ADC ? V3_LF_ADD : k <= K_SBB ? V3_LF_SUB : V3_LF_LOGIC;
-    v3_flags_lazy(c, lf, size, res, old, src);
+    v3_alu_record(c, k, size, res, old, src);
     return V3_X_NEXT;
 }
 
@@ -67,43 +54,32 @@ static int cmp_test(struct v3_emu_ctx *ctx, const struct v3_insn *in, int is_tes
     a &= m;
     b &= m;
     if (is_test)
-        v3_flags_lazy(ctx->core, V3_LF_LOGIC, size, a & b, a, b);
+        v3_alu_test(ctx->core, size, a, b);
     else
-        v3_flags_lazy(ctx->core, V3_LF_SUB, size, (a - b) & m, a, b);
+        v3_alu_cmp(ctx->core, size, a, b);
     return V3_X_NEXT;
 }
 static int op_cmp(struct v3_emu_ctx *x, const struct v3_insn *in)  { return cmp_test(x, in, 0); }
 static int op_test(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_test(x, in, 1); }
 
 /* INC DEC NEG NOT */
-enum { U_INC, U_DEC, U_NEG, U_NOT };
+enum { U_INC = V3_UN_INC, U_DEC = V3_UN_DEC, U_NEG = V3_UN_NEG, U_NOT = V3_UN_NOT };
 static int unary(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
 {
     struct v3_core *c = ctx->core;
     unsigned size = in->op[0].size;
     uint64_t m = v3_size_mask(size), old, res;
-    unsigned cf = (k == U_INC || k == U_DEC) ? v3_flags_cf(c) : 0;
+    unsigned cf = (k == U_INC || k == U_DEC) ? v3_lazy_cf(c) : 0;
     struct v3_rmw r;
     int st;
     if ((st = v3_rmw_begin(ctx, in, &in->op[0], size, 0, &r, &old)))
         return st;
     do {
-        switch (k) {
-        case U_INC: res = old + 1; break;
-        case U_DEC: res = old - 1; break;
-        case U_NEG: res = 0 - old; break;
-        default:    res = ~old; break;
-        }
-        res &= m;
+        res = v3_unary_compute(k, old) & m;
     } while ((st = v3_rmw_commit(ctx, &r, &old, res)) == V3_X_AGAIN);
     if (st)
         return st;
-    switch (k) {
-    case U_INC: v3_flags_lazy(c, V3_LF_INC, size, res, old, cf); break;
-    case U_DEC: v3_flags_lazy(c, V3_LF_DEC, size, res, old, cf); break;
-    case U_NEG: v3_flags_lazy(c, V3_LF_SUB, size, res, 0, old); break;
-    default: break;
-    }
+    v3_unary_record(c, k, size, res, old, cf);
     return V3_X_NEXT;
 }
 static int op_inc(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary(x, in, U_INC); }

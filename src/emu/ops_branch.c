@@ -11,7 +11,7 @@
  * handled here (V3_X_UNSUPPORTED).
  */
 #include <Zydis/Zydis.h>
-#include "emu/insn.h"
+#include "emu/alu_core.h"
 #include "cpu/system/system.h"
 
 int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel);
@@ -28,13 +28,13 @@ static inline uint64_t near_target(const struct v3_insn *in, uint64_t t)
 
 static inline uint64_t rel_target(const struct v3_core *c, const struct v3_insn *in)
 {
-    return near_target(in, c->rip + in->len + in->op[0].val);
+    return v3_rel_target(c, in);
 }
 
 static int op_jcc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
-    if (!v3_cond(c, in->cc))
+    if (!v3_lazy_cond(c, in->cc))
         return V3_X_NEXT;
     c->rip = rel_target(c, in);
     return V3_X_JUMP;

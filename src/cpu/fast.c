@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Operand-specialised handlers of the software CPU.
+ *
+ * When the decode cache builds a block, cpu_specialize() replaces the
+ * generic handler of a common instruction form (register/register,
+ * register/immediate, and 64-bit-mode loads and stores of plain RAM) by a
+ * handler that reads its operands directly instead of going through the
+ * generic operand switch.  The semantics are not repeated here: results and
+ * flags come from the inline cores of src/emu/alu_core.h, the same ones the
+ * generic handlers of src/emu/ops_alu.c use.  A memory form whose access is
+ * not the simple case (not 64-bit mode, FS/GS, RFLAGS.AC, a TLB miss, a
+ * hooked page, a page crossing, data breakpoints) calls the generic handler,
+ * which does the full job.
+ */
+#include <Zydis/Zydis.h>
+#include "emu/alu_core.h"
+#include "paging/tlb.h"
+#include "cpu/cpu.h"
+
+#define R0(in) ((in)->op[0].reg & 15)
+#define R1(in) ((in)->op[1].reg & 15)
+
+/* ------------------------------------------------------------ register forms */
+
+static inline int alu_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k, int imm)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t m = v3_size_mask(size);
+    unsigned cin = (k == V3_ALU_ADC || k == V3_ALU_SBB) ? v3_lazy_cf(c) : 0;
+    uint64_t b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
+    uint64_t a = c->gpr[R0(in)] & m;
+    uint64_t res = v3_alu_compute(k, a, b, cin) & m;
+    v3_gpr_set(c, R0(in), size, res);
+    v3_alu_record(c, k, size, res, a, b);
+    return V3_X_NEXT;
+}
+
+#define ALU_PAIR(name, k) \
+    static int f_##name##_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 0); } \
+    static int f_##name##_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 1); }
+ALU_PAIR(add, V3_ALU_ADD)
+ALU_PAIR(adc, V3_ALU_ADC)
+ALU_PAIR(sub, V3_ALU_SUB)
+ALU_PAIR(sbb, V3_ALU_SBB)
+ALU_PAIR(and, V3_ALU_AND)
+ALU_PAIR(or, V3_ALU_OR)
+ALU_PAIR(xor, V3_ALU_XOR)
+
+static inline int cmp_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, int test, int imm)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t m = v3_size_mask(size);
+    uint64_t a = c->gpr[R0(in)] & m, b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
+    if (test)
+        v3_alu_test(c, size, a, b);
+    else
+        v3_alu_cmp(c, size, a, b);
+    return V3_X_NEXT;
+}
+static int f_cmp_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 0); }
+static int f_cmp_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 1); }
+static int f_test_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 0); }
+static int f_test_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 1); }
+
+static inline int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t m = v3_size_mask(size);
+    unsigned cf = (k == V3_UN_INC || k == V3_UN_DEC) ? v3_lazy_cf(c) : 0;
+    uint64_t old = c->gpr[R0(in)] & m, res = v3_unary_compute(k, old) & m;
+    v3_gpr_set(c, R0(in), size, res);
+    v3_unary_record(c, k, size, res, old, cf);
+    return V3_X_NEXT;
+}
+static int f_inc_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_INC); }
+static int f_dec_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_DEC); }
+static int f_neg_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NEG); }
+static int f_not_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NOT); }
+
+static int f_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    v3_gpr_set(c, R0(in), in->op[0].size, c->gpr[R1(in)]);
+    return V3_X_NEXT;
+}
+
+static int f_mov_ri(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    v3_gpr_set(ctx->core, R0(in), in->op[0].size, in->op[1].val);
+    return V3_X_NEXT;
+}
+
+static int f_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    v3_gpr_set(c, R0(in), in->op[0].size, v3_ea_inline(c, in, &in->op[1]));
+    return V3_X_NEXT;
+}
+
+/* ------------------------------------------------------------ plain RAM in 64-bit mode */
+
+/*
+ * Host address of memory operand @p op for a @p len-byte access when it is
+ * the simple case: 64-bit mode, a DS/ES/SS/CS-relative operand (no segment
+ * base), the plain memory ops (no data breakpoints), no alignment checking,
+ * canonical, within one page, and a software TLB hit that allows the access.
+ * A write access runs the decode-cache store check, as cpu_mem_write() does.
+ */
+static inline uint8_t *ram_ptr(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                               const struct v3_operand *op, unsigned len, unsigned access)
+{
+    struct v3_core *c = ctx->core;
+    struct v3_tlb_entry *e = (struct v3_tlb_entry *)c->tlb;
+    uint64_t la;
+    if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops ||
+                         (c->rflags & V3_FLAG_AC) || !e, 0))
+        return NULL;
+    la = v3_ea_inline(c, in, op);
+    if (__builtin_expect((la & 0xfff) + len > 4096 || (uint64_t)((int64_t)(la << 16) >> 16) != la, 0))
+        return NULL;
+    e += (la >> 12) & (V3_TLB_SIZE - 1);
+    if (__builtin_expect(e->tag != (la & ~0xfffull) ||
+                         !((e->perm >> v3_tlb_ctx_shift(c, access)) & access & 7u), 0))
+        return NULL;
+    if (access & V3_ACCESS_WRITE)
+        cpu_store_check(cpu_of_ctx(ctx), e->gpa);
+    return e->hva + (la & 0xfff);
+}
+
+static inline uint64_t ld(const uint8_t *p, unsigned size)
+{
+    uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64;
+    switch (size) {
+    case 1: u8 = *p; return u8;
+    case 2: __builtin_memcpy(&u16, p, 2); return u16;
+    case 4: __builtin_memcpy(&u32, p, 4); return u32;
+    default: __builtin_memcpy(&u64, p, 8); return u64;
+    }
+}
+
+static inline void st(uint8_t *p, uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; break;
+    case 2: { uint16_t x = (uint16_t)v; __builtin_memcpy(p, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; __builtin_memcpy(p, &x, 4); break; }
+    default: __builtin_memcpy(p, &v, 8); break;
+    }
+}
+
+static int generic(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    return v3_emu_lookup(in->mnemonic)->fn(ctx, in);
+}
+
+/* MOV r, [m] */
+static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    unsigned size = in->op[0].size;
+    uint8_t *p = ram_ptr(ctx, in, &in->op[1], size, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    v3_gpr_set(ctx->core, R0(in), size, ld(p, size));
+    return V3_X_NEXT;
+}
+
+/* MOV [m], r and MOV [m], imm */
+static inline int mov_store(struct v3_emu_ctx *ctx, const struct v3_insn *in, int imm)
+{
+    unsigned size = in->op[0].size;
+    uint64_t v = imm ? in->op[1].val : ctx->core->gpr[R1(in)];
+    uint8_t *p = ram_ptr(ctx, in, &in->op[0], size, V3_ACCESS_WRITE);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    st(p, v, size);
+    return V3_X_NEXT;
+}
+static int f_mov_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 0); }
+static int f_mov_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 1); }
+
+/* MOVZX r, [m] / MOVZX r, r */
+static int f_movzx_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    unsigned ss = in->op[1].size;
+    uint8_t *p = ram_ptr(ctx, in, &in->op[1], ss, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    v3_gpr_set(ctx->core, R0(in), in->op[0].size, ld(p, ss));
+    return V3_X_NEXT;
+}
+
+/* CMP/TEST [m], r/imm and CMP r, [m] */
+static inline int cmp_mem(struct v3_emu_ctx *ctx, const struct v3_insn *in, int test, int memside,
+                          int imm)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t m = v3_size_mask(size), a, b;
+    uint8_t *p = ram_ptr(ctx, in, &in->op[memside], size, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    if (memside == 0) {
+        a = ld(p, size);
+        b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
+    } else {
+        a = c->gpr[R0(in)] & m;
+        b = ld(p, size);
+    }
+    if (test)
+        v3_alu_test(c, size, a, b);
+    else
+        v3_alu_cmp(c, size, a, b);
+    return V3_X_NEXT;
+}
+static int f_cmp_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_mem(x, in, 0, 0, 0); }
+static int f_cmp_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_mem(x, in, 0, 0, 1); }
+static int f_cmp_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_mem(x, in, 0, 1, 0); }
+static int f_test_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_mem(x, in, 1, 0, 0); }
+static int f_test_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_mem(x, in, 1, 0, 1); }
+
+/* ALU r, [m] */
+static inline int alu_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint64_t m = v3_size_mask(size);
+    uint8_t *p = ram_ptr(ctx, in, &in->op[1], size, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    unsigned cin = (k == V3_ALU_ADC || k == V3_ALU_SBB) ? v3_lazy_cf(c) : 0;
+    uint64_t b = ld(p, size), a = c->gpr[R0(in)] & m;
+    uint64_t res = v3_alu_compute(k, a, b, cin) & m;
+    v3_gpr_set(c, R0(in), size, res);
+    v3_alu_record(c, k, size, res, a, b);
+    return V3_X_NEXT;
+}
+static int f_add_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_rm(x, in, V3_ALU_ADD); }
+static int f_sub_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_rm(x, in, V3_ALU_SUB); }
+static int f_and_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_rm(x, in, V3_ALU_AND); }
+static int f_or_rm(struct v3_emu_ctx *x, const struct v3_insn *in)  { return alu_rm(x, in, V3_ALU_OR); }
+static int f_xor_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_rm(x, in, V3_ALU_XOR); }
+
+/* ------------------------------------------------------------ selection */
+
+static bool is_gpr(const struct v3_operand *o)
+{
+    return o->kind == V3_OPK_REG && o->cls == V3_RC_GPR;
+}
+static bool is_imm(const struct v3_operand *o)
+{
+    return o->kind == V3_OPK_IMM && !(o->cls & V3_IMMF_REL);
+}
+/* a memory operand the 64-bit fast path may take (no segment base) */
+static bool is_mem(const struct v3_insn *in, const struct v3_operand *o)
+{
+    return in->mode == V3_MODE_LONG64 && o->kind == V3_OPK_MEM && o->reg != V3_FS && o->reg != V3_GS &&
+           (o->size == 1 || o->size == 2 || o->size == 4 || o->size == 8);
+}
+
+void cpu_specialize(struct v3_insn *in)
+{
+    const struct v3_op_entry *ent = v3_emu_lookup(in->mnemonic);
+    const struct v3_operand *d = &in->op[0], *s = &in->op[1];
+    v3_insn_fn f = NULL;
+    int rr, ri, rm, mr, mi;
+
+    if (!ent || ent->fn != in->handler || (in->prefix & V3_PFX_LOCK) || in->nops < 1)
+        return;
+    rr = in->nops == 2 && is_gpr(d) && is_gpr(s) && d->size == s->size;
+    ri = in->nops == 2 && is_gpr(d) && is_imm(s);
+    rm = in->nops == 2 && is_gpr(d) && is_mem(in, s) && d->size == s->size;
+    mr = in->nops == 2 && is_mem(in, d) && is_gpr(s) && d->size == s->size;
+    mi = in->nops == 2 && is_mem(in, d) && is_imm(s);
+
+    switch (in->mnemonic) {
+#define PICK(MN, name) \
+    case ZYDIS_MNEMONIC_##MN: f = rr ? f_##name##_rr : ri ? f_##name##_ri : NULL; break;
+    PICK(ADC, adc)
+    PICK(SBB, sbb)
+#undef PICK
+#define PICK(MN, name) \
+    case ZYDIS_MNEMONIC_##MN: f = rr ? f_##name##_rr : ri ? f_##name##_ri : rm ? f_##name##_rm : NULL; break;
+    PICK(ADD, add)
+    PICK(SUB, sub)
+    PICK(AND, and)
+    PICK(OR, or)
+    PICK(XOR, xor)
+#undef PICK
+    case ZYDIS_MNEMONIC_CMP:
+        f = rr ? f_cmp_rr : ri ? f_cmp_ri : rm ? f_cmp_rm : mr ? f_cmp_mr : mi ? f_cmp_mi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_TEST:
+        f = rr ? f_test_rr : ri ? f_test_ri : mr ? f_test_mr : mi ? f_test_mi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+        if (in->nops == 1 && is_gpr(d))
+            f = in->mnemonic == ZYDIS_MNEMONIC_INC ? f_inc_r : in->mnemonic == ZYDIS_MNEMONIC_DEC ? f_dec_r
+              : in->mnemonic == ZYDIS_MNEMONIC_NEG ? f_neg_r : f_not_r;
+        break;
+    case ZYDIS_MNEMONIC_MOV:
+        f = rr ? f_mov_rr : ri ? f_mov_ri : rm ? f_mov_rm : mr ? f_mov_mr : mi ? f_mov_mi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_MOVZX:
+        if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)
+            f = f_movzx_rm;
+        break;
+    case ZYDIS_MNEMONIC_LEA:
+        if (in->nops == 2 && is_gpr(d) && s->kind == V3_OPK_MEM && d->size >= 2)
+            f = f_lea;
+        break;
+    default:
+        break;
+    }
+    if (f)
+        in->handler = f;
+}

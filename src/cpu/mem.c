@@ -54,11 +54,36 @@ struct piece {
     unsigned len;
 };
 
-/* Translate every page of [la, la+len) before any byte moves. */
+/*
+ * Translate every page of [la, la+len) before any byte moves.  An access that
+ * crosses a page end is first checked page by page without side effects
+ * (v3_gva_check): A/D bits are set only once no page of it faults, as
+ * v3/paging.h requires (a fault on the second page leaves no A/D trace on
+ * the first).  Pages the TLB already holds for this access need no check.
+ */
 static int xlate_pieces(struct v3_cpu *cpu, uint64_t la, unsigned len, unsigned access,
                         struct piece *pc, unsigned *npc)
 {
     unsigned n = 0, done = 0;
+    if ((la & 0xfff) + len > 4096) {
+        unsigned hit = access & (V3_ACCESS_READ | V3_ACCESS_WRITE | V3_ACCESS_SUPERVISOR);
+        for (uint64_t a = la; done < len;) {
+            unsigned room = 4096 - (unsigned)(a & 0xfff);
+            struct v3_exception exc;
+            int rc;
+            if (!tlb_hit(cpu->core, a, hit)) {
+                rc = v3_gva_check(cpu->core, a, access, NULL, &exc);
+                if (rc < 0) {
+                    if (rc == V3_EFAULT)
+                        cpu->ctx.exc = exc;
+                    return rc;
+                }
+            }
+            done += len - done < room ? len - done : room;
+            a = la + done;
+        }
+        done = 0;
+    }
     while (done < len) {
         uint64_t a = la + done;
         unsigned room = 4096 - (unsigned)(a & 0xfff);

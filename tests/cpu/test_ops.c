@@ -53,6 +53,7 @@ static void test_far_real(void **state)
     memcpy(ram + 0x2010, b, sizeof(b));
     memcpy(ram + 0x3000, d, sizeof(d));
     c->rip = 0x1000;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(c, &ex);
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_int_equal(c->seg[V3_CS].selector, 0x200);
@@ -77,6 +78,7 @@ static void test_real_mode_bcd_loop(void **state)
     (void)state;
     memcpy(ram + 0x1000, code, sizeof(code));
     c->rip = 0x1000;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(c, &ex);
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_int_equal(c->gpr[V3_RAX] & 0xffff, 0x0123);    /* 123 in packed BCD */
@@ -97,6 +99,7 @@ static void test_cs_limit(void **state)
     ram[0xfffd] = 0x90;
     ram[0xfffe] = 0xb8; ram[0xffff] = 0x34; ram[0x10000] = 0x12;
     c->rip = 0xfffc;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(c, &ex);
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_int_equal(ex.insn_rip, 0x5000);
@@ -120,6 +123,7 @@ static void test_cpuid_exit_and_rdtsc(void **state)
     assert_int_equal(v3_cpu_set_model(g.core, &m), 0);
     g.core->gpr[V3_RAX] = 1;
     g.core->rip = 0x20001000;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     assert_int_equal(ex.reason, V3_EXIT_CPUID);
     assert_int_equal(ex.cpuid.leaf, 1);
@@ -131,6 +135,7 @@ static void test_cpuid_exit_and_rdtsc(void **state)
     /* same again from the same instruction count: same TSC */
     g.core->insn_count -= 2;                        /* RDTSC and HLT */
     g.core->rip = 0x20001002;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     t2 = (g.core->gpr[V3_RDX] << 32) | (uint32_t)g.core->gpr[V3_RAX];
     assert_int_equal(t1, t2);
@@ -158,6 +163,7 @@ static void test_fxsave_roundtrip(void **state)
     g.core->gpr[V3_RDI] = 0x20010000;
     g.core->gpr[V3_RSI] = 0x20020000;
     g.core->rip = 0x20001000;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_memory_equal(g.core->fpu.xmm[3], x3, 16);
@@ -168,9 +174,72 @@ static void test_fxsave_roundtrip(void **state)
     memset(g64_ptr(&g, 0x20010008), 0xee, 600);
     g.core->gpr[V3_RDI] = 0x20010008;
     g.core->rip = 0x20001000;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     assert_true(ex.reason != V3_EXIT_HLT);
     assert_int_equal(g64_ptr(&g, 0x20010008)[0], 0xee);
+    v3_free_vm(g.vm);
+}
+
+/*
+ * A store that straddles two pages, the second not present: #PF on the
+ * second page (CR2), and no trace of the access on the first: its PTE and
+ * PDE keep A/D clear and no byte is written (v3/paging.h: a faulting
+ * access sets no A/D bit).  Then the same store with both pages present
+ * sets A on every entry, D on both PTEs, and writes all four bytes.
+ */
+/* mov [rdi], eax ; hlt with RDI = 0x20400ffe: PD index 258 -> PT at 0x5000, pages 0 and 1. */
+static void straddle_setup(struct g64 *g, uint64_t pte1)
+{
+    static const uint8_t code[] = { 0x89, 0x07, 0xf4 };
+    uint64_t *pd, *pt;
+    assert_int_equal(g64_init(g), 0);
+    pd = (uint64_t *)(g->ram + 0x3000);
+    pt = (uint64_t *)(g->ram + 0x5000);
+    pd[258] = 0x5000 | 3;
+    pt[0] = 0x300000 | 3;
+    pt[1] = pte1;
+    memset(g->ram + 0x300ff0, 0xee, 0x20);
+    memcpy(g64_ptr(g, 0x20001000), code, sizeof(code));
+    g->core->gpr[V3_RDI] = 0x20400ffe;
+    g->core->gpr[V3_RAX] = 0x44332211;
+    g->core->rip = 0x20001000;
+}
+
+static void test_straddling_store_fault(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    uint64_t *pd, *pt;
+    (void)state;
+    straddle_setup(&g, 0);                          /* second page not present */
+    pd = (uint64_t *)(g.ram + 0x3000);
+    pt = (uint64_t *)(g.ram + 0x5000);
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(ex.reason == V3_EXIT_SHUTDOWN || ex.reason == V3_EXIT_ERROR);   /* no IDT: #PF escalates */
+    assert_int_equal(g.core->cr2, 0x20401000);      /* the second page faulted */
+    assert_int_equal(pd[258], 0x5000 | 3);          /* no A */
+    assert_int_equal(pt[0], 0x300000 | 3);          /* no A, no D */
+    assert_int_equal(pt[1], 0);
+    for (int i = 0; i < 0x20; i++)
+        assert_int_equal(g.ram[0x300ff0 + i], 0xee);
+    v3_free_vm(g.vm);
+
+    /* both pages present: the store completes and marks both */
+    straddle_setup(&g, 0x301000 | 3);
+    pd = (uint64_t *)(g.ram + 0x3000);
+    pt = (uint64_t *)(g.ram + 0x5000);
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(pd[258], 0x5000 | 3 | 0x20);
+    assert_int_equal(pt[0], 0x300000 | 3 | 0x60);
+    assert_int_equal(pt[1], 0x301000 | 3 | 0x60);
+    assert_int_equal(g.ram[0x300ffd], 0xee);
+    assert_int_equal(g.ram[0x300ffe], 0x11);
+    assert_int_equal(g.ram[0x300fff], 0x22);
+    assert_int_equal(g.ram[0x301000], 0x33);
+    assert_int_equal(g.ram[0x301001], 0x44);
+    assert_int_equal(g.ram[0x301002], 0xee);
     v3_free_vm(g.vm);
 }
 
@@ -186,9 +255,11 @@ static void test_ud(void **state)
     memcpy(g64_ptr(&g, 0x20001000), c1, sizeof(c1));
     memcpy(g64_ptr(&g, 0x20001100), c2, sizeof(c2));
     g.core->rip = 0x20001000;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     assert_true(ex.reason == V3_EXIT_SHUTDOWN || ex.reason == V3_EXIT_ERROR);   /* no IDT: #UD escalates */
     g.core->rip = 0x20001100;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g.core, &ex);
     assert_true(ex.reason == V3_EXIT_SHUTDOWN || ex.reason == V3_EXIT_ERROR);
     v3_free_vm(g.vm);
@@ -208,6 +279,7 @@ static void test_inject_real(void **state)
     ram[0x4000] = 0xf4;
     memcpy(ram + 0x1000, code, sizeof(code));
     c->rip = 0x1000;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     assert_int_equal(v3_cpu_set_insn_limit(c, 1000), 0);
     v3_emu_backend.run(c, &ex);
     assert_int_equal(ex.reason, V3_EXIT_INSN_LIMIT);
@@ -232,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_cpuid_exit_and_rdtsc),
         cmocka_unit_test(test_fxsave_roundtrip),
         cmocka_unit_test(test_ud),
+        cmocka_unit_test(test_straddling_store_fault),
         cmocka_unit_test(test_inject_real),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

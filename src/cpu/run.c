@@ -488,6 +488,23 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         ins_done(cpu);
     cpu->running = 1;
 
+    /*
+     * A halted vCPU (HLT retired, core->halted set) stays halted until an
+     * event is delivered: boundary() delivers a pending event that may be
+     * taken now (which clears core->halted); otherwise report V3_EXIT_HLT
+     * again without executing anything (insn_rip is the RIP the vCPU will
+     * resume at, past the HLT).
+     */
+    if (__builtin_expect(core->halted, 0)) {
+        if ((cpu->brk || cpu->ev_pending || cpu->graveyard) && boundary(cpu, exit, core->intr_shadow, &ret))
+            goto out;
+        if (core->halted) {
+            exit->reason = V3_EXIT_HLT;
+            exit->insn_rip = core->rip;
+            goto out;
+        }
+    }
+
     for (;;) {
         unsigned shadow = core->intr_shadow, n, mode;
         uint64_t la, gpa, mask;
@@ -603,6 +620,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             }
         }
     }
+out:
     cpu->running = 0;
     cpu_cache_reap(cpu);
     return ret;

@@ -21,6 +21,7 @@ static void load(struct g64 *g, uint64_t la, const void *b, size_t n)
 static void run_to(struct g64 *g, uint64_t rip, struct v3_exit *ex)
 {
     g->core->rip = rip;
+    g->core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_emu_backend.run(g->core, ex);
 }
 
@@ -172,6 +173,7 @@ static uint64_t det_run(uint64_t *count, unsigned *exits)
     g.core->gpr[V3_RCX] = 500;
     g.core->gpr[V3_RDI] = 0x20100000;
     g.core->rip = CODE;
+    g.core->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     *exits = 0;
     for (;;) {
         v3_emu_backend.run(g.core, &ex);

@@ -137,6 +137,7 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
     v3_cpu_invalidate_code(c, GPA_WINDOW + (X64_WINDOW - LA_BASE), GPA_WINDOW + (X64_WINDOW - LA_BASE) + 0x1000);
     memcpy(c->gpr, in.gpr, sizeof(in.gpr));
     c->rip = X64_WINDOW;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_core_set_rflags(c, in.rflags | V3_FLAG_IF);
     memcpy(c->fpu.xmm, in.xmm, sizeof(in.xmm));
     rc = v3_emu_backend.run(c, &ex);

@@ -134,6 +134,7 @@ static int run_case(uc_engine *uc, struct vmg *g, const struct layout *l, uint64
     for (int i = 8; i < 16; i++)
         c->gpr[i] = 0;
     c->rip = l->code;
+    c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_core_set_rflags(c, flags);
     for (int i = 0; i < 8; i++)
         memcpy(c->fpu.xmm[i], xmm[i], 16);

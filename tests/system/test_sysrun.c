@@ -152,8 +152,13 @@ static void test_nmi_blocking(void **state)
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_int_equal(core->rip, 0x3001);
     assert_int_equal(core->nmi_blocked, 1);
-    /* a second NMI waits for the IRET */
+    /* a second NMI waits for the IRET; blocked, it cannot wake the HLT */
     assert_int_equal(v3_emu_backend.inject(core, &nmi), 0);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x3001);
+    assert_int_equal(core->halted, 1);
+    core->halted = 0;                                /* the VMM resumes the handler past its HLT */
     assert_int_equal(run(&ex), 0);
     assert_int_equal(ex.reason, V3_EXIT_HLT);
     assert_int_equal(core->rip, 0x3001);             /* delivered right after the IRET */
@@ -183,6 +188,49 @@ static void test_triple_fault(void **state)
     assert_int_equal(ex.reason, V3_EXIT_SHUTDOWN);
 }
 
+/* A halted vCPU stays halted: run() again reports HLT without executing, until an event is taken. */
+static void test_halted_stays(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0xf4, 0x40, 0xf4 };         /* hlt; inc ax; hlt (IF = 0) */
+    struct v3_exit ex;
+    uint64_t n;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    core->gpr[V3_RAX] = 7;
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x1001);
+    assert_int_equal(core->halted, 1);
+    n = core->insn_count;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(&ex), 0);
+        assert_int_equal(ex.reason, V3_EXIT_HLT);
+        assert_int_equal(core->rip, 0x1001);
+        assert_int_equal(core->gpr[V3_RAX], 7);      /* INC AX did not run */
+        assert_int_equal(core->insn_count, n);
+        assert_int_equal(core->halted, 1);
+    }
+    /* an interrupt while IF = 0 does not wake it */
+    inject_int(0x20);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x1001);
+    assert_int_equal(core->gpr[V3_RAX], 7);
+    /* a stop request is still reported */
+    v3_cpu_request_stop(core);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_STOP);
+    assert_int_equal(core->rip, 0x1001);
+    assert_int_equal(core->gpr[V3_RAX], 7);
+    /* with IF = 1 the pending interrupt is taken: the handler runs, IP after the HLT is pushed */
+    v3_core_set_rflags(core, 0x202);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x2001);
+    assert_int_equal(get16(0x8000 - 6), 0x1001);
+    assert_int_equal(core->gpr[V3_RAX], 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup(test_hlt_wakes, reset),
         cmocka_unit_test_setup(test_nmi_blocking, reset),
         cmocka_unit_test_setup(test_triple_fault, reset),
+        cmocka_unit_test_setup(test_halted_stays, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

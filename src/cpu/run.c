@@ -569,6 +569,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
         {
             uint64_t rflags_tf = core->rflags & V3_FLAG_TF;
+            uint64_t retired = core->insn_count;
             const struct v3_emu_mem_ops *plain_mem = NULL;
             int r;
             if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_dbg_mem_ops) {
@@ -603,6 +604,14 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                 cpu->ctx.mem = plain_mem;
             if (r)
                 break;
+            if (__builtin_expect(single, 0) && core->insn_count == retired) {
+                /* The instruction faulted (its exception was delivered): it did
+                   not complete, so no single-step or data-breakpoint trap
+                   follows it (the trap would land on the handler's first
+                   instruction).  Restarted, it will hit its data breakpoints again. */
+                core->db_pending = 0;
+                continue;
+            }
             if (single && v3_cpu_debug_trap &&
                 ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending))) {
                 unsigned hits = plain_mem ? core->db_pending : 0;

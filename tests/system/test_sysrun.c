@@ -231,6 +231,49 @@ static void test_halted_stays(void **state)
     assert_int_equal(core->gpr[V3_RAX], 7);
 }
 
+/*
+ * Single-step over an instruction that faults: the fault is delivered and no
+ * single-step #DB follows (the instruction did not complete; real-mode
+ * delivery clears TF, so the handler runs untrapped).  IVT: #DE -> 0000:4000
+ * (hlt), #DB -> 0000:5000 (hlt).
+ */
+static void test_tf_fault_no_step_trap(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0xf6, 0xf3 };               /* div bl (BL = 0): #DE */
+    uint32_t v0 = 0x4000, v1 = 0x5000;
+    struct v3_exit ex;
+    memcpy(ram + 0 * 4, &v0, 4);
+    memcpy(ram + 1 * 4, &v1, 4);
+    ram[0x4000] = 0xf4;
+    ram[0x5000] = 0xf4;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    core->gpr[V3_RAX] = 100;
+    core->gpr[V3_RBX] = 0;
+    v3_core_set_rflags(core, 0x102);                 /* TF */
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x4001);             /* in the #DE handler, not the #DB one */
+    assert_int_equal(get16(0x8000 - 6), 0x1000);     /* #DE frame: the faulting DIV */
+    assert_true(get16(0x8000 - 2) & V3_FLAG_TF);
+    assert_int_equal(core->gpr[V3_RSP] & 0xffff, 0x8000 - 6);   /* one frame only */
+    assert_int_equal(core->dr[6] & 0x4000, 0);       /* no DR6.BS */
+
+    /* control: the same with a DIV that completes traps after it */
+    core->halted = 0;
+    core->rip = 0x1000;
+    core->gpr[V3_RSP] = 0x8000;
+    core->gpr[V3_RAX] = 100;
+    core->gpr[V3_RBX] = 7;
+    v3_core_set_rflags(core, 0x102);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x5001);             /* #DB handler */
+    assert_int_equal(get16(0x8000 - 6), 0x1002);     /* after the DIV */
+    assert_int_equal(core->gpr[V3_RAX] & 0xffff, (2 << 8) | 14);   /* 100 = 7 * 14 + 2 */
+    assert_true(core->dr[6] & 0x4000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +283,7 @@ int main(void)
         cmocka_unit_test_setup(test_nmi_blocking, reset),
         cmocka_unit_test_setup(test_triple_fault, reset),
         cmocka_unit_test_setup(test_halted_stays, reset),
+        cmocka_unit_test_setup(test_tf_fault_no_step_trap, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

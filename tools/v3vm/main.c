@@ -16,7 +16,7 @@
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
-    EXIT_SHUTDOWN   = 4,    /* triple fault */
+    EXIT_SHUTDOWN   = 4,    /* triple fault or reset request (port 0x92 bit 0) */
     EXIT_HLT        = 6,    /* HLT with no interrupt that could wake the vCPU */
     EXIT_INSN_LIMIT = 8,    /* --max-insns reached */
     EXIT_VM_ERROR   = 10,   /* the VM stopped on an error */
@@ -57,7 +57,7 @@ static void usage(FILE *f)
 "  --version            print the version\n"
 "\n"
 "Exit status: the guest's debug-exit status (value v written to port 0xf4\n"
-"gives (v << 1) | 1), or %d shutdown (triple fault), %d HLT with no possible\n"
+"gives (v << 1) | 1), or %d shutdown (triple fault or reset), %d HLT with no possible\n"
 "wake-up, %d instruction limit, %d VM error, %d usage error, %d bad image or\n"
 "setup failure, %d interrupted.\n",
             prog, EXIT_SHUTDOWN, EXIT_HLT, EXIT_INSN_LIMIT, EXIT_VM_ERROR, EXIT_USAGE, EXIT_SETUP,
@@ -454,7 +454,7 @@ int main(int argc, char **argv)
         status = res.exit_code & 0xff;
         break;
     case V3_STOP_SHUTDOWN:
-        fprintf(stderr, "%s: guest shut down (triple fault) at rip %#llx\n", prog, (unsigned long long)res.rip);
+        fprintf(stderr, "%s: guest shut down (triple fault or reset request) at rip %#llx\n", prog, (unsigned long long)res.rip);
         status = EXIT_SHUTDOWN;
         break;
     case V3_STOP_HLT:

@@ -23,10 +23,14 @@
 
 /* ------------------------------------------------------------ register forms */
 
-static inline int alu_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k, int imm)
+/* @p sz: operand size known at build time (4 or 8), or 0 to take it from the operand */
+#define SIZE(in, sz) ((sz) ? (unsigned)(sz) : (unsigned)(in)->op[0].size)
+
+static inline __attribute__((always_inline)) int alu_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                         unsigned k, int imm, unsigned sz)
 {
     struct v3_core *c = ctx->core;
-    unsigned size = in->op[0].size;
+    unsigned size = SIZE(in, sz);
     uint64_t m = v3_size_mask(size);
     unsigned cin = (k == V3_ALU_ADC || k == V3_ALU_SBB) ? v3_lazy_cf(c) : 0;
     uint64_t b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
@@ -37,9 +41,10 @@ static inline int alu_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsi
     return V3_X_NEXT;
 }
 
-#define ALU_PAIR(name, k) \
-    static int f_##name##_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 0); } \
-    static int f_##name##_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 1); }
+#define ALU_SZ(name, k, sz) \
+    static int f_##name##_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 0, sz); } \
+    static int f_##name##_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 1, sz); }
+#define ALU_PAIR(name, k) ALU_SZ(name, k, 0) ALU_SZ(name, k, 4) ALU_SZ(name, k, 8)
 ALU_PAIR(add, V3_ALU_ADD)
 ALU_PAIR(adc, V3_ALU_ADC)
 ALU_PAIR(sub, V3_ALU_SUB)
@@ -48,10 +53,11 @@ ALU_PAIR(and, V3_ALU_AND)
 ALU_PAIR(or, V3_ALU_OR)
 ALU_PAIR(xor, V3_ALU_XOR)
 
-static inline int cmp_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, int test, int imm)
+static inline __attribute__((always_inline)) int cmp_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                         int test, int imm, unsigned sz)
 {
     struct v3_core *c = ctx->core;
-    unsigned size = in->op[0].size;
+    unsigned size = SIZE(in, sz);
     uint64_t m = v3_size_mask(size);
     uint64_t a = c->gpr[R0(in)] & m, b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
     if (test)
@@ -60,15 +66,20 @@ static inline int cmp_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, int 
         v3_alu_cmp(c, size, a, b);
     return V3_X_NEXT;
 }
-static int f_cmp_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 0); }
-static int f_cmp_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 1); }
-static int f_test_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 0); }
-static int f_test_ri(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 1); }
+#define CMP_SZ(sz) \
+    static int f_cmp_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 0, sz); } \
+    static int f_cmp_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 1, sz); } \
+    static int f_test_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 0, sz); } \
+    static int f_test_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 1, sz); }
+CMP_SZ(0)
+CMP_SZ(4)
+CMP_SZ(8)
 
-static inline int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
+static inline __attribute__((always_inline)) int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                           unsigned k, unsigned sz)
 {
     struct v3_core *c = ctx->core;
-    unsigned size = in->op[0].size;
+    unsigned size = SIZE(in, sz);
     uint64_t m = v3_size_mask(size);
     unsigned cf = (k == V3_UN_INC || k == V3_UN_DEC) ? v3_lazy_cf(c) : 0;
     uint64_t old = c->gpr[R0(in)] & m, res = v3_unary_compute(k, old) & m;
@@ -76,10 +87,31 @@ static inline int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in, un
     v3_unary_record(c, k, size, res, old, cf);
     return V3_X_NEXT;
 }
-static int f_inc_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_INC); }
-static int f_dec_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_DEC); }
-static int f_neg_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NEG); }
-static int f_not_r(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NOT); }
+#define UN_SZ(sz) \
+    static int f_inc_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_INC, sz); } \
+    static int f_dec_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_DEC, sz); } \
+    static int f_neg_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NEG, sz); } \
+    static int f_not_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NOT, sz); }
+UN_SZ(0)
+UN_SZ(4)
+UN_SZ(8)
+
+/* Jcc rel with the condition code known at build time */
+#define JCC(cc) \
+    static int f_jcc##cc(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
+    { \
+        struct v3_core *c = ctx->core; \
+        if (!v3_lazy_cond(c, cc)) \
+            return V3_X_NEXT; \
+        c->rip = v3_rel_target(c, in); \
+        return V3_X_JUMP; \
+    }
+JCC(0) JCC(1) JCC(2) JCC(3) JCC(4) JCC(5) JCC(6) JCC(7)
+JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
+static const v3_insn_fn jcc_fn[16] = {
+    f_jcc0, f_jcc1, f_jcc2, f_jcc3, f_jcc4, f_jcc5, f_jcc6, f_jcc7,
+    f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15,
+};
 
 static int f_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
@@ -276,14 +308,17 @@ void cpu_specialize(struct v3_insn *in)
     mr = in->nops == 2 && is_mem(in, d) && is_gpr(s) && d->size == s->size;
     mi = in->nops == 2 && is_mem(in, d) && is_imm(s);
 
+    /* register forms by size: 4, 8, any */
+#define BYSZ(name) (d->size == 4 ? name##4 : d->size == 8 ? name##8 : name##0)
     switch (in->mnemonic) {
 #define PICK(MN, name) \
-    case ZYDIS_MNEMONIC_##MN: f = rr ? f_##name##_rr : ri ? f_##name##_ri : NULL; break;
+    case ZYDIS_MNEMONIC_##MN: f = rr ? BYSZ(f_##name##_rr) : ri ? BYSZ(f_##name##_ri) : NULL; break;
     PICK(ADC, adc)
     PICK(SBB, sbb)
 #undef PICK
 #define PICK(MN, name) \
-    case ZYDIS_MNEMONIC_##MN: f = rr ? f_##name##_rr : ri ? f_##name##_ri : rm ? f_##name##_rm : NULL; break;
+    case ZYDIS_MNEMONIC_##MN: \
+        f = rr ? BYSZ(f_##name##_rr) : ri ? BYSZ(f_##name##_ri) : rm ? f_##name##_rm : NULL; break;
     PICK(ADD, add)
     PICK(SUB, sub)
     PICK(AND, and)
@@ -291,18 +326,25 @@ void cpu_specialize(struct v3_insn *in)
     PICK(XOR, xor)
 #undef PICK
     case ZYDIS_MNEMONIC_CMP:
-        f = rr ? f_cmp_rr : ri ? f_cmp_ri : rm ? f_cmp_rm : mr ? f_cmp_mr : mi ? f_cmp_mi : NULL;
+        f = rr ? BYSZ(f_cmp_rr) : ri ? BYSZ(f_cmp_ri) : rm ? f_cmp_rm : mr ? f_cmp_mr : mi ? f_cmp_mi : NULL;
         break;
     case ZYDIS_MNEMONIC_TEST:
-        f = rr ? f_test_rr : ri ? f_test_ri : mr ? f_test_mr : mi ? f_test_mi : NULL;
+        f = rr ? BYSZ(f_test_rr) : ri ? BYSZ(f_test_ri) : mr ? f_test_mr : mi ? f_test_mi : NULL;
         break;
     case ZYDIS_MNEMONIC_INC:
     case ZYDIS_MNEMONIC_DEC:
     case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
         if (in->nops == 1 && is_gpr(d))
-            f = in->mnemonic == ZYDIS_MNEMONIC_INC ? f_inc_r : in->mnemonic == ZYDIS_MNEMONIC_DEC ? f_dec_r
-              : in->mnemonic == ZYDIS_MNEMONIC_NEG ? f_neg_r : f_not_r;
+            f = in->mnemonic == ZYDIS_MNEMONIC_INC ? BYSZ(f_inc_r) : in->mnemonic == ZYDIS_MNEMONIC_DEC ? BYSZ(f_dec_r)
+              : in->mnemonic == ZYDIS_MNEMONIC_NEG ? BYSZ(f_neg_r) : BYSZ(f_not_r);
+        break;
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB: case ZYDIS_MNEMONIC_JNB:
+    case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ: case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JS: case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNLE:
+        if (in->nops == 1 && in->op[0].kind == V3_OPK_IMM && (in->op[0].cls & V3_IMMF_REL))
+            f = jcc_fn[in->cc & 15];
         break;
     case ZYDIS_MNEMONIC_MOV:
         f = rr ? f_mov_rr : ri ? f_mov_ri : rm ? f_mov_rm : mr ? f_mov_mr : mi ? f_mov_mi : NULL;

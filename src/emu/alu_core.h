@@ -113,17 +113,18 @@ static inline int v3_lazy_cond(const struct v3_core *c, unsigned cc)
         return (cc & 1) ? !r : r;
     }
     unsigned op = l->op, size = l->size ? l->size : 8;
-    uint64_t m = v3_size_mask(size), res = l->res & m, a = l->src1 & m, b = l->src2 & m;
+    uint64_t m = v3_size_mask(size), res = l->res & m;
     switch ((cc >> 1) & 7) {
-    case 0: r = (int)v3_lazy_cf_of(op, size, a, b, res, 1); break;
-    case 1: r = (int)v3_lazy_cf_of(op, size, a, b, res, 0); break;
     case 2: r = res == 0; break;
-    case 3: r = (int)v3_lazy_cf_of(op, size, a, b, res, 0) | (res == 0); break;
     case 4: r = (int)v3_lazy_msb(res, size); break;
     case 5: r = (int)v3_parity(res); break;
-    case 6: r = (int)(v3_lazy_msb(res, size) ^ v3_lazy_cf_of(op, size, a, b, res, 1)); break;
+    case 1: r = (int)v3_lazy_cf_of(op, size, l->src1 & m, l->src2 & m, res, 0); break;
+    case 3: r = (res == 0) || v3_lazy_cf_of(op, size, l->src1 & m, l->src2 & m, res, 0); break;
+    case 0: r = (int)v3_lazy_cf_of(op, size, l->src1 & m, l->src2 & m, res, 1); break;
+    case 6: r = (int)(v3_lazy_msb(res, size) ^ v3_lazy_cf_of(op, size, l->src1 & m, l->src2 & m, res, 1)); break;
     default:
-        r = (res == 0) | (int)(v3_lazy_msb(res, size) ^ v3_lazy_cf_of(op, size, a, b, res, 1));
+        r = (res == 0) ||
+            (v3_lazy_msb(res, size) ^ v3_lazy_cf_of(op, size, l->src1 & m, l->src2 & m, res, 1));
         break;
     }
     return (cc & 1) ? !r : r;

@@ -221,6 +221,7 @@ struct v3_core {
     void *tlb;                    /**< software TLB (src/paging), NULL if none */
     void *backend;                /**< execution back end's private state */
     uint64_t insn_count;          /**< instructions retired (software CPU) */
+    void *emu_fault;              /**< hooked-access fault path caches (src/emu), NULL if none */
 };
 
 /** Return RFLAGS with lazy arithmetic flags materialised. */

@@ -12,8 +12,137 @@
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include "emu/insn.h"
+#include "emu/fault_cache.h"
+#include "paging/tlb.h"
 
 #define PAGE 4096ull
+
+/* ------------------------------------------------------------ per-vCPU caches (fault_cache.h) */
+
+#define FC_DEC_BITS 6
+#define FC_DEC_SIZE (1u << FC_DEC_BITS)
+#define FC_XL_SIZE  16u
+
+struct fc_dec {
+    uint64_t lo, hi;          /* instruction bytes, zero beyond len */
+    uint64_t mlo, mhi;        /* masks of the len bytes */
+    uint8_t len;              /* 0: empty */
+    uint8_t mode;
+    struct v3_insn in;
+};
+
+struct fc_xl {
+    uint64_t tag;             /* linear page | key (low 12 bits); 1 = empty */
+    uint64_t gpa;             /* guest physical page */
+};
+
+struct v3_fault_cache {
+    /* validity of the translations */
+    uint64_t tlb_gen, cr0, cr3, cr4, efer, a20;
+    struct fc_xl xl[FC_XL_SIZE];
+    struct fc_dec dec[FC_DEC_SIZE];
+};
+
+void v3_emu_fault_free_core(struct v3_core *core)
+{
+    if (core && core->emu_fault) {
+        v3_free(core->emu_fault);
+        core->emu_fault = NULL;
+    }
+}
+
+static void fc_xl_clear(struct v3_fault_cache *fc)
+{
+    for (unsigned i = 0; i < FC_XL_SIZE; i++)
+        fc->xl[i].tag = 1;
+}
+
+/* The caches of @p core, allocated on first use for a vCPU of a VM (freed
+ * with the VM); NULL for a free-standing core or when memory is short. */
+static struct v3_fault_cache *fc_get(struct v3_core *core)
+{
+    struct v3_fault_cache *fc = core->emu_fault;
+    if (__builtin_expect(fc != NULL, 1))
+        return fc;
+    struct v3_vm *vm = core->vm;
+    if (!vm->cores || core < vm->cores || core >= vm->cores + vm->num_cores)
+        return NULL;
+    fc = v3_zalloc(sizeof(*fc));
+    if (!fc)
+        return NULL;
+    fc->tlb_gen = ~0ull;      /* no translation valid yet */
+    fc_xl_clear(fc);
+    core->emu_fault = fc;
+    return fc;
+}
+
+/* Sum of the TLB's invalidation counters: changes with every flush, INVLPG
+ * and memory-map change.  0 without a TLB (then nothing is cached). */
+static uint64_t tlb_generation(const struct v3_core *core)
+{
+    const struct v3_tlb *t = core->tlb;
+    if (!t)
+        return 0;
+    return __atomic_load_n(&t->stats.flush_all, __ATOMIC_ACQUIRE) +
+           __atomic_load_n(&t->stats.flush_nonglobal, __ATOMIC_ACQUIRE) +
+           __atomic_load_n(&t->stats.invlpg, __ATOMIC_ACQUIRE) +
+           __atomic_load_n(&t->stats.range_inval, __ATOMIC_ACQUIRE) + 1;
+}
+
+/* Make the translation cache match the current TLB generation and control
+ * registers; returns 0 when nothing may be cached (no TLB). */
+static int fc_xl_sync(struct v3_fault_cache *fc, const struct v3_core *core)
+{
+    uint64_t gen = tlb_generation(core);
+    if (!gen)
+        return 0;
+    if (__builtin_expect(gen != fc->tlb_gen || core->cr3 != fc->cr3 || core->cr0 != fc->cr0 ||
+                         core->cr4 != fc->cr4 || core->efer != fc->efer ||
+                         core->a20_clear != fc->a20, 0)) {
+        fc_xl_clear(fc);
+        fc->tlb_gen = gen;
+        fc->cr0 = core->cr0;
+        fc->cr3 = core->cr3;
+        fc->cr4 = core->cr4;
+        fc->efer = core->efer;
+        fc->a20 = core->a20_clear;
+    }
+    return 1;
+}
+
+/* key of a translation: access kind (R/W/X, SUPERVISOR) and privilege context */
+static inline uint64_t xl_key(const struct v3_core *core, unsigned kind)
+{
+    return (uint64_t)((kind & (7u | V3_ACCESS_SUPERVISOR)) | (v3_tlb_ctx_shift(core, kind) << 4)) << 1 | 1;
+}
+
+static inline struct fc_xl *xl_slot(struct v3_fault_cache *fc, uint64_t la)
+{
+    /* hashed: regions are often aligned to 64 KiB or more */
+    return &fc->xl[((la >> 12) * 0x9e3779b97f4a7c15ull) >> 60];
+}
+
+/* translate one page: the cache, else a walk (cached on success) */
+static int xlate(struct v3_emu_ctx *ctx, struct v3_fault_cache *fc, uint64_t la, unsigned kind,
+                 uint64_t *gpa, struct v3_exception *exc)
+{
+    struct v3_core *core = ctx->core;
+    if (fc) {
+        uint64_t tag = (la & ~(PAGE - 1)) | xl_key(core, kind);
+        struct fc_xl *x = xl_slot(fc, la);
+        if (x->tag == tag) {
+            *gpa = x->gpa | (la & (PAGE - 1));
+            return V3_OK;
+        }
+        int rc = v3_gva_to_gpa(core, la, kind, gpa, exc);
+        if (rc == V3_OK) {
+            x->tag = tag;
+            x->gpa = *gpa & ~(PAGE - 1);
+        }
+        return rc;
+    }
+    return v3_gva_to_gpa(core, la, kind, gpa, exc);
+}
 
 struct piece {
     uint64_t gpa;
@@ -35,7 +164,7 @@ static int translate(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned
             chunk = len;
         if (n == 2)
             return V3_EINVAL;
-        int rc = v3_gva_to_gpa(ctx->core, la, kind, &p[n].gpa, &ctx->exc);
+        int rc = xlate(ctx, ctx->mem_priv, la, kind, &p[n].gpa, &ctx->exc);
         if (rc)
             return rc;
         p[n].len = chunk;
@@ -72,8 +201,9 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
     int rc = translate(ctx, la, len, access | V3_ACCESS_WRITE, p, &n);
     if (rc)
         return rc;
-    /* every piece must be mapped before the first one is written */
-    for (unsigned i = 0; i < n; i++) {
+    /* every piece must be mapped before the first one is written (a single
+     * piece is checked by v3_write_gpa_memory() before it writes) */
+    for (unsigned i = 0; n > 1 && i < n; i++) {
         if (!v3_mem_lookup(ctx->core->vm, &ctx->core->mem_cache, p[i].gpa) ||
             !v3_mem_lookup(ctx->core->vm, &ctx->core->mem_cache, p[i].gpa + p[i].len - 1))
             return V3_EUNMAPPED;
@@ -90,17 +220,28 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
 
 /* host pointer for plain RAM (base or shadow region) within one page.  The
  * lookup is not made under the map lock: as for any raw lookup, a VMM that
- * changes the map while vCPUs run must pause them first (see v3/mem.h). */
+ * changes the map while vCPUs run must pause them first (see v3/mem.h).
+ * Pages the software TLB holds for this access (not write-hooked) are
+ * answered from it. */
 static void *fp_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned access)
 {
     if ((la & (PAGE - 1)) + len > PAGE)
         return NULL;
+    struct v3_core *core = ctx->core;
+    unsigned kind = (access & V3_ACCESS_WRITE) ? V3_ACCESS_WRITE : V3_ACCESS_READ;
+    kind |= access & V3_ACCESS_SUPERVISOR;
+    const struct v3_tlb_entry *e = core->tlb;
+    if (e) {
+        e += (la >> 12) & (V3_TLB_SIZE - 1);
+        if (e->tag == (la & ~(PAGE - 1)) && !(e->flags & V3_TLB_WHOOK) &&
+            ((e->perm >> v3_tlb_ctx_shift(core, kind)) & kind & 7u))
+            return e->hva + (la & (PAGE - 1));
+    }
     uint64_t gpa;
     struct v3_exception exc;
-    if (v3_gva_to_gpa(ctx->core, la, access & V3_ACCESS_WRITE ? V3_ACCESS_WRITE : V3_ACCESS_READ,
-                      &gpa, &exc))
+    if (xlate(ctx, ctx->mem_priv, la, kind, &gpa, &exc))
         return NULL;
-    const struct v3_mem_region *reg = v3_mem_lookup(ctx->core->vm, &ctx->core->mem_cache, gpa);
+    const struct v3_mem_region *reg = v3_mem_lookup(core->vm, &core->mem_cache, gpa);
     if (!reg || (reg->type != V3_REGION_BASE && reg->type != V3_REGION_SHADOW) ||
         gpa + len > reg->guest_end)
         return NULL;
@@ -143,21 +284,22 @@ static int finish_err(struct v3_emu_result *res, enum v3_emu_status s, int err)
     return err;
 }
 
-int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
+static inline uint64_t load8(const uint8_t *p)
 {
-    if (!core || !res)
-        return V3_EINVAL;
-    memset(res, 0, sizeof(*res));
-    res->rip = core->rip;
-    if (!core->vm) {
-        V3_ERROR("emu: core has no VM");
-        return finish_err(res, V3_EMU_ERROR, V3_EINVAL);
-    }
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
-    struct v3_emu_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.core = core;
-    ctx.mem = &fault_mem_ops;
+/* Fetch, decode and execute the instruction at CS:RIP; @p res is zeroed with
+ * res->rip set. */
+static int emulate(struct v3_core *core, struct v3_emu_result *res)
+{
+    struct v3_fault_cache *fc = fc_get(core);
+    struct v3_emu_ctx ctx = { .core = core, .mem = &fault_mem_ops };
+
+    if (fc && fc_xl_sync(fc, core))
+        ctx.mem_priv = fc;
 
     /* ---- fetch up to 15 bytes at CS:RIP, stopping at what is readable */
     uint64_t rip = core->rip;
@@ -179,21 +321,45 @@ int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
     unsigned first = (unsigned)(PAGE - (la & (PAGE - 1)));
     if (first > want)
         first = want;
-    struct v3_exception fexc;
-    int64_t r = v3_read_gva_memory(core, la, first, res->bytes, V3_ACCESS_EXEC, &fexc);
-    if (r == V3_EFAULT)
-        return finish_exc(res, &fexc);
-    if (r < 0) {
-        V3_ERROR("emu: cannot fetch at rip %llx: %d", (unsigned long long)core->rip, (int)r);
-        return finish_err(res, V3_EMU_ERROR, (int)r);
+    /* a page the software TLB holds is read through it, as
+     * v3_read_gva_memory() would */
+    const uint8_t *hcode = v3_tlb_lookup(core, la, V3_ACCESS_EXEC);
+    if (hcode) {
+        memcpy(res->bytes, hcode, first);
+    } else {
+        struct v3_exception fexc;
+        int64_t r = v3_read_gva_memory(core, la, first, res->bytes, V3_ACCESS_EXEC, &fexc);
+        if (r == V3_EFAULT)
+            return finish_exc(res, &fexc);
+        if (r < 0) {
+            V3_ERROR("emu: cannot fetch at rip %llx: %d", (unsigned long long)core->rip, (int)r);
+            return finish_err(res, V3_EMU_ERROR, (int)r);
+        }
     }
     unsigned got = first;
     res->len = (uint8_t)got;
 
-    /* ---- decode; fetch the next page only if the instruction continues
-     * there (no speculative read of a hooked page behind the code) */
+    /* ---- decode: the cache when the fetched bytes equal a cached
+     * instruction's; else Zydis, fetching the next page only if the
+     * instruction continues there (no speculative read of a hooked page
+     * behind the code) */
     struct v3_insn in;
-    int dl = v3_decode(core->mode, res->bytes, got, &in);
+    int dl;
+    struct fc_dec *d = NULL;
+    if (fc) {
+        d = &fc->dec[((la >> FC_DEC_BITS) ^ la) & (FC_DEC_SIZE - 1)];
+        /* res->bytes is zero beyond what was fetched */
+        uint8_t b[16];
+        memcpy(b, res->bytes, 15);
+        b[15] = 0;
+        if (d->len && d->len <= got && d->mode == (uint8_t)core->mode &&
+            !(((load8(b) ^ d->lo) & d->mlo) | ((load8(b + 8) ^ d->hi) & d->mhi))) {
+            in = d->in;
+            res->len = in.len;
+            goto execute;
+        }
+    }
+    dl = v3_decode(core->mode, res->bytes, got, &in);
     if (dl == V3_DEC_SHORT && got < want) {
         struct v3_exception sexc;
         uint64_t la2 = (la + got) & (core->mode == V3_MODE_LONG64 ? ~0ull : 0xffffffffull);
@@ -222,7 +388,21 @@ int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
         return finish_exc(res, &ctx.exc);
     }
     res->len = in.len;
+    if (d && in.len <= 15) {
+        uint8_t b[16] = { 0 };
+        memcpy(b, res->bytes, in.len);
+        d->lo = load8(b);
+        d->hi = load8(b + 8);
+        d->mlo = in.len >= 8 ? ~0ull : (1ull << (in.len * 8)) - 1;
+        d->mhi = in.len <= 8 ? 0 : in.len >= 16 ? ~0ull : (1ull << ((in.len - 8) * 8)) - 1;
+        d->lo &= d->mlo;
+        d->hi &= d->mhi;
+        d->mode = (uint8_t)core->mode;
+        d->in = in;
+        d->len = in.len;
+    }
 
+execute:
     /* ---- execute */
     int st = v3_exec(&ctx, &in);
     switch (st) {
@@ -245,6 +425,19 @@ int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
     }
 }
 
+int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
+{
+    if (!core || !res)
+        return V3_EINVAL;
+    memset(res, 0, sizeof(*res));
+    res->rip = core->rip;
+    if (!core->vm) {
+        V3_ERROR("emu: core has no VM");
+        return finish_err(res, V3_EMU_ERROR, V3_EINVAL);
+    }
+    return emulate(core, res);
+}
+
 int v3_handle_mem_fault(struct v3_core *core, uint64_t gva, uint64_t gpa, unsigned access,
                         struct v3_emu_result *res)
 {
@@ -262,5 +455,5 @@ int v3_handle_mem_fault(struct v3_core *core, uint64_t gva, uint64_t gpa, unsign
         V3_ERROR("emu: fault at gpa %llx: no region", (unsigned long long)gpa);
         return finish_err(res, V3_EMU_ERROR, V3_EUNMAPPED);
     }
-    return v3_emulate_one(core, res);
+    return emulate(core, res);
 }

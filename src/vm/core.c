@@ -37,13 +37,14 @@ void v3_core_reset(struct v3_core *core)
 {
     struct v3_vm *vm = core->vm;
     unsigned id = core->id;
-    void *tlb = core->tlb, *backend = core->backend;
+    void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
 
     memset(core, 0, sizeof(*core));
     core->vm = vm;
     core->id = id;
     core->tlb = tlb;
     core->backend = backend;
+    core->emu_fault = emu_fault;
 
     core->rflags = 0x2;
     core->rip = 0xfff0;

@@ -2,6 +2,7 @@
 /* VM creation and teardown. */
 #include "internal/host.h"
 #include "internal/vm.h"
+#include "emu/fault_cache.h"
 #include <v3/paging.h>
 
 #include <v3/cpu.h>
@@ -38,6 +39,7 @@ static void vm_destroy(struct v3_vm *vm)
         if (vm->backend && vm->backend->free_core)
             vm->backend->free_core(core);
         v3_paging_free_core(core);
+        v3_emu_fault_free_core(core);
     }
     vm->cores_ready = 0;
     v3_testdev_detach(vm);

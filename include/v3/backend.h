@@ -80,7 +80,9 @@ struct v3_backend_ops {
     /** Set up back-end state for @p core (core->backend).  0 or negative error. */
     int (*init_core)(struct v3_core *core);
     void (*free_core)(struct v3_core *core);
-    /** Run until an exit; fills @p exit.  0, or negative error (then exit->reason is V3_EXIT_ERROR). */
+    /** Run until an exit; fills @p exit.  0, or negative error (then exit->reason is V3_EXIT_ERROR).
+     *  A vCPU with core->halted set executes nothing: it reports V3_EXIT_HLT again (or a stop)
+     *  until an injected event is delivered; a VMM that restarts it elsewhere clears core->halted. */
     int (*run)(struct v3_core *core, struct v3_exit *exit);
     /** Queue an event for delivery at the next instruction boundary. */
     int (*inject)(struct v3_core *core, const struct v3_event *ev);

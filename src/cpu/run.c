@@ -379,6 +379,35 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
     return 0;
 }
 
+/*
+ * Block chaining: the block at the new RIP when the loop's boundary work has
+ * nothing to do (no break request, pending event, interrupt shadow, reaping,
+ * instruction limit, TF or DR7 breakpoints), the code is 64-bit (no CS limit)
+ * as it was, the fetch hits the software TLB and the block is in the
+ * direct-mapped table.  NULL: return to the outer loop, which does it all.
+ */
+static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
+{
+    struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
+    uint64_t la = core->rip, gpa;
+    struct cpu_block *b;
+    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+                         cpu->limit || mask != ~0ull || core->mode != V3_MODE_LONG64 ||
+                         (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || !e, 0))
+        return NULL;
+    e += (la >> 12) & (V3_TLB_SIZE - 1);
+    if (__builtin_expect(e->tag != (la & ~0xfffull) ||
+                         !((e->perm >> v3_tlb_ctx_shift(core, V3_ACCESS_EXEC)) & V3_ACCESS_EXEC), 0))
+        return NULL;
+    gpa = e->gpa | (la & 0xfff);
+    b = cpu->jc[cpu_jc_index(gpa)];
+    if (__builtin_expect(!b || b->gpa != gpa || b->mode != V3_MODE_LONG64, 0))
+        return NULL;
+    cpu->stats.block_execs++;
+    cpu->cur_page = gpa >> 12;
+    return b;
+}
+
 /* Execute @p n decoded instructions starting at @p in.  Returns 0 to go on, 1 when *exit is filled. */
 static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, uint64_t mask,
                       struct v3_exit *exit, int *ret)
@@ -390,19 +419,28 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
     int st;
 
     for (;;) {
+        const struct cpu_block *nb;
         st = in->handler(ctx, in);
         if (__builtin_expect(st == V3_X_NEXT, 1)) {
             core->rip = (core->rip + in->len) & mask;
             done++;
-            if (++in == end || __builtin_expect((cpu->brk | core->intr_shadow) != 0, 0))
+            if (++in != end && __builtin_expect((cpu->brk | core->intr_shadow) == 0, 1))
+                continue;
+            if (in != end)
                 break;
-            continue;
-        }
-        if (st == V3_X_JUMP) {
+        } else if (st == V3_X_JUMP) {
             core->rip &= ip_mask(core->mode);   /* a far transfer may have changed the code size */
             done++;
+        } else {
+            break;
         }
-        break;
+        /* the block ended: go straight on with the next one when nothing needs the outer loop */
+        if (!(nb = chain_next(cpu, core, mask)))
+            break;
+        core->insn_count += done;
+        done = 0;
+        in = nb->insn;
+        end = in + nb->n;
     }
     core->insn_count += done;
     if (__builtin_expect(st <= V3_X_JUMP, 1))

@@ -176,6 +176,41 @@ static int translate(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned
     return V3_OK;
 }
 
+/*
+ * One piece [gpa, gpa+len) (within one page) that lies in a single window of
+ * a fully hooked region: call its callback directly under the map's read
+ * lock, as v3_read_gpa_memory()/v3_write_gpa_memory() would, without their
+ * generic piece loop.  Returns 1 with *rc set when done, 0 when the piece is
+ * anything else (the caller takes the generic path).
+ */
+static int hook_piece(struct v3_core *core, uint64_t gpa, unsigned len, void *buf, int write,
+                      int *rc)
+{
+    struct v3_vm *vm = core->vm;
+    v3_mem_read_lock(vm);
+    const struct v3_mem_region *r = v3_mem_lookup(vm, &core->mem_cache, gpa);
+    if (!r || r->type != V3_REGION_FULL_HOOK || core->mem_cache.region != r ||
+        gpa - core->mem_cache.start >= core->mem_cache.end - core->mem_cache.start ||
+        len > core->mem_cache.end - gpa) {
+        v3_mem_read_unlock(vm);
+        return 0;
+    }
+    struct v3_mem_region *wr = (struct v3_mem_region *)r;
+    __atomic_add_fetch(&wr->hook_calls, 1, __ATOMIC_RELAXED);
+    int cb = write ? r->write_hook(core, gpa, buf, len, r->priv)
+                   : r->read_hook(core, gpa, buf, len, r->priv);
+    v3_mem_read_unlock(vm);
+    if (cb < 0) {
+        V3_ERROR("emu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u",
+                 write ? "write" : "read", (unsigned long long)r->guest_start,
+                 (unsigned long long)r->guest_end, cb, (unsigned long long)gpa, len);
+        *rc = V3_ECALLBACK;
+    } else {
+        *rc = V3_OK;
+    }
+    return 1;
+}
+
 static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     struct piece p[2];
@@ -184,6 +219,8 @@ static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len,
     if (rc)
         return rc;
     uint8_t *d = dst;
+    if (n == 1 && hook_piece(ctx->core, p[0].gpa, p[0].len, dst, 0, &rc))
+        return rc;
     for (unsigned i = 0; i < n; i++) {
         int64_t r = v3_read_gpa_memory(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, d);
         if (r < 0)
@@ -209,6 +246,8 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
             return V3_EUNMAPPED;
     }
     const uint8_t *s = src;
+    if (n == 1 && hook_piece(ctx->core, p[0].gpa, p[0].len, (void *)(uintptr_t)src, 1, &rc))
+        return rc;
     for (unsigned i = 0; i < n; i++) {
         int64_t r = v3_write_gpa_memory(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, s);
         if (r < 0)

@@ -136,23 +136,33 @@ static int f_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 /* ------------------------------------------------------------ plain RAM in 64-bit mode */
 
 /*
- * Host address of memory operand @p op for a @p len-byte access when it is
+ * Linear address of memory operand @p op for a @p len-byte access when it is
  * the simple case: 64-bit mode, a DS/ES/SS/CS-relative operand (no segment
- * base), the plain memory ops (no data breakpoints), no alignment checking,
- * canonical, within one page, and a software TLB hit that allows the access.
- * A write access runs the decode-cache store check, as cpu_mem_write() does.
+ * base; checked at build time), the plain memory ops (no data breakpoints),
+ * no alignment checking, canonical and within one page.  Then segmentation
+ * has nothing to check and the memory ops may be called directly.
  */
-static inline uint8_t *ram_ptr(struct v3_emu_ctx *ctx, const struct v3_insn *in,
-                               const struct v3_operand *op, unsigned len, unsigned access)
+static inline int simple_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
+                            unsigned len, uint64_t *la_out)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t la;
+    if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops || (c->rflags & V3_FLAG_AC), 0))
+        return 0;
+    la = v3_ea_inline(c, in, op);
+    if (__builtin_expect((la & 0xfff) + len > 4096 || (uint64_t)((int64_t)(la << 16) >> 16) != la, 0))
+        return 0;
+    *la_out = la;
+    return 1;
+}
+
+/* Host address of @p la on a software-TLB hit allowing @p access (READ or WRITE), else NULL.
+ * A write runs the decode-cache store check, as cpu_mem_write() does. */
+static inline uint8_t *tlb_ptr(struct v3_emu_ctx *ctx, uint64_t la, unsigned access)
 {
     struct v3_core *c = ctx->core;
     struct v3_tlb_entry *e = (struct v3_tlb_entry *)c->tlb;
-    uint64_t la;
-    if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops ||
-                         (c->rflags & V3_FLAG_AC) || !e, 0))
-        return NULL;
-    la = v3_ea_inline(c, in, op);
-    if (__builtin_expect((la & 0xfff) + len > 4096 || (uint64_t)((int64_t)(la << 16) >> 16) != la, 0))
+    if (__builtin_expect(!e, 0))
         return NULL;
     e += (la >> 12) & (V3_TLB_SIZE - 1);
     if (__builtin_expect(e->tag != (la & ~0xfffull) ||
@@ -161,6 +171,20 @@ static inline uint8_t *ram_ptr(struct v3_emu_ctx *ctx, const struct v3_insn *in,
     if (access & V3_ACCESS_WRITE)
         cpu_store_check(cpu_of_ctx(ctx), e->gpa);
     return e->hva + (la & 0xfff);
+}
+
+static inline uint8_t *ram_ptr(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                               const struct v3_operand *op, unsigned len, unsigned access)
+{
+    uint64_t la;
+    if (!simple_la(ctx, in, op, len, &la))
+        return NULL;
+    return tlb_ptr(ctx, la, access);
+}
+
+static inline unsigned stack_access(const struct v3_operand *op)
+{
+    return op->reg == V3_SS ? V3_ACCESS_STACK : 0;
 }
 
 static inline uint64_t ld(const uint8_t *p, unsigned size)
@@ -193,10 +217,21 @@ static int generic(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     unsigned size = in->op[0].size;
-    uint8_t *p = ram_ptr(ctx, in, &in->op[1], size, V3_ACCESS_READ);
-    if (__builtin_expect(!p, 0))
+    uint64_t la, v = 0;
+    uint8_t *p;
+    int st;
+    if (__builtin_expect(!simple_la(ctx, in, &in->op[1], size, &la), 0))
         return generic(ctx, in);
-    v3_gpr_set(ctx->core, R0(in), size, ld(p, size));
+    p = tlb_ptr(ctx, la, V3_ACCESS_READ);
+    if (__builtin_expect(p != NULL, 1)) {
+        v = ld(p, size);
+    } else {
+        /* a TLB miss or a hooked page: the memory ops directly (segmentation had nothing to do) */
+        st = v3_mem_status(ctx, cpu_mem_ops.read(ctx, la, &v, size, V3_ACCESS_READ | stack_access(&in->op[1])));
+        if (st)
+            return st;
+    }
+    v3_gpr_set(ctx->core, R0(in), size, v);
     return V3_X_NEXT;
 }
 
@@ -204,12 +239,16 @@ static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 static inline int mov_store(struct v3_emu_ctx *ctx, const struct v3_insn *in, int imm)
 {
     unsigned size = in->op[0].size;
-    uint64_t v = imm ? in->op[1].val : ctx->core->gpr[R1(in)];
-    uint8_t *p = ram_ptr(ctx, in, &in->op[0], size, V3_ACCESS_WRITE);
-    if (__builtin_expect(!p, 0))
+    uint64_t v = imm ? in->op[1].val : ctx->core->gpr[R1(in)], la;
+    uint8_t *p;
+    if (__builtin_expect(!simple_la(ctx, in, &in->op[0], size, &la), 0))
         return generic(ctx, in);
-    st(p, v, size);
-    return V3_X_NEXT;
+    p = tlb_ptr(ctx, la, V3_ACCESS_WRITE);
+    if (__builtin_expect(p != NULL, 1)) {
+        st(p, v, size);
+        return V3_X_NEXT;
+    }
+    return v3_mem_status(ctx, cpu_mem_ops.write(ctx, la, &v, size, V3_ACCESS_WRITE | stack_access(&in->op[0])));
 }
 static int f_mov_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 0); }
 static int f_mov_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 1); }

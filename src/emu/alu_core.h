@@ -81,11 +81,21 @@ static inline unsigned v3_lazy_cf_of(unsigned op, unsigned size, uint64_t a, uin
 static inline unsigned v3_lazy_cf(const struct v3_core *c)
 {
     const struct v3_lazy_flags *l = &c->lazy;
-    if (l->op == V3_LF_NONE)
+    switch (l->op) {
+    case V3_LF_NONE:
         return (unsigned)(c->rflags & V3_FLAG_CF);
-    unsigned size = l->size ? l->size : 8;
-    uint64_t m = v3_size_mask(size);
-    return v3_lazy_cf_of(l->op, size, l->src1 & m, l->src2 & m, l->res & m, 0);
+    case V3_LF_INC:
+    case V3_LF_DEC:
+        return (unsigned)(l->src2 & 1);     /* the recorded old CF */
+    case V3_LF_ADD:
+    case V3_LF_SUB: {
+        unsigned size = l->size ? l->size : 8;
+        uint64_t m = v3_size_mask(size);
+        return v3_lazy_cf_of(l->op, size, l->src1 & m, l->src2 & m, l->res & m, 0);
+    }
+    default:            /* LOGIC */
+        return 0;
+    }
 }
 
 /**

@@ -211,8 +211,24 @@ static int hook_piece(struct v3_core *core, uint64_t gpa, unsigned len, void *bu
     return 1;
 }
 
+/* Host address of [la, la+len) when it lies in one page that the software
+ * TLB holds for this access (RAM; for reads also a write-hooked page, whose
+ * reads come from its backing memory), else NULL. */
+static inline uint8_t *tlb_ram(struct v3_core *core, uint64_t la, unsigned len, unsigned access)
+{
+    if ((la & (PAGE - 1)) + len > PAGE)
+        return NULL;
+    unsigned kind = (access & V3_ACCESS_WRITE) ? V3_ACCESS_WRITE : V3_ACCESS_READ;
+    return v3_tlb_lookup(core, la, kind | (access & V3_ACCESS_SUPERVISOR));
+}
+
 static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
 {
+    uint8_t *h = tlb_ram(ctx->core, la, len, access);
+    if (h) {
+        memcpy(dst, h, len);
+        return V3_OK;
+    }
     struct piece p[2];
     unsigned n;
     int rc = translate(ctx, la, len, access, p, &n);
@@ -233,6 +249,11 @@ static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len,
 static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsigned len,
                     unsigned access)
 {
+    uint8_t *h = tlb_ram(ctx->core, la, len, V3_ACCESS_WRITE | access);
+    if (h) {
+        memcpy(h, src, len);
+        return V3_OK;
+    }
     struct piece p[2];
     unsigned n;
     int rc = translate(ctx, la, len, access | V3_ACCESS_WRITE, p, &n);

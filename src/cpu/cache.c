@@ -193,9 +193,9 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
         }
         off += (unsigned)rc;
         n++;
+        cpu_specialize(&tmp[n - 1]);
         if (ends_block(&tmp[n - 1]))
             break;
-        cpu_specialize(&tmp[n - 1]);
     }
     if (n == 0)
         return NULL;

@@ -315,6 +315,73 @@ static int f_and_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu
 static int f_or_rm(struct v3_emu_ctx *x, const struct v3_insn *in)  { return alu_rm(x, in, V3_ALU_OR); }
 static int f_xor_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_rm(x, in, V3_ALU_XOR); }
 
+/* ------------------------------------------------------------ 64-bit stack (8-byte slots) */
+
+/* Host address of the 8-byte stack slot at @p sp when the access is the simple case
+ * (64-bit mode: SS has no base or limit; plain memory ops; no #AC; canonical; one page; TLB hit). */
+static inline uint8_t *stack_ptr(struct v3_emu_ctx *ctx, uint64_t sp, unsigned access)
+{
+    struct v3_core *c = ctx->core;
+    if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops || (c->rflags & V3_FLAG_AC) ||
+                         (sp & 0xfff) > 4096 - 8 || (uint64_t)((int64_t)(sp << 16) >> 16) != sp, 0))
+        return NULL;
+    return tlb_ptr(ctx, sp, access);
+}
+
+/* PUSH r64 (v3_push) */
+static int f_push_r(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t sp = c->gpr[V3_RSP] - 8, v = c->gpr[R0(in)];
+    uint8_t *p = stack_ptr(ctx, sp, V3_ACCESS_WRITE);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    st(p, v, 8);
+    c->gpr[V3_RSP] = sp;
+    return V3_X_NEXT;
+}
+
+/* POP r64 (v3_pop, then the register: POP RSP leaves the popped value) */
+static int f_pop_r(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t sp = c->gpr[V3_RSP];
+    uint8_t *p = stack_ptr(ctx, sp, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    uint64_t v = ld(p, 8);
+    c->gpr[V3_RSP] = sp + 8;
+    c->gpr[R0(in)] = v;
+    return V3_X_NEXT;
+}
+
+/* CALL rel32 in 64-bit code: push the return address, jump */
+static int f_call_rel(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t sp = c->gpr[V3_RSP] - 8;
+    uint8_t *p = stack_ptr(ctx, sp, V3_ACCESS_WRITE);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    st(p, c->rip + in->len, 8);
+    c->gpr[V3_RSP] = sp;
+    c->rip = v3_rel_target(c, in);
+    return V3_X_JUMP;
+}
+
+/* near RET without an immediate in 64-bit code */
+static int f_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t sp = c->gpr[V3_RSP];
+    uint8_t *p = stack_ptr(ctx, sp, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    c->rip = ld(p, 8);
+    c->gpr[V3_RSP] = sp + 8;
+    return V3_X_JUMP;
+}
+
 /* ------------------------------------------------------------ selection */
 
 static bool is_gpr(const struct v3_operand *o)
@@ -339,7 +406,7 @@ void cpu_specialize(struct v3_insn *in)
     v3_insn_fn f = NULL;
     int rr, ri, rm, mr, mi;
 
-    if (!ent || ent->fn != in->handler || (in->prefix & V3_PFX_LOCK) || in->nops < 1)
+    if (!ent || ent->fn != in->handler || (in->prefix & V3_PFX_LOCK))
         return;
     rr = in->nops == 2 && is_gpr(d) && is_gpr(s) && d->size == s->size;
     ri = in->nops == 2 && is_gpr(d) && is_imm(s);
@@ -384,6 +451,20 @@ void cpu_specialize(struct v3_insn *in)
     case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNLE:
         if (in->nops == 1 && in->op[0].kind == V3_OPK_IMM && (in->op[0].cls & V3_IMMF_REL))
             f = jcc_fn[in->cc & 15];
+        break;
+    case ZYDIS_MNEMONIC_PUSH:
+    case ZYDIS_MNEMONIC_POP:
+        if (in->mode == V3_MODE_LONG64 && in->opsize == 8 && in->nops == 1 && is_gpr(d) && d->size == 8)
+            f = in->mnemonic == ZYDIS_MNEMONIC_PUSH ? f_push_r : f_pop_r;
+        break;
+    case ZYDIS_MNEMONIC_CALL:
+        if (in->mode == V3_MODE_LONG64 && in->opsize == 8 && in->nops == 1 && d->kind == V3_OPK_IMM &&
+            (d->cls & V3_IMMF_REL))
+            f = f_call_rel;
+        break;
+    case ZYDIS_MNEMONIC_RET:
+        if (in->mode == V3_MODE_LONG64 && in->opsize == 8 && in->opcode == 0xc3)
+            f = f_ret;
         break;
     case ZYDIS_MNEMONIC_MOV:
         f = rr ? f_mov_rr : ri ? f_mov_ri : rm ? f_mov_rm : mr ? f_mov_mr : mi ? f_mov_mi : NULL;

@@ -34,6 +34,8 @@ struct fc_dec {
 struct fc_xl {
     uint64_t tag;             /* linear page | key (low 12 bits); 1 = empty */
     uint64_t gpa;             /* guest physical page */
+    uint64_t nomap;           /* 1: the whole page is in one window of a hooked region,
+                                 so fp_map() answers NULL (map changes clear the cache) */
 };
 
 struct v3_fault_cache {
@@ -138,6 +140,7 @@ static int xlate(struct v3_emu_ctx *ctx, struct v3_fault_cache *fc, uint64_t la,
         if (rc == V3_OK) {
             x->tag = tag;
             x->gpa = *gpa & ~(PAGE - 1);
+            x->nomap = 0;
         }
         return rc;
     }
@@ -299,9 +302,20 @@ static void *fp_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned 
     }
     uint64_t gpa;
     struct v3_exception exc;
-    if (xlate(ctx, ctx->mem_priv, la, kind, &gpa, &exc))
+    struct v3_fault_cache *fc = ctx->mem_priv;
+    struct fc_xl *x = NULL;
+    if (fc) {
+        x = xl_slot(fc, la);
+        if (x->tag == ((la & ~(PAGE - 1)) | xl_key(core, kind)) && x->nomap)
+            return NULL;
+    }
+    if (xlate(ctx, fc, la, kind, &gpa, &exc))
         return NULL;
     const struct v3_mem_region *reg = v3_mem_lookup(core->vm, &core->mem_cache, gpa);
+    if (reg && (reg->type == V3_REGION_FULL_HOOK || reg->type == V3_REGION_WRITE_HOOK) && x &&
+        x->tag == ((la & ~(PAGE - 1)) | xl_key(core, kind)) && core->mem_cache.region == reg &&
+        core->mem_cache.start <= (gpa & ~(PAGE - 1)) && core->mem_cache.end >= (gpa | (PAGE - 1)) + 1)
+        x->nomap = 1;
     if (!reg || (reg->type != V3_REGION_BASE && reg->type != V3_REGION_SHADOW) ||
         gpa + len > reg->guest_end)
         return NULL;
@@ -347,7 +361,7 @@ static int finish_err(struct v3_emu_result *res, enum v3_emu_status s, int err)
 static inline uint64_t load8(const uint8_t *p)
 {
     uint64_t v;
-    memcpy(&v, p, 8);
+    __builtin_memcpy(&v, p, 8);    /* inlined: the core is built -ffreestanding */
     return v;
 }
 
@@ -376,8 +390,11 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
             want = (unsigned)(lim - rip + 1);
     }
     uint64_t la;
-    if (v3_seg_linear(&ctx, V3_CS, rip, 1, V3_ACCESS_EXEC, &la))
+    if (core->mode == V3_MODE_LONG64 && (uint64_t)(((int64_t)rip >> 47) + 1) <= 1) {
+        la = rip;    /* 64-bit mode: CS base 0, no limit; canonical */
+    } else if (v3_seg_linear(&ctx, V3_CS, rip, 1, V3_ACCESS_EXEC, &la)) {
         return finish_exc(res, &ctx.exc);
+    }
     unsigned first = (unsigned)(PAGE - (la & (PAGE - 1)));
     if (first > want)
         first = want;
@@ -385,7 +402,10 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
      * v3_read_gva_memory() would */
     const uint8_t *hcode = v3_tlb_lookup(core, la, V3_ACCESS_EXEC);
     if (hcode) {
-        memcpy(res->bytes, hcode, first);
+        if (first == 15)
+            __builtin_memcpy(res->bytes, hcode, 15);
+        else
+            memcpy(res->bytes, hcode, first);
     } else {
         struct v3_exception fexc;
         int64_t r = v3_read_gva_memory(core, la, first, res->bytes, V3_ACCESS_EXEC, &fexc);
@@ -410,11 +430,11 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
         d = &fc->dec[((la >> FC_DEC_BITS) ^ la) & (FC_DEC_SIZE - 1)];
         /* res->bytes is zero beyond what was fetched */
         uint8_t b[16];
-        memcpy(b, res->bytes, 15);
+        __builtin_memcpy(b, res->bytes, 15);
         b[15] = 0;
         if (d->len && d->len <= got && d->mode == (uint8_t)core->mode &&
             !(((load8(b) ^ d->lo) & d->mlo) | ((load8(b + 8) ^ d->hi) & d->mhi))) {
-            in = d->in;
+            __builtin_memcpy(&in, &d->in, sizeof(in));
             res->len = in.len;
             goto execute;
         }
@@ -489,7 +509,7 @@ int v3_emulate_one(struct v3_core *core, struct v3_emu_result *res)
 {
     if (!core || !res)
         return V3_EINVAL;
-    memset(res, 0, sizeof(*res));
+    __builtin_memset(res, 0, sizeof(*res));
     res->rip = core->rip;
     if (!core->vm) {
         V3_ERROR("emu: core has no VM");
@@ -505,7 +525,7 @@ int v3_handle_mem_fault(struct v3_core *core, uint64_t gva, uint64_t gpa, unsign
     (void)access;
     if (!core || !res)
         return V3_EINVAL;
-    memset(res, 0, sizeof(*res));
+    __builtin_memset(res, 0, sizeof(*res));
     res->rip = core->rip;
     if (!core->vm) {
         V3_ERROR("emu: core has no VM");

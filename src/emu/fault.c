@@ -125,7 +125,7 @@ static inline struct fc_xl *xl_slot(struct v3_fault_cache *fc, uint64_t la)
 }
 
 /* translate one page: the cache, else a walk (cached on success) */
-static int xlate(struct v3_emu_ctx *ctx, struct v3_fault_cache *fc, uint64_t la, unsigned kind,
+static inline __attribute__((always_inline)) int xlate(struct v3_emu_ctx *ctx, struct v3_fault_cache *fc, uint64_t la, unsigned kind,
                  uint64_t *gpa, struct v3_exception *exc)
 {
     struct v3_core *core = ctx->core;
@@ -154,12 +154,19 @@ struct piece {
 
 /* translate [la, la+len) (len <= 16 in guest accesses, any length here) into at most 2 pieces
  * per call chunk; we handle up to 2 pages for accesses of at most one page */
-static int translate(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned access,
-                     struct piece p[2], unsigned *np)
+static inline __attribute__((always_inline)) int
+translate(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned access, struct piece p[2],
+          unsigned *np)
 {
     unsigned kind = (access & V3_ACCESS_WRITE) ? V3_ACCESS_WRITE
                   : (access & V3_ACCESS_EXEC) ? V3_ACCESS_EXEC : V3_ACCESS_READ;
     kind |= access & (V3_ACCESS_STACK | V3_ACCESS_SUPERVISOR);
+    if (__builtin_expect((la & (PAGE - 1)) + len <= PAGE && len, 1)) {
+        /* within one page: one translation, one piece */
+        p[0].len = len;
+        *np = 1;
+        return xlate(ctx, ctx->mem_priv, la, kind, &p[0].gpa, &ctx->exc);
+    }
     unsigned n = 0;
     while (len) {
         unsigned chunk = (unsigned)(PAGE - (la & (PAGE - 1)));

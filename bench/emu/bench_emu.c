@@ -9,7 +9,11 @@
  * Rows: a 4-byte MOV store, a 4-byte MOV load, and REP MOVSB of 4 KiB from
  * RAM into the hooked region (cost per byte access; one callback per byte
  * in both).  Unicorn's figure includes its loop instructions (DEC/JNZ,
- * compiled to host code; negligible next to the callback).
+ * compiled to host code; negligible next to the callback).  Both sides
+ * check that they made exactly the expected number of callbacks.
+ *
+ * BENCH_ONLY=<row> runs one row (for callgrind), BENCH_TRACE=1 prints each
+ * measurement.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -133,6 +137,13 @@ static double v3_bench(const uint8_t *code, int len, unsigned access, long iters
     }
     double t = now() - t0;
     uint64_t calls = ncalls - calls0;
+    if (getenv("BENCH_TRACE"))
+        fprintf(stderr, "  v3: %llu callbacks in %.3f s\n", (unsigned long long)calls, t);
+    if (calls != (uint64_t)iters * (rep ? 4096 : 1)) {
+        fprintf(stderr, "v3: %llu callbacks, expected %llu\n", (unsigned long long)calls,
+                (unsigned long long)iters * (rep ? 4096 : 1));
+        exit(1);
+    }
     return t * 1e9 / (double)(calls ? calls : 1);
 }
 
@@ -195,6 +206,10 @@ static double uc_bench(const uint8_t *body, int blen, long iters, int rep)
     n += (int)sizeof(tail);
     code[n] = 0xf4;                                       /* hlt: a sure stop after the loop */
     uc_mem_write(uc, CODE, code, (size_t)n + 1);
+    /* Unicorn 2.0.1 keeps blocks translated from the old bytes after
+     * uc_mem_write(): without this, a later row would run the previous
+     * row's loop */
+    uc_ctl_remove_cache(uc, CODE, CODE + 4096);
     uint64_t rbx = MMIO + 0x100, r12 = (uint64_t)iters, rax = 0x1234;
     uc_reg_write(uc, UC_X86_REG_RBX, &rbx);
     uc_reg_write(uc, UC_X86_REG_R12, &r12);
@@ -209,6 +224,13 @@ static double uc_bench(const uint8_t *body, int blen, long iters, int rep)
         exit(1);
     }
     uint64_t calls = ncalls - calls0;
+    if (getenv("BENCH_TRACE"))
+        fprintf(stderr, "  unicorn: %llu callbacks in %.3f s\n", (unsigned long long)calls, t);
+    if (calls != (uint64_t)iters * (rep ? 4096 : 1)) {
+        fprintf(stderr, "unicorn: %llu callbacks, expected %llu\n", (unsigned long long)calls,
+                (unsigned long long)iters * (rep ? 4096 : 1));
+        exit(1);
+    }
     return t * 1e9 / (double)(calls ? calls : 1);
 }
 

@@ -232,11 +232,25 @@ static inline uint8_t *tlb_ram(struct v3_core *core, uint64_t la, unsigned len, 
     return v3_tlb_lookup(core, la, kind | (access & V3_ACCESS_SUPERVISOR));
 }
 
+/* memcpy with the common guest access widths inlined (the core is built
+ * -ffreestanding, so a plain memcpy is always a library call) */
+static inline void copy_small(void *d, const void *s, unsigned len)
+{
+    switch (len) {
+    case 1: __builtin_memcpy(d, s, 1); break;
+    case 2: __builtin_memcpy(d, s, 2); break;
+    case 4: __builtin_memcpy(d, s, 4); break;
+    case 8: __builtin_memcpy(d, s, 8); break;
+    case 16: __builtin_memcpy(d, s, 16); break;
+    default: memcpy(d, s, len); break;
+    }
+}
+
 static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     uint8_t *h = tlb_ram(ctx->core, la, len, access);
     if (h) {
-        memcpy(dst, h, len);
+        copy_small(dst, h, len);
         return V3_OK;
     }
     struct piece p[2];
@@ -261,7 +275,7 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
 {
     uint8_t *h = tlb_ram(ctx->core, la, len, V3_ACCESS_WRITE | access);
     if (h) {
-        memcpy(h, src, len);
+        copy_small(h, src, len);
         return V3_OK;
     }
     struct piece p[2];

@@ -503,7 +503,7 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
         d->len = in.len;
     }
 
-execute:
+execute:;
     /* ---- execute */
     int st = v3_exec(&ctx, &in);
     switch (st) {

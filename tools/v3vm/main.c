@@ -223,10 +223,10 @@ static void dump_map(struct v3_vm *vm)
 {
     fprintf(stderr, "guest physical memory map:\n");
     fprintf(stderr, "  %-18s %-18s %-10s %s\n", "start", "end", "type", "hook calls");
-    fprintf(stderr, "  %#018llx %#018llx %-10s -\n", 0ull, (unsigned long long)v3_mem_size(vm),
+    fprintf(stderr, "  0x%016llx 0x%016llx %-10s -\n", 0ull, (unsigned long long)v3_mem_size(vm),
             v3_shdw_region_type_to_str(V3_REGION_BASE));
     for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r))
-        fprintf(stderr, "  %#018llx %#018llx %-10s %llu\n", (unsigned long long)r->guest_start,
+        fprintf(stderr, "  0x%016llx 0x%016llx %-10s %llu\n", (unsigned long long)r->guest_start,
                 (unsigned long long)r->guest_end, v3_shdw_region_type_to_str(r->type),
                 (unsigned long long)r->hook_calls);
 }

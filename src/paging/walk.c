@@ -398,7 +398,7 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
     w.n = 0;
     w.gpa = 0;
     w.shift = 12;
-    w.user = w.write = w.nx = w.global = w.dirty = w.all_a = false;
+    w.user = w.write = w.nx = w.global = w.dirty = w.all_a = w.wide = false;
     w.win.start = 1;
     w.win.size = 0;             /* empty window: the first access finds one */
     w.t = c->tlb;
@@ -545,6 +545,8 @@ int v3_gva_check(struct v3_core *core, uint64_t la, unsigned access, uint64_t *g
     return rc;
 }
 
+/* flatten: the walk is inlined into the fill path (the hot caller) */
+__attribute__((flatten))
 int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
                 struct v3_exception *exc)
 {

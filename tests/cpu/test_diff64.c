@@ -54,22 +54,7 @@ static void guest_init(struct guest *g)
 
 static void guest_long_mode(struct v3_core *c)
 {
-    c->cr0 = V3_CR0_PE | V3_CR0_PG | V3_CR0_ET | V3_CR0_NE | V3_CR0_MP;
-    c->cr4 = V3_CR4_PAE | V3_CR4_OSFXSR | V3_CR4_OSXMMEXCPT;
-    c->cr3 = 0x1000;
-    c->efer = V3_EFER_LME | V3_EFER_LMA | V3_EFER_SCE;
-    c->seg[V3_CS].attrib = V3_SEG_P | V3_SEG_S | 0xb | V3_SEG_L;
-    c->seg[V3_CS].base = 0;
-    c->seg[V3_CS].selector = 8;
-    for (int s = 0; s < 6; s++) {
-        if (s == V3_CS) continue;
-        c->seg[s].attrib = V3_SEG_P | V3_SEG_S | 0x3 | V3_SEG_DB;
-        c->seg[s].base = 0;
-        c->seg[s].limit = 0xffffffff;
-        c->seg[s].selector = 0x10;
-    }
-    v3_core_update_mode(c);
-    v3_tlb_flush_all(c);
+    v3t_core_long64(c, 0x1000);
 }
 
 static void random_state(struct v3n_state *st, uint64_t *rng)

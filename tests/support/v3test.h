@@ -28,6 +28,22 @@ const char *v3t_last_log(void);
 long v3t_error_logs(void);
 void v3t_set_log_echo(int on);       /* also print logs to stderr */
 
+/*
+ * A one-vCPU VM with @p mem_size bytes of RAM on back end @p ops (NULL: the
+ * default).  Sets *core and *ram (host address of guest physical 0).
+ * Prints the error and returns NULL on failure.
+ */
+struct v3_backend_ops;
+struct v3_vm *v3t_create_vm(uint64_t mem_size, const struct v3_backend_ops *ops,
+                            struct v3_core **core, uint8_t **ram);
+
+/*
+ * Put @p core in 64-bit mode, CPL 0, with paging rooted at @p cr3 (tables
+ * are the caller's), flat 64-bit CS (selector 8) and flat data segments
+ * (selector 0x10), SSE enabled; flushes the software TLB.
+ */
+void v3t_core_long64(struct v3_core *core, uint64_t cr3);
+
 /* cmocka group setup/teardown that installs the test host. */
 int v3t_setup(void **state);
 int v3t_teardown(void **state);

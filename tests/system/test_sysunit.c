@@ -26,22 +26,9 @@ static int setup(void **state)
     (void)state;
     if (v3t_setup(NULL))
         return -1;
-    struct v3_vm_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = RAM;
-    cfg.num_cores = 1;
-    cfg.backend_ops = &null_backend;    /* state only: nothing runs */
-    int err = 0;
-    vm = v3_create_vm(&cfg, &err);
-    if (!vm) {
-        fprintf(stderr, "v3_create_vm: %d\n", err);
+    vm = v3t_create_vm(RAM, &null_backend, &core, &ram);   /* state only: nothing runs */
+    if (!vm)
         return -1;
-    }
-    core = v3_get_core(vm, 0);
-    void *p;
-    if (v3_gpa_to_hva(vm, 0, &p))
-        return -1;
-    ram = p;
     return 0;
 }
 

@@ -6,9 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-scripts/install-deps.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build"
+scripts/build.sh "$build"
 if [ -x "$build/tools/v3vm/v3vm" ] && [ -f "$build/guests/hooks.elf" ]; then
     set +e
     "$build/tools/v3vm/v3vm" -m 64M -kernel "$build/guests/hooks.elf" --dump-map --stats

@@ -4,7 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-scripts/install-deps.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DV3_VALGRIND_LABELS= >/dev/null
-ninja -C "$build"
+scripts/build.sh "$build"
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"

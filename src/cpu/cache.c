@@ -171,7 +171,7 @@ static struct cpu_page *page_get(struct v3_cpu *cpu, uint64_t page)
 struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_t *hva,
                                   unsigned avail, unsigned mode)
 {
-    struct v3_insn tmp[CPU_BLOCK_MAX];
+    struct v3_insn tmp[CPU_BLOCK_MAX + 1];
     unsigned n = 0, off = 0;
     struct cpu_block *b;
     struct cpu_page *p;
@@ -186,11 +186,14 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
         if (rc < 0) {
             memset(&tmp[n], 0, sizeof(tmp[n]));
             tmp[n].handler = rc == V3_DEC_LONG ? cpu_op_gp0 : cpu_op_ud;
+            tmp[n].thr = cpu_thr_generic;
             tmp[n].len = 1;
             tmp[n].mode = (uint8_t)mode;
+            tmp[n].boff = (uint16_t)off;
             n++;
             break;
         }
+        tmp[n].boff = (uint16_t)off;
         off += (unsigned)rc;
         n++;
         cpu_specialize(&tmp[n - 1]);
@@ -200,8 +203,15 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
     if (n == 0)
         return NULL;
 
+    /* the sentinel that ends a threaded run (never executed by the stepping loop) */
+    memset(&tmp[n], 0, sizeof(tmp[n]));
+    tmp[n].handler = cpu_op_ud;
+    tmp[n].thr = cpu_thr_end;
+    tmp[n].mode = (uint8_t)mode;
+    tmp[n].boff = (uint16_t)off;
+
     p = page_get(cpu, gpa >> 12);
-    b = p ? v3_malloc(sizeof(*b) + n * sizeof(struct v3_insn)) : NULL;
+    b = p ? v3_malloc(sizeof(*b) + (n + 1) * sizeof(struct v3_insn)) : NULL;
     if (!b) {
         V3_ERROR("cpu: out of memory for a decoded block; flushing the decode cache");
         cpu_cache_flush(cpu);
@@ -212,8 +222,10 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
     b->dead = 0;
     b->n = (uint16_t)n;
     b->bytes = off;
+    for (b->npure = 0; b->npure < n && tmp[b->npure].thr != cpu_thr_generic; b->npure++)
+        ;
     b->dead_next = NULL;
-    memcpy(b->insn, tmp, n * sizeof(struct v3_insn));
+    memcpy(b->insn, tmp, (n + 1) * sizeof(struct v3_insn));
     b->pnext = p->blocks;
     p->blocks = b;
     {

@@ -43,7 +43,10 @@ struct cpu_block {
     uint8_t dead;
     uint16_t n;                        /* instructions */
     uint32_t bytes;                    /* bytes covered */
-    struct v3_insn insn[];
+    uint32_t npure;                    /* leading instructions with a specialised threaded form:
+                                          none of them changes the mode, TF, DR7, an interrupt
+                                          shadow or the TLB (cheaper chaining after them) */
+    struct v3_insn insn[];             /* n instructions, then the threaded-run sentinel */
 };
 
 struct cpu_page {
@@ -85,6 +88,11 @@ struct v3_cpu {
     uint64_t npages_hi;                /* code pages at or above codemap_pages */
     struct cpu_block *graveyard;       /* invalidated blocks, freed between blocks */
     uint64_t cur_page;                 /* gpa page of the block being executed, ~0 if none */
+
+    /* threaded execution of a block (fast.c, run.c) */
+    uint64_t blk_rip;                  /* RIP of the block's first instruction */
+    uint64_t blk_mask;                 /* instruction-pointer mask of the code size */
+    const struct v3_insn *stop_in;     /* where the threaded run stopped (see cpu_thr_generic) */
     bool listener;
 
     struct cpu_hook_ent hc[CPU_HC_SIZE];
@@ -144,8 +152,25 @@ extern const struct v3_emu_mem_ops cpu_mem_ops;
 int cpu_fetch_xlate(struct v3_cpu *cpu, uint64_t la, uint64_t *gpa, uint8_t **hva,
                     struct v3_exception *exc);
 
-/* fast.c: pick an operand-specialised handler for a decoded instruction (block build) */
+/* fast.c: pick an operand-specialised handler and the threaded form for a
+ * decoded instruction (block build) */
 void cpu_specialize(struct v3_insn *in);
+
+/*
+ * Threaded forms (fast.c).  A block is run by calling insn[0].thr; each
+ * threaded routine does its instruction and tail-calls the next one's, so a
+ * straight run costs no return to a dispatch loop.  Register-only forms do
+ * not maintain core->rip (nothing they do reads it); every other form sets it
+ * from blk_rip + boff first.  The run ends by returning a V3_X_* status with
+ * cpu->stop_in set:
+ *   V3_X_NEXT: stop_in is the next instruction to run (the block's end
+ *              sentinel, or one after an instruction that set cpu->brk or an
+ *              interrupt shadow); RIP is at it; stop_in - insn[0] retired.
+ *   V3_X_JUMP: stop_in jumped (retired, RIP set by it).
+ *   else:      stop_in raised an exception or an exit (not retired; RIP at it).
+ */
+int cpu_thr_generic(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+int cpu_thr_end(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
 /* misc: CPUID model */
 void cpu_model_init(struct v3_cpu *cpu);

@@ -21,6 +21,65 @@
 #define R0(in) ((in)->op[0].reg & 15)
 #define R1(in) ((in)->op[1].reg & 15)
 
+/* ------------------------------------------------------------ threaded execution */
+
+/* go on with the next instruction of the block (a tail call) */
+#define T_NEXT(ctx, in) return (in)[1].thr((ctx), (in) + 1)
+
+/* RIP of @p in during a threaded run */
+static inline uint64_t t_rip(const struct v3_cpu *cpu, const struct v3_insn *in)
+{
+    return (cpu->blk_rip + in->boff) & cpu->blk_mask;
+}
+
+/* Any instruction: RIP set, its handler run, then on to the next one unless
+ * it jumped, faulted or exited, or asked to stop at this boundary (a break
+ * request, e.g. a store into this code page, or an interrupt shadow). */
+int cpu_thr_generic(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_cpu *cpu = cpu_of_ctx(ctx);
+    struct v3_core *c = ctx->core;
+    int st;
+    c->rip = t_rip(cpu, in);
+    st = in->handler(ctx, in);
+    if (__builtin_expect(st == V3_X_NEXT, 1)) {
+        c->rip = (c->rip + in->len) & cpu->blk_mask;
+        if (__builtin_expect((cpu->brk | c->intr_shadow) == 0, 1))
+            T_NEXT(ctx, in);
+        in++;
+    }
+    cpu->stop_in = in;
+    return st;
+}
+
+/* the sentinel after a block's last instruction */
+int cpu_thr_end(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_cpu *cpu = cpu_of_ctx(ctx);
+    ctx->core->rip = t_rip(cpu, in);
+    cpu->stop_in = in;
+    return V3_X_NEXT;
+}
+
+/* After a store that went well: on with the next instruction unless the store
+ * hit decoded code (cpu->brk set by cpu_store_check()). */
+static inline int t_after_store(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_cpu *cpu = cpu_of_ctx(ctx);
+    if (__builtin_expect(cpu->brk == 0, 1))
+        T_NEXT(ctx, in);
+    ctx->core->rip = (t_rip(cpu, in) + in->len) & cpu->blk_mask;
+    cpu->stop_in = in + 1;
+    return V3_X_NEXT;
+}
+
+/* A jump taken at @p in (core->rip already at the target). */
+static inline int t_jumped(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    cpu_of_ctx(ctx)->stop_in = in;
+    return V3_X_JUMP;
+}
+
 /* ------------------------------------------------------------ register forms */
 
 /* @p sz: operand size known at build time (4 or 8), or 0 to take it from the operand */
@@ -43,7 +102,9 @@ static inline __attribute__((always_inline)) int alu_reg(struct v3_emu_ctx *ctx,
 
 #define ALU_SZ(name, k, sz) \
     static int f_##name##_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 0, sz); } \
-    static int f_##name##_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 1, sz); }
+    static int f_##name##_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return alu_reg(x, in, k, 1, sz); } \
+    static int t_##name##_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { alu_reg(x, in, k, 0, sz); T_NEXT(x, in); } \
+    static int t_##name##_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { alu_reg(x, in, k, 1, sz); T_NEXT(x, in); }
 #define ALU_PAIR(name, k) ALU_SZ(name, k, 0) ALU_SZ(name, k, 4) ALU_SZ(name, k, 8)
 ALU_PAIR(add, V3_ALU_ADD)
 ALU_PAIR(adc, V3_ALU_ADC)
@@ -70,7 +131,11 @@ static inline __attribute__((always_inline)) int cmp_reg(struct v3_emu_ctx *ctx,
     static int f_cmp_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 0, sz); } \
     static int f_cmp_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 0, 1, sz); } \
     static int f_test_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 0, sz); } \
-    static int f_test_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 1, sz); }
+    static int f_test_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return cmp_reg(x, in, 1, 1, sz); } \
+    static int t_cmp_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { cmp_reg(x, in, 0, 0, sz); T_NEXT(x, in); } \
+    static int t_cmp_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { cmp_reg(x, in, 0, 1, sz); T_NEXT(x, in); } \
+    static int t_test_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { cmp_reg(x, in, 1, 0, sz); T_NEXT(x, in); } \
+    static int t_test_ri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { cmp_reg(x, in, 1, 1, sz); T_NEXT(x, in); }
 CMP_SZ(0)
 CMP_SZ(4)
 CMP_SZ(8)
@@ -91,7 +156,11 @@ static inline __attribute__((always_inline)) int unary_reg(struct v3_emu_ctx *ct
     static int f_inc_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_INC, sz); } \
     static int f_dec_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_DEC, sz); } \
     static int f_neg_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NEG, sz); } \
-    static int f_not_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NOT, sz); }
+    static int f_not_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_NOT, sz); } \
+    static int t_inc_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { unary_reg(x, in, V3_UN_INC, sz); T_NEXT(x, in); } \
+    static int t_dec_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { unary_reg(x, in, V3_UN_DEC, sz); T_NEXT(x, in); } \
+    static int t_neg_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { unary_reg(x, in, V3_UN_NEG, sz); T_NEXT(x, in); } \
+    static int t_not_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { unary_reg(x, in, V3_UN_NOT, sz); T_NEXT(x, in); }
 UN_SZ(0)
 UN_SZ(4)
 UN_SZ(8)
@@ -112,6 +181,22 @@ static const v3_insn_fn jcc_fn[16] = {
     f_jcc0, f_jcc1, f_jcc2, f_jcc3, f_jcc4, f_jcc5, f_jcc6, f_jcc7,
     f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15,
 };
+#define TJCC(cc) \
+    static int t_jcc##cc(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
+    { \
+        struct v3_core *c = ctx->core; \
+        if (!v3_lazy_cond(c, cc)) \
+            T_NEXT(ctx, in); \
+        c->rip = t_rip(cpu_of_ctx(ctx), in); \
+        c->rip = v3_rel_target(c, in); \
+        return t_jumped(ctx, in); \
+    }
+TJCC(0) TJCC(1) TJCC(2) TJCC(3) TJCC(4) TJCC(5) TJCC(6) TJCC(7)
+TJCC(8) TJCC(9) TJCC(10) TJCC(11) TJCC(12) TJCC(13) TJCC(14) TJCC(15)
+static const v3_insn_fn jcc_thr[16] = {
+    t_jcc0, t_jcc1, t_jcc2, t_jcc3, t_jcc4, t_jcc5, t_jcc6, t_jcc7,
+    t_jcc8, t_jcc9, t_jcc10, t_jcc11, t_jcc12, t_jcc13, t_jcc14, t_jcc15,
+};
 
 static int f_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
@@ -126,11 +211,31 @@ static int f_mov_ri(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+static int t_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    f_mov_rr(ctx, in);
+    T_NEXT(ctx, in);
+}
+
+static int t_mov_ri(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    f_mov_ri(ctx, in);
+    T_NEXT(ctx, in);
+}
+
 static int f_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     v3_gpr_set(c, R0(in), in->op[0].size, v3_ea_inline(c, in, &in->op[1]));
     return V3_X_NEXT;
+}
+
+static int t_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    if (in->op[1].base == V3_REG_RIP)
+        ctx->core->rip = t_rip(cpu_of_ctx(ctx), in);
+    f_lea(ctx, in);
+    T_NEXT(ctx, in);
 }
 
 /* ------------------------------------------------------------ plain RAM in 64-bit mode */
@@ -382,7 +487,69 @@ static int f_ret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_JUMP;
 }
 
+/* ------------------------------------------------------------ threaded memory forms */
+
+/* Status @p st of @p in (run with RIP set) to the threaded run: on to the next
+ * instruction, or stop (see cpu_thr_generic()). */
+static inline int t_status(struct v3_emu_ctx *ctx, const struct v3_insn *in, int st)
+{
+    struct v3_cpu *cpu = cpu_of_ctx(ctx);
+    struct v3_core *c = ctx->core;
+    if (__builtin_expect(st == V3_X_NEXT, 1)) {
+        if (__builtin_expect((cpu->brk | c->intr_shadow) == 0, 1))
+            T_NEXT(ctx, in);
+        c->rip = (c->rip + in->len) & cpu->blk_mask;
+        in++;
+    }
+    cpu->stop_in = in;
+    return st;
+}
+
+/* The memory forms read RIP (RIP-relative operands, the generic fallback,
+ * CALL's return address): set it, run the form, go on.  A store into
+ * decoded code sets cpu->brk, which t_status() honours. */
+#define T_MEM(name) \
+    static int t_##name(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
+    { \
+        ctx->core->rip = t_rip(cpu_of_ctx(ctx), in); \
+        return t_status(ctx, in, f_##name(ctx, in)); \
+    }
+T_MEM(mov_rm) T_MEM(mov_mr) T_MEM(mov_mi) T_MEM(movzx_rm)
+T_MEM(cmp_mr) T_MEM(cmp_mi) T_MEM(cmp_rm) T_MEM(test_mr) T_MEM(test_mi)
+T_MEM(add_rm) T_MEM(sub_rm) T_MEM(and_rm) T_MEM(or_rm) T_MEM(xor_rm)
+T_MEM(push_r) T_MEM(pop_r) T_MEM(call_rel) T_MEM(ret)
+
 /* ------------------------------------------------------------ selection */
+
+/* specialised handler -> its threaded form */
+static const struct { v3_insn_fn f, t; } thr_of[] = {
+#define TP(name) { f_##name, t_##name },
+#define TP3(name) TP(name##0) TP(name##4) TP(name##8)
+    TP3(add_rr) TP3(add_ri) TP3(adc_rr) TP3(adc_ri) TP3(sub_rr) TP3(sub_ri) TP3(sbb_rr) TP3(sbb_ri)
+    TP3(and_rr) TP3(and_ri) TP3(or_rr) TP3(or_ri) TP3(xor_rr) TP3(xor_ri)
+    TP3(cmp_rr) TP3(cmp_ri) TP3(test_rr) TP3(test_ri)
+    TP3(inc_r) TP3(dec_r) TP3(neg_r) TP3(not_r)
+    TP(mov_rr) TP(mov_ri) TP(lea)
+    TP(mov_rm) TP(mov_mr) TP(mov_mi) TP(movzx_rm)
+    TP(cmp_mr) TP(cmp_mi) TP(cmp_rm) TP(test_mr) TP(test_mi)
+    TP(add_rm) TP(sub_rm) TP(and_rm) TP(or_rm) TP(xor_rm)
+    TP(push_r) TP(pop_r) TP(call_rel) TP(ret)
+#undef TP3
+#undef TP
+};
+
+static v3_insn_fn threaded_form(const struct v3_insn *in)
+{
+    if (in->mnemonic >= ZYDIS_MNEMONIC_JB && in->mnemonic <= ZYDIS_MNEMONIC_JZ) {
+        for (unsigned i = 0; i < 16; i++)
+            if (in->handler == jcc_fn[i])
+                return jcc_thr[i];
+    }
+    for (size_t i = 0; i < sizeof(thr_of) / sizeof(thr_of[0]); i++)
+        if (in->handler == thr_of[i].f)
+            return thr_of[i].t;
+    return cpu_thr_generic;
+}
 
 static bool is_gpr(const struct v3_operand *o)
 {
@@ -406,6 +573,7 @@ void cpu_specialize(struct v3_insn *in)
     v3_insn_fn f = NULL;
     int rr, ri, rm, mr, mi;
 
+    in->thr = cpu_thr_generic;
     if (!ent || ent->fn != in->handler || (in->prefix & V3_PFX_LOCK))
         return;
     rr = in->nops == 2 && is_gpr(d) && is_gpr(s) && d->size == s->size;
@@ -482,4 +650,5 @@ void cpu_specialize(struct v3_insn *in)
     }
     if (f)
         in->handler = f;
+    in->thr = threaded_form(in);
 }

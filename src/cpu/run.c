@@ -386,14 +386,25 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
  * as it was, the fetch hits the software TLB and the block is in the
  * direct-mapped table.  NULL: return to the outer loop, which does it all.
  */
+static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core);
+
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
+{
+    struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
+    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+                         cpu->limit || mask != ~0ull || core->mode != V3_MODE_LONG64 ||
+                         (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || !e, 0))
+        return NULL;
+    return chain_lookup(cpu, core);
+}
+
+/* The lookup part of chain_next(): 64-bit code, TLB hit for the fetch, block in the direct-mapped table. */
+static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core)
 {
     struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
     uint64_t la = core->rip, gpa;
     struct cpu_block *b;
-    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || core->mode != V3_MODE_LONG64 ||
-                         (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || !e, 0))
+    if (__builtin_expect(core->mode != V3_MODE_LONG64 || !e, 0))
         return NULL;
     e += (la >> 12) & (V3_TLB_SIZE - 1);
     if (__builtin_expect(e->tag != (la & ~0xfffull) ||
@@ -407,6 +418,8 @@ static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_c
     cpu->cur_page = gpa >> 12;
     return b;
 }
+
+static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct v3_exit *exit, int *ret);
 
 /* Execute @p n decoded instructions starting at @p in.  Returns 0 to go on, 1 when *exit is filled. */
 static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, uint64_t mask,
@@ -445,7 +458,62 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
     core->insn_count += done;
     if (__builtin_expect(st <= V3_X_JUMP, 1))
         return 0;
+    return stopped(cpu, st, in, exit, ret);
+}
 
+/*
+ * Run whole blocks as threaded code (cpu_thr_generic() in cpu.h), chaining
+ * from block to block while chain_next() allows.  For blocks run in full:
+ * no single-stepping, no instruction limit cutting it, inside the CS limit.
+ */
+static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t mask,
+                         struct v3_exit *exit, int *ret)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_emu_ctx *ctx = &cpu->ctx;
+    const struct v3_insn *in;
+    unsigned done;
+    int st;
+
+    cpu->blk_mask = mask;
+    for (;;) {
+        cpu->blk_rip = core->rip;
+        st = b->insn[0].thr(ctx, b->insn);
+        in = cpu->stop_in;
+        if (__builtin_expect(st > V3_X_JUMP, 0)) {
+            core->insn_count += (uint64_t)(in - b->insn);
+            return stopped(cpu, st, in, exit, ret);
+        }
+        done = (unsigned)(in - b->insn) + (st == V3_X_JUMP);
+        core->insn_count += done;
+        if (done <= b->npure) {
+            /* Only specialised forms ran: nothing changed the mode, TF, DR7,
+               a shadow or the TLB; an event, a stop request or a store into
+               decoded code sets cpu->brk.  A loop back to the block's own
+               start needs no lookup. */
+            core->rip &= mask;
+            if (__builtin_expect((cpu->brk | (cpu->graveyard != NULL) | (cpu->limit != 0)) != 0, 0))
+                return 0;
+            if (core->rip == cpu->blk_rip) {
+                cpu->stats.block_execs++;
+                continue;
+            }
+            if (!(b = chain_lookup(cpu, core)))
+                return 0;
+            continue;
+        }
+        if (st == V3_X_JUMP)
+            core->rip &= ip_mask(core->mode);   /* a far transfer may have changed the code size */
+        if (!(b = chain_next(cpu, core, mask)))
+            return 0;
+    }
+}
+
+/* A handler's status other than NEXT/JUMP at @p in: an exception, an exit or an error. */
+static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct v3_exit *exit, int *ret)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_emu_ctx *ctx = &cpu->ctx;
     switch (st) {
     case V3_X_EXC:
         return take_exception(cpu, &ctx->exc, exit, ret);
@@ -635,7 +703,10 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                     }
                 }
                 cpu->cur_page = gpa >> 12;
-                r = exec_insns(cpu, b->insn, n, mask, exit, &ret);
+                if (n == b->n && !single)
+                    r = exec_threaded(cpu, b, mask, exit, &ret);
+                else
+                    r = exec_insns(cpu, b->insn, n, mask, exit, &ret);
                 cpu->cur_page = ~0ull;
             }
             if (plain_mem)

@@ -187,6 +187,7 @@ typedef int (*v3_insn_fn)(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
 struct v3_insn {
     v3_insn_fn handler;     /* semantic routine */
+    v3_insn_fn thr;         /* software CPU only: threaded form (src/cpu/fast.c), NULL elsewhere */
     uint16_t mnemonic;      /* ZydisMnemonic or V3_MN_* */
     uint8_t len;            /* bytes, 1..15 */
     uint8_t opsize;         /* effective operand size in bytes: 2, 4, 8 (1 for byte forms via op sizes) */
@@ -199,7 +200,8 @@ struct v3_insn {
     uint8_t opflags;        /* v3_op_entry.flags of the handler */
     uint8_t opcode;         /* last opcode byte (Zydis "opcode") */
     uint8_t opmap;          /* ZydisOpcodeMap */
-    uint8_t rsvd[3];
+    uint8_t rsvd;
+    uint16_t boff;          /* software CPU only: byte offset in its decoded block */
     struct v3_operand op[4];
 };
 

@@ -203,6 +203,7 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
     if (n == 0)
         return NULL;
 
+    cpu_thr_link(tmp, n);
     /* the sentinel that ends a threaded run (never executed by the stepping loop) */
     memset(&tmp[n], 0, sizeof(tmp[n]));
     tmp[n].handler = cpu_op_ud;

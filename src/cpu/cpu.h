@@ -170,6 +170,9 @@ void cpu_specialize(struct v3_insn *in);
  *   else:      stop_in raised an exception or an exit (not retired; RIP at it).
  */
 int cpu_thr_generic(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+/* Set insn[0..n).thr for a block whose instructions were specialised (the
+ * form of each depends on the flag kind the ones before it leave). */
+void cpu_thr_link(struct v3_insn *insn, unsigned n);
 int cpu_thr_end(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
 /* misc: CPUID model */

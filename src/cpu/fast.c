@@ -140,18 +140,77 @@ CMP_SZ(0)
 CMP_SZ(4)
 CMP_SZ(8)
 
-static inline __attribute__((always_inline)) int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
-                                                           unsigned k, unsigned sz)
+/*
+ * Flag kinds.  Within a block, the instruction before another one is known
+ * when the block is built; when it is a specialised form, so is the kind of
+ * lazy record it leaves (forms that write no flags pass on the kind before
+ * them).  INC/DEC (which keep CF) and Jcc then read the flags they need with
+ * the formula of that kind instead of dispatching on the record at run time.
+ * The lazy values are stored truncated to the operand size, so:
+ *   ADD (no carry-in):           CF = res < src1
+ *   SUB/CMP/NEG (no borrow-in):  CF = src1 < src2
+ *   LOGIC:                       CF = OF = 0
+ *   INC/DEC:                     CF = src2 (the CF they kept)
+ */
+enum { K_ANY, K_ADD, K_SUB, K_LOGIC, K_INCDEC, K_KEEP /* writes no flags */ };
+
+static inline __attribute__((always_inline)) unsigned kind_cf(const struct v3_core *c, unsigned kind)
+{
+    const struct v3_lazy_flags *l = &c->lazy;
+    switch (kind) {
+    case K_ADD:    return l->res < l->src1;
+    case K_SUB:    return l->src1 < l->src2;
+    case K_LOGIC:  return 0;
+    case K_INCDEC: return (unsigned)(l->src2 & 1);
+    default:       return v3_lazy_cf(c);
+    }
+}
+
+/* condition @p cc after a record of kind @p kind (ADD, SUB or LOGIC; others: the generic evaluation) */
+static inline __attribute__((always_inline)) int kind_cond(const struct v3_core *c, unsigned cc, unsigned kind)
+{
+    const struct v3_lazy_flags *l = &c->lazy;
+    uint64_t a = l->src1, b = l->src2, r = l->res;
+    unsigned size = l->size, of = 0;
+    int t;
+    if (kind == K_ANY || (kind == K_INCDEC && (((cc >> 1) & 7) == 0 || ((cc >> 1) & 7) >= 6)))
+        return v3_lazy_cond(c, cc);      /* the record may be NONE; or INC/DEC's OF */
+    if (kind == K_ADD)
+        of = v3_lazy_msb((a ^ r) & (b ^ r), size);
+    else if (kind == K_SUB)
+        of = v3_lazy_msb((a ^ b) & (a ^ r), size);
+    switch ((cc >> 1) & 7) {
+    case 0: t = (int)of; break;
+    case 1: t = (int)kind_cf(c, kind); break;
+    case 2: t = r == 0; break;
+    case 3: t = r == 0 || kind_cf(c, kind); break;
+    case 4: t = (int)v3_lazy_msb(r, size); break;
+    case 5: t = (int)v3_parity(r); break;
+    case 6: t = (int)(v3_lazy_msb(r, size) ^ of); break;
+    default: t = r == 0 || (v3_lazy_msb(r, size) ^ of); break;
+    }
+    return (cc & 1) ? !t : t;
+}
+
+static inline __attribute__((always_inline)) int unary_reg_k(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                             unsigned k, unsigned sz, unsigned kind)
 {
     struct v3_core *c = ctx->core;
     unsigned size = SIZE(in, sz);
     uint64_t m = v3_size_mask(size);
-    unsigned cf = (k == V3_UN_INC || k == V3_UN_DEC) ? v3_lazy_cf(c) : 0;
+    unsigned cf = (k == V3_UN_INC || k == V3_UN_DEC) ? kind_cf(c, kind) : 0;
     uint64_t old = c->gpr[R0(in)] & m, res = v3_unary_compute(k, old) & m;
     v3_gpr_set(c, R0(in), size, res);
     v3_unary_record(c, k, size, res, old, cf);
     return V3_X_NEXT;
 }
+
+static inline __attribute__((always_inline)) int unary_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                           unsigned k, unsigned sz)
+{
+    return unary_reg_k(ctx, in, k, sz, K_ANY);
+}
+
 #define UN_SZ(sz) \
     static int f_inc_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_INC, sz); } \
     static int f_dec_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return unary_reg(x, in, V3_UN_DEC, sz); } \
@@ -164,6 +223,22 @@ static inline __attribute__((always_inline)) int unary_reg(struct v3_emu_ctx *ct
 UN_SZ(0)
 UN_SZ(4)
 UN_SZ(8)
+
+/* INC/DEC r after a known flag kind (threaded only) */
+#define UNK_SZ(sz, K) \
+    static int t_inc_r##sz##_##K(struct v3_emu_ctx *x, const struct v3_insn *in) \
+    { unary_reg_k(x, in, V3_UN_INC, sz, K_##K); T_NEXT(x, in); } \
+    static int t_dec_r##sz##_##K(struct v3_emu_ctx *x, const struct v3_insn *in) \
+    { unary_reg_k(x, in, V3_UN_DEC, sz, K_##K); T_NEXT(x, in); }
+#define UNK(K) UNK_SZ(0, K) UNK_SZ(4, K) UNK_SZ(8, K)
+UNK(ADD) UNK(SUB) UNK(LOGIC) UNK(INCDEC)
+#define UNK_ROW(op, sz) { t_##op##_r##sz, t_##op##_r##sz##_ADD, t_##op##_r##sz##_SUB, \
+                          t_##op##_r##sz##_LOGIC, t_##op##_r##sz##_INCDEC }
+/* [generic form, after ADD, SUB, LOGIC, INCDEC] */
+static const v3_insn_fn unary_by_kind[6][5] = {
+    UNK_ROW(inc, 0), UNK_ROW(inc, 4), UNK_ROW(inc, 8),
+    UNK_ROW(dec, 0), UNK_ROW(dec, 4), UNK_ROW(dec, 8),
+};
 
 /* Jcc rel with the condition code known at build time */
 #define JCC(cc) \
@@ -193,9 +268,25 @@ static const v3_insn_fn jcc_fn[16] = {
     }
 TJCC(0) TJCC(1) TJCC(2) TJCC(3) TJCC(4) TJCC(5) TJCC(6) TJCC(7)
 TJCC(8) TJCC(9) TJCC(10) TJCC(11) TJCC(12) TJCC(13) TJCC(14) TJCC(15)
-static const v3_insn_fn jcc_thr[16] = {
-    t_jcc0, t_jcc1, t_jcc2, t_jcc3, t_jcc4, t_jcc5, t_jcc6, t_jcc7,
-    t_jcc8, t_jcc9, t_jcc10, t_jcc11, t_jcc12, t_jcc13, t_jcc14, t_jcc15,
+/* Jcc after a known flag kind (threaded only) */
+#define TJCCK(cc, K) \
+    static int t_jcc##cc##_##K(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
+    { \
+        struct v3_core *c = ctx->core; \
+        if (!kind_cond(c, cc, K_##K)) \
+            T_NEXT(ctx, in); \
+        c->rip = t_rip(cpu_of_ctx(ctx), in); \
+        c->rip = v3_rel_target(c, in); \
+        return t_jumped(ctx, in); \
+    }
+#define TJCCK4(cc) TJCCK(cc, ADD) TJCCK(cc, SUB) TJCCK(cc, LOGIC) TJCCK(cc, INCDEC)
+TJCCK4(0) TJCCK4(1) TJCCK4(2) TJCCK4(3) TJCCK4(4) TJCCK4(5) TJCCK4(6) TJCCK4(7)
+TJCCK4(8) TJCCK4(9) TJCCK4(10) TJCCK4(11) TJCCK4(12) TJCCK4(13) TJCCK4(14) TJCCK4(15)
+#define TJROW(cc) { t_jcc##cc, t_jcc##cc##_ADD, t_jcc##cc##_SUB, t_jcc##cc##_LOGIC, t_jcc##cc##_INCDEC }
+/* [cc][generic, after ADD, SUB, LOGIC, INCDEC] */
+static const v3_insn_fn jcc_thr[16][5] = {
+    TJROW(0), TJROW(1), TJROW(2), TJROW(3), TJROW(4), TJROW(5), TJROW(6), TJROW(7),
+    TJROW(8), TJROW(9), TJROW(10), TJROW(11), TJROW(12), TJROW(13), TJROW(14), TJROW(15),
 };
 
 static int f_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -521,34 +612,55 @@ T_MEM(push_r) T_MEM(pop_r) T_MEM(call_rel) T_MEM(ret)
 
 /* ------------------------------------------------------------ selection */
 
-/* specialised handler -> its threaded form */
-static const struct { v3_insn_fn f, t; } thr_of[] = {
-#define TP(name) { f_##name, t_##name },
-#define TP3(name) TP(name##0) TP(name##4) TP(name##8)
-    TP3(add_rr) TP3(add_ri) TP3(adc_rr) TP3(adc_ri) TP3(sub_rr) TP3(sub_ri) TP3(sbb_rr) TP3(sbb_ri)
-    TP3(and_rr) TP3(and_ri) TP3(or_rr) TP3(or_ri) TP3(xor_rr) TP3(xor_ri)
-    TP3(cmp_rr) TP3(cmp_ri) TP3(test_rr) TP3(test_ri)
-    TP3(inc_r) TP3(dec_r) TP3(neg_r) TP3(not_r)
-    TP(mov_rr) TP(mov_ri) TP(lea)
-    TP(mov_rm) TP(mov_mr) TP(mov_mi) TP(movzx_rm)
-    TP(cmp_mr) TP(cmp_mi) TP(cmp_rm) TP(test_mr) TP(test_mi)
-    TP(add_rm) TP(sub_rm) TP(and_rm) TP(or_rm) TP(xor_rm)
-    TP(push_r) TP(pop_r) TP(call_rel) TP(ret)
+/* specialised handler -> its threaded form, and the flag kind it leaves */
+static const struct { v3_insn_fn f, t; unsigned kind; } thr_of[] = {
+#define TP(name, k) { f_##name, t_##name, K_##k },
+#define TP3(name, k) TP(name##0, k) TP(name##4, k) TP(name##8, k)
+    TP3(add_rr, ADD) TP3(add_ri, ADD) TP3(adc_rr, ANY) TP3(adc_ri, ANY)
+    TP3(sub_rr, SUB) TP3(sub_ri, SUB) TP3(sbb_rr, ANY) TP3(sbb_ri, ANY)
+    TP3(and_rr, LOGIC) TP3(and_ri, LOGIC) TP3(or_rr, LOGIC) TP3(or_ri, LOGIC)
+    TP3(xor_rr, LOGIC) TP3(xor_ri, LOGIC)
+    TP3(cmp_rr, SUB) TP3(cmp_ri, SUB) TP3(test_rr, LOGIC) TP3(test_ri, LOGIC)
+    TP3(inc_r, INCDEC) TP3(dec_r, INCDEC) TP3(neg_r, SUB) TP3(not_r, KEEP)
+    TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP)
+    TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
+    TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
+    TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
+    TP(push_r, KEEP) TP(pop_r, KEEP) TP(call_rel, KEEP) TP(ret, KEEP)
 #undef TP3
 #undef TP
 };
 
-static v3_insn_fn threaded_form(const struct v3_insn *in)
+/* threaded form of @p in after flag kind @p kind; *out_kind: the kind after it (K_ANY if unknown) */
+static v3_insn_fn threaded_form(const struct v3_insn *in, unsigned kind, unsigned *out_kind)
 {
+    unsigned k = kind;                                /* column: K_ANY .. K_INCDEC */
+    *out_kind = K_ANY;
     if (in->mnemonic >= ZYDIS_MNEMONIC_JB && in->mnemonic <= ZYDIS_MNEMONIC_JZ) {
-        for (unsigned i = 0; i < 16; i++)
-            if (in->handler == jcc_fn[i])
-                return jcc_thr[i];
+        for (unsigned i = 0; i < 16; i++) {
+            if (in->handler == jcc_fn[i]) {
+                *out_kind = kind;                     /* not taken: the flags are as they were */
+                return jcc_thr[i][k];
+            }
+        }
     }
-    for (size_t i = 0; i < sizeof(thr_of) / sizeof(thr_of[0]); i++)
-        if (in->handler == thr_of[i].f)
-            return thr_of[i].t;
+    for (size_t i = 0; i < sizeof(thr_of) / sizeof(thr_of[0]); i++) {
+        if (in->handler != thr_of[i].f)
+            continue;
+        *out_kind = thr_of[i].kind == K_KEEP ? kind : thr_of[i].kind;
+        for (unsigned r = 0; r < 6; r++)
+            if (thr_of[i].t == unary_by_kind[r][0])
+                return unary_by_kind[r][k];
+        return thr_of[i].t;
+    }
     return cpu_thr_generic;
+}
+
+void cpu_thr_link(struct v3_insn *insn, unsigned n)
+{
+    unsigned kind = K_ANY;
+    for (unsigned i = 0; i < n; i++)
+        insn[i].thr = threaded_form(&insn[i], kind, &kind);
 }
 
 static bool is_gpr(const struct v3_operand *o)
@@ -573,7 +685,6 @@ void cpu_specialize(struct v3_insn *in)
     v3_insn_fn f = NULL;
     int rr, ri, rm, mr, mi;
 
-    in->thr = cpu_thr_generic;
     if (!ent || ent->fn != in->handler || (in->prefix & V3_PFX_LOCK))
         return;
     rr = in->nops == 2 && is_gpr(d) && is_gpr(s) && d->size == s->size;
@@ -650,5 +761,5 @@ void cpu_specialize(struct v3_insn *in)
     }
     if (f)
         in->handler = f;
-    in->thr = threaded_form(in);
+    in->thr = cpu_thr_generic;      /* cpu_thr_link() picks the threaded form */
 }

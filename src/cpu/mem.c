@@ -162,7 +162,7 @@ static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, 
     uint64_t gpa = e->gpa | (la & 0xfff);
     int cb;
 
-    v3_mem_read_lock(core->vm);
+    v3_mem_core_read_lock(core);
     if (write) {
         __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
         cb = r->write_hook(core, gpa, buf, len, r->priv);
@@ -175,7 +175,7 @@ static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, 
         memcpy(buf, (uint8_t *)r->host_addr + (gpa - r->guest_start), len);
         cb = 0;
     }
-    v3_mem_read_unlock(core->vm);
+    v3_mem_core_read_unlock(core);
     if (cb < 0) {
         V3_ERROR("cpu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u", write ? "write" : "read",
                  (unsigned long long)r->guest_start, (unsigned long long)r->guest_end, cb,
@@ -203,9 +203,9 @@ static __attribute__((noinline)) int mem_read_slow(struct v3_cpu *cpu, uint64_t 
     if (rc < 0)
         return rc;
     if (n == 1 && !pc[0].hva && !(access & V3_ACCESS_SUPERVISOR)) {
-        v3_mem_read_lock(cpu->core->vm);
+        v3_mem_core_read_lock(cpu->core);
         hc_fill(cpu, la, (access & V3_ACCESS_WRITE) ? 1 : 0, pc[0].gpa, tgen);
-        v3_mem_read_unlock(cpu->core->vm);
+        v3_mem_core_read_unlock(cpu->core);
     }
     for (unsigned i = 0; i < n; i++) {
         if (pc[i].hva) {
@@ -243,9 +243,9 @@ slow:
     if (rc < 0)
         return rc;
     if (n == 1 && !pc[0].hva && !(access & V3_ACCESS_SUPERVISOR)) {
-        v3_mem_read_lock(cpu->core->vm);
+        v3_mem_core_read_lock(cpu->core);
         hc_fill(cpu, la, 1, pc[0].gpa, tgen);
-        v3_mem_read_unlock(cpu->core->vm);
+        v3_mem_core_read_unlock(cpu->core);
     }
     for (unsigned i = 0; i < n; i++) {
         if (pc[i].hva) {

@@ -364,6 +364,100 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
 }
 
 /*
+ * The common committed walk, without the general walk's bookkeeping:
+ * 4-level or 5-level paging, a TLB, every paging-structure entry and the
+ * data page inside the memory window used last (RAM, not write-hooked),
+ * every entry present, free of reserved bits and already accessed, the
+ * leaf already dirty on a write, and the access allowed.  Then nothing in
+ * guest memory changes, and the result (the TLB entry, *gpa, *hva) is what
+ * translate() produces for the same walk.  Anything else (a fault, an A or
+ * D bit to set, another window, another mode) returns FAST_NO having
+ * changed nothing, and the general walk decides.
+ *
+ * The vCPU's controls are read once, before the walk (the vCPU's own
+ * thread walks).  Entries are read with relaxed atomic loads: each entry
+ * is read once, whole, and each load depends on the previous one.
+ */
+#define FAST_NO 1
+
+static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, struct v3_tlb *t, uint64_t la,
+                                                          unsigned access, uint64_t *gpa, void **hva)
+{
+    const uint64_t cr0 = c->cr0, cr4 = c->cr4, efer = c->efer, cr3 = c->cr3;
+    const uint64_t a20 = c->a20_clear;
+    const unsigned ctx = v3_tlb_ctx_shift(c, access);
+    const struct v3_tlb_win *win;
+    uint64_t amask, rsvd, wstart, wsize, table, off, all = ~0ull, any = 0, e, pmask, g;
+    uint8_t *wbase;
+    unsigned level, shift, perm, tflags;
+
+    if (!(cr0 & V3_CR0_PG) || !(efer & V3_EFER_LMA))
+        return FAST_NO;
+    level = (cr4 & V3_CR4_LA57) ? 5 : 4;
+    /* canonical: bits 63:47 (63:56) all equal */
+    if ((uint64_t)(((int64_t)la >> (level == 5 ? 56 : 47)) + 1) > 1)
+        return FAST_NO;
+
+    v3_tlb_lock(t);
+    win = &t->win[t->win_last];
+    wstart = win->start;
+    wsize = win->size;
+    wbase = win->base;
+    if (!wbase || win->type == V3_REGION_WRITE_HOOK)
+        goto no;
+    amask = t->addr_mask;
+    rsvd = t->rsvd_long | ((efer & V3_EFER_NXE) ? 0 : PTE_XD);
+    table = cr3 & amask;
+    for (;; level--) {
+        shift = 12 + 9 * (level - 1);
+        off = table + ((la >> shift) & 511) * 8 - wstart;
+        if (__builtin_expect(off >= wsize, 0))
+            goto no;
+        e = __atomic_load_n((const uint64_t *)(wbase + off), __ATOMIC_RELAXED);
+        if (__builtin_expect((~e & (PTE_P | PTE_A)) || (e & rsvd), 0))
+            goto no;
+        all &= e;
+        any |= e;
+        if (level == 1)
+            break;
+        if (e & PTE_PS) {
+            /* PS is reserved in a PML4E/PML5E; a large page's address
+               bits below its size (above PAT) are reserved */
+            if (level >= 4 || (e & bits(shift - 1, 13)))
+                goto no;
+            break;
+        }
+        table = e & amask;
+    }
+    if ((access & V3_ACCESS_WRITE) && !(e & PTE_D))
+        goto no;
+    perm = perm_of(c, all & PTE_US, all & PTE_RW, (efer & V3_EFER_NXE) && (any & PTE_XD));
+    if (!((perm >> ctx) & access & 7u))
+        goto no;
+    pmask = (1ull << shift) - 1;
+    g = ((e & amask & ~pmask) | (la & pmask)) & ~a20;
+    off = (g & ~0xfffull) - wstart;
+    if (__builtin_expect(off >= wsize, 0))
+        goto no;
+    tflags = 0;
+    if (e & PTE_D)
+        tflags |= V3_TLB_DIRTY;
+    else
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);
+    if ((e & PTE_G) && (cr4 & V3_CR4_PGE))
+        tflags |= V3_TLB_GLOBAL;
+    v3_tlb_insert(t, la & ~0xfffull, wbase + off, g & ~0xfffull, perm, tflags, shift);
+    v3_tlb_unlock(t);
+    *gpa = g;
+    if (hva)
+        *hva = wbase + off + (la & 0xfff);
+    return V3_OK;
+no:
+    v3_tlb_unlock(t);
+    return FAST_NO;
+}
+
+/*
  * Translate @p la.  With WALK_COMMIT, A/D bits are set and the TLB filled;
  * *hva (if not NULL) receives the host address when the page may be
  * accessed directly for this access.
@@ -414,7 +508,7 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
         w.rsvd_pae = bits(62, V3_PAGING_MAXPHYADDR);
         w.rsvd_long = bits(51, V3_PAGING_MAXPHYADDR);
         w.locked = true;
-        v3_mem_read_lock(c->vm);
+        v3_mem_core_read_lock(c);
     }
 
 again:
@@ -491,13 +585,13 @@ out:
     if (w.t)
         v3_tlb_unlock(w.t);
     if (w.locked)
-        v3_mem_read_unlock(c->vm);
+        v3_mem_core_read_unlock(c);
     return rc;
 
 relock:
     /* lock order: the map's lock, then the TLB's (as the listener) */
     v3_tlb_unlock(w.t);
-    v3_mem_read_lock(c->vm);
+    v3_mem_core_read_lock(c);
     v3_tlb_lock(w.t);
     w.locked = true;
     w.n = 0;
@@ -526,6 +620,8 @@ int v3_gva_to_gpa(struct v3_core *core, uint64_t la, unsigned access, uint64_t *
     }
     if ((rc = check_access("v3_gva_to_gpa", access)) < 0)
         return rc;
+    if (core->tlb && walk_fast(core, core->tlb, la, access, gpa, NULL) == V3_OK)
+        return V3_OK;
     return translate(core, la, access, WALK_COMMIT, gpa, NULL, exc);
 }
 
@@ -545,10 +641,11 @@ int v3_gva_check(struct v3_core *core, uint64_t la, unsigned access, uint64_t *g
     return rc;
 }
 
-/* flatten: the walk is inlined into the fill path (the hot caller) */
-__attribute__((flatten))
-int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
-                struct v3_exception *exc)
+/* The general fill path: the whole walk inlined (flatten), out of line so
+   that the fast path in v3_tlb_fill() stays a small function. */
+__attribute__((flatten, noinline))
+static int fill_slow(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
+                     struct v3_exception *exc)
 {
     uint64_t g;
     int rc;
@@ -561,6 +658,25 @@ int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, 
     if (rc == V3_OK && gpa)
         *gpa = g;
     return rc;
+}
+
+/* Exactly one of READ/WRITE/EXEC, with SUPERVISOR and STACK optional
+   (check_access() without the log line): bit a of the mask for a < 32. */
+static inline bool access_ok(unsigned access)
+{
+    return access < 32 && ((0x16161616u >> access) & 1);
+}
+
+int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
+                struct v3_exception *exc)
+{
+    struct v3_tlb *t;
+    uint64_t g;
+
+    if (__builtin_expect(core && core->vm && (t = core->tlb) && access_ok(access), 1) &&
+        walk_fast(core, t, la, access, gpa ? gpa : &g, hva) == V3_OK)
+        return V3_OK;
+    return fill_slow(core, la, access, hva, gpa, exc);
 }
 
 /* ------------------------------------------------------------ guest-virtual access */

@@ -850,6 +850,78 @@ static void test_concurrent_map_changes(void **st)
     tvm_close(&t);
 }
 
+/*
+ * Walks of tables whose entries are already accessed (and the leaf already
+ * dirty) write nothing to guest memory and take the translation's fast
+ * path: the global flag needs CR4.PGE, a clean leaf is cached without write
+ * permission, a write to it still sets D, and the A20 mask applies, as for
+ * a first walk.
+ */
+static void test_pre_accessed_walk(void **st)
+{
+    struct tvm t;
+    struct mapper m;
+    struct v3_tlb_probe pr;
+    struct v3_exception exc;
+    const uint64_t la = 0x500000000ull, la2 = la + 0x1000, la3 = la + 0x200000;
+    uint64_t gpa, ea, ea2;
+    void *hva;
+
+    (void)st;
+    tvm_open(&t);
+    mapper_init(&m, &t);
+    map_page(&m, la, 0x300000, 12, P_RW | P_G | P_A | P_D);
+    ea2 = map_page(&m, la2, 0x301000, 12, P_RW | P_A);               /* clean */
+    map_page(&m, la3, 0x400000, 21, P_RW | P_G | P_A | P_D);        /* 2 MiB */
+    for (ea = m.root; ea < m.next; ea += 8)                            /* every table entry accessed */
+        if (rd64(&t, ea) & P_P)
+            wr64(&t, ea, rd64(&t, ea) | P_A);
+    long_mode(&t, &m, 0);
+
+    for (unsigned pge = 0; pge < 2; pge++) {
+        t.core->cr4 = V3_CR4_PAE | (pge ? V3_CR4_PGE : 0);
+        v3_tlb_flush_all(t.core);
+        assert_int_equal(v3_tlb_fill(t.core, la + 8, V3_ACCESS_READ, &hva, &gpa, &exc), V3_OK);
+        assert_int_equal(gpa, 0x300008);
+        assert_ptr_equal(hva, t.ram + 0x300008);
+        assert_int_equal(v3_tlb_probe(t.core, la, &pr), 1);
+        assert_int_equal(pr.flags, V3_TLB_DIRTY | (pge ? V3_TLB_GLOBAL : 0));
+        assert_int_equal(pr.shift, 12);
+        assert_int_equal(pr.perm, 0x770);        /* user: nothing; supervisor (AC or not): RWX */
+        assert_int_equal(v3_gva_to_gpa(t.core, la3 + 0x12345, V3_ACCESS_WRITE, &gpa, &exc), V3_OK);
+        assert_int_equal(gpa, 0x412345);
+        assert_int_equal(v3_tlb_probe(t.core, la3 + 0x12345, &pr), 1);
+        assert_int_equal(pr.flags, V3_TLB_DIRTY | (pge ? V3_TLB_GLOBAL : 0));
+        assert_int_equal(pr.shift, 21);
+        assert_ptr_equal(pr.hva, t.ram + 0x412000);
+        v3_paging_cr3_written(t.core);
+        assert_int_equal(v3_tlb_probe(t.core, la, &pr), (int)pge);
+    }
+
+    /* clean leaf: read cached without write; a write sets D */
+    v3_tlb_flush_all(t.core);
+    assert_int_equal(v3_tlb_fill(t.core, la2, V3_ACCESS_READ, &hva, &gpa, &exc), V3_OK);
+    assert_int_equal(v3_tlb_probe(t.core, la2, &pr), 1);
+    assert_int_equal(pr.flags, 0);
+    assert_int_equal(pr.perm, 0x550);
+    assert_null(v3_tlb_lookup(t.core, la2, V3_ACCESS_WRITE));
+    assert_int_equal(rd64(&t, ea2) & P_D, 0);
+    assert_int_equal(v3_tlb_fill(t.core, la2, V3_ACCESS_WRITE, &hva, &gpa, &exc), V3_OK);
+    assert_int_equal(rd64(&t, ea2) & P_D, P_D);
+    assert_non_null(v3_tlb_lookup(t.core, la2, V3_ACCESS_WRITE));
+
+    /* A20 gate disabled: bit 20 of the data address reads as 0 */
+    t.core->a20_clear = 1ull << 20;
+    v3_tlb_flush_all(t.core);
+    assert_int_equal(v3_tlb_fill(t.core, la + 8, V3_ACCESS_READ, &hva, &gpa, &exc), V3_OK);
+    assert_int_equal(gpa, 0x200008);
+    assert_ptr_equal(hva, t.ram + 0x200008);
+    assert_int_equal(v3_gva_to_gpa(t.core, la3 + 0x112345, V3_ACCESS_READ, &gpa, &exc), V3_OK);
+    assert_int_equal(gpa, 0x412345);
+    t.core->a20_clear = 0;
+    tvm_close(&t);
+}
+
 static void test_no_leak(void **st)
 {
     long before;
@@ -876,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_entry_outside_ram),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_concurrent_map_changes),
+        cmocka_unit_test(test_pre_accessed_walk),
         cmocka_unit_test(test_no_leak),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

@@ -7,7 +7,9 @@
  * supervisor read/write), and every candidate reserved/ignored bit at every
  * level, checked against the reference model in oracle.h: the outcome, the
  * guest physical address, the #PF error code and CR2, and the accessed and
- * dirty bits left in memory.
+ * dirty bits left in memory.  Every table configuration is walked as built
+ * (A and D clear), with A already set in every entry, and with A set and
+ * the leaf already dirty.
  *
  * Option: --cases N  check at most N table configurations per mode and
  *          page size in the flag matrix, evenly spread over all of them
@@ -291,18 +293,38 @@ static void run_one(struct tvm *t, const struct path *p, const struct built *b, 
     }
 }
 
+/*
+ * The same tables as earlier walks leave them: A set in every present entry
+ * (PAE PDPTEs have none) and, with @p dirty, D in the leaf.  Walks of such
+ * tables write nothing to guest memory (the translation's fast path).
+ */
+static void preset_ad(const struct path *p, const struct built *b, struct built *out, bool dirty)
+{
+    *out = *b;
+    for (unsigned L = 1; L <= 5; L++) {
+        if (!out->used[L] || !(out->val[L] & P_P) || (p->m == O_PAE && L == 3))
+            continue;
+        out->val[L] |= P_A;
+        if (dirty && L == p->leaf)
+            out->val[L] |= P_D;
+    }
+}
+
 static void run_contexts(struct tvm *t, const struct path *p, bool pse, unsigned maxphy)
 {
-    struct built b;
+    struct built b[3];
 
-    build(t, p, &b);
+    build(t, p, &b[0]);
+    preset_ad(p, &b[0], &b[1], false);
+    preset_ad(p, &b[0], &b[2], true);
     for (unsigned bitsel = 0; bitsel < 64; bitsel++) {
         struct o_ctx c = {
             .cpl = (bitsel & 1) ? 3 : 0, .wp = bitsel & 2, .smep = bitsel & 4, .smap = bitsel & 8,
             .ac = bitsel & 16, .nxe = bitsel & 32, .pse = pse, .maxphy = maxphy,
         };
-        for (unsigned a = 0; a < sizeof(accesses) / sizeof(accesses[0]); a++)
-            run_one(t, p, &b, &c, accesses[a]);
+        for (unsigned v = 0; v < 3; v++)
+            for (unsigned a = 0; a < sizeof(accesses) / sizeof(accesses[0]); a++)
+                run_one(t, p, &b[v], &c, accesses[a]);
     }
 }
 
@@ -500,21 +522,25 @@ static void reserved_matrix(enum o_mode m)
                     p.l[k].flags = P_RW | P_US;
                 }
                 for (unsigned b = 0; b < 64; b++) {
-                    struct built bt;
+                    struct built bt[3];
                     if (!candidate(&p, kind_of(&p, L), b, M))
                         continue;
                     p.inject_level = (int)L;
                     p.inject_bit = (int)b;
-                    build(&t, &p, &bt);
+                    build(&t, &p, &bt[0]);
+                    preset_ad(&p, &bt[0], &bt[1], false);
+                    preset_ad(&p, &bt[0], &bt[2], true);
                     for (unsigned sel = 0; sel < 4; sel++) {
                         struct o_ctx c = { .cpl = (sel & 1) ? 3 : 0, .nxe = sel & 2, .pse = true,
                                            .wp = true, .maxphy = M };
-                        for (unsigned a = 0; a < 3; a++) {
-                            struct expect x;
-                            run_one(&t, &p, &bt, &c, accesses[a]);
-                            model(&p, &bt, &c, accesses[a], &x);
-                            rsvd += x.fault && (x.ec & 8);
-                            n++;
+                        for (unsigned v = 0; v < 3; v++) {
+                            for (unsigned a = 0; a < 3; a++) {
+                                struct expect x;
+                                run_one(&t, &p, &bt[v], &c, accesses[a]);
+                                model(&p, &bt[v], &c, accesses[a], &x);
+                                rsvd += x.fault && (x.ec & 8);
+                                n++;
+                            }
                         }
                     }
                 }

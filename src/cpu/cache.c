@@ -190,10 +190,12 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
             tmp[n].len = 1;
             tmp[n].mode = (uint8_t)mode;
             tmp[n].boff = (uint16_t)off;
+            tmp[n].idx = (uint8_t)n;
             n++;
             break;
         }
         tmp[n].boff = (uint16_t)off;
+        tmp[n].idx = (uint8_t)n;
         off += (unsigned)rc;
         n++;
         cpu_specialize(&tmp[n - 1]);
@@ -210,6 +212,7 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
     tmp[n].thr = cpu_thr_end;
     tmp[n].mode = (uint8_t)mode;
     tmp[n].boff = (uint16_t)off;
+    tmp[n].idx = (uint8_t)n;
 
     p = page_get(cpu, gpa >> 12);
     b = p ? v3_malloc(sizeof(*b) + (n + 1) * sizeof(struct v3_insn)) : NULL;

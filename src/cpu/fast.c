@@ -96,7 +96,10 @@ static inline __attribute__((always_inline)) int alu_reg(struct v3_emu_ctx *ctx,
     uint64_t a = c->gpr[R0(in)] & m;
     uint64_t res = v3_alu_compute(k, a, b, cin) & m;
     v3_gpr_set(c, R0(in), size, res);
-    v3_alu_record(c, k, size, res, a, b);
+    if (k == V3_ALU_AND || k == V3_ALU_OR || k == V3_ALU_XOR)
+        v3_flags_lazy_logic(c, size, res);
+    else
+        v3_alu_record(c, k, size, res, a, b);
     return V3_X_NEXT;
 }
 
@@ -122,7 +125,7 @@ static inline __attribute__((always_inline)) int cmp_reg(struct v3_emu_ctx *ctx,
     uint64_t m = v3_size_mask(size);
     uint64_t a = c->gpr[R0(in)] & m, b = (imm ? in->op[1].val : c->gpr[R1(in)]) & m;
     if (test)
-        v3_alu_test(c, size, a, b);
+        v3_flags_lazy_logic(c, size, a & b);
     else
         v3_alu_cmp(c, size, a, b);
     return V3_X_NEXT;
@@ -268,16 +271,22 @@ static const v3_insn_fn jcc_fn[16] = {
     }
 TJCC(0) TJCC(1) TJCC(2) TJCC(3) TJCC(4) TJCC(5) TJCC(6) TJCC(7)
 TJCC(8) TJCC(9) TJCC(10) TJCC(11) TJCC(12) TJCC(13) TJCC(14) TJCC(15)
+/* Jcc @p in taken during a threaded run */
+static inline int t_jcc_taken(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    c->rip = t_rip(cpu_of_ctx(ctx), in);
+    c->rip = v3_rel_target(c, in);
+    return t_jumped(ctx, in);
+}
+
 /* Jcc after a known flag kind (threaded only) */
 #define TJCCK(cc, K) \
     static int t_jcc##cc##_##K(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
     { \
-        struct v3_core *c = ctx->core; \
-        if (!kind_cond(c, cc, K_##K)) \
+        if (!kind_cond(ctx->core, cc, K_##K)) \
             T_NEXT(ctx, in); \
-        c->rip = t_rip(cpu_of_ctx(ctx), in); \
-        c->rip = v3_rel_target(c, in); \
-        return t_jumped(ctx, in); \
+        return t_jcc_taken(ctx, in); \
     }
 #define TJCCK4(cc) TJCCK(cc, ADD) TJCCK(cc, SUB) TJCCK(cc, LOGIC) TJCCK(cc, INCDEC)
 TJCCK4(0) TJCCK4(1) TJCCK4(2) TJCCK4(3) TJCCK4(4) TJCCK4(5) TJCCK4(6) TJCCK4(7)
@@ -287,6 +296,27 @@ TJCCK4(8) TJCCK4(9) TJCCK4(10) TJCCK4(11) TJCCK4(12) TJCCK4(13) TJCCK4(14) TJCCK
 static const v3_insn_fn jcc_thr[16][5] = {
     TJROW(0), TJROW(1), TJROW(2), TJROW(3), TJROW(4), TJROW(5), TJROW(6), TJROW(7),
     TJROW(8), TJROW(9), TJROW(10), TJROW(11), TJROW(12), TJROW(13), TJROW(14), TJROW(15),
+};
+
+/* DEC r32/r64 then JZ/JNZ (a loop counter), run as one step: the Jcc (in[1])
+ * stays in the block and is still counted; only its dispatch is saved. */
+#define FDEC(sz, K, cc) \
+    static int t_dec_r##sz##_##K##_j##cc(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
+    { \
+        unary_reg_k(ctx, in, V3_UN_DEC, sz, K_##K); \
+        if (!kind_cond(ctx->core, cc, K_INCDEC)) \
+            return in[2].thr(ctx, in + 2); \
+        return t_jcc_taken(ctx, in + 1); \
+    }
+#define FDEC2(sz, K) FDEC(sz, K, 4) FDEC(sz, K, 5)
+FDEC2(4, ANY) FDEC2(4, ADD) FDEC2(4, SUB) FDEC2(4, LOGIC) FDEC2(4, INCDEC)
+FDEC2(8, ANY) FDEC2(8, ADD) FDEC2(8, SUB) FDEC2(8, LOGIC) FDEC2(8, INCDEC)
+#define FDROW(sz, cc) { t_dec_r##sz##_ANY_j##cc, t_dec_r##sz##_ADD_j##cc, t_dec_r##sz##_SUB_j##cc, \
+                        t_dec_r##sz##_LOGIC_j##cc, t_dec_r##sz##_INCDEC_j##cc }
+/* [size 4, 8][JZ, JNZ][kind before the DEC] */
+static const v3_insn_fn dec_jcc[2][2][5] = {
+    { FDROW(4, 4), FDROW(4, 5) },
+    { FDROW(8, 4), FDROW(8, 5) },
 };
 
 static int f_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -659,8 +689,14 @@ static v3_insn_fn threaded_form(const struct v3_insn *in, unsigned kind, unsigne
 void cpu_thr_link(struct v3_insn *insn, unsigned n)
 {
     unsigned kind = K_ANY;
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        unsigned before = kind;
         insn[i].thr = threaded_form(&insn[i], kind, &kind);
+        if (i + 1 < n && insn[i].mnemonic == ZYDIS_MNEMONIC_DEC &&
+            (insn[i].handler == f_dec_r4 || insn[i].handler == f_dec_r8) &&
+            (insn[i + 1].handler == f_jcc4 || insn[i + 1].handler == f_jcc5))
+            insn[i].thr = dec_jcc[insn[i].handler == f_dec_r8][insn[i + 1].handler == f_jcc5][before];
+    }
 }
 
 static bool is_gpr(const struct v3_operand *o)

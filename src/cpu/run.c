@@ -475,16 +475,18 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
     unsigned done;
     int st;
 
+    const bool chain = cpu->limit == 0;     /* set only between runs */
+
     cpu->blk_mask = mask;
     for (;;) {
         cpu->blk_rip = core->rip;
         st = b->insn[0].thr(ctx, b->insn);
         in = cpu->stop_in;
         if (__builtin_expect(st > V3_X_JUMP, 0)) {
-            core->insn_count += (uint64_t)(in - b->insn);
+            core->insn_count += in->idx;
             return stopped(cpu, st, in, exit, ret);
         }
-        done = (unsigned)(in - b->insn) + (st == V3_X_JUMP);
+        done = in->idx + (st == V3_X_JUMP);
         core->insn_count += done;
         if (done <= b->npure) {
             /* Only specialised forms ran: nothing changed the mode, TF, DR7,
@@ -492,7 +494,7 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
                decoded code sets cpu->brk.  A loop back to the block's own
                start needs no lookup. */
             core->rip &= mask;
-            if (__builtin_expect((cpu->brk | (cpu->graveyard != NULL) | (cpu->limit != 0)) != 0, 0))
+            if (__builtin_expect(cpu->brk || cpu->graveyard || !chain, 0))
                 return 0;
             if (core->rip == cpu->blk_rip) {
                 cpu->stats.block_execs++;

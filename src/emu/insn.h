@@ -200,7 +200,7 @@ struct v3_insn {
     uint8_t opflags;        /* v3_op_entry.flags of the handler */
     uint8_t opcode;         /* last opcode byte (Zydis "opcode") */
     uint8_t opmap;          /* ZydisOpcodeMap */
-    uint8_t rsvd;
+    uint8_t idx;            /* software CPU only: position in its decoded block */
     uint16_t boff;          /* software CPU only: byte offset in its decoded block */
     struct v3_operand op[4];
 };
@@ -425,6 +425,15 @@ static inline void v3_flags_lazy(struct v3_core *c, unsigned op, unsigned size, 
     c->lazy.res = res;
     c->lazy.src1 = s1;
     c->lazy.src2 = s2;
+}
+
+/** Record the flags of AND/OR/XOR/TEST: a LOGIC record needs only the result
+ *  (CF = OF = AF = 0), so the sources are not stored. */
+static inline void v3_flags_lazy_logic(struct v3_core *c, unsigned size, uint64_t res)
+{
+    c->lazy.op = V3_LF_LOGIC;
+    c->lazy.size = size;
+    c->lazy.res = res;
 }
 
 /** Current value of the arithmetic flags (other RFLAGS bits included). */

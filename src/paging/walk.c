@@ -113,7 +113,8 @@ static int page_fault(const struct v3_core *c, uint64_t la, unsigned access, uin
  * Permission bits (V3_TLB perm layout) of a translation with effective
  * user/write/nx, for every privilege context, under the current controls.
  */
-static unsigned perm_of(const struct v3_core *c, bool user, bool write, bool nx)
+static inline __attribute__((always_inline)) unsigned perm_of(const struct v3_core *c, bool user, bool write,
+                                                              bool nx)
 {
     bool wp = c->cr0 & V3_CR0_WP;
     bool smep = c->cr4 & V3_CR4_SMEP, smap = c->cr4 & V3_CR4_SMAP;
@@ -374,28 +375,39 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
  * D bit to set, another window, another mode) returns FAST_NO having
  * changed nothing, and the general walk decides.
  *
- * The vCPU's controls are read once, before the walk (the vCPU's own
- * thread walks).  Entries are read with relaxed atomic loads: each entry
- * is read once, whole, and each load depends on the previous one.
+ * Entries are read with relaxed atomic loads: each entry is read once,
+ * whole, and each load depends on the previous one.
  */
 #define FAST_NO 1
+
+/* One entry of the fast walk: false unless it lies in the window, is present
+   and accessed, and has no bit of @p rsvd set. */
+static inline __attribute__((always_inline)) bool fast_entry(const uint8_t *wbase, uint64_t wstart,
+                                                            uint64_t wsize, uint64_t table, uint64_t la,
+                                                            unsigned shift, uint64_t rsvd, uint64_t *e)
+{
+    uint64_t off = table + ((la >> shift) & 511) * 8 - wstart;
+
+    if (__builtin_expect(off >= wsize, 0))
+        return false;
+    *e = __atomic_load_n((const uint64_t *)(wbase + off), __ATOMIC_RELAXED);
+    return !((~*e & (PTE_P | PTE_A)) | (*e & rsvd));
+}
 
 static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, struct v3_tlb *t, uint64_t la,
                                                           unsigned access, uint64_t *gpa, void **hva)
 {
-    const uint64_t cr0 = c->cr0, cr4 = c->cr4, efer = c->efer, cr3 = c->cr3;
-    const uint64_t a20 = c->a20_clear;
-    const unsigned ctx = v3_tlb_ctx_shift(c, access);
     const struct v3_tlb_win *win;
-    uint64_t amask, rsvd, wstart, wsize, table, off, all = ~0ull, any = 0, e, pmask, g;
+    uint64_t amask, rsvd, wstart, wsize, off, all, any, e, pmask, g;
     uint8_t *wbase;
-    unsigned level, shift, perm, tflags;
+    unsigned shift, perm, tflags;
+    bool la57;
 
-    if (!(cr0 & V3_CR0_PG) || !(efer & V3_EFER_LMA))
+    if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA))
         return FAST_NO;
-    level = (cr4 & V3_CR4_LA57) ? 5 : 4;
+    la57 = c->cr4 & V3_CR4_LA57;
     /* canonical: bits 63:47 (63:56) all equal */
-    if ((uint64_t)(((int64_t)la >> (level == 5 ? 56 : 47)) + 1) > 1)
+    if ((uint64_t)(((int64_t)la >> (la57 ? 56 : 47)) + 1) > 1)
         return FAST_NO;
 
     v3_tlb_lock(t);
@@ -406,36 +418,57 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     if (!wbase || win->type == V3_REGION_WRITE_HOOK)
         goto no;
     amask = t->addr_mask;
-    rsvd = t->rsvd_long | ((efer & V3_EFER_NXE) ? 0 : PTE_XD);
-    table = cr3 & amask;
-    for (;; level--) {
-        shift = 12 + 9 * (level - 1);
-        off = table + ((la >> shift) & 511) * 8 - wstart;
-        if (__builtin_expect(off >= wsize, 0))
-            goto no;
-        e = __atomic_load_n((const uint64_t *)(wbase + off), __ATOMIC_RELAXED);
-        if (__builtin_expect((~e & (PTE_P | PTE_A)) || (e & rsvd), 0))
+    rsvd = t->rsvd_long | ((c->efer & V3_EFER_NXE) ? 0 : PTE_XD);
+    e = c->cr3;
+    all = ~0ull;
+    any = 0;
+    /* PML5E, PML4E: PS is reserved */
+    if (la57) {
+        if (!fast_entry(wbase, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e))
             goto no;
         all &= e;
         any |= e;
-        if (level == 1)
-            break;
-        if (e & PTE_PS) {
-            /* PS is reserved in a PML4E/PML5E; a large page's address
-               bits below its size (above PAT) are reserved */
-            if (level >= 4 || (e & bits(shift - 1, 13)))
-                goto no;
-            break;
-        }
-        table = e & amask;
     }
+    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e))
+        goto no;
+    all &= e;
+    any |= e;
+    /* PDPTE: a 1 GiB page's address bits 29:13 are reserved */
+    shift = 30;
+    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 30, rsvd, &e))
+        goto no;
+    all &= e;
+    any |= e;
+    if (e & PTE_PS) {
+        if (e & bits(29, 13))
+            goto no;
+        goto leaf;
+    }
+    /* PDE: a 2 MiB page's address bits 20:13 are reserved */
+    shift = 21;
+    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 21, rsvd, &e))
+        goto no;
+    all &= e;
+    any |= e;
+    if (e & PTE_PS) {
+        if (e & bits(20, 13))
+            goto no;
+        goto leaf;
+    }
+    /* PTE (bit 7 is PAT) */
+    shift = 12;
+    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 12, rsvd, &e))
+        goto no;
+    all &= e;
+    any |= e;
+leaf:
     if ((access & V3_ACCESS_WRITE) && !(e & PTE_D))
         goto no;
-    perm = perm_of(c, all & PTE_US, all & PTE_RW, (efer & V3_EFER_NXE) && (any & PTE_XD));
-    if (!((perm >> ctx) & access & 7u))
+    perm = perm_of(c, all & PTE_US, all & PTE_RW, (c->efer & V3_EFER_NXE) && (any & PTE_XD));
+    if (!((perm >> v3_tlb_ctx_shift(c, access)) & access & 7u))
         goto no;
     pmask = (1ull << shift) - 1;
-    g = ((e & amask & ~pmask) | (la & pmask)) & ~a20;
+    g = ((e & amask & ~pmask) | (la & pmask)) & ~c->a20_clear;
     off = (g & ~0xfffull) - wstart;
     if (__builtin_expect(off >= wsize, 0))
         goto no;
@@ -444,7 +477,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
         tflags |= V3_TLB_DIRTY;
     else
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
-    if ((e & PTE_G) && (cr4 & V3_CR4_PGE))
+    if ((e & PTE_G) && (c->cr4 & V3_CR4_PGE))
         tflags |= V3_TLB_GLOBAL;
     v3_tlb_insert(t, la & ~0xfffull, wbase + off, g & ~0xfffull, perm, tflags, shift);
     v3_tlb_unlock(t);

@@ -148,6 +148,16 @@ static inline struct cpu_block *cpu_block_lookup(struct v3_cpu *cpu, uint64_t gp
 
 /* mem.c */
 extern const struct v3_emu_mem_ops cpu_mem_ops;
+/*
+ * A user-mode-or-supervisor data access of @p len (1..8) bytes at @p la,
+ * within one page, to a hooked page the hook cache already knows (a
+ * previous access filled it): the region's callback directly.  Returns
+ * V3_OK or a negative enum v3_error as the memory ops do, or 1 when the page
+ * is not in the hook cache (the caller takes the memory ops).  A read is
+ * handled only for a full hook (a write-hooked page reads RAM).
+ */
+int cpu_hook_write(struct v3_cpu *cpu, uint64_t la, uint64_t val, unsigned len);
+int cpu_hook_read(struct v3_cpu *cpu, uint64_t la, uint64_t *val, unsigned len);
 /* Translate the fetch address of the instruction at @p la; *hva may be NULL (not RAM). */
 int cpu_fetch_xlate(struct v3_cpu *cpu, uint64_t la, uint64_t *gpa, uint8_t **hva,
                     struct v3_exception *exc);

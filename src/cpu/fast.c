@@ -440,7 +440,7 @@ static int generic(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 }
 
 /* MOV r, [m] */
-static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+static inline __attribute__((always_inline)) int mov_load(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     unsigned size = in->op[0].size;
     uint64_t la, v = 0;
@@ -452,8 +452,12 @@ static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if (__builtin_expect(p != NULL, 1)) {
         v = ld(p, size);
     } else {
-        /* a TLB miss or a hooked page: the memory ops directly (segmentation had nothing to do) */
-        st = v3_mem_status(ctx, cpu_mem_ops.read(ctx, la, &v, size, V3_ACCESS_READ | stack_access(&in->op[1])));
+        /* a hooked page the hook cache knows: its callback; else (a TLB miss)
+           the memory ops directly (segmentation had nothing to do) */
+        int rc = cpu_hook_read(cpu_of_ctx(ctx), la, &v, size);
+        if (rc > 0)
+            rc = cpu_mem_ops.read(ctx, la, &v, size, V3_ACCESS_READ | stack_access(&in->op[1]));
+        st = v3_mem_status(ctx, rc);
         if (st)
             return st;
     }
@@ -461,12 +465,15 @@ static int f_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+static int f_mov_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_load(x, in); }
+
 /* MOV [m], r and MOV [m], imm */
-static inline int mov_store(struct v3_emu_ctx *ctx, const struct v3_insn *in, int imm)
+static inline __attribute__((always_inline)) int mov_store(struct v3_emu_ctx *ctx, const struct v3_insn *in, int imm)
 {
     unsigned size = in->op[0].size;
     uint64_t v = imm ? in->op[1].val : ctx->core->gpr[R1(in)], la;
     uint8_t *p;
+    int rc;
     if (__builtin_expect(!simple_la(ctx, in, &in->op[0], size, &la), 0))
         return generic(ctx, in);
     p = tlb_ptr(ctx, la, V3_ACCESS_WRITE);
@@ -474,7 +481,10 @@ static inline int mov_store(struct v3_emu_ctx *ctx, const struct v3_insn *in, in
         st(p, v, size);
         return V3_X_NEXT;
     }
-    return v3_mem_status(ctx, cpu_mem_ops.write(ctx, la, &v, size, V3_ACCESS_WRITE | stack_access(&in->op[0])));
+    rc = cpu_hook_write(cpu_of_ctx(ctx), la, v, size);
+    if (rc > 0)
+        rc = cpu_mem_ops.write(ctx, la, &v, size, V3_ACCESS_WRITE | stack_access(&in->op[0]));
+    return v3_mem_status(ctx, rc);
 }
 static int f_mov_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 0); }
 static int f_mov_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 1); }
@@ -635,10 +645,28 @@ static inline int t_status(struct v3_emu_ctx *ctx, const struct v3_insn *in, int
         ctx->core->rip = t_rip(cpu_of_ctx(ctx), in); \
         return t_status(ctx, in, f_##name(ctx, in)); \
     }
-T_MEM(mov_rm) T_MEM(mov_mr) T_MEM(mov_mi) T_MEM(movzx_rm)
+T_MEM(movzx_rm)
 T_MEM(cmp_mr) T_MEM(cmp_mi) T_MEM(cmp_rm) T_MEM(test_mr) T_MEM(test_mi)
 T_MEM(add_rm) T_MEM(sub_rm) T_MEM(and_rm) T_MEM(or_rm) T_MEM(xor_rm)
 T_MEM(push_r) T_MEM(pop_r) T_MEM(call_rel) T_MEM(ret)
+
+/* MOV's forms with their bodies inlined (the hot loads and stores, and the
+ * direct hooked-page path) */
+static int t_mov_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    ctx->core->rip = t_rip(cpu_of_ctx(ctx), in);
+    return t_status(ctx, in, mov_load(ctx, in));
+}
+static int t_mov_mr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    ctx->core->rip = t_rip(cpu_of_ctx(ctx), in);
+    return t_status(ctx, in, mov_store(ctx, in, 0));
+}
+static int t_mov_mi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    ctx->core->rip = t_rip(cpu_of_ctx(ctx), in);
+    return t_status(ctx, in, mov_store(ctx, in, 1));
+}
 
 /* ------------------------------------------------------------ selection */
 

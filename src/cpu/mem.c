@@ -153,16 +153,30 @@ static void hc_fill(struct v3_cpu *cpu, uint64_t la, unsigned write, uint64_t gp
     e->tlb_gen = tgen;
 }
 
-/* One access within one hooked page, straight to the region's callback. */
-static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, void *buf, unsigned len,
-                       unsigned write)
+/*
+ * One access within one hooked page straight to the region's callback, when
+ * the hook cache knows the page: 1 when it does not (nothing done).  The
+ * entry is checked with the map's read lock held, so its region cannot go
+ * away between the check and the callback.  A read of a write-hooked page
+ * reads its memory.
+ */
+static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu, uint64_t la, void *buf,
+                                                             unsigned len, unsigned write, unsigned tagw)
 {
     struct v3_core *core = cpu->core;
-    struct v3_mem_region *r = e->reg;
-    uint64_t gpa = e->gpa | (la & 0xfff);
+    struct cpu_hook_ent *e;
+    struct v3_mem_region *r;
+    uint64_t gpa;
     int cb;
 
     v3_mem_core_read_lock(core);
+    e = hc_find(cpu, la, tagw);     /* tagw: the access's kind (a read of a read-modify-write has it set) */
+    if (!e) {
+        v3_mem_core_read_unlock(core);
+        return 1;
+    }
+    r = e->reg;
+    gpa = e->gpa | (la & 0xfff);
     if (write) {
         __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
         cb = r->write_hook(core, gpa, buf, len, r->priv);
@@ -176,15 +190,24 @@ static int hook_access(struct v3_cpu *cpu, struct cpu_hook_ent *e, uint64_t la, 
         cb = 0;
     }
     v3_mem_core_read_unlock(core);
-    if (cb < 0) {
-        V3_ERROR("cpu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u", write ? "write" : "read",
-                 (unsigned long long)r->guest_start, (unsigned long long)r->guest_end, cb,
-                 (unsigned long long)gpa, len);
+    if (__builtin_expect(cb < 0, 0)) {
+        V3_ERROR("cpu: %s callback of a hooked region failed (%d) at %#llx+%u", write ? "write" : "read",
+                 cb, (unsigned long long)gpa, len);
         return V3_ECALLBACK;
     }
     if (write)
         cpu_store_check(cpu, gpa);
     return V3_OK;
+}
+
+int cpu_hook_write(struct v3_cpu *cpu, uint64_t la, uint64_t val, unsigned len)
+{
+    return hook_access(cpu, la, &val, len, 1, 1);
+}
+
+int cpu_hook_read(struct v3_cpu *cpu, uint64_t la, uint64_t *val, unsigned len)
+{
+    return hook_access(cpu, la, val, len, 0, 0);
 }
 
 static __attribute__((noinline)) int mem_read_slow(struct v3_cpu *cpu, uint64_t la, void *dst, unsigned len, unsigned access)
@@ -194,10 +217,9 @@ static __attribute__((noinline)) int mem_read_slow(struct v3_cpu *cpu, uint64_t 
     int rc;
     uint64_t tgen = tlb_gen(cpu->core);
     if ((la & 0xfff) + len <= 4096 && !(access & V3_ACCESS_SUPERVISOR)) {
-        unsigned w = (access & V3_ACCESS_WRITE) ? 1 : 0;
-        struct cpu_hook_ent *e = hc_find(cpu, la, w);
-        if (e && !(w && e->reg->type == V3_REGION_WRITE_HOOK))
-            return hook_access(cpu, e, la, dst, len, 0);
+        rc = hook_access(cpu, la, dst, len, 0, (access & V3_ACCESS_WRITE) ? 1 : 0);
+        if (rc <= 0)
+            return rc;
     }
     rc = xlate_pieces(cpu, la, len, access, pc, &n);
     if (rc < 0)
@@ -229,16 +251,11 @@ static __attribute__((noinline)) int mem_write_slow(struct v3_cpu *cpu, uint64_t
     int rc;
     uint64_t tgen = tlb_gen(cpu->core);
     if ((la & 0xfff) + len <= 4096 && !(access & V3_ACCESS_SUPERVISOR)) {
-        struct cpu_hook_ent *e = hc_find(cpu, la, 1);
-        if (e) {
-            uint8_t tmp[512];
-            if (len > sizeof(tmp))
-                goto slow;
-            memcpy(tmp, src, len);
-            return hook_access(cpu, e, la, tmp, len, 1);
-        }
+        /* the callback only reads the buffer */
+        rc = hook_access(cpu, la, (void *)(uintptr_t)src, len, 1, 1);
+        if (rc <= 0)
+            return rc;
     }
-slow:
     rc = xlate_pieces(cpu, la, len, access, pc, &n);
     if (rc < 0)
         return rc;

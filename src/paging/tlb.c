@@ -185,6 +185,8 @@ static void tlb_set_masks(struct v3_tlb *t, unsigned m)
     t->addr_mask = bit_range(m - 1, 12);
     t->rsvd_pae = m <= 62 ? bit_range(62, m) : 0;
     t->rsvd_long = m <= 51 ? bit_range(51, m) : 0;
+    t->rsvd_long_nxe[0] = t->rsvd_long | (1ull << 63);
+    t->rsvd_long_nxe[1] = t->rsvd_long;
 }
 
 static void tlb_map_changed(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)

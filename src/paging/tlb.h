@@ -107,14 +107,19 @@ struct v3_tlb {
      * removed region, while a walk uses a memory window.
      */
     int lock;
-    /* memory windows of the paging structures and pages recently walked;
-       dropped by every memory-map change */
+    /* memory windows of the paging structures and pages recently walked,
+       most recently used first; dropped by every memory-map change */
     struct v3_tlb_win win[V3_TLB_NWIN];
-    unsigned win_next, win_last;
     /* reserved-bit masks for the configured MAXPHYADDR */
     unsigned maxphyaddr;
     uint64_t addr_mask;                   /* bits maxphyaddr-1:12 */
     uint64_t rsvd_pae, rsvd_long;         /* bits 62:M and 51:M */
+    uint64_t rsvd_long_nxe[2];            /* rsvd_long, with XD while EFER.NXE is clear:
+                                             [0] NXE clear, [1] NXE set */
+    /* the walk's permission bits by (U/S, R/W, XD) under the controls in
+       perm_key (CR0.WP | CR4.SMEP | CR4.SMAP | 1; 0: not computed yet) */
+    uint64_t perm_key;
+    uint16_t perm_tab[8];
     struct v3_core *core;
     struct v3_tlb_stats stats;
 };

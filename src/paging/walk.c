@@ -178,11 +178,15 @@ static void *win_miss(struct v3_core *c, struct walk *w, uint64_t gpa)
 {
     struct v3_tlb *t = w->t;
 
+    /* the TLB keeps its windows most recently used first: walks start in win[0] */
     if (t) {
         for (unsigned i = 0; i < V3_TLB_NWIN; i++) {
             if (gpa - t->win[i].start < t->win[i].size) {
                 w->win = t->win[i];
-                t->win_last = i;
+                if (i) {
+                    t->win[i] = t->win[0];
+                    t->win[0] = w->win;
+                }
                 goto found;
             }
         }
@@ -194,8 +198,8 @@ static void *win_miss(struct v3_core *c, struct walk *w, uint64_t gpa)
     if (!win_load(c, &w->win, gpa))
         return NULL;
     if (t) {
-        t->win_last = t->win_next++ % V3_TLB_NWIN;
-        t->win[t->win_last] = w->win;
+        memmove(&t->win[1], &t->win[0], (V3_TLB_NWIN - 1) * sizeof(t->win[0]));
+        t->win[0] = w->win;
     }
 found:
     return w->win.base ? w->win.base + (gpa - w->win.start) : NULL;
@@ -380,18 +384,34 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
  */
 #define FAST_NO 1
 
-/* One entry of the fast walk: false unless it lies in the window, is present
-   and accessed, and has no bit of @p rsvd set. */
-static inline __attribute__((always_inline)) bool fast_entry(const uint8_t *wbase, uint64_t wstart,
-                                                            uint64_t wsize, uint64_t table, uint64_t la,
-                                                            unsigned shift, uint64_t rsvd, uint64_t *e)
+/* One entry of the fast walk, in the table at @p table: false unless it lies
+   in the window [wstart, wstart + wsize) (host address: guest physical plus
+   @p hbias), is present and accessed, and has no bit of @p rsvd set. */
+static inline __attribute__((always_inline)) bool fast_entry(uintptr_t hbias, uint64_t wstart, uint64_t wsize,
+                                                            uint64_t table, uint64_t la, unsigned shift,
+                                                            uint64_t rsvd, uint64_t *e)
 {
-    uint64_t off = table + ((la >> shift) & 511) * 8 - wstart;
+    uint64_t ea = table + ((la >> shift) & 511) * 8;
 
-    if (__builtin_expect(off >= wsize, 0))
+    if (__builtin_expect(ea - wstart >= wsize, 0))
         return false;
-    *e = __atomic_load_n((const uint64_t *)(wbase + off), __ATOMIC_RELAXED);
+    *e = __atomic_load_n((const uint64_t *)(hbias + (uintptr_t)ea), __ATOMIC_RELAXED);
     return !((~*e & (PTE_P | PTE_A)) | (*e & rsvd));
+}
+
+/* perm_of() by the walk's effective (U/S, R/W, XD), cached in the TLB for
+   the current CR0.WP, CR4.SMEP and CR4.SMAP (TLB lock held). */
+static inline __attribute__((always_inline)) unsigned fast_perm(struct v3_core *c, struct v3_tlb *t,
+                                                               uint64_t all, bool nx)
+{
+    uint64_t key = (c->cr0 & V3_CR0_WP) | (c->cr4 & (V3_CR4_SMEP | V3_CR4_SMAP)) | 1;
+
+    if (__builtin_expect(t->perm_key != key, 0)) {
+        for (unsigned i = 0; i < 8; i++)
+            t->perm_tab[i] = (uint16_t)perm_of(c, i & 4, i & 2, i & 1);
+        t->perm_key = key;
+    }
+    return t->perm_tab[(all & (PTE_US | PTE_RW)) | nx];
 }
 
 static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, struct v3_tlb *t, uint64_t la,
@@ -400,42 +420,49 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     const struct v3_tlb_win *win;
     uint64_t amask, rsvd, wstart, wsize, off, all, any, e, pmask, g;
     uint8_t *wbase;
+    uintptr_t hb;
     unsigned shift, perm, tflags;
-    bool la57;
+    bool la57, nxe;
 
     if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA))
         return FAST_NO;
     la57 = c->cr4 & V3_CR4_LA57;
     /* canonical: bits 63:47 (63:56) all equal */
-    if ((uint64_t)(((int64_t)la >> (la57 ? 56 : 47)) + 1) > 1)
+    if (__builtin_expect(!la57, 1)) {
+        if ((uint64_t)((int64_t)(la << 16) >> 16) != la)
+            return FAST_NO;
+    } else if ((uint64_t)((int64_t)(la << 7) >> 7) != la) {
         return FAST_NO;
+    }
 
     v3_tlb_lock(t);
-    win = &t->win[t->win_last];
+    win = &t->win[0];
     wstart = win->start;
     wsize = win->size;
     wbase = win->base;
     if (!wbase || win->type == V3_REGION_WRITE_HOOK)
         goto no;
+    hb = (uintptr_t)wbase - (uintptr_t)wstart;
     amask = t->addr_mask;
-    rsvd = t->rsvd_long | ((c->efer & V3_EFER_NXE) ? 0 : PTE_XD);
+    nxe = c->efer & V3_EFER_NXE;
+    rsvd = t->rsvd_long_nxe[nxe];
     e = c->cr3;
     all = ~0ull;
     any = 0;
     /* PML5E, PML4E: PS is reserved */
     if (la57) {
-        if (!fast_entry(wbase, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e))
+        if (!fast_entry(hb, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e))
             goto no;
         all &= e;
         any |= e;
     }
-    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e))
         goto no;
     all &= e;
     any |= e;
     /* PDPTE: a 1 GiB page's address bits 29:13 are reserved */
     shift = 30;
-    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 30, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 30, rsvd, &e))
         goto no;
     all &= e;
     any |= e;
@@ -446,7 +473,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PDE: a 2 MiB page's address bits 20:13 are reserved */
     shift = 21;
-    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 21, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 21, rsvd, &e))
         goto no;
     all &= e;
     any |= e;
@@ -457,14 +484,15 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PTE (bit 7 is PAT) */
     shift = 12;
-    if (!fast_entry(wbase, wstart, wsize, e & amask, la, 12, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 12, rsvd, &e))
         goto no;
     all &= e;
     any |= e;
 leaf:
     if ((access & V3_ACCESS_WRITE) && !(e & PTE_D))
         goto no;
-    perm = perm_of(c, all & PTE_US, all & PTE_RW, (c->efer & V3_EFER_NXE) && (any & PTE_XD));
+    /* XD can only be set here with NXE (else it is reserved) */
+    perm = fast_perm(c, t, all, any >> 63);
     if (!((perm >> v3_tlb_ctx_shift(c, access)) & access & 7u))
         goto no;
     pmask = (1ull << shift) - 1;
@@ -535,7 +563,7 @@ static int translate(struct v3_core *c, uint64_t la, unsigned access, unsigned f
         w.rsvd_long = w.t->rsvd_long;
         w.locked = false;
         v3_tlb_lock(w.t);
-        w.win = w.t->win[w.t->win_last];    /* most walks stay in one window */
+        w.win = w.t->win[0];                /* most walks stay in one window */
     } else {
         w.addr_mask = bits(V3_PAGING_MAXPHYADDR - 1, 12);
         w.rsvd_pae = bits(62, V3_PAGING_MAXPHYADDR);

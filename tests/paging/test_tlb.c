@@ -910,6 +910,62 @@ static void test_pre_accessed_walk(void **st)
     assert_int_equal(rd64(&t, ea2) & P_D, P_D);
     assert_non_null(v3_tlb_lookup(t.core, la2, V3_ACCESS_WRITE));
 
+    /* a read-only user page: the cached permissions follow CR0.WP, CR4.SMEP
+       and CR4.SMAP, each changed alone (Gray code order) */
+    {
+        static const unsigned gray[] = { 0, 1, 3, 2, 6, 7, 5, 4, 0 };
+        const uint64_t la5 = 0x500400000ull;
+        map_page(&m, la5, 0x302000, 12, P_US | P_A | P_D);
+        for (unsigned k = 0; k < sizeof(gray) / sizeof(gray[0]); k++) {
+            bool wp = gray[k] & 1, smep = gray[k] & 2, smap = gray[k] & 4;
+            unsigned u = 1 | 4, sac = 1 | (wp ? 0 : 2) | (smep ? 0 : 4), sup = smap ? (smep ? 0 : 4) : sac;
+            t.core->cr0 = V3_CR0_PE | V3_CR0_PG | (wp ? V3_CR0_WP : 0);
+            t.core->cr4 = V3_CR4_PAE | V3_CR4_PGE | (smep ? V3_CR4_SMEP : 0) | (smap ? V3_CR4_SMAP : 0);
+            v3_tlb_flush_all(t.core);
+            /* the PDE of la5 was allocated by map_page without A: the first
+               fill sets it, the later ones walk accessed entries only */
+            assert_int_equal(v3_tlb_fill(t.core, la5, V3_ACCESS_READ | V3_ACCESS_SUPERVISOR, &hva, &gpa, &exc),
+                             smap ? V3_EFAULT : V3_OK);
+            if (smap)
+                assert_int_equal(v3_tlb_fill(t.core, la5, V3_ACCESS_EXEC, &hva, &gpa, &exc),
+                                 smep ? V3_EFAULT : V3_OK);
+            if (smap && smep) {
+                t.core->cpl = 3;
+                assert_int_equal(v3_tlb_fill(t.core, la5, V3_ACCESS_READ, &hva, &gpa, &exc), V3_OK);
+                t.core->cpl = 0;
+            }
+            assert_int_equal(v3_tlb_probe(t.core, la5, &pr), 1);
+            assert_int_equal(pr.perm, u | sup << 4 | sac << 8);
+        }
+        t.core->cr0 = V3_CR0_PE | V3_CR0_PG | V3_CR0_WP;
+        t.core->cr4 = V3_CR4_PAE | V3_CR4_PGE;
+    }
+
+    /* a 1 GiB page over guest RAM: cached; with an address bit 29:13 set, #PF RSVD */
+    {
+        const uint64_t la4 = 0x540000000ull;
+        uint64_t pdpte = m.root + 0x1000;    /* the PDPT allocated for la */
+        uint64_t slot = pdpte + ((la4 >> 30) & 511) * 8;
+        assert_int_equal((rd64(&t, m.root) & ~0xfffull), pdpte);
+        wr64(&t, slot, P_P | P_RW | P_A | P_D | P_PS);              /* gpa 0 */
+        v3_tlb_flush_all(t.core);
+        assert_int_equal(v3_tlb_fill(t.core, la4 + 0x123456, V3_ACCESS_WRITE, &hva, &gpa, &exc), V3_OK);
+        assert_int_equal(gpa, 0x123456);
+        assert_ptr_equal(hva, t.ram + 0x123456);
+        assert_int_equal(v3_tlb_probe(t.core, la4 + 0x123456, &pr), 1);
+        assert_int_equal(pr.shift, 30);
+        for (unsigned b = 13; b < 30; b++) {
+            wr64(&t, slot, P_P | P_RW | P_A | P_D | P_PS | (1ull << b));
+            v3_tlb_flush_all(t.core);
+            memset(&exc, 0, sizeof(exc));
+            assert_int_equal(v3_tlb_fill(t.core, la4 + 0x123456, V3_ACCESS_READ, &hva, &gpa, &exc), V3_EFAULT);
+            assert_int_equal(exc.error_code, V3_PF_P | V3_PF_RSVD);
+            assert_int_equal(exc.cr2, la4 + 0x123456);
+            assert_int_equal(v3_tlb_probe(t.core, la4 + 0x123456, &pr), 0);
+        }
+        wr64(&t, slot, 0);
+    }
+
     /* A20 gate disabled: bit 20 of the data address reads as 0 */
     t.core->a20_clear = 1ull << 20;
     v3_tlb_flush_all(t.core);

@@ -86,7 +86,11 @@ struct v3_mem_region {
     v3_mem_read_fn read_hook;
     v3_mem_write_fn write_hook;
     void *priv;
-    uint32_t hook_calls;         /**< callback invocations (statistics, updated atomically, wraps at 2^32) */
+    /** Callback invocations (statistics, wraps at 2^32; read it with an
+     *  atomic load).  Calls made by the software CPU are counted per vCPU and
+     *  added in batches: when its run() returns, every 4096 calls, and before
+     *  the region is changed.  The count is exact whenever no vCPU is running. */
+    uint32_t hook_calls;
     enum v3_region_type type;
 };
 

@@ -57,13 +57,24 @@ struct cpu_page {
 
 /* Translations of hooked pages (the software TLB only caches RAM): linear
  * page + access kind -> region, valid while the TLB and the memory map have
- * not changed since the fill (their invalidation counters). */
+ * not changed since the fill (their invalidation counters).
+ *
+ * Callback counts: a call through an entry adds to its pending count, not
+ * to the region's hook_calls (an atomic add per MMIO access costs as much
+ * as the rest of it).  Pending counts are added to the region every
+ * CPU_HC_FLUSH calls, when the entry is refilled, when the run returns and
+ * when the map changes the region (the map listener, which also drops the
+ * entry).  So reg, when not NULL, is a live region: only the listener, with
+ * the map's write lock held, can see it go, and entries are used only with
+ * the vCPU's read lock held. */
 #define CPU_HC_SIZE 16
+#define CPU_HC_FLUSH 4096
 struct cpu_hook_ent {
     uint64_t tag;                      /* la page | kind (bit 0 write, bits 1-3 privilege context) */
     uint64_t gpa;                      /* guest physical page */
     struct v3_mem_region *reg;
     uint64_t tlb_gen, mem_gen;
+    uint32_t pending;                  /* callbacks not yet added to reg->hook_calls */
 };
 
 struct v3_cpu {
@@ -158,6 +169,12 @@ extern const struct v3_emu_mem_ops cpu_mem_ops;
  */
 int cpu_hook_write(struct v3_cpu *cpu, uint64_t la, uint64_t val, unsigned len);
 int cpu_hook_read(struct v3_cpu *cpu, uint64_t la, uint64_t *val, unsigned len);
+/* Add the hook cache's pending callback counts to their regions (the
+ * vCPU's map read lock is taken; at the end of a run). */
+void cpu_hc_flush(struct v3_cpu *cpu);
+/* Map listener part: flush and drop the hook-cache entries in [start, end)
+ * (called with the map's write lock held). */
+void cpu_hc_drop(struct v3_cpu *cpu, uint64_t start, uint64_t end);
 /* Translate the fetch address of the instruction at @p la; *hva may be NULL (not RAM). */
 int cpu_fetch_xlate(struct v3_cpu *cpu, uint64_t la, uint64_t *gpa, uint8_t **hva,
                     struct v3_exception *exc);

@@ -126,10 +126,17 @@ static inline uint64_t hc_tag(const struct v3_core *core, uint64_t la, unsigned 
     return (la & ~0xfffull) | write | (v3_tlb_ctx_shift(core, write ? V3_ACCESS_WRITE : V3_ACCESS_READ) >> 1);
 }
 
+/* slot of a page and access kind: reads and writes of one page (a device's
+ * status and data registers) have slots of their own */
+static inline struct cpu_hook_ent *hc_slot(struct v3_cpu *cpu, uint64_t la, unsigned write)
+{
+    return &cpu->hc[(((la >> 12) << 1) | write) & (CPU_HC_SIZE - 1)];
+}
+
 static inline struct cpu_hook_ent *hc_find(struct v3_cpu *cpu, uint64_t la, unsigned write)
 {
     struct v3_core *core = cpu->core;
-    struct cpu_hook_ent *e = &cpu->hc[(la >> 12) & (CPU_HC_SIZE - 1)];
+    struct cpu_hook_ent *e = hc_slot(cpu, la, write);
     if (e->tag != hc_tag(core, la, write) || !e->reg)
         return NULL;
     if (e->mem_gen != core->vm->mem.generation || e->tlb_gen != tlb_gen(core))
@@ -137,15 +144,45 @@ static inline struct cpu_hook_ent *hc_find(struct v3_cpu *cpu, uint64_t la, unsi
     return e;
 }
 
+/* Add @p e's pending callback count to its region (map read- or write-locked). */
+static void hc_flush_ent(struct cpu_hook_ent *e)
+{
+    if (e->reg && e->pending) {
+        __atomic_add_fetch(&e->reg->hook_calls, e->pending, __ATOMIC_RELAXED);
+        e->pending = 0;
+    }
+}
+
+void cpu_hc_flush(struct v3_cpu *cpu)
+{
+    v3_mem_core_read_lock(cpu->core);
+    for (unsigned i = 0; i < CPU_HC_SIZE; i++)
+        hc_flush_ent(&cpu->hc[i]);
+    v3_mem_core_read_unlock(cpu->core);
+}
+
+void cpu_hc_drop(struct v3_cpu *cpu, uint64_t start, uint64_t end)
+{
+    for (unsigned i = 0; i < CPU_HC_SIZE; i++) {
+        struct cpu_hook_ent *e = &cpu->hc[i];
+        if (e->reg && e->gpa < end && e->gpa + 4096 > start) {
+            hc_flush_ent(e);
+            e->reg = NULL;
+            e->tag = 0;
+        }
+    }
+}
+
 /* Remember that the page of @p la translates to hooked region @p gpa (call with the map read-locked). */
 static void hc_fill(struct v3_cpu *cpu, uint64_t la, unsigned write, uint64_t gpa, uint64_t tgen)
 {
     struct v3_core *core = cpu->core;
     struct v3_mem_region *r = v3_mem_lookup(core->vm, &core->mem_cache, gpa);
-    struct cpu_hook_ent *e = &cpu->hc[(la >> 12) & (CPU_HC_SIZE - 1)];
+    struct cpu_hook_ent *e = hc_slot(cpu, la, write);
     if (!r || (r->type != V3_REGION_FULL_HOOK && r->type != V3_REGION_WRITE_HOOK) ||
         r->guest_start > (gpa & ~0xfffull) || r->guest_end < (gpa & ~0xfffull) + 4096)
         return;
+    hc_flush_ent(e);
     e->tag = hc_tag(core, la, write);
     e->gpa = gpa & ~0xfffull;
     e->reg = r;
@@ -178,12 +215,14 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
     r = e->reg;
     gpa = e->gpa | (la & 0xfff);
     if (write) {
-        __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+        if (__builtin_expect(++e->pending >= CPU_HC_FLUSH, 0))
+            hc_flush_ent(e);
         cb = r->write_hook(core, gpa, buf, len, r->priv);
         if (cb >= 0 && r->type == V3_REGION_WRITE_HOOK)
             memcpy((uint8_t *)r->host_addr + (gpa - r->guest_start), buf, len);
     } else if (r->type == V3_REGION_FULL_HOOK) {
-        __atomic_add_fetch(&r->hook_calls, 1, __ATOMIC_RELAXED);
+        if (__builtin_expect(++e->pending >= CPU_HC_FLUSH, 0))
+            hc_flush_ent(e);
         cb = r->read_hook(core, gpa, buf, len, r->priv);
     } else {
         memcpy(buf, (uint8_t *)r->host_addr + (gpa - r->guest_start), len);

@@ -81,6 +81,7 @@ static void map_listener(struct v3_vm *vm, uint64_t start, uint64_t end, void *p
     struct v3_cpu *cpu = priv;
     (void)vm;
     cpu->stats.map_invalidations++;
+    cpu_hc_drop(cpu, start, end);
     cpu_cache_invalidate(cpu, start, end);
 }
 
@@ -742,6 +743,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
     }
 out:
     cpu->running = 0;
+    cpu_hc_flush(cpu);
     cpu_cache_reap(cpu);
     return ret;
 }

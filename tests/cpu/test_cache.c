@@ -294,6 +294,66 @@ static void test_hooked_stores(void **state)
     v3_free_vm(g.vm);
 }
 
+static long hook_reads;
+static int hk_read_count(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
+{
+    hook_reads++;
+    return hk_read(c, gpa, dst, len, priv);
+}
+
+static uint32_t region_calls(struct v3_vm *vm, uint64_t gpa)
+{
+    struct v3_mem_region *r = v3_get_shadow_region(vm, gpa);
+    assert_non_null(r);
+    return __atomic_load_n(&r->hook_calls, __ATOMIC_RELAXED);
+}
+
+/* The region's hook_calls counts every callback made by the software CPU
+ * (which batches them per vCPU): exact after each run, including runs that
+ * stop in the middle of a loop and runs longer than one batch. */
+static void test_hook_call_counts(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    /* mov ecx, 10000; L: mov [rdi], ecx ; mov eax, [rdi+8] ; dec ecx ; jnz L ; hlt */
+    static const uint8_t code[] = { 0xb9, 0x10, 0x27, 0, 0, 0x89, 0x0f, 0x8b, 0x47, 0x08, 0xff, 0xc9,
+                                    0x75, 0xf7, 0xf4 };
+    uint64_t hook = g64_gpa(0x20180000);
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    assert_int_equal(v3_hook_full_mem(g.vm, hook, hook + 4096, hk_read_count, hk_write, NULL), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RDI] = 0x20180040;
+    hook_writes = hook_reads = 0;
+    run_to(&g, CODE, &ex);
+    assert_true(g64_halted_at(&ex, CODE + 14));
+    assert_int_equal(hook_writes, 10000);
+    assert_int_equal(hook_reads, 10000);
+    assert_int_equal(region_calls(g.vm, hook), 20000);
+
+    /* stop in the middle of the loop: the count is exact at the stop */
+    assert_int_equal(v3_cpu_set_insn_limit(g.core, g.core->insn_count + 1 + 4 * 777 + 1), V3_OK);
+    hook_writes = hook_reads = 0;
+    g.core->rip = CODE;
+    g.core->halted = 0;
+    assert_int_equal(v3_emu_backend.run(g.core, &ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_INSN_LIMIT);
+    assert_int_equal(hook_writes, 778);
+    assert_int_equal(hook_reads, 777);
+    assert_int_equal(region_calls(g.vm, hook), 20000 + 778 + 777);
+    assert_int_equal(v3_cpu_set_insn_limit(g.core, 0), V3_OK);
+
+    /* unhook and hook again between runs: the new region counts from 0 */
+    assert_int_equal(v3_unhook_mem(g.vm, hook), 0);
+    assert_int_equal(v3_hook_full_mem(g.vm, hook, hook + 4096, hk_read_count, hk_write, NULL), 0);
+    assert_int_equal(region_calls(g.vm, hook), 0);
+    hook_writes = hook_reads = 0;
+    run_to(&g, CODE, &ex);
+    assert_int_equal(hook_writes + hook_reads, 20000);
+    assert_int_equal(region_calls(g.vm, hook), 20000);
+    v3_free_vm(g.vm);
+}
+
 static void test_cpuid_ud(void **state)
 {
     struct g64 g = { 0 };
@@ -323,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_limit_and_stop),
         cmocka_unit_test(test_hooked_stores),
+        cmocka_unit_test(test_hook_call_counts),
         cmocka_unit_test(test_cpuid_ud),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

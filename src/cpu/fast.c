@@ -332,6 +332,18 @@ static int f_mov_ri(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* NOP in all its encodings (no operand is accessed) */
+static int f_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    (void)ctx; (void)in;
+    return V3_X_NEXT;
+}
+
+static int t_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    T_NEXT(ctx, in);
+}
+
 static int t_mov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     f_mov_rr(ctx, in);
@@ -680,7 +692,7 @@ static const struct { v3_insn_fn f, t; unsigned kind; } thr_of[] = {
     TP3(xor_rr, LOGIC) TP3(xor_ri, LOGIC)
     TP3(cmp_rr, SUB) TP3(cmp_ri, SUB) TP3(test_rr, LOGIC) TP3(test_ri, LOGIC)
     TP3(inc_r, INCDEC) TP3(dec_r, INCDEC) TP3(neg_r, SUB) TP3(not_r, KEEP)
-    TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP)
+    TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
     TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
@@ -811,6 +823,9 @@ void cpu_specialize(struct v3_insn *in)
         break;
     case ZYDIS_MNEMONIC_MOV:
         f = rr ? f_mov_rr : ri ? f_mov_ri : rm ? f_mov_rm : mr ? f_mov_mr : mi ? f_mov_mi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_NOP:
+        f = f_nop;
         break;
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)

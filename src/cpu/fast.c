@@ -18,8 +18,9 @@
 #include "paging/tlb.h"
 #include "cpu/cpu.h"
 
-#define R0(in) ((in)->op[0].reg & 15)
-#define R1(in) ((in)->op[1].reg & 15)
+/* register operands of specialised forms: is_gpr() checked they are 0..15 */
+#define R0(in) ((in)->op[0].reg)
+#define R1(in) ((in)->op[1].reg)
 
 /* ------------------------------------------------------------ threaded execution */
 
@@ -741,7 +742,7 @@ void cpu_thr_link(struct v3_insn *insn, unsigned n)
 
 static bool is_gpr(const struct v3_operand *o)
 {
-    return o->kind == V3_OPK_REG && o->cls == V3_RC_GPR;
+    return o->kind == V3_OPK_REG && o->cls == V3_RC_GPR && o->reg < 16;
 }
 static bool is_imm(const struct v3_operand *o)
 {

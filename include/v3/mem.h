@@ -23,16 +23,30 @@
  * spans two regions or two 4 KiB pages, and an access the guest made at full
  * width (up to 16 bytes, or up to a page boundary for VMM accesses) arrives
  * as one call.  Callbacks run with the map's read lock held: they must not
- * change the map (add, hook, unhook or delete regions).
+ * change the map (add, hook, unhook or delete regions, add or remove
+ * listeners); a callback that does waits forever (the change waits for the
+ * callback's own vCPU to leave its access; after about a second it logs one
+ * warning naming that vCPU).
  *
- * Concurrency: map changes take the map's write lock (a host rwlock); guest
- * accesses through v3_read_gpa_memory()/v3_write_gpa_memory() take the read
- * lock.  Raw lookups (v3_get_shadow_region(), v3_mem_lookup(),
- * v3_gpa_to_hva(), iteration) do not lock: the caller holds
- * v3_mem_read_lock() when other threads may change the map, and a region
- * pointer or host address it obtained stays valid only while it holds it.
- * Callbacks may call v3_read/write_gpa_memory() again (the read lock is
- * taken recursively; the POSIX host's rwlock allows that).
+ * Concurrency: the map has two read sides.  A guest access made with a
+ * core of the map's VM (v3_read/write_gpa_memory() with that core, and
+ * the software CPU, the fault path and the page walker) takes the core's
+ * own read lock: a per-vCPU depth counter, one atomic store with a full
+ * barrier to enter and a plain store to leave, no host call.  It is
+ * recursive: a callback may call v3_read/write_gpa_memory() again with the
+ * same core, or with a NULL core.  Accesses with a NULL core (or a core of
+ * another VM) and v3_mem_read_lock() use the host rwlock.  A core is used
+ * only from the thread running it.  Map changes (and VM teardown) wait for
+ * both: a change announces itself, waits until every vCPU of the VM has
+ * left its accesses (vCPUs that start one meanwhile wait for the change),
+ * then takes the host write lock; changes run one at a time.  So a thread
+ * must not hold v3_mem_read_lock() while it makes an access with a core,
+ * and a vCPU must not hold, across a guest access, a lock that a callback
+ * on another vCPU may wait for.  Raw lookups (v3_get_shadow_region(),
+ * v3_mem_lookup(), v3_gpa_to_hva(), iteration) do not lock: the caller
+ * holds v3_mem_read_lock() when other threads may change the map, and a
+ * region pointer or host address it obtained stays valid only while it
+ * holds it.
  *
  * Every change bumps a generation number that invalidates per-vCPU lookup
  * caches, and calls the registered change listeners once with the whole

@@ -197,19 +197,19 @@ static int hook_piece(struct v3_core *core, uint64_t gpa, unsigned len, void *bu
                       int *rc)
 {
     struct v3_vm *vm = core->vm;
-    v3_mem_read_lock(vm);
+    v3_mem_core_read_lock(core);
     const struct v3_mem_region *r = v3_mem_lookup(vm, &core->mem_cache, gpa);
     if (!r || r->type != V3_REGION_FULL_HOOK || core->mem_cache.region != r ||
         gpa - core->mem_cache.start >= core->mem_cache.end - core->mem_cache.start ||
         len > core->mem_cache.end - gpa) {
-        v3_mem_read_unlock(vm);
+        v3_mem_core_read_unlock(core);
         return 0;
     }
     struct v3_mem_region *wr = (struct v3_mem_region *)r;
     __atomic_add_fetch(&wr->hook_calls, 1, __ATOMIC_RELAXED);
     int cb = write ? r->write_hook(core, gpa, buf, len, r->priv)
                    : r->read_hook(core, gpa, buf, len, r->priv);
-    v3_mem_read_unlock(vm);
+    v3_mem_core_read_unlock(core);
     if (cb < 0) {
         V3_ERROR("emu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u",
                  write ? "write" : "read", (unsigned long long)r->guest_start,

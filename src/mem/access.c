@@ -2,7 +2,8 @@
 /*
  * Guest physical access: v3_read_gpa_memory() / v3_write_gpa_memory().
  *
- * An access runs under the map's read lock in two passes.  The first walks
+ * An access runs under the map's read lock (the vCPU read lock when it is
+ * made with a core of this VM, else the host rwlock) in two passes.  The first walks
  * the range window by window (a window is a stretch where one region is the
  * answer) and fails with V3_EUNMAPPED, having touched nothing, if any byte
  * has no memory.  The second transfers: RAM-backed pieces by copy, hooked
@@ -106,6 +107,7 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
                           size_t len, void *buf, bool write)
 {
     uint64_t end, cur, lo, hi;
+    bool vcpu;
     int rc;
 
     if (len == 0 && vm)
@@ -113,7 +115,11 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
     rc = check_args(fn, vm, gpa, len, buf, &end);
     if (rc)
         return rc;
-    v3_host.read_lock(vm->mem.lock);
+    vcpu = core && core->vm == vm;
+    if (vcpu)
+        v3_mem_core_read_lock(core);
+    else
+        v3_host.read_lock(vm->mem.lock);
     rc = check_mapped(fn, vm, core, gpa, end);
     for (cur = gpa; rc == V3_OK && cur < end;) {
         struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
@@ -144,7 +150,10 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
         }
         cur += n;
     }
-    v3_host.read_unlock(vm->mem.lock);
+    if (vcpu)
+        v3_mem_core_read_unlock(core);
+    else
+        v3_host.read_unlock(vm->mem.lock);
     return rc == V3_OK ? (int64_t)len : rc;
 }
 

@@ -12,16 +12,23 @@
  * to an array 1/32 larger than needed; a removal closes the gap in place
  * and never allocates, so removals cannot fail.
  *
- * Locking: every change takes the map's write lock; listeners run inside
- * it.  Lookups do not lock (the caller holds v3_mem_read_lock() when other
+ * Locking: every change takes the map's write side; listeners run inside
+ * it.  Lookups do not lock (the caller holds a read lock when other
  * threads may change the map); guest accesses in access.c take the read
- * lock themselves.
+ * lock themselves.  There are two read sides: vCPU threads use a per-core
+ * depth counter (v3_mem_core_read_lock() in memmap.h, no host call), other
+ * threads the host rwlock (v3_mem_read_lock()).  A writer excludes both:
+ * it takes a second host rwlock (the gate, serialising writers), announces
+ * itself in m->writer, waits for every core's depth to reach 0, then takes
+ * the host write lock (protocol and rules in memmap.h).
  */
 #include "internal/host.h"
 #include "internal/vm.h"
 
 _Static_assert(sizeof(struct v3_mem_region) + sizeof(struct v3_mem_idx) <= 96,
                "a region (record plus index entry) must stay within 96 bytes");
+_Static_assert(offsetof(struct v3_vm, mem) == 0,
+               "v3_mem_map_of_core() finds the map at the start of struct v3_vm");
 _Static_assert(offsetof(struct v3_rb_node, right) == offsetof(struct v3_rb_node, left) + sizeof(void *),
                "lookups index the children as (&n->left)[0 or 1]");
 
@@ -49,7 +56,7 @@ static inline unsigned long long ull(uint64_t v) { return (unsigned long long)v;
 int v3_mem_map_init(struct v3_vm *vm, uint64_t mem_size)
 {
     struct v3_mem_map *m = &vm->mem;
-    void *lock, *ram;
+    void *lock, *gate, *ram;
     size_t pages;
 
     if (mem_size == 0 || (mem_size & PAGE_MASK)) {
@@ -63,12 +70,16 @@ int v3_mem_map_init(struct v3_vm *vm, uint64_t mem_size)
     }
     pages = (size_t)(mem_size / V3_PAGE_SIZE);
     lock = v3_host.rwlock_alloc();
-    if (!lock) {
+    gate = lock ? v3_host.rwlock_alloc() : NULL;
+    if (!gate) {
+        if (lock)
+            v3_host.rwlock_free(lock);
         V3_ERROR("memory map: out of memory for the map lock");
         return V3_ENOMEM;
     }
     ram = v3_alloc_pages(pages);
     if (!ram) {
+        v3_host.rwlock_free(gate);
         v3_host.rwlock_free(lock);
         V3_ERROR("memory map: cannot allocate %zu pages of guest RAM", pages);
         return V3_ENOMEM;
@@ -83,14 +94,24 @@ int v3_mem_map_init(struct v3_vm *vm, uint64_t mem_size)
     m->tree.node = NULL;
     m->generation = new_generation();
     m->lock = lock;
+    m->gate = gate;
     return V3_OK;
 }
+
+static void write_lock(struct v3_vm *vm);
+static void write_unlock(struct v3_vm *vm);
 
 void v3_mem_map_deinit(struct v3_vm *vm)
 {
     struct v3_mem_map *m = &vm->mem;
-    struct v3_rb_node *n = m->tree.node;
+    struct v3_rb_node *n;
     struct v3_mem_listener *l, *next;
+
+    /* No vCPU should run any more; if one is still inside an access,
+     * wait for it to leave before the records go. */
+    write_lock(vm);
+    write_unlock(vm);
+    n = m->tree.node;
 
     /* Post-order walk: free a node once both subtrees are gone. */
     while (n) {
@@ -127,6 +148,9 @@ void v3_mem_map_deinit(struct v3_vm *vm)
     if (m->lock)
         v3_host.rwlock_free(m->lock);
     m->lock = NULL;
+    if (m->gate)
+        v3_host.rwlock_free(m->gate);
+    m->gate = NULL;
     m->generation = new_generation();
 }
 
@@ -323,8 +347,81 @@ void v3_mem_read_unlock(struct v3_vm *vm)
     v3_host.read_unlock(vm->mem.lock);
 }
 
-static void write_lock(struct v3_mem_map *m) { v3_host.write_lock(m->lock); }
-static void write_unlock(struct v3_mem_map *m) { v3_host.write_unlock(m->lock); }
+/* Pause iterations before a thread waiting for a writer goes to sleep. */
+#define SPIN_BEFORE_SLEEP 256
+
+/*
+ * Wait until no writer is announced.  Spin briefly, then sleep on the gate:
+ * a writer holds its write side from before it announces itself until
+ * after it withdrew, so a read lock/unlock pair blocks until the change is
+ * done instead of burning a CPU that the writer, or a vCPU it waits for,
+ * may need (vCPU threads can outnumber host CPUs).  The caller holds no
+ * map lock of any kind, and nobody waits for anything while holding the
+ * gate's read side, so the gate cannot take part in a deadlock.
+ */
+static void wait_writer_gone(struct v3_mem_map *m)
+{
+    for (unsigned spins = 0; __atomic_load_n(&m->writer, __ATOMIC_ACQUIRE);) {
+        if (spins < SPIN_BEFORE_SLEEP) {
+            spins++;
+            __builtin_ia32_pause();
+        } else {
+            v3_host.read_lock(m->gate);
+            v3_host.read_unlock(m->gate);
+        }
+    }
+}
+
+/* A vCPU that found a writer announced: step back out (so the writer can
+ * proceed), wait for the flag to clear, and try again. */
+void v3_mem_core_read_lock_slow(struct v3_core *core)
+{
+    struct v3_mem_map *m = &core->vm->mem;
+
+    do {
+        __atomic_store_n(&core->mem_read_depth, 0u, __ATOMIC_RELEASE);
+        wait_writer_gone(m);
+        __atomic_store_n(&core->mem_read_depth, 1u, __ATOMIC_SEQ_CST);
+    } while (__atomic_load_n(&m->writer, __ATOMIC_SEQ_CST));
+}
+
+/* Pause iterations a writer waits for one vCPU before it logs a warning
+ * (about a second): a callback that changes the map waits here forever. */
+#define WRITER_WARN_SPINS (1ul << 25)
+
+/*
+ * The write side: take the gate (one writer at a time; waiting vCPUs sleep
+ * on it), announce the writer, wait until no vCPU is inside a read
+ * section, then take the host write lock against readers that use it.
+ * The host lock comes last so that a vCPU callback that reads guest memory
+ * with a NULL core (host read lock) still finishes while the writer waits
+ * for that vCPU.
+ */
+static void write_lock(struct v3_vm *vm)
+{
+    struct v3_mem_map *m = &vm->mem;
+
+    v3_host.write_lock(m->gate);
+    __atomic_store_n(&m->writer, 1, __ATOMIC_SEQ_CST);
+    for (unsigned i = 0; vm->cores && i < vm->num_cores; i++) {
+        unsigned long spins = 0;
+
+        while (__atomic_load_n(&vm->cores[i].mem_read_depth, __ATOMIC_SEQ_CST)) {
+            __builtin_ia32_pause();
+            if (++spins == WRITER_WARN_SPINS)
+                V3_WARN("memory map: a change has waited long for vCPU %u to leave a memory "
+                        "access (a callback that changes the map never returns)", i);
+        }
+    }
+    v3_host.write_lock(m->lock);
+}
+
+static void write_unlock(struct v3_vm *vm)
+{
+    v3_host.write_unlock(vm->mem.lock);
+    __atomic_store_n(&vm->mem.writer, 0, __ATOMIC_RELEASE);
+    v3_host.write_unlock(vm->mem.gate);
+}
 
 static void notify(struct v3_vm *vm, uint64_t start, uint64_t end)
 {
@@ -419,7 +516,7 @@ static int add_region(struct v3_vm *vm, const char *fn, enum v3_region_type type
     r->priv = priv;
     r->type = type;
 
-    write_lock(m);
+    write_lock(vm);
     link = &m->tree.node;
     while (*link) {
         struct v3_mem_region *o = node_region(*link);
@@ -430,7 +527,7 @@ static int add_region(struct v3_vm *vm, const char *fn, enum v3_region_type type
         } else if (start >= o->guest_end) {
             link = &parent->right;
         } else {
-            write_unlock(m);
+            write_unlock(vm);
             V3_ERROR("%s: [%#llx, %#llx) overlaps %s region [%#llx, %#llx)", fn,
                      ull(start), ull(end), v3_shdw_region_type_to_str(o->type),
                      ull(o->guest_start), ull(o->guest_end));
@@ -450,7 +547,7 @@ static int add_region(struct v3_vm *vm, const char *fn, enum v3_region_type type
             struct v3_mem_idx *ni = v3_malloc(cap * sizeof(*ni));
 
             if (!ni) {
-                write_unlock(m);
+                write_unlock(vm);
                 V3_ERROR("%s: [%#llx, %#llx): out of memory for the lookup index", fn,
                          ull(start), ull(end));
                 v3_free(r);
@@ -474,7 +571,7 @@ static int add_region(struct v3_vm *vm, const char *fn, enum v3_region_type type
     m->count++;
     __atomic_store_n(&m->generation, new_generation(), __ATOMIC_RELEASE);
     notify(vm, start, end);
-    write_unlock(m);
+    write_unlock(vm);
     return V3_OK;
 }
 
@@ -509,15 +606,15 @@ static int remove_region(struct v3_vm *vm, const char *fn, uint64_t start, int h
         return V3_EINVAL;
     }
     m = &vm->mem;
-    write_lock(m);
+    write_lock(vm);
     r = find_overlay_at(m, start);
     if (!r) {
-        write_unlock(m);
+        write_unlock(vm);
         V3_ERROR("%s: no region starts at %#llx", fn, ull(start));
         return V3_ENOENT;
     }
     if (hooks_only && r->type != V3_REGION_WRITE_HOOK && r->type != V3_REGION_FULL_HOOK) {
-        write_unlock(m);
+        write_unlock(vm);
         V3_ERROR("%s: region [%#llx, %#llx) is %s, not a hook", fn,
                  ull(r->guest_start), ull(r->guest_end), v3_shdw_region_type_to_str(r->type));
         return V3_ENOTHOOK;
@@ -534,7 +631,7 @@ static int remove_region(struct v3_vm *vm, const char *fn, uint64_t start, int h
     }
     m->count--;
     __atomic_store_n(&m->generation, new_generation(), __ATOMIC_RELEASE);
-    write_unlock(m);
+    write_unlock(vm);
     v3_free(r);
     return V3_OK;
 }
@@ -567,17 +664,17 @@ int v3_mem_add_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv)
     l->fn = fn;
     l->priv = priv;
     l->next = NULL;
-    write_lock(&vm->mem);
+    write_lock(vm);
     for (pp = &vm->mem.listeners; *pp; pp = &(*pp)->next) {
         if ((*pp)->fn == fn && (*pp)->priv == priv) {
-            write_unlock(&vm->mem);
+            write_unlock(vm);
             v3_free(l);
             V3_ERROR("v3_mem_add_listener: listener already registered");
             return V3_EEXIST;
         }
     }
     *pp = l;                    /* appended: listeners run in registration order */
-    write_unlock(&vm->mem);
+    write_unlock(vm);
     return V3_OK;
 }
 
@@ -589,16 +686,16 @@ int v3_mem_remove_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv)
         V3_ERROR("v3_mem_remove_listener: NULL VM");
         return V3_EINVAL;
     }
-    write_lock(&vm->mem);
+    write_lock(vm);
     for (pp = &vm->mem.listeners; (l = *pp); pp = &l->next) {
         if (l->fn == fn && l->priv == priv) {
             *pp = l->next;
-            write_unlock(&vm->mem);
+            write_unlock(vm);
             v3_free(l);
             return V3_OK;
         }
     }
-    write_unlock(&vm->mem);
+    write_unlock(vm);
     V3_ERROR("v3_mem_remove_listener: listener not registered");
     return V3_ENOENT;
 }

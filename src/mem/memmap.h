@@ -26,7 +26,9 @@ struct v3_mem_map {
     struct v3_mem_idx *idx;          /* count entries sorted by start (lookups) */
     size_t idx_cap;                  /* entries allocated (at most count + count/32 + 1 after growth) */
     uint64_t generation;             /* bumped by every change; never 0; unique across maps */
-    void *lock;                      /* host rwlock */
+    void *lock;                      /* host rwlock: writers and non-vCPU readers */
+    void *gate;                      /* host rwlock: writers (write side), vCPUs waiting for one (read side) */
+    int writer;                      /* atomic: a writer is announced (see below) */
     struct v3_mem_listener *listeners;
 };
 
@@ -45,5 +47,71 @@ void v3_mem_map_deinit(struct v3_vm *vm);
  */
 struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
                                          uint64_t *lo, uint64_t *hi);
+
+/*
+ * The vCPU read lock: the map's read side for the thread running @p core.
+ *
+ * Each core carries a depth (core->mem_read_depth) that only its own thread
+ * writes.  Taking the lock at depth 0 stores depth 1 (sequentially
+ * consistent: one full barrier) and then loads m->writer; a nested lock
+ * only increments the depth, so callbacks may re-enter
+ * v3_read/write_gpa_memory() with the same core.  Unlocking stores depth - 1
+ * with release order.  No host call on the fast path.
+ *
+ * A writer (every map change, and teardown) takes the write side of
+ * m->gate (writers wait for one another there), sets m->writer, waits
+ * (spinning) until every core of the VM has depth 0, then takes the host
+ * write lock m->lock (which waits for readers that use v3_mem_read_lock()),
+ * changes the map, releases m->lock, clears m->writer and releases the
+ * gate.  Both sides store first and load second, each with sequentially
+ * consistent operations (Dekker): either the writer sees the core's depth
+ * 1 and waits for it, or the core sees the flag and backs off (depth back
+ * to 0, wait for the flag to clear, retry).  A backed-off vCPU spins a
+ * little, then sleeps on the gate's read side until the writer is done.
+ *
+ * Rules for users (see also include/v3/mem.h):
+ *  - only the thread running @p core takes its lock, and @p core belongs to
+ *    the VM whose map is read (core->vm);
+ *  - a thread holding the lock must not change the map: the writer would
+ *    wait for this core forever (a writer has no way to know its own core;
+ *    after a long wait it logs one warning naming the core it waits for);
+ *  - a thread holding v3_mem_read_lock() must not take a vCPU read lock
+ *    (the writer may be announced and waiting for that host lock);
+ *  - while holding it, a vCPU may take v3_mem_read_lock() (e.g. a callback
+ *    calling v3_read_gpa_memory(vm, NULL, ...)): a writer waits for the
+ *    vCPUs before it takes the host write lock (taking that lock first
+ *    would deadlock here: the callback would wait for the writer, which
+ *    waits for the callback);
+ *  - a vCPU must not hold, across a guest memory access, a lock that a
+ *    callback on another vCPU may wait for: with a writer announced, the
+ *    access waits for the writer, which waits for that callback.
+ */
+void v3_mem_core_read_lock_slow(struct v3_core *core);
+
+/* struct v3_mem_map is the first member of struct v3_vm (checked in memmap.c). */
+static inline struct v3_mem_map *v3_mem_map_of_core(const struct v3_core *core)
+{
+    return (struct v3_mem_map *)(void *)core->vm;
+}
+
+static inline void v3_mem_core_read_lock(struct v3_core *core)
+{
+    unsigned d = __atomic_load_n(&core->mem_read_depth, __ATOMIC_RELAXED);
+
+    if (d) {
+        __atomic_store_n(&core->mem_read_depth, d + 1, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_store_n(&core->mem_read_depth, 1u, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(&v3_mem_map_of_core(core)->writer, __ATOMIC_SEQ_CST) != 0, 0))
+        v3_mem_core_read_lock_slow(core);
+}
+
+static inline void v3_mem_core_read_unlock(struct v3_core *core)
+{
+    unsigned d = __atomic_load_n(&core->mem_read_depth, __ATOMIC_RELAXED);
+
+    __atomic_store_n(&core->mem_read_depth, d - 1, __ATOMIC_RELEASE);
+}
 
 #endif

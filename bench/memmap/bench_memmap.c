@@ -6,9 +6,13 @@
  *   (b) the map + cache    v3_mem_lookup() with a per-caller last-hit cache
  *   (c) a sorted array     binary search over {start, end, region}
  *   (d) a linked list      sorted, scanned from the head (the old design)
- * plus insert and remove time per region and bytes per region.
+ * plus insert and remove time per region and bytes per region, and the
+ * read side of the map's lock: a lock+unlock pair through the host rwlock
+ * (v3_mem_read_lock(), what non-vCPU readers use) against the vCPU read
+ * lock (v3_mem_core_read_lock(), src/mem/memmap.h), outermost and nested,
+ * and a hooked 8-byte guest store through v3_write_gpa_memory() with each.
  *
- *   bench_memmap [--quick] [--ms N]
+ *   bench_memmap [--quick] [--ms N] [--lock]   (--lock: only the read-lock table)
  *
  * Regions are 16 KiB each, contiguous, starting at 4 GiB (above guest RAM).
  * "random": uniform addresses over the whole span; "sequential": a walk
@@ -24,6 +28,7 @@
 #include <time.h>
 #include <v3/v3.h>
 #include <v3/backend.h>
+#include "internal/vm.h"            /* the vCPU read lock (internal) */
 
 #define PG        4096ull
 #define REG_SIZE  (4 * PG)
@@ -310,15 +315,106 @@ static void shuffle(uint64_t *v, size_t n)
     }
 }
 
+/* ---------------------------------------------------------------- read-lock pairs */
+enum lock_method { L_HOST, L_VCPU, L_NESTED, L_STORE_HOST, L_STORE_VCPU, L_COUNT };
+
+static int store_cb(struct v3_core *c, uint64_t g, const void *s, uint32_t l, void *p)
+{
+    (void)c; (void)g; (void)l; (void)p;
+    sink += *(const uint8_t *)s;
+    return 0;
+}
+
+static double lock_run(struct v3_vm *vm, struct v3_core *core, enum lock_method m, size_t iters)
+{
+    uint64_t v = 0x1122334455667788ull;
+    double t0 = now_ns();
+
+    switch (m) {
+    case L_HOST:
+        for (size_t i = 0; i < iters; i++) {
+            v3_mem_read_lock(vm);
+            v3_mem_read_unlock(vm);
+        }
+        break;
+    case L_VCPU:
+        for (size_t i = 0; i < iters; i++) {
+            v3_mem_core_read_lock(core);
+            v3_mem_core_read_unlock(core);
+        }
+        break;
+    case L_NESTED:                  /* inside a callback: depth 1 -> 2 -> 1 */
+        v3_mem_core_read_lock(core);
+        for (size_t i = 0; i < iters; i++) {
+            v3_mem_core_read_lock(core);
+            v3_mem_core_read_unlock(core);
+        }
+        v3_mem_core_read_unlock(core);
+        break;
+    case L_STORE_HOST:              /* NULL core: host rwlock, no lookup cache */
+    case L_STORE_VCPU:              /* the vCPU's core: vCPU lock and its lookup cache */
+        for (size_t i = 0; i < iters; i++)
+            if (v3_write_gpa_memory(vm, core, BASE + (i & 0xff8), 8, &v) != 8)
+                abort();
+        break;
+    default:
+        break;
+    }
+    return (now_ns() - t0) / (double)iters;
+}
+
+static void lock_bench(struct v3_vm_config cfg, int quick)
+{
+    static const char *names[L_COUNT] = {
+        "lock+unlock pair", "", "nested pair (depth 1)", "hooked 8-byte store", ""
+    };
+    struct v3_vm *vm = v3_create_vm(&cfg, NULL);
+    struct v3_core *core;
+    double best[L_COUNT];
+    size_t iters = quick ? 20000 : 100000;
+    int rounds = quick ? 11 : 41;
+
+    if (!vm || v3_hook_full_mem(vm, BASE, BASE + PG, rd_cb, store_cb, NULL) != V3_OK)
+        abort();
+    core = v3_get_core(vm, 0);
+    for (int m = 0; m < L_COUNT; m++)
+        best[m] = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        for (int m = 0; m < L_COUNT; m++) {
+            struct v3_core *c = m == L_STORE_HOST ? NULL : core;
+            double t;
+
+            lock_run(vm, c, (enum lock_method)m, iters / 8);
+            t = lock_run(vm, c, (enum lock_method)m, iters);
+            if (t < best[m])
+                best[m] = t;
+        }
+    }
+    printf("\nMap read lock, ns per operation (best of %d rounds of %zu, one thread, uncontended)\n\n",
+           rounds, iters);
+    printf("| operation               | host rwlock | vCPU lock | host/vCPU |\n");
+    printf("|-------------------------|------------:|----------:|----------:|\n");
+    printf("| %-23s | %11.2f | %9.2f | %9.1f |\n", names[L_HOST], best[L_HOST], best[L_VCPU],
+           best[L_HOST] / best[L_VCPU]);
+    printf("| %-23s | %11s | %9.2f | %9s |\n", names[L_NESTED], "-", best[L_NESTED], "-");
+    printf("| %-23s | %11.2f | %9.2f | %9.2f |\n", names[L_STORE_HOST], best[L_STORE_HOST],
+           best[L_STORE_VCPU], best[L_STORE_HOST] / best[L_STORE_VCPU]);
+    printf("\n(the store row: v3_write_gpa_memory() of 8 bytes to a full hook whose callback only\n"
+           "reads the byte; host column with a NULL core, which also skips the per-core lookup cache)\n");
+    v3_free_vm(vm);
+}
+
 int main(int argc, char **argv)
 {
     static const size_t sizes[] = { 4, 64, 4096, 32768 };
     struct v3_vm_config cfg;
-    int quick = 0;
+    int quick = 0, lock_only = 0;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--lock"))
+            lock_only = 1;
         else if (!strcmp(argv[i], "--ms") && i + 1 < argc)
             target_ms = atof(argv[++i]);
     }
@@ -331,6 +427,11 @@ int main(int argc, char **argv)
     cfg.num_cores = 1;
     cfg.backend_ops = &bench_backend;
     raddr = malloc(NRAND * sizeof(*raddr));
+    if (lock_only) {
+        lock_bench(cfg, quick);
+        free(raddr);
+        return 0;
+    }
 
     printf("Memory-map lookup, ns per lookup (best of %d interleaved rounds); ratios against binary search\n\n", ROUNDS);
     printf("| regions | pattern    |    map | map+cache | bsearch |     list | map/bsearch | cache/bsearch |\n");
@@ -460,6 +561,7 @@ int main(int argc, char **argv)
            "keeps at most 1/32 spare entries after growing); bsearch entry %zu (plus the region record);"
            " list node %zu\n", sizeof(struct v3_mem_region) + 2 * sizeof(uint64_t), sizeof(struct v3_mem_region),
            2 * sizeof(uint64_t), sizeof(struct arr_ent), sizeof(struct lnode));
+    lock_bench(cfg, quick);
     free(raddr);
     return 0;
 }

@@ -62,18 +62,6 @@ int cpu_thr_end(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* After a store that went well: on with the next instruction unless the store
- * hit decoded code (cpu->brk set by cpu_store_check()). */
-static inline int t_after_store(struct v3_emu_ctx *ctx, const struct v3_insn *in)
-{
-    struct v3_cpu *cpu = cpu_of_ctx(ctx);
-    if (__builtin_expect(cpu->brk == 0, 1))
-        T_NEXT(ctx, in);
-    ctx->core->rip = (t_rip(cpu, in) + in->len) & cpu->blk_mask;
-    cpu->stop_in = in + 1;
-    return V3_X_NEXT;
-}
-
 /* A jump taken at @p in (core->rip already at the target). */
 static inline int t_jumped(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {

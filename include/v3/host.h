@@ -64,6 +64,15 @@ struct v3_os_hooks {
 
     /** Monotonic time in nanoseconds. */
     uint64_t (*time_ns)(void);
+
+    /** Optional (may be NULL): execute a full memory barrier on every CPU
+     *  that runs a thread of this VMM, before returning (Linux user space:
+     *  membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); a kernel: an IPI that
+     *  runs a barrier on each CPU).  Memory-map changes call it; with it, a
+     *  vCPU's read lock on the map (taken for every access to a hooked
+     *  region) needs no barrier instruction of its own.  Without it, each
+     *  such read lock executes one. */
+    void (*barrier_all)(void);
 };
 
 /**
@@ -83,7 +92,9 @@ const struct v3_os_hooks *v3_os(void);
 
 /**
  * The POSIX implementation (src/host/posix.c): malloc, mmap'd pages,
- * pthread locks, CLOCK_MONOTONIC, logging to stderr.  Static storage.
+ * pthread locks, CLOCK_MONOTONIC, logging to stderr, and barrier_all through
+ * Linux membarrier(2) when the kernel offers the private expedited command
+ * (else barrier_all is NULL).  Static storage.
  */
 const struct v3_os_hooks *v3_posix_os_hooks(void);
 

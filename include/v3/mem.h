@@ -31,8 +31,10 @@
  * Concurrency: the map has two read sides.  A guest access made with a
  * core of the map's VM (v3_read/write_gpa_memory() with that core, and
  * the software CPU, the fault path and the page walker) takes the core's
- * own read lock: a per-vCPU depth counter, one atomic store with a full
- * barrier to enter and a plain store to leave, no host call.  It is
+ * own read lock: a per-vCPU depth counter, no host call: two plain
+ * accesses to enter when the host offers barrier_all() (v3/host.h; map
+ * changes then call it), else one store with a full barrier; a plain
+ * store to leave.  It is
  * recursive: a callback may call v3_read/write_gpa_memory() again with the
  * same core, or with a NULL core.  Accesses with a NULL core (or a core of
  * another VM) and v3_mem_read_lock() use the host rwlock.  A core is used

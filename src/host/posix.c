@@ -4,8 +4,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <v3/host.h>
 
 static enum v3_log_level posix_log_level = V3_LOG_WARN;
@@ -85,7 +88,34 @@ static uint64_t posix_time_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static const struct v3_os_hooks posix_hooks = {
+/* Every thread of the process executes a full barrier before this returns.
+ * Registered by v3_posix_os_hooks() before it is offered, so it cannot fail. */
+static void posix_barrier_all(void)
+{
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+        perror("v3: membarrier");
+        abort();      /* vCPU read locks rely on it: going on would be unsafe */
+    }
+}
+
+/* Register for private expedited membarrier: 1 when it can be used. */
+static int posix_membarrier_ok(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+        return 0;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+static struct v3_os_hooks posix_hooks;
+
+static void posix_probe(void)
+{
+    if (posix_membarrier_ok())
+        posix_hooks.barrier_all = posix_barrier_all;
+}
+
+static struct v3_os_hooks posix_hooks = {
     .malloc = posix_malloc,
     .free = posix_free,
     .alloc_pages = posix_alloc_pages,
@@ -106,4 +136,9 @@ static const struct v3_os_hooks posix_hooks = {
     .time_ns = posix_time_ns,
 };
 
-const struct v3_os_hooks *v3_posix_os_hooks(void) { return &posix_hooks; }
+const struct v3_os_hooks *v3_posix_os_hooks(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, posix_probe);
+    return &posix_hooks;
+}

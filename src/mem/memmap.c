@@ -403,6 +403,8 @@ static void write_lock(struct v3_vm *vm)
 
     v3_host.write_lock(m->gate);
     __atomic_store_n(&m->writer, 1, __ATOMIC_SEQ_CST);
+    if (v3_host.barrier_all)
+        v3_host.barrier_all();    /* vCPU read locks take no barrier of their own */
     for (unsigned i = 0; vm->cores && i < vm->num_cores; i++) {
         unsigned long spins = 0;
 

@@ -4,6 +4,7 @@
 #define V3_MEM_MEMMAP_H
 
 #include <v3/mem.h>
+#include "internal/host.h"
 
 struct v3_mem_listener {
     v3_mem_listener_fn fn;
@@ -52,8 +53,12 @@ struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
  * The vCPU read lock: the map's read side for the thread running @p core.
  *
  * Each core carries a depth (core->mem_read_depth) that only its own thread
- * writes.  Taking the lock at depth 0 stores depth 1 (sequentially
- * consistent: one full barrier) and then loads m->writer; a nested lock
+ * writes.  Taking the lock at depth 0 stores depth 1 and then loads
+ * m->writer: with the host's barrier_all() (v3/host.h) both are plain
+ * accesses (the writer calls barrier_all() between announcing itself and
+ * reading the depths, which orders every vCPU's store before the writer's
+ * load, or the writer's flag before the vCPU's load: asymmetric Dekker);
+ * without it the store is sequentially consistent (one full barrier).  A nested lock
  * only increments the depth, so callbacks may re-enter
  * v3_read/write_gpa_memory() with the same core.  Unlocking stores depth - 1
  * with release order.  No host call on the fast path.
@@ -100,6 +105,14 @@ static inline void v3_mem_core_read_lock(struct v3_core *core)
 
     if (d) {
         __atomic_store_n(&core->mem_read_depth, d + 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (__builtin_expect(v3_host.barrier_all != NULL, 1)) {
+        /* the writer's barrier_all() orders this store before its loads */
+        __atomic_store_n(&core->mem_read_depth, 1u, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (__builtin_expect(__atomic_load_n(&v3_mem_map_of_core(core)->writer, __ATOMIC_RELAXED) != 0, 0))
+            v3_mem_core_read_lock_slow(core);
         return;
     }
     __atomic_store_n(&core->mem_read_depth, 1u, __ATOMIC_SEQ_CST);

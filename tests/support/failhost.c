@@ -123,6 +123,8 @@ const struct v3_os_hooks *v3t_host(void)
         hooks.rwlock_free = t_rwlock_free;
         hooks.log = t_log;
         echo = getenv("V3T_LOG") != NULL;
+        if (getenv("V3T_NO_BARRIER_ALL"))
+            hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */
     }
     return &hooks;
 }

@@ -671,48 +671,79 @@ static int t_mov_mi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
 /* ------------------------------------------------------------ selection */
 
-/* specialised handler -> its threaded form, and the flag kind it leaves */
-static const struct { v3_insn_fn f, t; unsigned kind; } thr_of[] = {
-#define TP(name, k) { f_##name, t_##name, K_##k },
+/* specialised handler -> its threaded form, the flag kind it leaves, and
+ * for INC/DEC/Jcc its threaded forms by the kind before it */
+struct thr_form {
+    v3_insn_fn f, t;
+    unsigned kind;
+    const v3_insn_fn *by_kind;         /* [K_ANY .. K_INCDEC] or NULL */
+};
+static const struct thr_form thr_of[] = {
+#define TP(name, k) { f_##name, t_##name, K_##k, NULL },
 #define TP3(name, k) TP(name##0, k) TP(name##4, k) TP(name##8, k)
+#define TU(op, sz, row) { f_##op##_r##sz, t_##op##_r##sz, K_INCDEC, unary_by_kind[row] },
+#define TJ(cc) { f_jcc##cc, t_jcc##cc, K_KEEP, jcc_thr[cc] },
     TP3(add_rr, ADD) TP3(add_ri, ADD) TP3(adc_rr, ANY) TP3(adc_ri, ANY)
     TP3(sub_rr, SUB) TP3(sub_ri, SUB) TP3(sbb_rr, ANY) TP3(sbb_ri, ANY)
     TP3(and_rr, LOGIC) TP3(and_ri, LOGIC) TP3(or_rr, LOGIC) TP3(or_ri, LOGIC)
     TP3(xor_rr, LOGIC) TP3(xor_ri, LOGIC)
     TP3(cmp_rr, SUB) TP3(cmp_ri, SUB) TP3(test_rr, LOGIC) TP3(test_ri, LOGIC)
-    TP3(inc_r, INCDEC) TP3(dec_r, INCDEC) TP3(neg_r, SUB) TP3(not_r, KEEP)
+    TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
+    TP3(neg_r, SUB) TP3(not_r, KEEP)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
     TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
     TP(push_r, KEEP) TP(pop_r, KEEP) TP(call_rel, KEEP) TP(ret, KEEP)
+    TJ(0) TJ(1) TJ(2) TJ(3) TJ(4) TJ(5) TJ(6) TJ(7)
+    TJ(8) TJ(9) TJ(10) TJ(11) TJ(12) TJ(13) TJ(14) TJ(15)
+#undef TJ
+#undef TU
 #undef TP3
 #undef TP
 };
+#define NFORMS (sizeof(thr_of) / sizeof(thr_of[0]))
+_Static_assert(NFORMS < 255, "form indices are 8-bit");
+
+/*
+ * Handler -> index in thr_of (255: not a specialised form), through a
+ * direct-mapped cache of packed words (low 56 bits of the pointer << 8 |
+ * index), so building a block does not search the table for every
+ * instruction.  A word is stored and loaded whole, so vCPUs building
+ * blocks at the same time can fill it concurrently.
+ */
+#define FORM_CACHE 1024
+static uint64_t form_cache[FORM_CACHE];
+
+static unsigned form_index(v3_insn_fn f)
+{
+    uint64_t p = (uint64_t)(uintptr_t)f & ((1ull << 56) - 1);
+    unsigned h = (unsigned)((p >> 4) ^ (p >> 14)) & (FORM_CACHE - 1), idx = 255;
+    uint64_t e = __atomic_load_n(&form_cache[h], __ATOMIC_RELAXED);
+    if (e && (e >> 8) == p)
+        return (unsigned)(e & 0xff);
+    for (unsigned i = 0; i < NFORMS; i++) {
+        if (thr_of[i].f == f) {
+            idx = i;
+            break;
+        }
+    }
+    __atomic_store_n(&form_cache[h], (p << 8) | idx, __ATOMIC_RELAXED);
+    return idx;
+}
 
 /* threaded form of @p in after flag kind @p kind; *out_kind: the kind after it (K_ANY if unknown) */
 static v3_insn_fn threaded_form(const struct v3_insn *in, unsigned kind, unsigned *out_kind)
 {
-    unsigned k = kind;                                /* column: K_ANY .. K_INCDEC */
-    *out_kind = K_ANY;
-    if (in->mnemonic >= ZYDIS_MNEMONIC_JB && in->mnemonic <= ZYDIS_MNEMONIC_JZ) {
-        for (unsigned i = 0; i < 16; i++) {
-            if (in->handler == jcc_fn[i]) {
-                *out_kind = kind;                     /* not taken: the flags are as they were */
-                return jcc_thr[i][k];
-            }
-        }
+    unsigned i = form_index(in->handler);
+    const struct thr_form *tf;
+    if (i == 255) {
+        *out_kind = K_ANY;
+        return cpu_thr_generic;
     }
-    for (size_t i = 0; i < sizeof(thr_of) / sizeof(thr_of[0]); i++) {
-        if (in->handler != thr_of[i].f)
-            continue;
-        *out_kind = thr_of[i].kind == K_KEEP ? kind : thr_of[i].kind;
-        for (unsigned r = 0; r < 6; r++)
-            if (thr_of[i].t == unary_by_kind[r][0])
-                return unary_by_kind[r][k];
-        return thr_of[i].t;
-    }
-    return cpu_thr_generic;
+    tf = &thr_of[i];
+    *out_kind = tf->kind == K_KEEP ? kind : tf->kind;   /* Jcc not taken: flags as they were */
+    return tf->by_kind ? tf->by_kind[kind] : tf->t;
 }
 
 void cpu_thr_link(struct v3_insn *insn, unsigned n)

@@ -380,25 +380,6 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
     return 0;
 }
 
-/*
- * Block chaining: the block at the new RIP when the loop's boundary work has
- * nothing to do (no break request, pending event, interrupt shadow, reaping,
- * instruction limit, TF or DR7 breakpoints), the code is 64-bit (no CS limit)
- * as it was, the fetch hits the software TLB and the block is in the
- * direct-mapped table.  NULL: return to the outer loop, which does it all.
- */
-static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core);
-
-static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
-{
-    struct v3_tlb_entry *e = (struct v3_tlb_entry *)core->tlb;
-    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || core->mode != V3_MODE_LONG64 ||
-                         (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || !e, 0))
-        return NULL;
-    return chain_lookup(cpu, core);
-}
-
 /* The lookup part of chain_next(): 64-bit code, TLB hit for the fetch, block in the direct-mapped table. */
 static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core)
 {
@@ -420,7 +401,41 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
     return b;
 }
 
-static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct v3_exit *exit, int *ret);
+/*
+ * Block chaining: the block at the new RIP when the loop's boundary work has
+ * nothing to do (no break request, pending event, interrupt shadow, reaping,
+ * instruction limit, TF or DR7 breakpoints), the code is 64-bit (no CS limit)
+ * as it was, the fetch hits the software TLB and the block is in the
+ * direct-mapped table.  NULL: return to the outer loop, which does it all.
+ */
+static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
+{
+    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff), 0))
+        return NULL;
+    return chain_lookup(cpu, core);
+}
+
+/* A handler's status other than NEXT/JUMP at @p in: an exception, an exit or an error. */
+static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct v3_exit *exit, int *ret)
+{
+    struct v3_core *core = cpu->core;
+    struct v3_emu_ctx *ctx = &cpu->ctx;
+    switch (st) {
+    case V3_X_EXC:
+        return take_exception(cpu, &ctx->exc, exit, ret);
+    case V3_X_EXIT:
+        make_exit(cpu, in, core->rip, exit);
+        *ret = 0;
+        return 1;
+    case V3_X_UNSUPPORTED:
+        *ret = exit_error(cpu, exit, V3_EUNSUPPORTED, "instruction not supported by the software CPU");
+        return 1;
+    default:
+        *ret = exit_error(cpu, exit, ctx->error ? ctx->error : V3_EINVAL, "guest memory access failed");
+        return 1;
+    }
+}
 
 /* Execute @p n decoded instructions starting at @p in.  Returns 0 to go on, 1 when *exit is filled. */
 static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, uint64_t mask,
@@ -512,26 +527,6 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
     }
 }
 
-/* A handler's status other than NEXT/JUMP at @p in: an exception, an exit or an error. */
-static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct v3_exit *exit, int *ret)
-{
-    struct v3_core *core = cpu->core;
-    struct v3_emu_ctx *ctx = &cpu->ctx;
-    switch (st) {
-    case V3_X_EXC:
-        return take_exception(cpu, &ctx->exc, exit, ret);
-    case V3_X_EXIT:
-        make_exit(cpu, in, core->rip, exit);
-        *ret = 0;
-        return 1;
-    case V3_X_UNSUPPORTED:
-        *ret = exit_error(cpu, exit, V3_EUNSUPPORTED, "instruction not supported by the software CPU");
-        return 1;
-    default:
-        *ret = exit_error(cpu, exit, ctx->error ? ctx->error : V3_EINVAL, "guest memory access failed");
-        return 1;
-    }
-}
 
 /* An instruction that is not cached: it crosses a page end, or its page is not RAM. */
 static __attribute__((noinline)) int exec_uncached(struct v3_cpu *cpu, uint64_t la, unsigned mode, uint64_t mask,

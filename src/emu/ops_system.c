@@ -253,7 +253,15 @@ static int op_lldt_ltr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
 /* ------------------------------------------------------------ control and debug registers */
 
-static int op_mov_cr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+/*
+ * MOV to or from a control or debug register (@p cls: V3_RC_CR or V3_RC_DR),
+ * through the system level's read and write routines.  The operand size is
+ * the mode's (8 in 64-bit mode, else 4); a write ends the block (it may
+ * change how the following instructions run).
+ */
+static int mov_ctl(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned cls,
+                   int (*rd)(struct v3_core *, unsigned, uint64_t *, struct v3_exception *),
+                   int (*wr)(struct v3_core *, unsigned, uint64_t, struct v3_exception *))
 {
     struct v3_core *c = ctx->core;
     const struct v3_operand *d = &in->op[0], *s = &in->op[1];
@@ -263,35 +271,24 @@ static int op_mov_cr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
     if (priv_fail(c))
         return v3_exc_gp0(ctx);
-    if (d->cls == V3_RC_CR) {
+    if (d->cls == cls) {
         v = v3_gpr_get(c, s->reg, size);
-        rc = v3_cpu_write_cr(c, d->reg, v, &ctx->exc);
-        return next_end_block(ctx, in, sys_status(ctx, rc));
+        return next_end_block(ctx, in, sys_status(ctx, wr(c, d->reg, v, &ctx->exc)));
     }
-    if ((rc = v3_cpu_read_cr(c, s->reg, &v, &ctx->exc)))
+    if ((rc = rd(c, s->reg, &v, &ctx->exc)))
         return sys_status(ctx, rc);
     v3_gpr_set(c, d->reg, size, v);
     return V3_X_NEXT;
 }
 
+static int op_mov_cr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    return mov_ctl(ctx, in, V3_RC_CR, v3_cpu_read_cr, v3_cpu_write_cr);
+}
+
 static int op_mov_dr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
-    struct v3_core *c = ctx->core;
-    const struct v3_operand *d = &in->op[0], *s = &in->op[1];
-    unsigned size = c->mode == V3_MODE_LONG64 ? 8 : 4;
-    uint64_t v;
-    int rc;
-
-    if (priv_fail(c))
-        return v3_exc_gp0(ctx);
-    if (d->cls == V3_RC_DR) {
-        v = v3_gpr_get(c, s->reg, size);
-        return next_end_block(ctx, in, sys_status(ctx, v3_cpu_write_dr(c, d->reg, v, &ctx->exc)));
-    }
-    if ((rc = v3_cpu_read_dr(c, s->reg, &v, &ctx->exc)))
-        return sys_status(ctx, rc);
-    v3_gpr_set(c, d->reg, size, v);
-    return V3_X_NEXT;
+    return mov_ctl(ctx, in, V3_RC_DR, v3_cpu_read_dr, v3_cpu_write_dr);
 }
 
 static int op_clts(struct v3_emu_ctx *ctx, const struct v3_insn *in)

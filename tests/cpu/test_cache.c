@@ -5,6 +5,8 @@
  * changes, VMM writes announced with v3_cpu_invalidate_code), the
  * instruction limit, stop requests, stores to a fully hooked page, CPUID.
  */
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "v3test.h"
@@ -294,6 +296,43 @@ static void test_hooked_stores(void **state)
     v3_free_vm(g.vm);
 }
 
+static void *stop_later(void *arg)
+{
+    struct v3_core *core = arg;
+    struct timespec ts = { 0, 30 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    v3_cpu_request_stop(core);
+    return NULL;
+}
+
+/* A stop requested from another thread ends a tight loop of specialised
+ * forms (run as threaded code, looping back to its own block without a
+ * lookup) at an iteration boundary, with the instruction count exact. */
+static void test_stop_pure_loop(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    pthread_t t;
+    /* L: inc rax ; add rbx, 3 ; cmp rax, 0 ; jnz L ; hlt */
+    static const uint8_t code[] = { 0x48, 0xff, 0xc0, 0x48, 0x83, 0xc3, 0x03, 0x48, 0x83, 0xf8, 0x00,
+                                    0x75, 0xf3, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RAX] = 0;
+    g.core->gpr[V3_RBX] = 0;
+    g.core->insn_count = 0;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, g.core), 0);
+    run_to(&g, CODE, &ex);
+    pthread_join(t, NULL);
+    assert_int_equal(ex.reason, V3_EXIT_STOP);
+    assert_true(g.core->gpr[V3_RAX] > 1000);
+    assert_int_equal(g.core->gpr[V3_RBX], 3 * g.core->gpr[V3_RAX]);
+    assert_int_equal(g.core->insn_count, 4 * g.core->gpr[V3_RAX]);
+    assert_int_equal(g.core->rip, CODE);
+    v3_free_vm(g.vm);
+}
+
 static long hook_reads;
 static int hk_read_count(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
 {
@@ -384,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_limit_and_stop),
         cmocka_unit_test(test_hooked_stores),
         cmocka_unit_test(test_hook_call_counts),
+        cmocka_unit_test(test_stop_pure_loop),
         cmocka_unit_test(test_cpuid_ud),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

@@ -107,7 +107,14 @@ unsigned v3_flags_cf(struct v3_core *c)
 
 void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)
 {
-    uint64_t f = v3_core_get_rflags(c);
+    uint64_t f;
+    if ((mask & V3_FLAGS_ARITH) == V3_FLAGS_ARITH) {
+        /* all six replaced: the pending lazy record needs no evaluation */
+        c->lazy.op = V3_LF_NONE;
+        f = c->rflags | 2;
+    } else {
+        f = v3_core_get_rflags(c);
+    }
     c->rflags = (f & ~mask) | (val & mask);
 }
 

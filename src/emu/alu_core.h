@@ -188,4 +188,59 @@ static inline void v3_unary_record(struct v3_core *c, unsigned k, unsigned size,
     }
 }
 
+/* ------------------------------------------------------------ SHL SHR SAR */
+
+enum v3_shift_kind { V3_SH_SHL, V3_SH_SHR, V3_SH_SAR };
+
+/**
+ * SHL/SHR/SAR of @p d (truncated to @p size bytes) by @p cnt, already masked
+ * and not 0: the result (truncated), and the CF and OF it leaves (OF as
+ * flags.c documents for counts above 1).
+ */
+static inline uint64_t v3_shift_compute(unsigned k, uint64_t d, unsigned cnt, unsigned size, unsigned *cf,
+                                        unsigned *of)
+{
+    unsigned bits = size * 8;
+    uint64_t m = v3_size_mask(size), res;
+    switch (k) {
+    case V3_SH_SHL:
+        res = cnt < 64 ? (d << cnt) & m : 0;
+        *cf = cnt <= bits ? (unsigned)(d >> (bits - cnt)) & 1 : 0;
+        *of = v3_lazy_msb(res, size) ^ *cf;
+        break;
+    case V3_SH_SHR:
+        res = cnt < bits ? d >> cnt : 0;
+        *cf = cnt <= bits ? (unsigned)(d >> (cnt - 1)) & 1 : 0;
+        *of = v3_lazy_msb(res, size) ^ ((unsigned)(res >> (bits - 2)) & 1);
+        break;
+    default: {
+        int64_t sd = (int64_t)v3_sext(d, size);
+        res = (uint64_t)(sd >> (cnt < 64 ? cnt : 63)) & m;
+        *cf = (unsigned)(sd >> (cnt - 1 < 63 ? cnt - 1 : 63)) & 1;
+        *of = 0;
+        break;
+    }
+    }
+    return res;
+}
+
+/** SF, ZF and PF of result @p r of @p size bytes, as RFLAGS bits. */
+static inline uint64_t v3_szp_flags(uint64_t r, unsigned size)
+{
+    uint64_t f = 0;
+    if (!(r & v3_size_mask(size)))
+        f |= V3_FLAG_ZF;
+    if (v3_lazy_msb(r, size))
+        f |= V3_FLAG_SF;
+    if (v3_parity(r))
+        f |= V3_FLAG_PF;
+    return f;
+}
+
+/** All six arithmetic flags after SHL/SHR/SAR by a non-zero count (AF set, see flags.c). */
+static inline uint64_t v3_shift_flags(uint64_t res, unsigned size, unsigned cf, unsigned of)
+{
+    return v3_szp_flags(res, size) | V3_FLAG_AF | (cf ? V3_FLAG_CF : 0) | (of ? V3_FLAG_OF : 0);
+}
+
 #endif

@@ -8,25 +8,13 @@
  * for undefined flags are listed in flags.c.
  */
 #include <Zydis/Zydis.h>
-#include "emu/insn.h"
+#include "emu/alu_core.h"
 
 #define F_CF V3_FLAG_CF
 #define F_OF V3_FLAG_OF
 #define F_SZAPC (V3_FLAG_SF | V3_FLAG_ZF | V3_FLAG_AF | V3_FLAG_PF | V3_FLAG_CF)
 
 static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
-
-static uint64_t szp(uint64_t r, unsigned size)
-{
-    uint64_t f = 0;
-    if (!(r & v3_size_mask(size)))
-        f |= V3_FLAG_ZF;
-    if (msb(r, size))
-        f |= V3_FLAG_SF;
-    if (v3_parity(r))
-        f |= V3_FLAG_PF;
-    return f;
-}
 
 static int get_count(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned idx,
                      unsigned size, unsigned *cnt)
@@ -68,20 +56,13 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
         uint64_t cf = 0, of = 0;
         switch (k) {
         case S_SHL:
-            res = cnt < 64 ? (d << cnt) & m : 0;
-            cf = cnt <= bits ? (d >> (bits - cnt)) & 1 : 0;
-            of = msb(res, size) ^ cf;
-            break;
         case S_SHR:
-            res = cnt < bits ? d >> cnt : 0;
-            cf = cnt <= bits ? (d >> (cnt - 1)) & 1 : 0;
-            of = msb(res, size) ^ ((res >> (bits - 2)) & 1);
-            break;
         case S_SAR: {
-            int64_t sd = (int64_t)v3_sext(d, size);
-            res = (uint64_t)(sd >> (cnt < 64 ? cnt : 63)) & m;
-            cf = (uint64_t)(sd >> (cnt - 1 < 63 ? cnt - 1 : 63)) & 1;
-            of = 0;
+            unsigned c1, o1;
+            res = v3_shift_compute(k == S_SHL ? V3_SH_SHL : k == S_SHR ? V3_SH_SHR : V3_SH_SAR, d, cnt, size,
+                                   &c1, &o1);
+            cf = c1;
+            of = o1;
             break;
         }
         case S_ROL: {
@@ -127,15 +108,11 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
         }
         if (k <= S_SAR) {
             mask = F_SZAPC | F_OF;
-            fl = szp(res, size) | V3_FLAG_AF;
+            fl = v3_shift_flags(res, size, (unsigned)cf, (unsigned)of);
         } else {
             mask = F_CF | F_OF;
-            fl = 0;
+            fl = (cf ? F_CF : 0) | (of ? F_OF : 0);
         }
-        if (cf)
-            fl |= F_CF;
-        if (of)
-            fl |= F_OF;
         if ((st = v3_rmw_commit(ctx, &r, &d, res)) != V3_X_AGAIN)
             break;
         d &= m;
@@ -198,7 +175,7 @@ static int dshift(struct v3_emu_ctx *ctx, const struct v3_insn *in, int left)
             cf = (d >> (cnt - 1)) & 1;
         }
         uint64_t of = left ? msb(res, size) ^ cf : msb(res, size) ^ ((res >> (bits - 2)) & 1);
-        fl = szp(res, size) | V3_FLAG_AF | (cf ? F_CF : 0) | (of ? F_OF : 0);
+        fl = v3_shift_flags(res, size, (unsigned)cf, (unsigned)of);
         if ((st = v3_rmw_commit(ctx, &r, &d, res)) != V3_X_AGAIN)
             break;
     }

@@ -232,6 +232,30 @@ static const v3_insn_fn unary_by_kind[6][5] = {
     UNK_ROW(dec, 0), UNK_ROW(dec, 4), UNK_ROW(dec, 8),
 };
 
+/* SHL/SHR/SAR r, imm8 or by 1, with a non-zero count (checked when the form
+ * is chosen): all six flags are replaced, so they go to RFLAGS directly */
+static inline __attribute__((always_inline)) int shift_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                           unsigned k, unsigned sz)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz), cf, of;
+    unsigned cnt = (unsigned)(in->nops >= 2 ? in->op[1].val : 1) & (size == 8 ? 63 : 31);
+    uint64_t res = v3_shift_compute(k, c->gpr[R0(in)] & v3_size_mask(size), cnt, size, &cf, &of);
+    v3_gpr_set(c, R0(in), size, res);
+    v3_flags_replace_arith(c, v3_shift_flags(res, size, cf, of));
+    return V3_X_NEXT;
+}
+#define SH_SZ(sz) \
+    static int f_shl_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_reg(x, in, V3_SH_SHL, sz); } \
+    static int f_shr_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_reg(x, in, V3_SH_SHR, sz); } \
+    static int f_sar_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_reg(x, in, V3_SH_SAR, sz); } \
+    static int t_shl_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_reg(x, in, V3_SH_SHL, sz); T_NEXT(x, in); } \
+    static int t_shr_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_reg(x, in, V3_SH_SHR, sz); T_NEXT(x, in); } \
+    static int t_sar_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_reg(x, in, V3_SH_SAR, sz); T_NEXT(x, in); }
+SH_SZ(0)
+SH_SZ(4)
+SH_SZ(8)
+
 /* Jcc rel with the condition code known at build time */
 #define JCC(cc) \
     static int f_jcc##cc(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
@@ -689,7 +713,7 @@ static const struct thr_form thr_of[] = {
     TP3(xor_rr, LOGIC) TP3(xor_ri, LOGIC)
     TP3(cmp_rr, SUB) TP3(cmp_ri, SUB) TP3(test_rr, LOGIC) TP3(test_ri, LOGIC)
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
-    TP3(neg_r, SUB) TP3(not_r, KEEP)
+    TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
@@ -846,6 +870,15 @@ void cpu_specialize(struct v3_insn *in)
         break;
     case ZYDIS_MNEMONIC_NOP:
         f = f_nop;
+        break;
+    case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR:
+        /* by 1 (no visible count) or by imm8, not a masked count of 0 (which changes nothing) */
+        if (is_gpr(d) && (in->nops == 1 || (in->nops == 2 && is_imm(s) &&
+                                             (s->val & (d->size == 8 ? 63 : 31)) != 0)))
+            f = in->mnemonic == ZYDIS_MNEMONIC_SHL ? BYSZ(f_shl_r) : in->mnemonic == ZYDIS_MNEMONIC_SHR
+                ? BYSZ(f_shr_r) : BYSZ(f_sar_r);
         break;
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)

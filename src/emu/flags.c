@@ -110,8 +110,8 @@ void v3_flags_set(struct v3_core *c, uint64_t mask, uint64_t val)
     uint64_t f;
     if ((mask & V3_FLAGS_ARITH) == V3_FLAGS_ARITH) {
         /* all six replaced: the pending lazy record needs no evaluation */
-        c->lazy.op = V3_LF_NONE;
-        f = c->rflags | 2;
+        v3_flags_replace_arith(c, val);
+        f = c->rflags;
     } else {
         f = v3_core_get_rflags(c);
     }

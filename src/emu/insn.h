@@ -436,6 +436,14 @@ static inline void v3_flags_lazy_logic(struct v3_core *c, unsigned size, uint64_
     c->lazy.res = res;
 }
 
+/** Replace all six arithmetic flags by those in @p val: a pending lazy
+ *  record is dropped without being evaluated. */
+static inline void v3_flags_replace_arith(struct v3_core *c, uint64_t val)
+{
+    c->lazy.op = V3_LF_NONE;
+    c->rflags = ((c->rflags | 2) & ~(uint64_t)V3_FLAGS_ARITH) | (val & V3_FLAGS_ARITH);
+}
+
 /** Current value of the arithmetic flags (other RFLAGS bits included). */
 static inline uint64_t v3_flags_get(struct v3_core *c) { return v3_core_get_rflags(c); }
 /** Only CF (0/1), cheap when lazy. */

@@ -269,10 +269,6 @@ static void gen_shift(struct gen *g)
     int size = rsize(g), keep = 0, kind = rnd(g, 3);
     req_init(&r, m[rnd(g, 7)], 2);
     r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
-    /* Known emulator defect (src/emu/ops_shift.c, reported): a 32-bit shift of a
-     * register by CL with a masked count of 0 does not zero-extend the register. */
-    if (kind == 0 && CPU_SKIP_KNOWN && size == 4 && r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
-        kind = 2;
     if (kind == 0) {
         r.operands[1] = op_reg(ZYDIS_REGISTER_CL);
         keep = 1;                   /* count may be 0: flags unchanged */
@@ -292,8 +288,6 @@ static void gen_shxd(struct gen *g)
     int cl = size != 2 && rnd(g, 2);
     req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_SHLD : ZYDIS_MNEMONIC_SHRD, 3);
     r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
-    if (CPU_SKIP_KNOWN && cl && size == 4 && r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
-        cl = 0;                     /* same defect as gen_shift */
     r.operands[1] = op_reg(rgpr(g, size));
     r.operands[2] = cl ? op_reg(ZYDIS_REGISTER_CL) : op_imm(1 + rnd(g, (unsigned)size * 8 - 1));
     if (emit_req(g, &r, cl) == 0)

@@ -127,11 +127,16 @@ static int op_cmpxchg(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return st;
     if ((st = v3_rmw_begin(ctx, in, &in->op[0], size, 0, &r, &old)))
         return st;
-    /* the destination is written in both cases (with its own value on a mismatch) */
-    while ((st = v3_rmw_commit(ctx, &r, &old, old == acc ? src : old)) == V3_X_AGAIN)
-        ;
-    if (st)
-        return st;
+    /* A memory destination is written in both cases (with its own value on a
+       mismatch: one locked read-modify-write cycle).  A register destination
+       is left as it is on a mismatch, upper half included, as the hardware
+       does (a 32-bit write would zero-extend it). */
+    if (in->op[0].kind != V3_OPK_REG || old == acc) {
+        while ((st = v3_rmw_commit(ctx, &r, &old, old == acc ? src : old)) == V3_X_AGAIN)
+            ;
+        if (st)
+            return st;
+    }
     if (old != acc)
         v3_gpr_set(c, V3_RAX, size, old);
     v3_flags_lazy(c, V3_LF_SUB, size, (acc - old) & m, acc, old);

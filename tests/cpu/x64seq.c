@@ -7,9 +7,6 @@
 #include <Zydis/Zydis.h>
 
 #define ARITH_FLAGS 0x8d5ull   /* CF PF AF ZF SF OF */
-#ifndef CPU_SKIP_KNOWN
-#define CPU_SKIP_KNOWN 1
-#endif
 
 struct gen {
     struct x64seq *s;
@@ -401,11 +398,6 @@ static void gen_atomic(struct gen *g)
     int size = rsize(g);
     req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_XADD : ZYDIS_MNEMONIC_CMPXCHG, 2);
     r.operands[0] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
-    /* Known emulator defect (src/emu/ops_alu.c, reported): a failing 32-bit
-     * CMPXCHG with a register destination zero-extends the destination. */
-    if (CPU_SKIP_KNOWN && r.mnemonic == ZYDIS_MNEMONIC_CMPXCHG && size == 4 &&
-        r.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
-        return;
     r.operands[1] = op_reg(rgpr(g, size));
     emit_req(g, &r, 0);
 }

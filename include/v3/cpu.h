@@ -20,9 +20,12 @@
  * v3_cpu_invalidate_code().
  *
  * Threads: run() executes on the calling thread.  v3_cpu_request_stop() and
- * inject() may be called from any thread.  Memory-map changes and
- * v3_cpu_invalidate_code() must happen on the vCPU's thread or while the
- * vCPU is not running (the same rule as the software TLB's fast path), since
+ * inject() may be called from any thread.  Memory-map changes may come from
+ * any thread: a run holds the vCPU's read lock on the map and lets a change
+ * through only at a block boundary, so when the change returns, the vCPU's
+ * TLB, decode cache and hook cache have been invalidated and no access or
+ * instruction through the old map is in flight.  v3_cpu_invalidate_code()
+ * must happen on the vCPU's thread or while the vCPU is not running, since
  * the decode cache is not locked.
  *
  * Guest exceptions are delivered through the system level

@@ -36,7 +36,10 @@
  * changes then call it), else one store with a full barrier; a plain
  * store to leave.  It is
  * recursive: a callback may call v3_read/write_gpa_memory() again with the
- * same core, or with a NULL core.  Accesses with a NULL core (or a core of
+ * same core, or with a NULL core.  The software CPU holds its vCPU's read
+ * lock for a whole run and leaves it at block boundaries when a change is
+ * announced, so a change waits for the next block boundary of each running
+ * vCPU.  Accesses with a NULL core (or a core of
  * another VM) and v3_mem_read_lock() use the host rwlock.  A core is used
  * only from the thread running it.  Map changes (and VM teardown) wait for
  * both: a change announces itself, waits until every vCPU of the VM has

@@ -118,6 +118,8 @@ struct v3_cpu {
 };
 
 static inline struct v3_cpu *cpu_of(struct v3_core *core) { return (struct v3_cpu *)core->backend; }
+/* cpu->brk as the vCPU thread reads it (other threads set bits atomically) */
+static inline uint32_t cpu_brk(const struct v3_cpu *cpu) { return __atomic_load_n(&cpu->brk, __ATOMIC_ACQUIRE); }
 static inline struct v3_cpu *cpu_of_ctx(struct v3_emu_ctx *ctx) { return (struct v3_cpu *)ctx; }
 
 /* cache.c */

@@ -45,7 +45,7 @@ int cpu_thr_generic(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     st = in->handler(ctx, in);
     if (__builtin_expect(st == V3_X_NEXT, 1)) {
         c->rip = (c->rip + in->len) & cpu->blk_mask;
-        if (__builtin_expect((cpu->brk | c->intr_shadow) == 0, 1))
+        if (__builtin_expect((cpu_brk(cpu) | c->intr_shadow) == 0, 1))
             T_NEXT(ctx, in);
         in++;
     }
@@ -652,7 +652,7 @@ static inline int t_status(struct v3_emu_ctx *ctx, const struct v3_insn *in, int
     struct v3_cpu *cpu = cpu_of_ctx(ctx);
     struct v3_core *c = ctx->core;
     if (__builtin_expect(st == V3_X_NEXT, 1)) {
-        if (__builtin_expect((cpu->brk | c->intr_shadow) == 0, 1))
+        if (__builtin_expect((cpu_brk(cpu) | c->intr_shadow) == 0, 1))
             T_NEXT(ctx, in);
         c->rip = (c->rip + in->len) & cpu->blk_mask;
         in++;

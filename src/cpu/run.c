@@ -410,8 +410,9 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
  */
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {
-    if (__builtin_expect((cpu->brk | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff), 0))
+    if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                         v3_mem_writer_waiting(core), 0))
         return NULL;
     return chain_lookup(cpu, core);
 }
@@ -453,7 +454,7 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
         if (__builtin_expect(st == V3_X_NEXT, 1)) {
             core->rip = (core->rip + in->len) & mask;
             done++;
-            if (++in != end && __builtin_expect((cpu->brk | core->intr_shadow) == 0, 1))
+            if (++in != end && __builtin_expect((cpu_brk(cpu) | core->intr_shadow) == 0, 1))
                 continue;
             if (in != end)
                 break;
@@ -510,7 +511,7 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
                decoded code sets cpu->brk.  A loop back to the block's own
                start needs no lookup. */
             core->rip &= mask;
-            if (__builtin_expect(cpu->brk || cpu->graveyard || !chain, 0))
+            if (__builtin_expect(cpu_brk(cpu) || cpu->graveyard || !chain || v3_mem_writer_waiting(core), 0))
                 return 0;
             if (core->rip == cpu->blk_rip) {
                 cpu->stats.block_execs++;
@@ -588,6 +589,11 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         return V3_EINVAL;
     }
     cpu = cpu_of(core);
+    /* The whole run is one read section of the memory map: a map change,
+       and the listeners that invalidate this vCPU's TLB, decode cache and
+       hook cache, wait until the loop offers a quiescent point (a block
+       boundary; see v3_mem_core_quiesce()). */
+    v3_mem_core_read_lock(core);
     if (cpu->ins_pending)
         ins_done(cpu);
     cpu->running = 1;
@@ -600,7 +606,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
      * resume at, past the HLT).
      */
     if (__builtin_expect(core->halted, 0)) {
-        if ((cpu->brk || cpu->ev_pending || cpu->graveyard) && boundary(cpu, exit, core->intr_shadow, &ret))
+        if ((cpu_brk(cpu) || cpu->ev_pending || cpu->graveyard) && boundary(cpu, exit, core->intr_shadow, &ret))
             goto out;
         if (core->halted) {
             exit->reason = V3_EXIT_HLT;
@@ -618,7 +624,9 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         bool single;
         int rc;
 
-        if (__builtin_expect(cpu->brk || cpu->ev_pending || cpu->graveyard, 0)) {
+        if (__builtin_expect(v3_mem_writer_waiting(core), 0))
+            v3_mem_core_quiesce(core);          /* let a map change through */
+        if (__builtin_expect(cpu_brk(cpu) || cpu->ev_pending || cpu->graveyard, 0)) {
             if (boundary(cpu, exit, shadow, &ret))
                 break;
         }
@@ -740,6 +748,7 @@ out:
     cpu->running = 0;
     cpu_hc_flush(cpu);
     cpu_cache_reap(cpu);
+    v3_mem_core_read_unlock(core);
     return ret;
 }
 

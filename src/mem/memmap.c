@@ -385,6 +385,14 @@ void v3_mem_core_read_lock_slow(struct v3_core *core)
     } while (__atomic_load_n(&m->writer, __ATOMIC_SEQ_CST));
 }
 
+void v3_mem_core_quiesce(struct v3_core *core)
+{
+    if (!v3_mem_writer_waiting(core))
+        return;
+    v3_mem_core_read_unlock(core);      /* depth 1 -> 0: the writer may go on */
+    v3_mem_core_read_lock(core);        /* waits for the change (slow path) */
+}
+
 /* Pause iterations a writer waits for one vCPU before it logs a warning
  * (about a second): a callback that changes the map waits here forever. */
 #define WRITER_WARN_SPINS (1ul << 25)

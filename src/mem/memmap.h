@@ -120,6 +120,21 @@ static inline void v3_mem_core_read_lock(struct v3_core *core)
         v3_mem_core_read_lock_slow(core);
 }
 
+/*
+ * A vCPU back end may hold its core's read lock for a whole run (the
+ * software CPU does: then a map change, and the listeners it calls, never
+ * run while the vCPU uses its TLB or decoded code).  It must then offer
+ * the writer a quiescent point often (at block boundaries): when
+ * v3_mem_writer_waiting() says a change is announced, v3_mem_core_quiesce()
+ * leaves the read section, waits for the change and enters again.  Only at
+ * depth 1 (no access in progress).
+ */
+static inline int v3_mem_writer_waiting(const struct v3_core *core)
+{
+    return __atomic_load_n(&v3_mem_map_of_core(core)->writer, __ATOMIC_RELAXED) != 0;
+}
+void v3_mem_core_quiesce(struct v3_core *core);
+
 static inline void v3_mem_core_read_unlock(struct v3_core *core)
 {
     unsigned d = __atomic_load_n(&core->mem_read_depth, __ATOMIC_RELAXED);

@@ -37,11 +37,12 @@
  * removed region under a walk, and no fill made from the old map survives
  * the change.  A walk that needs memory not in a cached window starts again
  * with the map's read lock held.  The lookup fast path takes no lock: a
- * pointer obtained from it must not be used after the map changes, so a
- * VMM that changes the map from another thread while the vCPU runs must
- * accept that the vCPU may complete an access in flight through the old
- * mapping (the map itself stays consistent; base RAM is never freed while
- * the VM exists; shadow memory must outlive any access in flight).
+ * pointer obtained from it must not be used after the map changes.  The
+ * software CPU guarantees that by holding its vCPU's read lock on the map
+ * for a whole run and leaving it only at block boundaries
+ * (v3_mem_core_quiesce()): a map change, and this listener, run only while
+ * no access of that vCPU is in flight.  Another user of the fast path on a
+ * running vCPU must do the same.
  */
 #ifndef V3_PAGING_TLB_H
 #define V3_PAGING_TLB_H

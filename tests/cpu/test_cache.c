@@ -333,6 +333,91 @@ static void test_stop_pure_loop(void **state)
     v3_free_vm(g.vm);
 }
 
+/* ---- map changes from another thread while the vCPU runs */
+
+static volatile long mt_calls;
+static int mt_write(struct v3_core *c, uint64_t gpa, const void *src, uint32_t len, void *priv)
+{
+    (void)c; (void)gpa; (void)src; (void)len; (void)priv;
+    __atomic_add_fetch(&mt_calls, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+static int mt_read(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
+{
+    (void)c; (void)gpa; (void)priv;
+    memset(dst, 0, len);
+    return 0;
+}
+
+static void *mt_vcpu(void *arg)
+{
+    struct g64 *g = arg;
+    struct v3_exit ex;
+    run_to(g, CODE, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_STOP);
+    return NULL;
+}
+
+static void pause_us(long us)
+{
+    struct timespec ts = { 0, us * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * The seed's property with the map changed by another thread while the
+ * vCPU keeps storing to the page (through the software TLB's fast path):
+ * once v3_hook_full_mem() returns no store reaches the page's RAM, and once
+ * v3_unhook_mem() returns no callback runs.
+ */
+static void test_map_change_while_running(void **state)
+{
+    struct g64 g = { 0 };
+    pthread_t t;
+    const uint64_t la = 0x20190000, gpa = g64_gpa(0x20190000);
+    volatile uint64_t *ram;
+    long violations_ram = 0, violations_cb = 0, hooked_calls = 0;
+    /* L: mov [rdi], rcx ; inc rcx ; test rcx, rcx ; jnz L ; hlt */
+    static const uint8_t code[] = { 0x48, 0x89, 0x0f, 0x48, 0xff, 0xc1, 0x48, 0x85, 0xc9, 0x75, 0xf5, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    load(&g, CODE, code, sizeof(code));
+    ram = (volatile uint64_t *)g64_ptr(&g, la);
+    g.core->gpr[V3_RDI] = la;
+    g.core->gpr[V3_RCX] = 1;
+    mt_calls = 0;
+    assert_int_equal(pthread_create(&t, NULL, mt_vcpu, &g), 0);
+    pause_us(2000);
+    for (int i = 0; i < 200; i++) {
+        uint64_t v0, v1;
+        long c0, c1;
+        assert_int_equal(v3_hook_full_mem(g.vm, gpa, gpa + 4096, mt_read, mt_write, NULL), V3_OK);
+        v0 = *ram;
+        c0 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        pause_us(200);
+        v1 = *ram;
+        hooked_calls += __atomic_load_n(&mt_calls, __ATOMIC_RELAXED) - c0;
+        if (v0 != v1)
+            violations_ram++;
+        assert_int_equal(v3_unhook_mem(g.vm, gpa), V3_OK);
+        c0 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        pause_us(200);
+        c1 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        if (c1 != c0)
+            violations_cb++;
+    }
+    v3_cpu_request_stop(g.core);
+    pthread_join(t, NULL);
+    printf("map changes while running: 200 hook/unhook pairs, %ld callbacks while hooked, "
+           "%ld stores to RAM while hooked, %ld callbacks after unhook\n",
+           hooked_calls, violations_ram, violations_cb);
+    assert_int_equal(violations_ram, 0);
+    assert_int_equal(violations_cb, 0);
+    assert_true(hooked_calls > 0);
+    assert_true(g.core->gpr[V3_RCX] > 1);
+    v3_free_vm(g.vm);
+}
+
 static long hook_reads;
 static int hk_read_count(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
 {
@@ -424,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_hooked_stores),
         cmocka_unit_test(test_hook_call_counts),
         cmocka_unit_test(test_stop_pure_loop),
+        cmocka_unit_test(test_map_change_while_running),
         cmocka_unit_test(test_cpuid_ud),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

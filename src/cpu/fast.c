@@ -345,6 +345,53 @@ static int f_mov_ri(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* MOVZX/MOVSX/MOVSXD r, r (movx() of ops_mov.c with register operands) */
+static inline __attribute__((always_inline)) int movx_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                          int sign)
+{
+    struct v3_core *c = ctx->core;
+    unsigned ss = in->op[1].size;
+    uint64_t v = c->gpr[R1(in)] & v3_size_mask(ss);
+    if (sign)
+        v = v3_sext(v, ss);
+    v3_gpr_set(c, R0(in), in->op[0].size, v);
+    return V3_X_NEXT;
+}
+static int f_movzx_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_reg(x, in, 0); }
+static int f_movsx_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_reg(x, in, 1); }
+static int t_movzx_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { movx_reg(x, in, 0); T_NEXT(x, in); }
+static int t_movsx_rr(struct v3_emu_ctx *x, const struct v3_insn *in) { movx_reg(x, in, 1); T_NEXT(x, in); }
+
+/* SETcc r8 (op_setcc of ops_mov.c with a register operand) */
+static int f_setcc_r(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    v3_gpr_set(ctx->core, R0(in), 1, (uint64_t)v3_lazy_cond(ctx->core, in->cc));
+    return V3_X_NEXT;
+}
+static int t_setcc_r(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    f_setcc_r(ctx, in);
+    T_NEXT(ctx, in);
+}
+
+/* CMOVcc r, r (op_cmovcc of ops_mov.c with register operands): a false
+ * condition leaves the destination, except that a 32-bit one is zero-extended */
+static int f_cmov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    if (v3_lazy_cond(c, in->cc))
+        v3_gpr_set(c, R0(in), size, c->gpr[R1(in)]);
+    else if (size == 4)
+        v3_gpr_set(c, R0(in), 4, c->gpr[R0(in)]);
+    return V3_X_NEXT;
+}
+static int t_cmov_rr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    f_cmov_rr(ctx, in);
+    T_NEXT(ctx, in);
+}
+
 /* NOP in all its encodings (no operand is accessed) */
 static int f_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
@@ -715,6 +762,7 @@ static const struct thr_form thr_of[] = {
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
     TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
+    TP(movzx_rr, KEEP) TP(movsx_rr, KEEP) TP(setcc_r, KEEP) TP(cmov_rr, KEEP)
     TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
     TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
@@ -883,6 +931,27 @@ void cpu_specialize(struct v3_insn *in)
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)
             f = f_movzx_rm;
+        else if (in->nops == 2 && is_gpr(d) && is_gpr(s))
+            f = f_movzx_rr;
+        break;
+    case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVSXD:
+        if (in->nops == 2 && is_gpr(d) && is_gpr(s))
+            f = f_movsx_rr;
+        break;
+    case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETNO: case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETNB:
+    case ZYDIS_MNEMONIC_SETZ: case ZYDIS_MNEMONIC_SETNZ: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETNBE:
+    case ZYDIS_MNEMONIC_SETS: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETNP:
+    case ZYDIS_MNEMONIC_SETL: case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNLE:
+        if (in->nops == 1 && is_gpr(d) && d->size == 1)
+            f = f_setcc_r;
+        break;
+    case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVNO: case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVNB:
+    case ZYDIS_MNEMONIC_CMOVZ: case ZYDIS_MNEMONIC_CMOVNZ: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVNBE:
+    case ZYDIS_MNEMONIC_CMOVS: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVNP:
+    case ZYDIS_MNEMONIC_CMOVL: case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNLE:
+        if (rr)
+            f = f_cmov_rr;
         break;
     case ZYDIS_MNEMONIC_LEA:
         if (in->nops == 2 && is_gpr(d) && s->kind == V3_OPK_MEM && d->size >= 2)

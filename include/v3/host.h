@@ -73,6 +73,13 @@ struct v3_os_hooks {
      *  region) needs no barrier instruction of its own.  Without it, each
      *  such read lock executes one. */
     void (*barrier_all)(void);
+
+    /** Optional (may be NULL): give up the CPU for a moment (POSIX:
+     *  sched_yield()).  Threads that wait for another one call it between
+     *  polls: a halted vCPU waiting for an interrupt in v3_run_vm(), a map
+     *  change waiting for vCPUs to leave their accesses.  Without it they
+     *  spin with a pause instruction. */
+    void (*yield)(void);
 };
 
 /**
@@ -92,9 +99,9 @@ const struct v3_os_hooks *v3_os(void);
 
 /**
  * The POSIX implementation (src/host/posix.c): malloc, mmap'd pages,
- * pthread locks, CLOCK_MONOTONIC, logging to stderr, and barrier_all through
- * Linux membarrier(2) when the kernel offers the private expedited command
- * (else barrier_all is NULL).  Static storage.
+ * pthread locks, CLOCK_MONOTONIC, logging to stderr, sched_yield(), and
+ * barrier_all through Linux membarrier(2) when the kernel offers the
+ * private expedited command (else barrier_all is NULL).  Static storage.
  */
 const struct v3_os_hooks *v3_posix_os_hooks(void);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -88,6 +89,8 @@ static uint64_t posix_time_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void posix_yield(void) { sched_yield(); }
+
 /* Every thread of the process executes a full barrier before this returns.
  * Registered by v3_posix_os_hooks() before it is offered, so it cannot fail. */
 static void posix_barrier_all(void)
@@ -134,6 +137,7 @@ static struct v3_os_hooks posix_hooks = {
     .write_lock = posix_write_lock,
     .write_unlock = posix_write_unlock,
     .time_ns = posix_time_ns,
+    .yield = posix_yield,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

@@ -25,6 +25,18 @@ static inline void *v3_alloc_pages(size_t n) { return v3_host.alloc_pages(n); }
 static inline void v3_free_pages(void *p, size_t n) { if (p) v3_host.free_pages(p, n); }
 static inline uint64_t v3_time_ns(void) { return v3_host.time_ns(); }
 
+/* One step of a wait for another thread: a pause for the first @p spins
+ * calls, then the host's yield() when it has one. */
+static inline void v3_wait_step(unsigned long *spins)
+{
+    if (*spins < 256 || !v3_host.yield) {
+        (*spins)++;
+        __builtin_ia32_pause();
+    } else {
+        v3_host.yield();
+    }
+}
+
 void v3_log(enum v3_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define V3_ERROR(...) v3_log(V3_LOG_ERROR, __VA_ARGS__)

@@ -393,9 +393,9 @@ void v3_mem_core_quiesce(struct v3_core *core)
     v3_mem_core_read_lock(core);        /* waits for the change (slow path) */
 }
 
-/* Pause iterations a writer waits for one vCPU before it logs a warning
- * (about a second): a callback that changes the map waits here forever. */
-#define WRITER_WARN_SPINS (1ul << 25)
+/* How long a writer waits for one vCPU before it logs a warning: a
+ * callback that changes the map waits here forever. */
+#define WRITER_WARN_NS 1000000000ull
 
 /*
  * The write side: take the gate (one writer at a time; waiting vCPUs sleep
@@ -415,12 +415,19 @@ static void write_lock(struct v3_vm *vm)
         v3_host.barrier_all();    /* vCPU read locks take no barrier of their own */
     for (unsigned i = 0; vm->cores && i < vm->num_cores; i++) {
         unsigned long spins = 0;
+        uint64_t since = 0;
 
         while (__atomic_load_n(&vm->cores[i].mem_read_depth, __ATOMIC_SEQ_CST)) {
-            __builtin_ia32_pause();
-            if (++spins == WRITER_WARN_SPINS)
-                V3_WARN("memory map: a change has waited long for vCPU %u to leave a memory "
+            v3_wait_step(&spins);
+            if (spins < 256 || since == ~0ull)
+                continue;
+            if (!since) {
+                since = v3_time_ns();
+            } else if (v3_time_ns() - since > WRITER_WARN_NS) {
+                V3_WARN("memory map: a change has waited over a second for vCPU %u to leave a memory "
                         "access (a callback that changes the map never returns)", i);
+                since = ~0ull;          /* warn once */
+            }
         }
     }
     v3_host.write_lock(m->lock);

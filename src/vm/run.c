@@ -189,6 +189,8 @@ static void trace_exit(struct v3_core *core, const struct v3_exit *ex)
 /* HLT: 1 to continue (an interrupt can or did come), 0 to stop. */
 static int hlt_wait(struct v3_vm *vm, struct v3_core *core)
 {
+    unsigned long spins = 0;
+
     if (!(v3_core_get_rflags(core) & V3_FLAG_IF))
         return 0;                   /* only an NMI could wake it, and none is wired */
     for (;;) {
@@ -198,7 +200,7 @@ static int hlt_wait(struct v3_vm *vm, struct v3_core *core)
             return 1;               /* the loop reports the stop */
         if (__atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) <= 0)
             return 0;
-        __builtin_ia32_pause();
+        v3_wait_step(&spins);       /* the host's yield() when it has one */
     }
 }
 

@@ -107,6 +107,14 @@ static void t_log(enum v3_log_level level, const char *fmt, va_list ap)
 }
 
 static struct v3_os_hooks hooks;
+static long yields;
+
+static void t_yield(void)
+{
+    __atomic_add_fetch(&yields, 1, __ATOMIC_RELAXED);
+    base->yield();
+}
+long v3t_yield_count(void) { return __atomic_load_n(&yields, __ATOMIC_RELAXED); }
 
 const struct v3_os_hooks *v3t_host(void)
 {
@@ -122,6 +130,8 @@ const struct v3_os_hooks *v3t_host(void)
         hooks.rwlock_alloc = t_rwlock_alloc;
         hooks.rwlock_free = t_rwlock_free;
         hooks.log = t_log;
+        if (base->yield)
+            hooks.yield = t_yield;
         echo = getenv("V3T_LOG") != NULL;
         if (getenv("V3T_NO_BARRIER_ALL"))
             hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* VM layer: creation, the run loop's exit dispatch, I/O port hooks (with string
  * I/O), hypercalls, MSR/CPUID hooks.  Driven by a scripted back end. */
+#include <pthread.h>
+#include <time.h>
 #include "fakecpu.h"
 #include "internal/vm.h"
 #include <v3/hypercall.h>
@@ -249,6 +251,38 @@ static void test_hlt(void **state)
     assert_int_equal(fake.nevents, 1);
     assert_int_equal(fake.events[0].type, V3_EVENT_INTERRUPT);
     assert_int_equal(fake.events[0].vector, 0x30);
+    v3_free_vm(vm);
+}
+
+static void *raise_later(void *arg)
+{
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    v3_vm_raise_interrupt(arg, 0x41);
+    return NULL;
+}
+
+/* A halted vCPU waiting for an interrupt from another thread: the loop
+ * waits (yielding the CPU through the host's yield()), then injects it. */
+static void test_hlt_wait_other_thread(void **state)
+{
+    struct fake_step s[] = { { .exit = { .reason = V3_EXIT_HLT, .insn_rip = 0x7a }, .before = set_if } };
+    struct v3_vm *vm;
+    struct v3_vm_result res;
+    pthread_t t;
+    long y0 = v3t_yield_count();
+
+    fake_load(s, 1);
+    vm = fake_vm(MB, 0, NULL);
+    v3_vm_interrupt_sources(vm, 1);
+    assert_int_equal(pthread_create(&t, NULL, raise_later, vm), 0);
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(res.reason, V3_STOP_SHUTDOWN);
+    assert_int_equal(fake.nevents, 1);
+    assert_int_equal(fake.events[0].type, V3_EVENT_INTERRUPT);
+    assert_int_equal(fake.events[0].vector, 0x41);
+    assert_true(v3t_yield_count() > y0);      /* it waited politely */
     v3_free_vm(vm);
 }
 
@@ -941,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_debug_exit_sizes),
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_hlt),
+        cmocka_unit_test(test_hlt_wait_other_thread),
         cmocka_unit_test(test_insn_limit),
         cmocka_unit_test(test_error_exit),
         cmocka_unit_test(test_stop_request),

@@ -65,7 +65,8 @@ struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
  *
  * A writer (every map change, and teardown) takes the write side of
  * m->gate (writers wait for one another there), sets m->writer, waits
- * (spinning) until every core of the VM has depth 0, then takes the host
+ * (spinning, then yielding through the host's yield()) until every core of
+ * the VM has depth 0, then takes the host
  * write lock m->lock (which waits for readers that use v3_mem_read_lock()),
  * changes the map, releases m->lock, clears m->writer and releases the
  * gate.  Both sides store first and load second, each with sequentially

@@ -642,16 +642,10 @@ static void test_io_rep_long_resumes(void **state)
     v3_free_vm(vm);
 }
 
-static void test_io_outs_page_fault(void **state)
+/* 32-bit paging: PD at 0x1000, PT at 0x2000 mapping pages 0-15; page 16 not present */
+static void paging_first_16_pages(struct v3_vm *vm, struct v3_core *core)
 {
-    fake_load(NULL, 0);
-    struct v3_vm *vm = fake_vm(MB, 0, NULL);
-    struct v3_core *core = v3_get_core(vm, 0);
-    struct port_log l = { 0 };
-    struct v3_exit e = io_out(0x80, 4, 0);
     uint32_t pde = 0x2000 | 3;
-
-    /* 32-bit paging: PD at 0x1000, PT at 0x2000 mapping pages 0-15; page 16 not present */
     memcpy(ram(vm, 0x1000), &pde, 4);
     for (uint32_t i = 0; i < 16; i++) {
         uint32_t pte = (i << 12) | 3;
@@ -661,6 +655,17 @@ static void test_io_outs_page_fault(void **state)
     core->cr3 = 0x1000;
     core->cr0 |= V3_CR0_PG;
     v3_core_update_mode(core);
+}
+
+static void test_io_outs_page_fault(void **state)
+{
+    fake_load(NULL, 0);
+    struct v3_vm *vm = fake_vm(MB, 0, NULL);
+    struct v3_core *core = v3_get_core(vm, 0);
+    struct port_log l = { 0 };
+    struct v3_exit e = io_out(0x80, 4, 0);
+
+    paging_first_16_pages(vm, core);
     assert_int_equal(v3_hook_io_port(vm, 0x80, NULL, log_write, &l), V3_OK);
     e.io.string = true;
     e.io.rep = true;
@@ -691,18 +696,8 @@ static void test_io_ins_page_fault_before_port_read(void **state)
     struct v3_core *core = v3_get_core(vm, 0);
     struct port_log l = { .next_read = 0x11 };
     struct v3_exit e = io_out(0x60, 2, 0);
-    uint32_t pde = 0x2000 | 3;
 
-    /* pages 0-15 mapped, 16 not present; the second word straddles into page 16 */
-    memcpy(ram(vm, 0x1000), &pde, 4);
-    for (uint32_t i = 0; i < 16; i++) {
-        uint32_t pte = (i << 12) | 3;
-        memcpy(ram(vm, 0x2000 + 4 * i), &pte, 4);
-    }
-    flat32(core);
-    core->cr3 = 0x1000;
-    core->cr0 |= V3_CR0_PG;
-    v3_core_update_mode(core);
+    paging_first_16_pages(vm, core);     /* the second word straddles into page 16 */
     assert_int_equal(v3_hook_io_port(vm, 0x60, log_read, NULL, &l), V3_OK);
     e.io.in = true;
     e.io.string = true;

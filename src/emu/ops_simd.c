@@ -197,17 +197,25 @@ static int mem_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned len
     return V3_X_NEXT;
 }
 
-static int op_fxsave(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+/* FXSAVE/FXRSTOR checks: #UD with CR0.EM, #NM with CR0.TS, then the
+ * 512-byte, 16-byte aligned memory operand (#GP if misaligned) */
+static int fx_check(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned access)
 {
     struct v3_core *c = ctx->core;
-    uint8_t buf[512];
     uint64_t la;
-    int st;
     if (c->cr0 & V3_CR0_EM)
         return v3_exc_ud(ctx);
     if (c->cr0 & V3_CR0_TS)
         return v3_exc_nm(ctx);
-    if ((st = mem_la(ctx, in, 512, V3_ACCESS_WRITE, 16, &la)))
+    return mem_la(ctx, in, 512, access, 16, &la);
+}
+
+static int op_fxsave(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint8_t buf[512];
+    int st;
+    if ((st = fx_check(ctx, in, V3_ACCESS_WRITE)))
         return st;
     memcpy(buf, &c->fpu, 512);
     if (in->mnemonic == ZYDIS_MNEMONIC_FXSAVE) {
@@ -224,13 +232,8 @@ static int op_fxrstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     struct v3_fpu_state f;
-    uint64_t la;
     int st;
-    if (c->cr0 & V3_CR0_EM)
-        return v3_exc_ud(ctx);
-    if (c->cr0 & V3_CR0_TS)
-        return v3_exc_nm(ctx);
-    if ((st = mem_la(ctx, in, 512, V3_ACCESS_READ, 16, &la)))
+    if ((st = fx_check(ctx, in, V3_ACCESS_READ)))
         return st;
     if ((st = v3_mem_read_op(ctx, in, &in->op[0], &f, 512, V3_ACCESS_READ)))
         return st;

@@ -245,6 +245,36 @@ static inline __attribute__((always_inline)) int shift_reg(struct v3_emu_ctx *ct
     v3_flags_replace_arith(c, v3_shift_flags(res, size, cf, of));
     return V3_X_NEXT;
 }
+/* SHL/SHR/SAR r, CL: a masked count of 0 changes no flag and, for a 32-bit
+ * register, only zero-extends it (as shift() of ops_shift.c) */
+static inline __attribute__((always_inline)) int shift_cl_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                              unsigned k, unsigned sz)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz), cf, of;
+    unsigned cnt = (unsigned)c->gpr[V3_RCX] & (size == 8 ? 63 : 31);
+    uint64_t res;
+    if (cnt == 0) {
+        if (size == 4)
+            v3_gpr_set(c, R0(in), 4, c->gpr[R0(in)]);
+        return V3_X_NEXT;
+    }
+    res = v3_shift_compute(k, c->gpr[R0(in)] & v3_size_mask(size), cnt, size, &cf, &of);
+    v3_gpr_set(c, R0(in), size, res);
+    v3_flags_replace_arith(c, v3_shift_flags(res, size, cf, of));
+    return V3_X_NEXT;
+}
+#define SHCL_SZ(sz) \
+    static int f_shl_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_cl_reg(x, in, V3_SH_SHL, sz); } \
+    static int f_shr_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_cl_reg(x, in, V3_SH_SHR, sz); } \
+    static int f_sar_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_cl_reg(x, in, V3_SH_SAR, sz); } \
+    static int t_shl_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_cl_reg(x, in, V3_SH_SHL, sz); T_NEXT(x, in); } \
+    static int t_shr_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_cl_reg(x, in, V3_SH_SHR, sz); T_NEXT(x, in); } \
+    static int t_sar_cl##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { shift_cl_reg(x, in, V3_SH_SAR, sz); T_NEXT(x, in); }
+SHCL_SZ(0)
+SHCL_SZ(4)
+SHCL_SZ(8)
+
 #define SH_SZ(sz) \
     static int f_shl_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_reg(x, in, V3_SH_SHL, sz); } \
     static int f_shr_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return shift_reg(x, in, V3_SH_SHR, sz); } \
@@ -761,6 +791,7 @@ static const struct thr_form thr_of[] = {
     TP3(cmp_rr, SUB) TP3(cmp_ri, SUB) TP3(test_rr, LOGIC) TP3(test_ri, LOGIC)
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
     TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
+    TP3(shl_cl, ANY) TP3(shr_cl, ANY) TP3(sar_cl, ANY)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(movzx_rr, KEEP) TP(movsx_rr, KEEP) TP(setcc_r, KEEP) TP(cmov_rr, KEEP)
     TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
@@ -927,6 +958,9 @@ void cpu_specialize(struct v3_insn *in)
                                              (s->val & (d->size == 8 ? 63 : 31)) != 0)))
             f = in->mnemonic == ZYDIS_MNEMONIC_SHL ? BYSZ(f_shl_r) : in->mnemonic == ZYDIS_MNEMONIC_SHR
                 ? BYSZ(f_shr_r) : BYSZ(f_sar_r);
+        else if (in->nops == 2 && is_gpr(d) && is_gpr(s) && s->reg == V3_RCX && s->size == 1)
+            f = in->mnemonic == ZYDIS_MNEMONIC_SHL ? BYSZ(f_shl_cl) : in->mnemonic == ZYDIS_MNEMONIC_SHR
+                ? BYSZ(f_shr_cl) : BYSZ(f_sar_cl);
         break;
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)

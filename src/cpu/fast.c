@@ -12,6 +12,14 @@
  * not the simple case (not 64-bit mode, FS/GS, RFLAGS.AC, a TLB miss, a
  * hooked page, a page crossing, data breakpoints) calls the generic handler,
  * which does the full job.
+ *
+ * Every form also has a threaded twin (t_*) that does the same work and then
+ * tail-calls the next instruction's (see cpu_thr_generic() in cpu.h for the
+ * contract); cpu_thr_link() picks the twins of a block once it is built,
+ * choosing INC/DEC and Jcc by the flag kind the instruction before them
+ * leaves, and fusing DEC r + JZ/JNZ.  Sections: threaded machinery,
+ * register forms, flag kinds, Jcc, plain RAM in 64-bit mode, 64-bit stack,
+ * threaded memory forms, selection.
  */
 #include <Zydis/Zydis.h>
 #include "emu/alu_core.h"

@@ -343,6 +343,36 @@ static void test_breakpoints(void **state)
     assert_int_equal(v3_cpu_exec_breakpoint(core, 0x1000), 0);
 }
 
+/* DR7.GD: the next MOV to or from a debug register faults with #DB, sets
+ * DR6.BD and clears GD (so the handler's own MOV DR works) */
+static void test_general_detect(void **state)
+{
+    uint64_t v = 0;
+    (void)state;
+    assert_int_equal(v3_cpu_write_dr(core, 0, 0x1234, &exc), 0);
+    assert_int_equal(v3_cpu_write_dr(core, 7, 0x400 | (1u << 13), &exc), 0);
+    assert_true(core->dr[7] & (1u << 13));
+    assert_int_equal(v3_cpu_read_dr(core, 0, &v, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_DB);
+    assert_false(exc.has_error_code);
+    assert_true(core->dr[6] & (1u << 13));
+    assert_false(core->dr[7] & (1u << 13));
+    assert_int_equal(v, 0);
+    assert_int_equal(v3_cpu_read_dr(core, 0, &v, &exc), 0);     /* GD cleared: allowed */
+    assert_int_equal(v, 0x1234);
+    /* a write is detected too and leaves the register */
+    assert_int_equal(v3_cpu_write_dr(core, 7, 0x400 | (1u << 13), &exc), 0);
+    assert_int_equal(v3_cpu_write_dr(core, 1, 0x5678, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_DB);
+    assert_int_equal(core->dr[1], 0);
+    /* #UD for DR4/DR5 with CR4.DE comes first */
+    assert_int_equal(v3_cpu_write_dr(core, 7, 0x400 | (1u << 13), &exc), 0);
+    core->cr4 |= V3_CR4_DE;
+    assert_int_equal(v3_cpu_read_dr(core, 5, &v, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_UD);
+    assert_true(core->dr[7] & (1u << 13));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup(test_segment_loads, reset),
         cmocka_unit_test_setup(test_io_bitmap, reset),
         cmocka_unit_test_setup(test_breakpoints, reset),
+        cmocka_unit_test_setup(test_general_detect, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -805,6 +805,21 @@ int v3_cpu_read_cr(struct v3_core *c, unsigned cr, uint64_t *val, struct v3_exce
     }
 }
 
+#define DR7_GD (1ull << 13)
+#define DR6_BD (1ull << 13)
+
+/* General detect: with DR7.GD set, a MOV to or from a debug register raises
+ * #DB (a fault) with DR6.BD set, and GD is cleared so the handler can use
+ * the debug registers. */
+static int general_detect(struct v3_core *c, struct v3_exception *exc)
+{
+    if (!(c->dr[7] & DR7_GD))
+        return 0;
+    c->dr[6] |= DR6_BD;
+    c->dr[7] &= ~DR7_GD;
+    return set_exc(exc, V3_EXC_DB, false, 0);
+}
+
 int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exception *exc)
 {
     if (dr == 4 || dr == 5) {
@@ -814,6 +829,8 @@ int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exce
     }
     if (dr > 7)
         return set_exc(exc, V3_EXC_UD, false, 0);
+    if (general_detect(c, exc))
+        return V3_EFAULT;
     if (c->mode != V3_MODE_LONG64)
         val = (uint32_t)val;
     if (dr < 4) {
@@ -839,6 +856,8 @@ int v3_cpu_read_dr(struct v3_core *c, unsigned dr, uint64_t *val, struct v3_exce
     }
     if (dr > 7)
         return set_exc(exc, V3_EXC_UD, false, 0);
+    if (general_detect(c, exc))
+        return V3_EFAULT;
     *val = c->dr[dr];
     return 0;
 }

@@ -166,8 +166,8 @@ extern const struct v3_emu_mem_ops cpu_mem_ops;
  * within one page, to a hooked page the hook cache already knows (a
  * previous access filled it): the region's callback directly.  Returns
  * V3_OK or a negative enum v3_error as the memory ops do, or 1 when the page
- * is not in the hook cache (the caller takes the memory ops).  A read is
- * handled only for a full hook (a write-hooked page reads RAM).
+ * is not in the hook cache (the caller takes the memory ops).  A read of a
+ * write-hooked page reads its memory (no callback).
  */
 int cpu_hook_write(struct v3_cpu *cpu, uint64_t la, uint64_t val, unsigned len);
 int cpu_hook_read(struct v3_cpu *cpu, uint64_t la, uint64_t *val, unsigned len);

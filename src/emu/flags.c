@@ -76,13 +76,7 @@ static uint64_t lazy_compute(const struct v3_lazy_flags *l)
         f |= V3_FLAG_OF;
     if (af)
         f |= V3_FLAG_AF;
-    if (!r)
-        f |= V3_FLAG_ZF;
-    if (msb(r, size))
-        f |= V3_FLAG_SF;
-    if (v3_parity(r))
-        f |= V3_FLAG_PF;
-    return f;
+    return f | v3_szp_flags(r, size);
 }
 
 uint64_t v3_core_get_rflags(struct v3_core *core)

@@ -34,8 +34,6 @@
  */
 #include "emu/alu_core.h"
 
-static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
-
 static uint64_t lazy_compute(const struct v3_lazy_flags *l)
 {
     unsigned size = l->size ? l->size : 8;
@@ -45,25 +43,25 @@ static uint64_t lazy_compute(const struct v3_lazy_flags *l)
 
     switch (l->op) {
     case V3_LF_ADD:
-        cf = msb((a & b) | ((a | b) & ~r), size);
-        of = msb((a ^ r) & (b ^ r), size);
+        cf = v3_lazy_msb((a & b) | ((a | b) & ~r), size);
+        of = v3_lazy_msb((a ^ r) & (b ^ r), size);
         af = (a ^ b ^ r) & 0x10;
         break;
     case V3_LF_SUB:
-        cf = msb((~a & b) | ((~a | b) & r), size);
-        of = msb((a ^ b) & (a ^ r), size);
+        cf = v3_lazy_msb((~a & b) | ((~a | b) & r), size);
+        of = v3_lazy_msb((a ^ b) & (a ^ r), size);
         af = (a ^ b ^ r) & 0x10;
         break;
     case V3_LF_LOGIC:
         break;
     case V3_LF_INC:
         cf = b & 1;
-        of = msb((a ^ r) & (1 ^ r), size);
+        of = v3_lazy_msb((a ^ r) & (1 ^ r), size);
         af = (a ^ 1 ^ r) & 0x10;
         break;
     case V3_LF_DEC:
         cf = b & 1;
-        of = msb((a ^ 1) & (a ^ r), size);
+        of = v3_lazy_msb((a ^ 1) & (a ^ r), size);
         af = (a ^ 1 ^ r) & 0x10;
         break;
     default:

@@ -14,8 +14,6 @@
 #define F_OF V3_FLAG_OF
 #define F_SZAPC (V3_FLAG_SF | V3_FLAG_ZF | V3_FLAG_AF | V3_FLAG_PF | V3_FLAG_CF)
 
-static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
-
 static int get_count(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned idx,
                      unsigned size, unsigned *cnt)
 {
@@ -69,13 +67,13 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
             unsigned n = cnt % bits;
             res = n ? ((d << n) | (d >> (bits - n))) & m : d;
             cf = res & 1;
-            of = msb(res, size) ^ cf;
+            of = v3_lazy_msb(res, size) ^ cf;
             break;
         }
         case S_ROR: {
             unsigned n = cnt % bits;
             res = n ? ((d >> n) | (d << (bits - n))) & m : d;
-            cf = msb(res, size);
+            cf = v3_lazy_msb(res, size);
             of = cf ^ ((res >> (bits - 2)) & 1);
             break;
         }
@@ -83,13 +81,13 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
             unsigned n = size <= 2 ? cnt % (bits + 1) : cnt;
             uint64_t v = d, cc = cf_in;
             for (unsigned i = 0; i < n; i++) {
-                uint64_t out = msb(v, size);
+                uint64_t out = v3_lazy_msb(v, size);
                 v = ((v << 1) | cc) & m;
                 cc = out;
             }
             res = v;
             cf = cc;
-            of = msb(res, size) ^ cf;
+            of = v3_lazy_msb(res, size) ^ cf;
             break;
         }
         default: { /* RCR */
@@ -102,7 +100,7 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
             }
             res = v & m;
             cf = cc;
-            of = msb(res, size) ^ ((res >> (bits - 2)) & 1);
+            of = v3_lazy_msb(res, size) ^ ((res >> (bits - 2)) & 1);
             break;
         }
         }
@@ -174,7 +172,7 @@ static int dshift(struct v3_emu_ctx *ctx, const struct v3_insn *in, int left)
             res = cnt == bits ? s : ((d >> cnt) | (s << (bits - cnt))) & m;
             cf = (d >> (cnt - 1)) & 1;
         }
-        uint64_t of = left ? msb(res, size) ^ cf : msb(res, size) ^ ((res >> (bits - 2)) & 1);
+        uint64_t of = left ? v3_lazy_msb(res, size) ^ cf : v3_lazy_msb(res, size) ^ ((res >> (bits - 2)) & 1);
         fl = v3_shift_flags(res, size, (unsigned)cf, (unsigned)of);
         if ((st = v3_rmw_commit(ctx, &r, &d, res)) != V3_X_AGAIN)
             break;

@@ -89,12 +89,16 @@ struct v3_cpu_model {
     uint32_t feat_ecx, feat_edx;        /**< leaf 1 ECX/EDX feature bits */
     uint32_t ext_feat_ecx, ext_feat_edx;/**< leaf 0x80000001 ECX/EDX */
     uint32_t leaf7_ebx;         /**< leaf 7 subleaf 0 EBX */
+    uint32_t leaf7_ecx;         /**< leaf 7 subleaf 0 ECX */
     char brand[49];             /**< brand string (leaves 0x80000002-4) */
     uint64_t exit_leaves;       /**< bit n: leaf n (n < 32) exits to the VMM as V3_EXIT_CPUID;
                                      bit 63: every leaf beyond max_leaf/max_ext_leaf exits */
 };
 
-/** The default model: a 64-bit CPU with the features the software CPU implements. */
+/** The default model: a 64-bit CPU with the features the software CPU
+ *  implements.  The model also bounds CR4: a write that sets a bit whose
+ *  feature the model does not report (VME, PSE, PAE, PGE, MCE, OSFXSR,
+ *  OSXMMEXCPT, OSXSAVE, FSGSBASE, SMEP, SMAP, UMIP, ...) raises #GP. */
 void v3_cpu_default_model(struct v3_cpu_model *m);
 
 /** Replace the model of @p core (copied).  V3_EINVAL for NULL or a max_leaf < 1. */

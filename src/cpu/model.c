@@ -29,7 +29,8 @@ void v3_cpu_default_model(struct v3_cpu_model *m)
     /* 0x80000001 ECX: LAHF/SAHF(0) ABM/LZCNT(5); EDX: SYSCALL(11) NX(20) 1GB(26) RDTSCP(27) LM(29) */
     m->ext_feat_ecx = 1u | (1u << 5);
     m->ext_feat_edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
-    m->leaf7_ebx = (1u << 3);          /* BMI1 (TZCNT) */
+    m->leaf7_ebx = (1u << 3) | (1u << 7) | (1u << 20);  /* BMI1 (TZCNT), SMEP, SMAP */
+    m->leaf7_ecx = (1u << 2);          /* UMIP */
     copy_str(m->brand, "v3vmm software CPU", sizeof(m->brand));
 }
 
@@ -92,8 +93,10 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
         out[3] = m->feat_edx;
         break;
     case 7:
-        if (subleaf == 0)
+        if (subleaf == 0) {
             out[1] = m->leaf7_ebx;
+            out[2] = m->leaf7_ecx;
+        }
         break;
     default:
         break;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "v3test.h"
+#include <v3/cpu.h>
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include <v3/vm.h>
@@ -343,6 +344,41 @@ static void test_breakpoints(void **state)
     assert_int_equal(v3_cpu_exec_breakpoint(core, 0x1000), 0);
 }
 
+/* CR4 bits follow the CPUID model: what the model does not report is #GP */
+static void test_cr4_follows_cpuid(void **state)
+{
+    struct v3_core *ec;
+    uint8_t *eram;
+    struct v3_vm *evm;
+    struct v3_cpu_model m;
+    (void)state;
+    /* the default model (this core has no back end): SMEP, SMAP, UMIP, PGE yes; VME, MCE, OSXSAVE, FSGSBASE no */
+    assert_int_equal(v3_cpu_write_cr(core, 4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE, &exc), 0);
+    assert_int_equal(core->cr4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE);
+    const uint64_t absent[] = { V3_CR4_VME, V3_CR4_PVI, V3_CR4_MCE, V3_CR4_OSXSAVE, V3_CR4_FSGSBASE };
+    for (unsigned i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        assert_int_equal(v3_cpu_write_cr(core, 4, absent[i], &exc), V3_EFAULT);
+        assert_int_equal(exc.vector, V3_EXC_GP);
+    }
+    assert_int_equal(core->cr4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE);   /* unchanged */
+
+    /* a model without SMEP/SMAP/UMIP and without PGE on a software-CPU core */
+    evm = v3t_create_vm(RAM, &v3_emu_backend, &ec, &eram);
+    assert_non_null(evm);
+    v3_cpu_default_model(&m);
+    m.leaf7_ebx &= ~((1u << 7) | (1u << 20));
+    m.leaf7_ecx = 0;
+    m.feat_edx &= ~(1u << 13);
+    assert_int_equal(v3_cpu_set_model(ec, &m), V3_OK);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_PAE, &exc), 0);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMEP, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMAP, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_UMIP, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_PGE, &exc), V3_EFAULT);
+    assert_int_equal(ec->cr4, V3_CR4_PAE);
+    v3_free_vm(evm);
+}
+
 /* DR7.GD: the next MOV to or from a debug register faults with #DB, sets
  * DR6.BD and clears GD (so the handler's own MOV DR works) */
 static void test_general_detect(void **state)
@@ -378,6 +414,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_cr0_checks, reset),
         cmocka_unit_test_setup(test_cr4_cr8_checks, reset),
+        cmocka_unit_test_setup(test_cr4_follows_cpuid, reset),
         cmocka_unit_test_setup(test_long_mode_activation, reset),
         cmocka_unit_test_setup(test_msrs, reset),
         cmocka_unit_test_setup(test_real_mode_delivery, reset),

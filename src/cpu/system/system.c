@@ -7,6 +7,7 @@
 #include "cpu/system/system.h"
 #include "internal/host.h"
 #include "internal/vm.h"
+#include <v3/cpu.h>
 #include <v3/paging.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -727,6 +728,35 @@ int v3_cpu_task_switch(struct v3_core *c, uint16_t sel, int reason, bool has_ec,
                    V3_CR4_MCE | V3_CR4_PGE | V3_CR4_PCE | V3_CR4_OSFXSR | V3_CR4_OSXMMEXCPT | \
                    V3_CR4_UMIP | V3_CR4_FSGSBASE | V3_CR4_OSXSAVE | V3_CR4_SMEP | V3_CR4_SMAP)
 
+/*
+ * CR4 bits a write may set: those of CR4_VALID whose feature the vCPU's CPUID
+ * model reports (a guest cannot turn on what CPUID says is absent, e.g.
+ * VME, which the model does not offer).  PCE has no CPUID bit.
+ */
+static uint64_t cr4_allowed(struct v3_core *c)
+{
+    static const struct { uint64_t bit; uint8_t leaf, reg, pos; } need[] = {
+        { V3_CR4_VME, 1, 3, 1 },        { V3_CR4_PVI, 1, 3, 1 },
+        { V3_CR4_TSD, 1, 3, 4 },        { V3_CR4_DE, 1, 3, 2 },
+        { V3_CR4_PSE, 1, 3, 3 },        { V3_CR4_PAE, 1, 3, 6 },
+        { V3_CR4_MCE, 1, 3, 7 },        { V3_CR4_PGE, 1, 3, 13 },
+        { V3_CR4_OSFXSR, 1, 3, 24 },    { V3_CR4_OSXMMEXCPT, 1, 3, 25 },
+        { V3_CR4_OSXSAVE, 1, 2, 26 },   { V3_CR4_FSGSBASE, 7, 1, 0 },
+        { V3_CR4_SMEP, 7, 1, 7 },       { V3_CR4_SMAP, 7, 1, 20 },
+        { V3_CR4_UMIP, 7, 2, 2 },
+    };
+    uint32_t l1[4], l7[4];
+    uint64_t ok = CR4_VALID;
+    v3_cpu_cpuid(c, 1, 0, l1);
+    v3_cpu_cpuid(c, 7, 0, l7);
+    for (unsigned i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        const uint32_t *r = need[i].leaf == 1 ? l1 : l7;
+        if (!((r[need[i].reg] >> need[i].pos) & 1))
+            ok &= ~need[i].bit;
+    }
+    return ok;
+}
+
 int v3_cpu_write_cr(struct v3_core *c, unsigned cr, uint64_t val, struct v3_exception *exc)
 {
     uint64_t old_cr0 = c->cr0, old_cr4 = c->cr4, old_efer = c->efer;
@@ -767,7 +797,7 @@ int v3_cpu_write_cr(struct v3_core *c, unsigned cr, uint64_t val, struct v3_exce
         v3_paging_cr3_written(c);
         return 0;
     case 4:
-        if (val & ~(uint64_t)CR4_VALID)
+        if (val & ~cr4_allowed(c))
             return set_exc(exc, V3_EXC_GP, true, 0);
         if (long_mode(c) && !(val & V3_CR4_PAE))
             return set_exc(exc, V3_EXC_GP, true, 0);

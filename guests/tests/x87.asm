@@ -151,6 +151,29 @@ main:
         fistp dword [res]
         SHOW "st1", [res]
         call newline
+        ; FNSTENV / FLDENV: the 28-byte environment; FNSTENV masks every exception
+        fninit
+        fld1
+        mov word [w], 0x360
+        fldcw [w]
+        fnstenv [save_area]
+        movzx eax, word [save_area]
+        SHOW "env fcw", eax
+        movzx eax, word [save_area + 4]
+        SHOW "fsw", eax
+        movzx eax, word [save_area + 8]
+        SHOW "ftw", eax
+        fnstcw [w]
+        movzx eax, word [w]
+        SHOW "fcw after fnstenv", eax
+        fldenv [save_area]
+        fnstcw [w]
+        movzx eax, word [w]
+        SHOW "fcw after fldenv", eax
+        fistp dword [res]
+        SHOW "st0", [res]
+        fninit
+        call newline
         ; #NM
         mov eax, cr0
         or eax, 1 << 3

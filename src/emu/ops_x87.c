@@ -10,8 +10,8 @@
  * guest's FCW precision and rounding controls are honoured for FIST/FISTP
  * rounding only.  Numeric exceptions are not reported (the status flags are
  * not set) and stack overflow/underflow is not detected: an empty register
- * reads as +0.  FNSTENV/FLDENV, transcendental instructions and BCD forms are
- * not implemented (V3_X_UNSUPPORTED).
+ * reads as +0.  Transcendental instructions and BCD forms are not
+ * implemented (V3_X_UNSUPPORTED).
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
@@ -309,7 +309,8 @@ static int op_fcomi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* FNSAVE / FRSTOR: 94/108-byte image (16/32-bit operand size). */
+/* FNSAVE / FRSTOR: 94/108-byte image (16/32-bit operand size); FNSTENV /
+ * FLDENV: its 14/28-byte environment header only. */
 static uint16_t full_tags(const struct v3_fpu_state *f)
 {
     uint16_t t = 0;
@@ -339,8 +340,10 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     struct v3_core *c = ctx->core;
     struct v3_fpu_state *f = &c->fpu;
     const struct v3_operand *op = &in->op[0];
-    bool save = in->mnemonic == ZYDIS_MNEMONIC_FNSAVE;
+    bool save = in->mnemonic == ZYDIS_MNEMONIC_FNSAVE || in->mnemonic == ZYDIS_MNEMONIC_FNSTENV;
+    bool env = in->mnemonic == ZYDIS_MNEMONIC_FNSTENV || in->mnemonic == ZYDIS_MNEMONIC_FLDENV;
     unsigned hdr = in->opsize == 2 ? 14 : 28, es = in->opsize == 2 ? 2 : 4;
+    unsigned len = env ? hdr : hdr + 80;
     uint8_t img[108];
     uint64_t ea = v3_op_ea(c, in, op);
     int st;
@@ -357,8 +360,12 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
             memcpy(img + i * es, &w[i], es);
         for (unsigned i = 0; i < 8; i++)
             memcpy(img + hdr + i * 10, f->st[i], 10);
-        if ((st = v3_mem_write_seg(ctx, op->reg, ea, img, hdr + 80, V3_ACCESS_WRITE)))
+        if ((st = v3_mem_write_seg(ctx, op->reg, ea, img, len, V3_ACCESS_WRITE)))
             return st;
+        if (env) {
+            f->fcw |= 0x3f;       /* FNSTENV then masks every exception */
+            return V3_X_NEXT;
+        }
         /* FNSAVE then initialises the FPU */
         f->fcw = 0x37f;
         f->fsw = 0;
@@ -368,7 +375,7 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         f->fdp = 0;
         return V3_X_NEXT;
     }
-    if ((st = v3_mem_read_seg(ctx, op->reg, ea, img, hdr + 80, V3_ACCESS_READ)))
+    if ((st = v3_mem_read_seg(ctx, op->reg, ea, img, len, V3_ACCESS_READ)))
         return st;
     uint16_t cw, sw, tw;
     memcpy(&cw, img, 2);
@@ -380,6 +387,8 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     for (unsigned p = 0; p < 8; p++)
         if (((tw >> (p * 2)) & 3) != 3)
             f->ftw |= (uint8_t)(1u << p);
+    if (env)
+        return V3_X_NEXT;
     for (unsigned i = 0; i < 8; i++) {
         memset(f->st[i], 0, 16);
         memcpy(f->st[i], img + hdr + i * 10, 10);
@@ -423,5 +432,7 @@ const struct v3_op_entry v3_ops_x87[] = {
     { ZYDIS_MNEMONIC_FUCOMIP, 0, op_fcomi },
     { ZYDIS_MNEMONIC_FNSAVE, 0, op_fnsave_frstor },
     { ZYDIS_MNEMONIC_FRSTOR, 0, op_fnsave_frstor },
+    { ZYDIS_MNEMONIC_FNSTENV, 0, op_fnsave_frstor },
+    { ZYDIS_MNEMONIC_FLDENV, 0, op_fnsave_frstor },
     { 0, 0, NULL },
 };

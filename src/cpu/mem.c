@@ -203,7 +203,7 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
     struct v3_core *core = cpu->core;
     struct cpu_hook_ent *e;
     struct v3_mem_region *r;
-    uint64_t gpa;
+    uint64_t gpa, rs, re;
     int cb;
 
     v3_mem_core_read_lock(core);
@@ -213,6 +213,8 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
         return 1;
     }
     r = e->reg;
+    rs = r->guest_start;            /* for the error message, after the unlock */
+    re = r->guest_end;
     gpa = e->gpa | (la & 0xfff);
     if (write) {
         if (__builtin_expect(++e->pending >= CPU_HC_FLUSH, 0))
@@ -230,8 +232,8 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
     }
     v3_mem_core_read_unlock(core);
     if (__builtin_expect(cb < 0, 0)) {
-        V3_ERROR("cpu: %s callback of a hooked region failed (%d) at %#llx+%u", write ? "write" : "read",
-                 cb, (unsigned long long)gpa, len);
+        V3_ERROR("cpu: %s callback of [%#llx, %#llx) failed (%d) at %#llx+%u", write ? "write" : "read",
+                 (unsigned long long)rs, (unsigned long long)re, cb, (unsigned long long)gpa, len);
         return V3_ECALLBACK;
     }
     if (write)

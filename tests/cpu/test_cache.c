@@ -418,6 +418,49 @@ static void test_map_change_while_running(void **state)
     v3_free_vm(g.vm);
 }
 
+/* vetoes the store of the value 2 */
+static int veto_write(struct v3_core *c, uint64_t gpa, const void *src, uint32_t len, void *priv)
+{
+    uint32_t v = 0;
+    (void)c; (void)gpa; (void)priv;
+    memcpy(&v, src, len < 4 ? len : 4);
+    if (v == 2)
+        return -1;
+    hook_writes++;
+    return 0;
+}
+
+/* A failing write callback ends the run with an error exit at the storing
+ * instruction: the first store (3) fills the hook cache through the slow
+ * path, the second (2) fails on the direct path. */
+static void test_hook_callback_failure(void **state)
+{
+    struct g64 g = { 0 };
+    struct v3_exit ex;
+    uint64_t hook = g64_gpa(0x20180000);
+    /* mov ecx, 3; L: mov [rdi], ecx ; dec ecx ; jnz L ; hlt */
+    static const uint8_t code[] = { 0xb9, 3, 0, 0, 0, 0x89, 0x0f, 0xff, 0xc9, 0x75, 0xfa, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    assert_int_equal(v3_hook_full_mem(g.vm, hook, hook + 4096, hk_read, hk_write, NULL), 0);
+    load(&g, CODE, code, sizeof(code));
+    g.core->gpr[V3_RDI] = 0x20180000;
+    hook_writes = 0;
+    run_to(&g, CODE, &ex);                       /* the hook cache learns the page */
+    assert_true(g64_halted_at(&ex, CODE + 11));
+    assert_int_equal(hook_writes, 3);
+    assert_int_equal(v3_unhook_mem(g.vm, hook), 0);
+    assert_int_equal(v3_hook_full_mem(g.vm, hook, hook + 4096, hk_read, veto_write, NULL), 0);
+    hook_writes = 0;
+    run_to(&g, CODE, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_ERROR);
+    assert_int_equal(ex.error.code, V3_ECALLBACK);
+    assert_int_equal(ex.insn_rip, CODE + 5);
+    assert_int_equal(hook_writes, 1);
+    assert_int_equal(g.core->gpr[V3_RCX], 2);    /* the failing store did not retire */
+    v3_free_vm(g.vm);
+}
+
 static long hook_reads;
 static int hk_read_count(struct v3_core *c, uint64_t gpa, void *dst, uint32_t len, void *priv)
 {
@@ -510,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_hook_call_counts),
         cmocka_unit_test(test_stop_pure_loop),
         cmocka_unit_test(test_map_change_while_running),
+        cmocka_unit_test(test_hook_callback_failure),
         cmocka_unit_test(test_cpuid_ud),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

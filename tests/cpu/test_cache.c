@@ -296,11 +296,13 @@ static void test_hooked_stores(void **state)
     v3_free_vm(g.vm);
 }
 
+/* request a stop once the vCPU has run the loop a while (RAX counts iterations) */
 static void *stop_later(void *arg)
 {
     struct v3_core *core = arg;
-    struct timespec ts = { 0, 30 * 1000 * 1000 };
-    nanosleep(&ts, NULL);
+    struct timespec ts = { 0, 1000 * 1000 };
+    while (__atomic_load_n(&core->gpr[V3_RAX], __ATOMIC_RELAXED) <= 1000)
+        nanosleep(&ts, NULL);
     v3_cpu_request_stop(core);
     return NULL;
 }
@@ -387,7 +389,8 @@ static void test_map_change_while_running(void **state)
     g.core->gpr[V3_RCX] = 1;
     mt_calls = 0;
     assert_int_equal(pthread_create(&t, NULL, mt_vcpu, &g), 0);
-    pause_us(2000);
+    for (int w = 0; w < 2000 && *ram == 0; w++)
+        pause_us(1000);                          /* the vCPU is storing */
     for (int i = 0; i < 200; i++) {
         uint64_t v0, v1;
         long c0, c1;
@@ -395,6 +398,9 @@ static void test_map_change_while_running(void **state)
         v0 = *ram;
         c0 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
         pause_us(200);
+        /* the first time, give a busy machine time to run the vCPU while hooked */
+        for (int w = 0; i == 0 && w < 2000 && __atomic_load_n(&mt_calls, __ATOMIC_RELAXED) == c0; w++)
+            pause_us(1000);
         v1 = *ram;
         hooked_calls += __atomic_load_n(&mt_calls, __ATOMIC_RELAXED) - c0;
         if (v0 != v1)

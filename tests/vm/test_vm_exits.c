@@ -254,10 +254,14 @@ static void test_hlt(void **state)
     v3_free_vm(vm);
 }
 
+/* raise the interrupt once the halted vCPU has yielded while waiting (or
+ * after 5 s, when the test then fails on the yield count) */
+static long raise_y0;
 static void *raise_later(void *arg)
 {
-    struct timespec ts = { 0, 20 * 1000 * 1000 };
-    nanosleep(&ts, NULL);
+    struct timespec ts = { 0, 1000 * 1000 };
+    for (int i = 0; i < 5000 && v3t_yield_count() == raise_y0; i++)
+        nanosleep(&ts, NULL);
     v3_vm_raise_interrupt(arg, 0x41);
     return NULL;
 }
@@ -272,6 +276,7 @@ static void test_hlt_wait_other_thread(void **state)
     pthread_t t;
     long y0 = v3t_yield_count();
 
+    raise_y0 = y0;
     fake_load(s, 1);
     vm = fake_vm(MB, 0, NULL);
     v3_vm_interrupt_sources(vm, 1);

@@ -444,6 +444,18 @@ static inline void v3_flags_replace_arith(struct v3_core *c, uint64_t val)
     c->rflags = ((c->rflags | 2) & ~(uint64_t)V3_FLAGS_ARITH) | (val & V3_FLAGS_ARITH);
 }
 
+/** The x87 state FNINIT leaves (FNSAVE too, after storing): FCW 037FH, status,
+ *  tags, opcode and pointers cleared; the registers and SSE state are kept. */
+static inline void v3_fpu_init(struct v3_fpu_state *f)
+{
+    f->fcw = 0x37f;
+    f->fsw = 0;
+    f->ftw = 0;
+    f->fop = 0;
+    f->fip = 0;
+    f->fdp = 0;
+}
+
 /** Current value of the arithmetic flags (other RFLAGS bits included). */
 static inline uint64_t v3_flags_get(struct v3_core *c) { return v3_core_get_rflags(c); }
 /** Only CF (0/1), cheap when lazy. */

@@ -1026,12 +1026,7 @@ static int op_fninit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     int st;
     if ((st = fpu_check(ctx)))
         return st;
-    f->fcw = 0x37f;
-    f->fsw = 0;
-    f->ftw = 0;
-    f->fop = 0;
-    f->fip = 0;
-    f->fdp = 0;
+    v3_fpu_init(f);
     return V3_X_NEXT;
 }
 

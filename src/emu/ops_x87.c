@@ -366,13 +366,7 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
             f->fcw |= 0x3f;       /* FNSTENV then masks every exception */
             return V3_X_NEXT;
         }
-        /* FNSAVE then initialises the FPU */
-        f->fcw = 0x37f;
-        f->fsw = 0;
-        f->ftw = 0;
-        f->fop = 0;
-        f->fip = 0;
-        f->fdp = 0;
+        v3_fpu_init(f);           /* FNSAVE then initialises the FPU */
         return V3_X_NEXT;
     }
     if ((st = v3_mem_read_seg(ctx, op->reg, ea, img, len, V3_ACCESS_READ)))

@@ -25,16 +25,21 @@ static inline void *v3_alloc_pages(size_t n) { return v3_host.alloc_pages(n); }
 static inline void v3_free_pages(void *p, size_t n) { if (p) v3_host.free_pages(p, n); }
 static inline uint64_t v3_time_ns(void) { return v3_host.time_ns(); }
 
-/* One step of a wait for another thread: a pause for the first @p spins
- * calls, then the host's yield() when it has one. */
-static inline void v3_wait_step(unsigned long *spins)
+/* One step of a wait for another thread: a pause for the first 256 calls
+ * (counted in *spins), then the host's yield() when it has one.  Returns 1
+ * once the wait is past its spinning phase (a long wait). */
+static inline int v3_wait_step(unsigned long *spins)
 {
-    if (*spins < 256 || !v3_host.yield) {
+    if (*spins < 256) {
         (*spins)++;
         __builtin_ia32_pause();
-    } else {
-        v3_host.yield();
+        return 0;
     }
+    if (v3_host.yield)
+        v3_host.yield();
+    else
+        __builtin_ia32_pause();
+    return 1;
 }
 
 void v3_log(enum v3_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

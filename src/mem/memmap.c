@@ -418,8 +418,7 @@ static void write_lock(struct v3_vm *vm)
         uint64_t since = 0;
 
         while (__atomic_load_n(&vm->cores[i].mem_read_depth, __ATOMIC_SEQ_CST)) {
-            v3_wait_step(&spins);
-            if (spins < 256 || since == ~0ull)
+            if (!v3_wait_step(&spins) || since == ~0ull)
                 continue;
             if (!since) {
                 since = v3_time_ns();

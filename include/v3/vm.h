@@ -40,6 +40,10 @@ struct v3_vm_region_config {
 #define V3_DEV_ALL         (V3_DEV_UART | V3_DEV_DEBUG_EXIT | V3_DEV_VGA_TEXT | V3_DEV_TESTDEV | \
                             V3_DEV_SYSCTL_A)
 
+/** VM clock modes (v3_vm_config::clock). */
+#define V3_CLOCK_REALTIME 0
+#define V3_CLOCK_VIRTUAL  1
+
 /** Serial port byte sinks/sources provided by the embedder (the core does no I/O itself). */
 struct v3_serial_io {
     /** Called for each byte the guest transmits.  NULL: bytes are dropped. */
@@ -66,7 +70,18 @@ struct v3_vm_config {
     const struct v3_vm_region_config *regions;
     unsigned num_regions;
 
-    unsigned devices;                 /**< V3_DEV_* mask */
+    /** Machine: "pc" (the PC platform: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or
+     *  "none"/NULL (only the devices named here); see v3/device.h. */
+    const char *machine;
+    /** Extra devices, "NAME[,key=value...]" each (v3_vm_add_device()), created after the
+     *  machine's; @c num_device_args entries (the strings need not outlive the call). */
+    const char *const *device_args;
+    unsigned num_device_args;
+    unsigned devices;                 /**< V3_DEV_* mask: shorthands for device names */
+    /** VM clock: V3_CLOCK_REALTIME (host monotonic time) or V3_CLOCK_VIRTUAL (advanced by
+     *  retired guest instructions, one per @c virtual_insn_ps picoseconds; deterministic). */
+    int clock;
+    uint32_t virtual_insn_ps;         /**< V3_CLOCK_VIRTUAL: picoseconds per instruction (0: 1000) */
     struct v3_serial_io serial;       /**< COM1 byte sink/source (with V3_DEV_UART) */
 
     /** Enable hypercall 0x1000 (MEM_OFFSET), which reveals the host address of guest RAM. */

@@ -91,6 +91,10 @@ struct v3_os_hooks {
     /** Wait until signalled or @p timeout_ns nanoseconds have passed; clears the signal. */
     void (*event_wait)(void *ev, uint64_t timeout_ns);
     void (*event_signal)(void *ev);
+
+    /** Optional: wall-clock time in nanoseconds since 1970-01-01 UTC (POSIX:
+     *  CLOCK_REALTIME).  The RTC starts from it; without it, from a fixed date. */
+    uint64_t (*wall_ns)(void);
 };
 
 /**

@@ -8,7 +8,7 @@
 #include "internal/devmodel.h"
 
 extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
-    v3_dev_testdev;
+    v3_dev_testdev, v3_dev_rtc;
 
 const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_uart,
@@ -16,11 +16,13 @@ const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_sysctl_a,
     &v3_dev_vga,
     &v3_dev_testdev,
+    &v3_dev_rtc,
     NULL,
 };
 
 /* The PC: interrupt controllers first (devices created later wire to them). */
 static const char *const pc_devices[] = {
+    "rtc",
     "uart",
     "debug-exit",
     "sysctl-a",

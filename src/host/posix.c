@@ -101,6 +101,13 @@ static void posix_barrier_all(void)
     }
 }
 
+static uint64_t posix_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Wake-up events: a flag under a mutex, a condition variable on CLOCK_MONOTONIC. */
 struct posix_event {
     pthread_mutex_t m;
@@ -211,6 +218,7 @@ static struct v3_os_hooks posix_hooks = {
     .event_free = posix_event_free,
     .event_wait = posix_event_wait,
     .event_signal = posix_event_signal,
+    .wall_ns = posix_wall_ns,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

@@ -8,7 +8,7 @@
 #include "internal/devmodel.h"
 
 extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
-    v3_dev_testdev, v3_dev_rtc;
+    v3_dev_testdev, v3_dev_rtc, v3_dev_acpi_pm, v3_dev_i8042, v3_dev_fw_cfg;
 
 const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_uart,
@@ -17,12 +17,18 @@ const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_vga,
     &v3_dev_testdev,
     &v3_dev_rtc,
+    &v3_dev_acpi_pm,
+    &v3_dev_i8042,
+    &v3_dev_fw_cfg,
     NULL,
 };
 
 /* The PC: interrupt controllers first (devices created later wire to them). */
 static const char *const pc_devices[] = {
     "rtc",
+    "acpi-pm",
+    "i8042",
+    "fw-cfg",
     "uart",
     "debug-exit",
     "sysctl-a",

@@ -806,8 +806,19 @@ int v3_vm_device_info(struct v3_vm *vm, unsigned idx, struct v3_device_info *inf
             }
         }
     }
-    for (struct v3_irq_line *l = d->lines; l && info->nirq < 8; l = l->next)
-        info->irq[info->nirq++] = l->irq;
+    for (struct v3_irq_line *l = d->lines; l; l = l->next)
+        info->nirq++;
+    if (info->nirq > 8)
+        info->nirq = 8;
+    {
+        /* lines are kept newest first: list them in the order they were taken */
+        unsigned k = 0, total = 0;
+        for (struct v3_irq_line *l = d->lines; l; l = l->next)
+            total++;
+        for (struct v3_irq_line *l = d->lines; l; l = l->next, k++)
+            if (total - 1 - k < 8)
+                info->irq[total - 1 - k] = l->irq;
+    }
     return V3_OK;
 }
 

@@ -45,6 +45,8 @@ const char *v3_stop_reason_str(enum v3_stop_reason r)
     case V3_STOP_INSN_LIMIT: return "insn-limit";
     case V3_STOP_REQUESTED:  return "requested";
     case V3_STOP_ERROR:      return "error";
+    case V3_STOP_POWEROFF:   return "poweroff";
+    case V3_STOP_RESET:      return "reset";
     default:                 return "unknown";
     }
 }

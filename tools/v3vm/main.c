@@ -63,7 +63,8 @@ static void usage(FILE *f)
 "  --version            print the version\n"
 "\n"
 "Exit status: the guest's debug-exit status (value v written to port 0xf4\n"
-"gives (v << 1) | 1), or %d shutdown (triple fault or reset), %d HLT with no possible\n"
+"gives (v << 1) | 1), 0 when the guest powers off (ACPI S5), or %d shutdown\n"
+"(triple fault or reset), %d HLT with no possible\n"
 "wake-up, %d instruction limit, %d VM error, %d usage error, %d bad image or\n"
 "setup failure, %d interrupted.\n",
             prog, EXIT_SHUTDOWN, EXIT_HLT, EXIT_INSN_LIMIT, EXIT_VM_ERROR, EXIT_USAGE, EXIT_SETUP,
@@ -518,6 +519,15 @@ int main(int argc, char **argv)
         break;
     case V3_STOP_SHUTDOWN:
         fprintf(stderr, "%s: guest shut down (triple fault or reset request) at rip %#llx\n", prog, (unsigned long long)res.rip);
+        status = EXIT_SHUTDOWN;
+        break;
+    case V3_STOP_POWEROFF:
+        if (log_level >= V3_LOG_INFO)
+            fprintf(stderr, "%s: guest powered off\n", prog);
+        status = 0;
+        break;
+    case V3_STOP_RESET:
+        fprintf(stderr, "%s: guest reset the machine at rip %#llx\n", prog, (unsigned long long)res.rip);
         status = EXIT_SHUTDOWN;
         break;
     case V3_STOP_HLT:

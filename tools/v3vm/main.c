@@ -38,7 +38,8 @@ static void usage(FILE *f)
 "\n"
 "  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
 "  -kernel FILE         the kernel image (required)\n"
-"  -append CMDLINE      kernel command line\n"
+"  -append CMDLINE      kernel command line (multiboot: given as 'FILE CMDLINE', as\n"
+"                       QEMU and GRUB do; --raw-cmdline passes CMDLINE alone)\n"
 "  -initrd FILE[,FILE]  modules; each as 'path args' (the whole text is the module string)\n"
 "  -serial MODE         stdio (default), file:PATH, or none\n"
 "  -machine NAME        pc (default: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or none\n"
@@ -277,7 +278,8 @@ int main(int argc, char **argv)
     int err, rc, status;
     const char *machine = "pc", *devargs[32];
     unsigned ndevargs = 0;
-    int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, list_devices = 0;
+    int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, list_devices = 0, raw_cmdline = 0;
+    char *mb_cmdline = NULL;
 
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
@@ -342,6 +344,8 @@ int main(int argc, char **argv)
                 clock_mode = V3_CLOCK_VIRTUAL;
             else
                 die_usage("invalid clock '%s' (realtime or virtual)", argv[i]);
+        } else if (!strcmp(a, "--raw-cmdline")) {
+            raw_cmdline = 1;
         } else if (!strcmp(a, "--dump-devices")) {
             dump_devices = 1;
         } else if (!strcmp(a, "--flat")) {
@@ -483,7 +487,18 @@ int main(int argc, char **argv)
             entry = addr;
         rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
-        rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
+        if (!raw_cmdline) {
+            /* argv[0] of the guest is the kernel's file name, as QEMU and GRUB give it */
+            size_t n = strlen(kernel) + 2 + (append ? strlen(append) : 0);
+            mb_cmdline = malloc(n);
+            if (!mb_cmdline) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                goto out;
+            }
+            snprintf(mb_cmdline, n, "%s %s", kernel, append ? append : "");
+        }
+        rc = v3_load_multiboot(the_vm, image, image_len, raw_cmdline ? append : mb_cmdline, nmods ? mods : NULL,
+                               nmods, NULL);
     }
     if (rc < 0) {
         fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));
@@ -560,6 +575,7 @@ int main(int argc, char **argv)
         print_stats(the_vm);
 out:
     free(image);
+    free(mb_cmdline);
     for (unsigned i = 0; i < nmods; i++) {
         free(mod_data[i]);
         free(mod_strings[i]);

@@ -38,6 +38,8 @@ static const char *const pc_devices[] = {
 };
 
 const struct v3_machine_def v3_machine_registry[] = {
-    { "pc", "a PC: PIC, PIT, RTC, LAPIC, IOAPIC, 16550A, port 0x92, VGA text, debug exit", pc_devices },
-    { NULL, NULL, NULL },
+    /* RAM beyond 3 GiB moves above 4 GiB, leaving 0xC0000000-0xFFFFFFFF to devices */
+    { "pc", "a PC: PIC, PIT, RTC, LAPIC, IOAPIC, 16550A, port 0x92, VGA text, debug exit", pc_devices,
+      0xc0000000ull },
+    { NULL, NULL, NULL, 0 },
 };

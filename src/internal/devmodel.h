@@ -79,7 +79,10 @@ struct v3_machine_def {
     const char *name;
     const char *help;
     const char *const *devices;
+    uint64_t ram_hole;              /* RAM above this moves to 4 GiB (0: no hole) */
 };
+/* The RAM hole of machine @p name (NULL: "none"), 0 if it has none. */
+uint64_t v3_machine_ram_hole(const char *name);
 extern const struct v3_machine_def v3_machine_registry[];
 
 #endif

@@ -78,6 +78,8 @@ struct v3_vm {
     struct v3_clock clock;
     int has_run;                     /* v3_run_vm() was called: no more devices */
     void **wake;                     /* per vCPU host event (NULL without event members) */
+    void *high_ram;                  /* RAM above 4 GiB (a machine with a hole), ours */
+    uint64_t high_ram_len;
     uint64_t rate_ipns_q16;          /* realtime: measured instructions per ns, 16.16 */
 
     struct v3_vm_stats stats;

@@ -854,6 +854,16 @@ int v3_devmodel_init(struct v3_vm *vm)
     return V3_OK;
 }
 
+uint64_t v3_machine_ram_hole(const char *name)
+{
+    if (!name)
+        return 0;
+    for (unsigned i = 0; v3_machine_registry[i].name; i++)
+        if (v3_str_eq(v3_machine_registry[i].name, name))
+            return v3_machine_registry[i].ram_hole;
+    return 0;
+}
+
 static const char *const dev_bits[] = { "uart", "debug-exit", "vga", "testdev", "sysctl-a" };
 
 int v3_devmodel_create_config(struct v3_vm *vm, const struct v3_vm_config *cfg)

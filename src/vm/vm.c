@@ -46,6 +46,8 @@ static void vm_destroy(struct v3_vm *vm)
     v3_msr_cpuid_free_all(vm);
     if (vm->mem_ready)
         v3_mem_map_deinit(vm);
+    if (vm->high_ram)
+        v3_free_pages(vm->high_ram, vm->high_ram_len / V3_PAGE_SIZE);
     v3_free(vm->io_warned);
     v3_free(vm->cores);
     v3_free(vm);
@@ -147,10 +149,30 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
     rc = v3_devmodel_init(vm);
     if (rc < 0)
         goto fail_vm;
-    rc = v3_mem_map_init(vm, cfg->mem_size);
-    if (rc < 0)
-        goto fail_vm;
-    vm->mem_ready = 1;
+    {
+        /* a machine with a device window below 4 GiB moves the RAM above it past 4 GiB */
+        uint64_t hole = v3_machine_ram_hole(cfg->machine), low = cfg->mem_size;
+        if (hole && low > hole && !(low & 0xfff)) {
+            vm->high_ram_len = low - hole;
+            low = hole;
+        }
+        rc = v3_mem_map_init(vm, low);
+        if (rc < 0)
+            goto fail_vm;
+        vm->mem_ready = 1;
+        if (vm->high_ram_len) {
+            vm->high_ram = v3_alloc_pages(vm->high_ram_len / V3_PAGE_SIZE);
+            if (!vm->high_ram) {
+                V3_ERROR("v3_create_vm: out of memory for %llu MiB of RAM above 4 GiB",
+                         (unsigned long long)(vm->high_ram_len >> 20));
+                rc = V3_ENOMEM;
+                goto fail_vm;
+            }
+            rc = v3_add_shadow_mem(vm, 1ull << 32, (1ull << 32) + vm->high_ram_len, vm->high_ram);
+            if (rc < 0)
+                goto fail_vm;
+        }
+    }
     for (unsigned i = 0; i < cfg->num_regions; i++) {
         const struct v3_vm_region_config *r = &cfg->regions[i];
         rc = v3_add_shadow_mem(vm, r->start, r->end, r->host_addr);

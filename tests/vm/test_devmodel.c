@@ -400,6 +400,36 @@ static void test_realtime_hlt_cpu(void **state)
     v3_free_vm(vm);
 }
 
+/* -machine pc with 5 GiB: 3 GiB below the device window, 2 GiB from 4 GiB; -machine none keeps one run. */
+static void test_pc_ram_hole(void **state)
+{
+    struct v3_vm_config cfg;
+    struct v3_vm *vm;
+    uint32_t v = 0x12345678, r = 0;
+    int err;
+
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = 5ull << 30;
+    cfg.machine = "pc";
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    assert_int_equal(v3_mem_size(vm), 3ull << 30);
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, (4ull << 30) + 0x1000, 4, &v), 4);
+    assert_int_equal(v3_read_gpa_memory(vm, NULL, (4ull << 30) + 0x1000, 4, &r), 4);
+    assert_int_equal(r, v);
+    assert_int_equal(v3_read_gpa_memory(vm, NULL, (6ull << 30) + 0x1000, 4, &r), V3_EUNMAPPED);
+    assert_true(v3_read_gpa_memory(vm, NULL, 0xc0000000ull, 4, &r) < 0);
+    v3_free_vm(vm);
+
+    cfg.machine = "none";
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    assert_int_equal(v3_mem_size(vm), 5ull << 30);
+    v3_free_vm(vm);
+    assert_int_equal(v3t_outstanding(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_virtual_deadline_exact),
         cmocka_unit_test(test_virtual_hlt_interrupts),
         cmocka_unit_test(test_realtime_hlt_cpu),
+        cmocka_unit_test(test_pc_ram_hole),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

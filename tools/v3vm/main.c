@@ -34,12 +34,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "Usage: %s [options] -kernel FILE\n"
-"Boot a multiboot v1 kernel (ELF32 or a.out-kludge image) on v3vmm.\n"
+"Boot a kernel on v3vmm: a Linux bzImage, a vmlinux with a PVH entry note, or a\n"
+"multiboot v1 kernel (ELF32 or a.out-kludge image); the type is detected.\n"
 "\n"
 "  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
 "  -kernel FILE         the kernel image (required)\n"
 "  -append CMDLINE      kernel command line\n"
-"  -initrd FILE[,FILE]  modules; each as 'path args' (the whole text is the module string)\n"
+"  -initrd FILE[,FILE]  Linux: the initramfs (one file); multiboot: modules, each as\n"
+"                       'path args' (the whole text is the module string)\n"
 "  -serial MODE         stdio (default), file:PATH, or none\n"
 "  --flat ADDR[:ENTRY]  load FILE as a flat binary at ADDR, start at ENTRY (default ADDR)\n"
 "                       in 32-bit protected mode (--real: real mode)\n"
@@ -205,7 +207,7 @@ static const char *load_error(int rc)
     case V3_EIMAGE:       return "malformed guest image";
     case V3_ESIZE:        return "the image does not fit in guest RAM";
     case V3_EOVERLAP:     return "overlapping segments";
-    case V3_EUNSUPPORTED: return "the kernel requires a multiboot feature v3vm does not provide";
+    case V3_EUNSUPPORTED: return "the kernel requires a boot feature v3vm does not provide";
     default:              return v3_strerror(rc);
     }
 }
@@ -419,7 +421,23 @@ int main(int argc, char **argv)
             entry = addr;
         rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
-        rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
+        enum v3_image_type type = v3_detect_image(image, image_len);
+        struct v3_linux_boot lb = { .cmdline = append };
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && nmods > 1) {
+            fprintf(stderr, "%s: a Linux kernel takes one -initrd file\n", prog);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        if (nmods) {
+            lb.initrd = mods[0].data;
+            lb.initrd_len = mods[0].len;
+        }
+        if (type == V3_IMAGE_BZIMAGE)
+            rc = v3_load_bzimage(the_vm, image, image_len, &lb, NULL);
+        else if (type == V3_IMAGE_PVH)
+            rc = v3_load_pvh(the_vm, image, image_len, &lb, NULL);
+        else
+            rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
     }
     if (rc < 0) {
         fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));

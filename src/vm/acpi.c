@@ -298,7 +298,8 @@ int v3_pc_build_tables(const struct v3_pc_layout *l, uint8_t *buf, size_t size, 
     /* FADT */
     t = buf + (w.fadt - base);
     sdt_header(t, "FACP", FADT_LEN, 6);
-    w32(t + 36, (uint32_t)w.facs);          /* FIRMWARE_CTRL */
+    w32(t + 36, 0);                         /* FIRMWARE_CTRL: 0, X_FIRMWARE_CTRL has the FACS (with
+                                               both set, Linux installs the FACS twice) */
     w32(t + 40, (uint32_t)w.dsdt);
     w8(t + 45, 0);                          /* preferred PM profile: unspecified */
     w16(t + 46, l->sci_irq);

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <v3/v3.h>
 #include <v3/devices.h>
 #include <v3/loader.h>
+#include <v3/platform.h>
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -257,7 +259,10 @@ static void print_vga(struct v3_vm *vm)
 int main(int argc, char **argv)
 {
     const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
-    uint64_t mem = 128ull << 20, max_insns = 0;
+    uint64_t mem = 128ull << 20, max_insns = 0, high_len = 0;
+    void *high_mem = NULL;
+    struct v3_vm_region_config high_region;
+    struct v3_pc_layout layout;
     int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
@@ -383,7 +388,22 @@ int main(int argc, char **argv)
     }
 
     memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = mem;
+    /* A PC: RAM above the 32-bit device window (3 GiB) lives from 4 GiB on (v3/platform.h). */
+    cfg.mem_size = mem > V3_PC_MMIO_START ? V3_PC_MMIO_START : mem;
+    if (mem > cfg.mem_size) {
+        high_len = mem - cfg.mem_size;
+        high_mem = mmap(NULL, high_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                        -1, 0);
+        if (high_mem == MAP_FAILED) {
+            high_mem = NULL;
+            fprintf(stderr, "%s: cannot allocate %llu bytes of RAM above 4 GiB: %s\n", prog,
+                    (unsigned long long)high_len, strerror(errno));
+            goto out;
+        }
+        high_region = (struct v3_vm_region_config){ V3_PC_MMIO_END, V3_PC_MMIO_END + high_len, high_mem };
+        cfg.regions = &high_region;
+        cfg.num_regions = 1;
+    }
     cfg.devices = V3_DEV_ALL;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
@@ -422,7 +442,12 @@ int main(int argc, char **argv)
         rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
         enum v3_image_type type = v3_detect_image(image, image_len);
-        struct v3_linux_boot lb = { .cmdline = append };
+        struct v3_linux_boot lb = { .cmdline = append, .layout = &layout };
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, 1) < 0) {
+            fprintf(stderr, "%s: a Linux guest needs 2 MiB of RAM at least\n", prog);
+            status = EXIT_USAGE;
+            goto out;
+        }
         if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && nmods > 1) {
             fprintf(stderr, "%s: a Linux kernel takes one -initrd file\n", prog);
             status = EXIT_USAGE;
@@ -515,6 +540,8 @@ out:
     }
     if (serial_file)
         fclose(serial_file);
+    if (high_mem)
+        munmap(high_mem, high_len);
     v3_deinit();
     return status;
 }

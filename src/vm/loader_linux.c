@@ -250,9 +250,9 @@ int v3_load_bzimage(struct v3_vm *vm, const void *image, size_t len, const struc
     if (init_size < len - pm_off)
         init_size = len - pm_off;
     load = pref < V3_PC_HIGH_RAM ? V3_PC_HIGH_RAM : pref;
-    if (relocatable)
-        load = (load + align - 1) & ~(align - 1);
     top = ram_top(vm, l);
+    if (relocatable && load < top)
+        load = (load + align - 1) & ~(align - 1);
     if (load >= top || init_size > top - load) {
         V3_ERROR("loader: kernel needs 0x%llx bytes (init_size) at 0x%llx: beyond RAM below 0x%llx",
                  (unsigned long long)init_size, (unsigned long long)load, (unsigned long long)top);

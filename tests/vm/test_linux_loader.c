@@ -456,9 +456,12 @@ static void test_bz_bad(void **state)
     b.init_size = 16 * MB + 4096;
     len = build_bz(&b);
     assert_int_equal(v3_load_bzimage(vm, img, len, &lb, NULL), V3_ESIZE);
-    /* pref_address beyond RAM */
+    /* pref_address beyond RAM; one that would wrap around when aligned */
     b = bz_default();
     b.pref = 0x4000000;
+    len = build_bz(&b);
+    assert_int_equal(v3_load_bzimage(vm, img, len, &lb, NULL), V3_ESIZE);
+    b.pref = ~0xfffull;
     len = build_bz(&b);
     assert_int_equal(v3_load_bzimage(vm, img, len, &lb, NULL), V3_ESIZE);
     /* an initrd that cannot fit above the kernel's init_size */

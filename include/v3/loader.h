@@ -67,4 +67,88 @@ enum v3_flat_mode { V3_FLAT_PROT32 = 0, V3_FLAT_REAL = 1 };
 int v3_load_flat(struct v3_vm *vm, const void *image, size_t len, uint64_t addr, uint64_t entry,
                  enum v3_flat_mode mode);
 
+/* ---- Linux: bzImage (boot protocol) and PVH (vmlinux ELF with the Xen PVH note) ---- */
+
+struct v3_pc_layout;
+
+/** Image kinds v3_detect_image() tells apart. */
+enum v3_image_type {
+    V3_IMAGE_UNKNOWN = 0,
+    V3_IMAGE_MULTIBOOT,     /**< multiboot v1 header in the first 8 KiB (and no PVH note) */
+    V3_IMAGE_BZIMAGE,       /**< 0xAA55 at 0x1FE and "HdrS" at 0x202 */
+    V3_IMAGE_PVH,           /**< ELF64/ELF32 with a XEN_ELFNOTE_PHYS32_ENTRY note */
+};
+
+/**
+ * Classify a kernel image as QEMU's -kernel does: a bzImage by its setup
+ * header magic, an ELF with a PVH entry note as PVH, else multiboot if a
+ * valid multiboot v1 header lies in the first 8 KiB.  Pure; any thread.
+ */
+enum v3_image_type v3_detect_image(const void *image, size_t len);
+
+/** Inputs of the Linux loaders. */
+struct v3_linux_boot {
+    const char *cmdline;            /**< NUL-terminated or NULL (empty) */
+    const void *initrd;             /**< initramfs bytes or NULL */
+    size_t initrd_len;
+    /** The machine; NULL: v3_pc_layout_init(mem size of the VM, its vCPU count). */
+    const struct v3_pc_layout *layout;
+    int force_32bit;                /**< bzImage: use the 32-bit entry even if a 64-bit one exists */
+};
+
+/** Where the Linux loaders put things (guest physical addresses). */
+struct v3_linux_info {
+    uint64_t entry;
+    uint64_t load_addr, load_end;   /**< kernel: [load_addr, load_end) incl. init_size / bss */
+    uint64_t boot_params;           /**< zero page (bzImage) or hvm_start_info (PVH) */
+    uint64_t cmdline_addr;
+    uint64_t initrd_addr, initrd_len;
+    uint64_t rsdp;
+    uint64_t page_tables;           /**< PML4 of the 64-bit entry, else 0 */
+    uint16_t protocol;              /**< bzImage boot protocol version (0x20f = 2.15) */
+    int entry64;                    /**< 1 if entered in 64-bit mode */
+    int cmdline_truncated;          /**< 1 if the command line was cut to cmdline_size */
+};
+
+#define V3_LINUX_ZERO_PAGE      0x7000u      /**< boot_params / hvm_start_info */
+#define V3_LINUX_STACK_TOP      0x8FF0u
+#define V3_LINUX_CMDLINE        0x20000u     /**< command line (up to 64 KiB) */
+#define V3_HVM_START_MAGIC      0x336EC578u
+
+/**
+ * Load a Linux bzImage following the x86 boot protocol (>= 2.06, loaded
+ * high): the protected-mode kernel goes at pref_address (protocol >= 2.10;
+ * 0x100000 before), aligned to kernel_alignment if relocatable, with
+ * init_size bytes of RAM below the device window; the initrd goes page
+ * aligned as high as initrd_addr_max and RAM allow, above the kernel; the
+ * command line at V3_LINUX_CMDLINE, cut to cmdline_size (255 before 2.06)
+ * with a warning; the zero page at V3_LINUX_ZERO_PAGE (setup header copied,
+ * type_of_loader 0xFF, CAN_USE_HEAP, e820 from the layout, acpi_rsdp_addr);
+ * the firmware tables and BIOS data area words (v3_pc_write_tables()).
+ * vCPU 0 enters at load + 0x200 in 64-bit mode (protocol >= 2.12 with
+ * XLF_KERNEL_64): identity-mapped 2 MiB pages over 4 GiB in the boot area,
+ * GDT with code 0x10 / data 0x18, RSI = zero page, IF = 0; otherwise at
+ * code32_start in 32-bit flat protected mode (ESI = zero page, EBX = EBP =
+ * EDI = 0, paging off).
+ * @return V3_OK; V3_EINVAL (NULL vm/image/boot), V3_EIMAGE (bad magic,
+ *         truncated), V3_EUNSUPPORTED (protocol < 2.06, not loaded high),
+ *         V3_ESIZE (kernel or initrd does not fit), or a guest memory write
+ *         error.  Nothing is written to the guest before every check passed.
+ *         One log line names the problem.
+ */
+int v3_load_bzimage(struct v3_vm *vm, const void *image, size_t len, const struct v3_linux_boot *boot,
+                    struct v3_linux_info *info);
+
+/**
+ * Load an uncompressed vmlinux (ELF64 or ELF32) through its PVH entry
+ * (Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY, 18): PT_LOAD segments at their
+ * p_paddr, hvm_start_info (version 1: the initrd as module 0, command line,
+ * RSDP, e820 memory map) at V3_LINUX_ZERO_PAGE, the firmware tables; vCPU 0
+ * enters in 32-bit flat protected mode, paging off, EBX = start info.
+ * @return V3_OK; V3_EINVAL, V3_EIMAGE (not ELF, no PVH note, truncated),
+ *         V3_ESIZE (segment or initrd outside RAM), V3_EOVERLAP.
+ */
+int v3_load_pvh(struct v3_vm *vm, const void *image, size_t len, const struct v3_linux_boot *boot,
+                struct v3_linux_info *info);
+
 #endif

@@ -26,7 +26,7 @@ const struct v3_device_ops *const v3_device_registry[] = {
 /* The PC: interrupt controllers first (devices created later wire to them). */
 static const char *const pc_devices[] = {
     "rtc",
-    "acpi-pm",
+    "acpi-pm,tmr32=on",       /* the FADT declares TMR_VAL_EXT (v3/platform.h) */
     "i8042",
     "fw-cfg",
     "uart",

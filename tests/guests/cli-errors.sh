@@ -55,6 +55,10 @@ expect 12 "truncated image"                -kernel "$tmp.trunc"
 expect 12 "outside guest RAM"              -m 1M -kernel "$hello"
 expect 12 "cannot open"                    -kernel "$hello" -initrd "$tmp.missing"
 expect 12 "does not fit in guest RAM"      -m 4K --flat 0x1000 -kernel "$hello"
+# a bzImage header (0xAA55 at 0x1FE, "HdrS" at 0x202) with boot protocol 2.00
+head -c 4096 /dev/zero > "$tmp.bz"
+printf '\125\252\353\000HdrS\000\002' | dd of="$tmp.bz" bs=1 seek=510 conv=notrunc 2>/dev/null
+expect 12 "boot protocol 2.00 is too old"  -kernel "$tmp.bz"
 
 if [ "$cpu" = cpu ]; then
     expect 1 "Hello from a v3vmm guest!"   -m 16M -kernel "$hello"
@@ -71,6 +75,8 @@ if [ "$cpu" = cpu ]; then
     expect 1 "PASS hypercall mem_offset enabled"  -kernel "$guests/hooks.elf" --enable-mem-offset-hypercall
     expect 1 "hooks: done, 0 failed"       -kernel "$guests/hooks.elf" --enable-mem-offset-hypercall
     expect 1 "full-hook"                   -kernel "$hello" --dump-map -serial none
+    # RAM above the 3 GiB device window is mapped from 4 GiB
+    expect 1 "0x0000000100000000 0x0000000180000000 shadow" -m 5G -kernel "$hello" --dump-map -serial none
     expect 1 "exit io out port 03f8"       -kernel "$hello" --trace exits -serial none
     # SIGTERM stops a guest that never stops by itself: status 130
     printf '\353\376' > "$tmp.loop"       # jmp $

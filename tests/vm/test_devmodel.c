@@ -395,7 +395,7 @@ static void test_realtime_hlt_cpu(void **state)
     assert_true((v3_get_core(vm, 0)->gpr[V3_RBX] & 0xffff) >= 25);
     assert_int_equal(v3_get_core(vm, 0)->gpr[V3_RBX] & 0xffff, t->acks);
     print_message("halted guest, 100 Hz timer: %.2f%% of one CPU over %.3f s\n", 100 * cpu / wall, wall);
-    assert_true(wall >= 0.49);
+    assert_true(wall >= 0.4);                   /* the clock started at creation, before the run */
     assert_true(cpu < 0.02 * wall);
     v3_free_vm(vm);
 }

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <v3/v3.h>
 #include <v3/devices.h>
 #include <v3/loader.h>
+#include <v3/platform.h>
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -34,13 +36,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "Usage: %s [options] -kernel FILE\n"
-"Boot a multiboot v1 kernel (ELF32 or a.out-kludge image) on v3vmm.\n"
+"Boot a kernel on v3vmm: a Linux bzImage, a vmlinux with a PVH entry note, or a\n"
+"multiboot v1 kernel (ELF32 or a.out-kludge image); the type is detected.\n"
 "\n"
 "  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
 "  -kernel FILE         the kernel image (required)\n"
 "  -append CMDLINE      kernel command line (multiboot: given as 'FILE CMDLINE', as\n"
 "                       QEMU and GRUB do; --raw-cmdline passes CMDLINE alone)\n"
-"  -initrd FILE[,FILE]  modules; each as 'path args' (the whole text is the module string)\n"
+"  -initrd FILE[,FILE]  Linux: the initramfs (one file); multiboot: modules, each as\n"
+"                       'path args' (the whole text is the module string)\n"
 "  -serial MODE         stdio (default), file:PATH, or none\n"
 "  -machine NAME        pc (default: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or none\n"
 "                       (UART, debug exit, port 0x92, VGA text, test device); help lists them\n"
@@ -213,7 +217,7 @@ static const char *load_error(int rc)
     case V3_EIMAGE:       return "malformed guest image";
     case V3_ESIZE:        return "the image does not fit in guest RAM";
     case V3_EOVERLAP:     return "overlapping segments";
-    case V3_EUNSUPPORTED: return "the kernel requires a multiboot feature v3vm does not provide";
+    case V3_EUNSUPPORTED: return "the kernel requires a boot feature v3vm does not provide";
     default:              return v3_strerror(rc);
     }
 }
@@ -264,6 +268,7 @@ int main(int argc, char **argv)
 {
     const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
     uint64_t mem = 128ull << 20, max_insns = 0;
+    struct v3_pc_layout layout;
     int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
@@ -440,6 +445,7 @@ int main(int argc, char **argv)
     }
 
     memset(&cfg, 0, sizeof(cfg));
+    /* -machine pc moves RAM above 3 GiB to 4 GiB (v3_create_vm; the layout of v3/platform.h) */
     cfg.mem_size = mem;
     cfg.devices = V3_DEV_ALL;
     cfg.machine = machine;
@@ -487,18 +493,40 @@ int main(int argc, char **argv)
             entry = addr;
         rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
-        if (!raw_cmdline) {
-            /* argv[0] of the guest is the kernel's file name, as QEMU and GRUB give it */
-            size_t n = strlen(kernel) + 2 + (append ? strlen(append) : 0);
-            mb_cmdline = malloc(n);
-            if (!mb_cmdline) {
-                fprintf(stderr, "%s: out of memory\n", prog);
-                goto out;
-            }
-            snprintf(mb_cmdline, n, "%s %s", kernel, append ? append : "");
+        enum v3_image_type type = v3_detect_image(image, image_len);
+        struct v3_linux_boot lb = { .cmdline = append, .layout = &layout };
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, 1) < 0) {
+            fprintf(stderr, "%s: a Linux guest needs 2 MiB of RAM at least\n", prog);
+            status = EXIT_USAGE;
+            goto out;
         }
-        rc = v3_load_multiboot(the_vm, image, image_len, raw_cmdline ? append : mb_cmdline, nmods ? mods : NULL,
-                               nmods, NULL);
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && nmods > 1) {
+            fprintf(stderr, "%s: a Linux kernel takes one -initrd file\n", prog);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        if (nmods) {
+            lb.initrd = mods[0].data;
+            lb.initrd_len = mods[0].len;
+        }
+        if (type == V3_IMAGE_BZIMAGE)
+            rc = v3_load_bzimage(the_vm, image, image_len, &lb, NULL);
+        else if (type == V3_IMAGE_PVH)
+            rc = v3_load_pvh(the_vm, image, image_len, &lb, NULL);
+        else {
+            if (!raw_cmdline) {
+                /* argv[0] of the guest is the kernel's file name, as QEMU and GRUB give it */
+                size_t n = strlen(kernel) + 2 + (append ? strlen(append) : 0);
+                mb_cmdline = malloc(n);
+                if (!mb_cmdline) {
+                    fprintf(stderr, "%s: out of memory\n", prog);
+                    goto out;
+                }
+                snprintf(mb_cmdline, n, "%s %s", kernel, append ? append : "");
+            }
+            rc = v3_load_multiboot(the_vm, image, image_len, raw_cmdline ? append : mb_cmdline,
+                                   nmods ? mods : NULL, nmods, NULL);
+        }
     }
     if (rc < 0) {
         fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));

@@ -372,19 +372,18 @@ static void pic_changed(struct pic_state *p)
 
 /* 8-bit registers: a wider access is taken byte by byte, as the ISA bus does;
  * bytes beyond the claimed pair read as 0xFF (nothing else decodes them here). */
-static uint64_t pic_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
+static uint64_t chip_port_read(struct v3_device *dev, unsigned idx, uint64_t off, unsigned size)
 {
     struct pic_state *p = v3_dev_state(dev);
-    struct i8259 *c = &p->chip[off >> 7 & 1];
+    struct i8259 *c = &p->chip[idx];
     bool polled = c->poll;
     uint64_t v = 0;
-    (void)core;
 
     if (size != 1)
         pic_warn_once(p, WARN_WIDTH, "access wider than a byte to an 8-bit PIC port", (unsigned)off, size);
     for (unsigned i = 0; i < size; i++) {
-        unsigned a = (unsigned)(off & 0x7f) + i;
-        uint64_t b = a < 2 ? chip_read(p, c, a) : 0xFF;
+        uint64_t a = off + i;
+        uint64_t b = a < 2 ? chip_read(p, c, (unsigned)a) : 0xFF;
         v |= b << (8 * i);
     }
     if (polled)
@@ -392,20 +391,43 @@ static uint64_t pic_read(struct v3_device *dev, struct v3_core *core, uint64_t o
     return v;
 }
 
-static void pic_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
+static void chip_port_write(struct v3_device *dev, unsigned idx, uint64_t off, unsigned size, uint64_t val)
 {
     struct pic_state *p = v3_dev_state(dev);
-    struct i8259 *c = &p->chip[off >> 7 & 1];
-    (void)core;
+    struct i8259 *c = &p->chip[idx];
 
     if (size != 1)
         pic_warn_once(p, WARN_WIDTH, "access wider than a byte to an 8-bit PIC port", (unsigned)off, size);
     for (unsigned i = 0; i < size; i++) {
-        unsigned a = (unsigned)(off & 0x7f) + i;
+        uint64_t a = off + i;
         if (a < 2)
-            chip_write(p, c, a, (uint8_t)(val >> (8 * i)));
+            chip_write(p, c, (unsigned)a, (uint8_t)(val >> (8 * i)));
     }
     pic_changed(p);
+}
+
+static uint64_t master_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
+{
+    (void)core;
+    return chip_port_read(dev, 0, off, size);
+}
+
+static void master_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
+{
+    (void)core;
+    chip_port_write(dev, 0, off, size, val);
+}
+
+static uint64_t slave_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
+{
+    (void)core;
+    return chip_port_read(dev, 1, off, size);
+}
+
+static void slave_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
+{
+    (void)core;
+    chip_port_write(dev, 1, off, size, val);
 }
 
 static uint64_t elcr_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
@@ -521,8 +543,8 @@ static int pic_create(struct v3_device *dev, struct v3_dev_args *args)
     (void)args;
 
     p->dev = dev;
-    if ((rc = v3_dev_claim_io(dev, PIC_MASTER_PORT, 2, pic_read, pic_write)) < 0 ||
-        (rc = v3_dev_claim_io(dev, PIC_SLAVE_PORT, 2, pic_read, pic_write)) < 0 ||
+    if ((rc = v3_dev_claim_io(dev, PIC_MASTER_PORT, 2, master_read, master_write)) < 0 ||
+        (rc = v3_dev_claim_io(dev, PIC_SLAVE_PORT, 2, slave_read, slave_write)) < 0 ||
         (rc = v3_dev_claim_io(dev, PIC_ELCR_PORT, 2, elcr_read, elcr_write)) < 0)
         return rc;
     if ((rc = v3_vm_set_irqchip(vm, V3_IRQCHIP_PIC, &pic_chip_ops, p)) < 0)

@@ -100,6 +100,8 @@ enum v3_stop_reason {
     V3_STOP_INSN_LIMIT,     /**< v3_vm_config::max_insns reached */
     V3_STOP_REQUESTED,      /**< v3_stop_vm() */
     V3_STOP_ERROR,          /**< back-end or VMM error; see error, rip, bytes */
+    V3_STOP_POWEROFF,       /**< the guest powered the machine off (ACPI S5) */
+    V3_STOP_RESET,          /**< the guest asked for a reset (reset control register) */
 };
 
 /** Outcome of v3_run_vm(). */
@@ -114,7 +116,7 @@ struct v3_vm_result {
 };
 
 /** Per-VM statistics. */
-enum { V3_STAT_EXIT_REASONS = 11 };     /**< = number of enum v3_exit_reason values */
+enum { V3_STAT_EXIT_REASONS = 14 };     /**< = number of enum v3_exit_reason values */
 struct v3_vm_stats {
     uint64_t exits[V3_STAT_EXIT_REASONS];   /**< indexed by enum v3_exit_reason */
     uint64_t exits_total;

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MC146818 RTC ("rtc") against the datasheet, on a virtual VM clock the
+ * test moves by hand (vCPU 0's instruction count at 1 ns per instruction):
+ * calendar registers in BCD and binary, 12/24-hour, UIP, SET, periodic,
+ * update and alarm flags in register C (cleared on read), CMOS memory
+ * fields, and hostile accesses.
+ */
+#include <string.h>
+#include "../support/v3test.h"
+#include "internal/vm.h"
+
+static struct v3_vm *vm;
+
+static void set_clock_ns(uint64_t ns) { v3_get_core(vm, 0)->insn_count = ns; }
+
+static uint64_t io(uint16_t port, unsigned size, bool in, uint32_t val)
+{
+    struct v3_exit e = { .reason = V3_EXIT_IO };
+    struct v3_core *c = v3_get_core(vm, 0);
+    e.io.port = port;
+    e.io.size = (uint8_t)size;
+    e.io.in = in;
+    e.io.data = val;
+    c->gpr[V3_RAX] = 0;
+    assert_int_equal(v3_handle_io_exit(c, &e), 0);
+    return c->gpr[V3_RAX];
+}
+static uint8_t rd(uint8_t idx) { io(0x70, 1, false, idx); return (uint8_t)io(0x71, 1, true, 0); }
+static void wr(uint8_t idx, uint8_t v) { io(0x70, 1, false, idx); io(0x71, 1, false, v); }
+
+static void make(uint64_t mem)
+{
+    const char *devs[] = { "rtc,base=1767225600" };     /* 2026-01-01 00:00:00 UTC, a Thursday */
+    struct v3_vm_config cfg;
+    int err;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = mem;
+    cfg.machine = "none";
+    cfg.device_args = devs;
+    cfg.num_device_args = 1;
+    cfg.clock = V3_CLOCK_VIRTUAL;
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+}
+
+static void test_calendar(void **state)
+{
+    (void)state;
+    make(128 << 20);
+    set_clock_ns(0);
+    assert_int_equal(rd(0), 0x00);
+    assert_int_equal(rd(2), 0x00);
+    assert_int_equal(rd(4), 0x00);
+    assert_int_equal(rd(6), 5);                    /* Thursday (Sunday = 1) */
+    assert_int_equal(rd(7), 0x01);
+    assert_int_equal(rd(8), 0x01);
+    assert_int_equal(rd(9), 0x26);
+    assert_int_equal(rd(0x32), 0x20);
+    assert_int_equal(rd(0x0b), 0x02);              /* 24-hour, BCD */
+    assert_int_equal(rd(0x0d), 0x80);              /* valid RAM and time */
+    /* 59 days, 13:45:59.5 later: 2026-03-01 (not a leap year), a Sunday */
+    set_clock_ns(((59ull * 86400) + 13 * 3600 + 45 * 60 + 59) * 1000000000ull + 500000000ull);
+    assert_int_equal(rd(0), 0x59);
+    assert_int_equal(rd(2), 0x45);
+    assert_int_equal(rd(4), 0x13);
+    assert_int_equal(rd(6), 1);
+    assert_int_equal(rd(7), 0x01);
+    assert_int_equal(rd(8), 0x03);
+    /* binary, 12-hour: 1 PM is 0x81 */
+    wr(0x0b, 0x04);
+    assert_int_equal(rd(4), 0x81);
+    assert_int_equal(rd(0), 59);
+    assert_int_equal(rd(9), 26);
+    v3_free_vm(vm);
+}
+
+static void test_uip_and_set(void **state)
+{
+    (void)state;
+    make(1 << 20);
+    set_clock_ns(999700000ull);                    /* 300 us before the update */
+    assert_int_equal(rd(0x0a) & 0x80, 0);
+    set_clock_ns(999800000ull);                    /* 200 us before: update in progress */
+    assert_int_equal(rd(0x0a), 0x80 | 0x26);
+    /* SET: the guest writes 2030-06-15 10:20:30, the clock runs from there when SET drops */
+    wr(0x0b, 0x82);
+    assert_int_equal(rd(0x0a) & 0x80, 0);          /* no update while SET */
+    wr(9, 0x30);
+    wr(8, 0x06);
+    wr(7, 0x15);
+    wr(4, 0x10);
+    wr(2, 0x20);
+    wr(0, 0x30);
+    set_clock_ns(5000000000ull);                   /* frozen meanwhile */
+    assert_int_equal(rd(0), 0x30);
+    wr(0x0b, 0x02);
+    set_clock_ns(7500000000ull);
+    assert_int_equal(rd(0), 0x32);
+    assert_int_equal(rd(2), 0x20);
+    assert_int_equal(rd(9), 0x30);
+    assert_int_equal(rd(8), 0x06);
+    v3_free_vm(vm);
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    make(1 << 20);
+    set_clock_ns(0);
+    assert_int_equal(rd(0x0c), 0x00);
+    /* 1024 Hz: after one period PF is set, IRQF only when PIE is on */
+    set_clock_ns(1000000);
+    assert_int_equal(rd(0x0c), 0x40);
+    assert_int_equal(rd(0x0c), 0x00);              /* cleared by the read */
+    wr(0x0b, 0x42);                                /* PIE */
+    set_clock_ns(3000000);
+    assert_int_equal(rd(0x0c), 0xc0);
+    /* update-ended at each second; alarm at 00:00:05 exactly */
+    wr(0x0b, 0x32);                                /* AIE | UIE */
+    wr(1, 0x05);
+    wr(3, 0x00);
+    wr(5, 0x00);
+    (void)rd(0x0c);
+    set_clock_ns(4100000000ull);
+    assert_int_equal(rd(0x0c) & 0xb0, 0x90);       /* IRQF | UF, no alarm yet (PF is set but not enabled) */
+    set_clock_ns(5100000000ull);
+    assert_int_equal(rd(0x0c) & 0xb0, 0xb0);       /* IRQF | AF | UF */
+    set_clock_ns(6100000000ull);
+    assert_int_equal(rd(0x0c) & 0x20, 0);          /* no alarm at 00:00:06 */
+    /* don't-care alarm bytes match every second */
+    wr(1, 0xc0);
+    wr(3, 0xff);
+    wr(5, 0xc0);
+    set_clock_ns(7100000000ull);
+    assert_int_equal(rd(0x0c) & 0x20, 0x20);
+    /* divider held in reset: no flags */
+    wr(0x0a, 0x66);
+    (void)rd(0x0c);
+    set_clock_ns(9100000000ull);
+    assert_int_equal(rd(0x0c), 0x00);
+    v3_free_vm(vm);
+}
+
+static void test_cmos_memory(void **state)
+{
+    unsigned sum = 0;
+    (void)state;
+    make(128 << 20);
+    assert_int_equal(rd(0x15) | rd(0x16) << 8, 640);
+    assert_int_equal(rd(0x17) | rd(0x18) << 8, 0xffff);            /* 127 MiB, capped at 64 MiB - 1 KiB */
+    assert_int_equal(rd(0x30) | rd(0x31) << 8, 0xffff);
+    assert_int_equal(rd(0x34) | rd(0x35) << 8, (128 - 16) * 16);     /* 64 KiB units above 16 MiB */
+    assert_int_equal(rd(0x5b) | rd(0x5c) << 8 | rd(0x5d) << 16, 0);
+    assert_int_equal(rd(0x5f), 0);                  /* CPUs - 1 */
+    for (unsigned i = 0x10; i <= 0x2d; i++)
+        sum += rd((uint8_t)i);
+    assert_int_equal(rd(0x2e) << 8 | rd(0x2f), sum);
+    /* NVRAM keeps what is written; index bit 7 is the NMI mask, not an address bit */
+    wr(0x50, 0xa5);
+    assert_int_equal(rd(0x50 | 0x80), 0xa5);
+    v3_free_vm(vm);
+}
+
+static void test_hostile(void **state)
+{
+    (void)state;
+    make(1 << 20);
+    /* wide accesses, reads of the index port, writes to C/D: answered, never a crash */
+    io(0x70, 4, false, 0xffffffffu);
+    assert_int_equal(io(0x70, 1, true, 0), 0xff);
+    io(0x71, 2, false, 0x1234);
+    wr(0x0c, 0xff);
+    wr(0x0d, 0x00);
+    assert_int_equal(rd(0x0d), 0x80);
+    assert_int_equal(rd(0x0c), 0x00);
+    for (unsigned i = 0; i < 256; i++)
+        wr((uint8_t)i, (uint8_t)(i * 37));
+    for (unsigned i = 0; i < 256; i++)
+        (void)rd((uint8_t)i);
+    v3_free_vm(vm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_uip_and_set),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_cmos_memory),
+        cmocka_unit_test(test_hostile),
+    };
+    return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
+}

@@ -2,44 +2,15 @@
 ; The 8259A PIC pair: IMR, ELCR (read-only bits of IRQ 0/1/2/8/13), IRR and
 ; ISR reads, edge latching and level following, poll mode, fixed priority,
 ; non-specific and specific EOI, set priority, rotation on EOI, special
-; mask mode, automatic EOI with rotation, the cascade through IRQ 2, and
-; 16-bit accesses to the 8-bit ports.
+; mask mode, automatic EOI with rotation, and 16-bit accesses to the 8-bit
+; ports (the cascade is in piccascade.asm).
 ;
-; Requests come from three sources a PC has: the PIT's counter 0 in mode 0
-; (one rising edge on IRQ 0), COM1's transmitter-empty interrupt (IRQ 4,
-; high while IER.ETBEI is set, as the THR is always empty here) and the
-; RTC's periodic interrupt (IRQ 8, high until register C is read).
+; Requests come from two sources a PC has: the PIT's counter 0 in mode 0
+; (one rising edge on IRQ 0) and COM1's transmitter-empty interrupt (IRQ 4,
+; high while IER.ETBEI is set, as the THR is always empty here).
 ; Interrupt handlers only record their vector: the program sends every EOI.
 %include "lib.inc"
-
-MBASE equ 0x20
-SBASE equ 0x28
-TIMEOUT equ 2000000
-
-%macro OUTB 2
-        mov al, %2
-        out %1, al
-%endmacro
-
-; print "<label>=<al as 2 hex digits> "
-%macro SHOWB 1
-        SAY %1
-        SAY "="
-        call puthex2
-        SAY " "
-%endmacro
-
-; read IRR (OCW3 RR) / ISR (OCW3 RR|RIS) of the master (0x20) or slave (0xa0)
-%macro RD_IRR 1
-        mov al, 0x0a
-        out %1, al
-        in al, %1
-%endmacro
-%macro RD_ISR 1
-        mov al, 0x0b
-        out %1, al
-        in al, %1
-%endmacro
+%include "pic.inc"
 
 main:
         SAYLN "pic: start"
@@ -242,47 +213,6 @@ main:
         call pic_init
         OUTB 0x21, 0xff
 
-        ; ---- the cascade: RTC on IRQ 8
-        OUTB 0x21, 0xfb
-        OUTB 0xa1, 0xfe
-        call rtc_on
-        RD_IRR 0xa0
-        SHOWB "rtc: slave irr"
-        RD_IRR 0x20
-        SHOWB "master irr"
-        call window
-        call print_log
-        RD_ISR 0x20
-        SHOWB "master isr"
-        RD_ISR 0xa0
-        SHOWB "slave isr"
-        call newline
-        call rtc_off
-        OUTB 0xa0, 0x20
-        OUTB 0x20, 0x20
-        RD_ISR 0x20
-        SHOWB "after eoi: master isr"
-        RD_ISR 0xa0
-        SHOWB "slave isr"
-        RD_IRR 0xa0
-        SHOWB "slave irr"
-        call newline
-        call rtc_on
-        OUTB 0x20, 0x0c
-        in al, 0x20
-        SHOWB "poll master"
-        OUTB 0xa0, 0x0c
-        in al, 0xa0
-        SHOWB "poll slave"
-        RD_ISR 0x20
-        SHOWB "master isr"
-        RD_ISR 0xa0
-        SHOWB "slave isr"
-        call rtc_off
-        OUTB 0xa0, 0x20
-        OUTB 0x20, 0x20
-        call newline
-
         ; ---- 16-bit reads of the 8-bit ports (split in bytes by the bus)
         OUTB 0x21, 0xee
         OUTB 0x20, 0x0a
@@ -307,155 +237,6 @@ main:
         mov esi, outbuf
         call putc_flush
         ret
-
-; ---------------------------------------------------------------- helpers
-pic_init:
-        OUTB 0x20, 0x11         ; ICW1: edge, cascade, ICW4
-        OUTB 0xa0, 0x11
-        OUTB 0x21, MBASE        ; ICW2
-        OUTB 0xa1, SBASE
-        OUTB 0x21, 0x04         ; ICW3: slave on IR2
-        OUTB 0xa1, 0x02         ; ICW3: slave id 2
-        OUTB 0x21, 0x01         ; ICW4: 8086 mode
-        OUTB 0xa1, 0x01
-        OUTB 0x21, 0xff
-        OUTB 0xa1, 0xff
-        ret
-
-; IRQ 0: one rising edge from PIT counter 0 in mode 0 (count 20); waits
-; until the master's IRR shows it.
-pit0_pulse:
-        push ecx
-        OUTB 0x43, 0x30
-        OUTB 0x40, 20
-        OUTB 0x40, 0
-        mov ecx, TIMEOUT
-.w:     RD_IRR 0x20
-        test al, 1
-        jnz .ok
-        loop .w
-        SAYLN "timeout waiting for IRQ 0"
-.ok:    pop ecx
-        ret
-
-; IRQ 4: COM1 transmitter-empty interrupt on (rising edge) / off
-uart_on:
-        push edx
-        mov dx, COM1 + 1
-        xor al, al
-        out dx, al
-        mov al, 0x02
-        out dx, al
-        pop edx
-        ret
-uart_off:
-        push edx
-        mov dx, COM1 + 1
-        xor al, al
-        out dx, al
-        pop edx
-        ret
-
-pend_both:
-        call pit0_pulse
-        call uart_on
-        ret
-
-; IRQ 8: RTC periodic interrupt (1024 Hz); waits until the slave's IRR has it
-rtc_on:
-        push ecx
-        OUTB 0x70, 0x0c
-        in al, 0x71
-        OUTB 0x70, 0x0a
-        OUTB 0x71, 0x26
-        OUTB 0x70, 0x0b
-        OUTB 0x71, 0x42
-        mov ecx, TIMEOUT
-.w:     RD_IRR 0xa0
-        test al, 1
-        jnz .ok
-        loop .w
-        SAYLN "timeout waiting for IRQ 8"
-.ok:    pop ecx
-        ret
-rtc_off:
-        OUTB 0x70, 0x0b
-        OUTB 0x71, 0x02
-        OUTB 0x70, 0x0c
-        in al, 0x71
-        ret
-
-; let pending interrupts in for a moment
-window:
-        push ecx
-        mov ecx, 1000
-        sti
-.l:     nop
-        loop .l
-        cli
-        pop ecx
-        ret
-
-; print "log=<vectors> " and empty the log
-print_log:
-        pushad
-        SAY "log="
-        xor ebx, ebx
-.l:     cmp ebx, [log_n]
-        jae .d
-        movzx eax, byte [log + ebx]
-        call puthex2
-        SAY ","
-        inc ebx
-        jmp .l
-.d:     SAY " "
-        mov dword [log_n], 0
-        popad
-        ret
-
-set_gates:
-        mov ecx, 0
-.l:     lea eax, [MBASE + ecx]
-        mov ebx, [irq_table + ecx * 4]
-        mov edx, 0x8e00
-        call set_gate32
-        inc ecx
-        cmp ecx, 16
-        jb .l
-        ret
-
-%assign i 0
-%rep 16
-irq %+ i:
-        push dword MBASE + i
-        jmp irq_common
-%assign i i + 1
-%endrep
-
-irq_table:
-%assign i 0
-%rep 16
-        dd irq %+ i
-%assign i i + 1
-%endrep
-
-irq_common:
-        push eax
-        push ebx
-        mov ebx, [log_n]
-        mov eax, [esp + 8]
-        cmp ebx, 32
-        jae .full
-        mov [log + ebx], al
-        inc dword [log_n]
-.full:  pop ebx
-        pop eax
-        add esp, 4
-        iretd
-
-        align 4
-log_n:  dd 0
-log:    times 32 db 0
 
 %include "lib_end.inc"
 outbuf: resb 8192

@@ -613,7 +613,7 @@ static int pic_load(struct v3_device *dev, struct v3_snap *s)
     return 0;
 }
 
-const struct v3_device_ops v3_pic_device = {
+const struct v3_device_ops v3_dev_pic = {
     .name = "pic",
     .help = "8259A PIC pair (ports 0x20-0x21, 0xA0-0xA1) with the ELCR (0x4D0-0x4D1); no options",
     .state_size = sizeof(struct pic_state),

@@ -675,7 +675,7 @@ bad:
     return V3_EIMAGE;
 }
 
-const struct v3_device_ops v3_pit_device = {
+const struct v3_device_ops v3_dev_pit = {
     .name = "pit",
     .help = "8254 PIT (ports 0x40-0x43, IRQ 0) with port 0x61 (gate 2, speaker enable, OUT 2); no options",
     .state_size = sizeof(struct pit_state),

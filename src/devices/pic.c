@@ -266,7 +266,7 @@ static void chip_ocw3(struct i8259 *c, uint8_t v)
     c->poll = (v & OCW3_POLL) != 0;
 }
 
-static void chip_icw1(struct pic_state *p, struct i8259 *c, uint8_t v)
+static void chip_icw1(struct i8259 *c, uint8_t v)
 {
     c->ic4 = (v & ICW1_IC4) != 0;
     c->single = (v & ICW1_SNGL) != 0;
@@ -289,7 +289,6 @@ static void chip_icw1(struct pic_state *p, struct i8259 *c, uint8_t v)
     for (unsigned pin = 0; pin < 8; pin++)
         if (pin_level_mode(c, pin))
             c->irr |= (uint8_t)(c->lines & (1u << pin));
-    (void)p;
 }
 
 static void chip_init_done(struct pic_state *p, struct i8259 *c)
@@ -304,7 +303,7 @@ static void chip_write(struct pic_state *p, struct i8259 *c, unsigned a0, uint8_
 {
     if (!a0) {
         if (v & ICW1_SEL) {
-            chip_icw1(p, c, v);
+            chip_icw1(c, v);
             return;
         }
         if (c->init_step)

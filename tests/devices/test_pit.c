@@ -426,6 +426,26 @@ static void test_irq0(void **state)
     v3_free_vm(vm);
 }
 
+/* Power-on state, as a PC BIOS leaves it: counters in mode 3 with count
+ * 65536 (counter 0: 18.2 Hz on IRQ 0), gate 2 low. */
+static void test_reset_state(void **state)
+{
+    struct v3_device *pit;
+    (void)state;
+
+    pit_vm(false);
+    pit = v3_vm_find_device(vm, "pit");
+    assert_int_equal(status(0), 0xb6);
+    assert_int_equal(status(1), 0xb6);
+    assert_int_equal(status(2), 0xb6);
+    assert_int_equal(inb(0x61) & 0x0f, 0x00);
+    assert_int_equal(call_deadline(pit), tick_ns(65536 + 1));
+    at(1 + 32768);
+    assert_int_equal(status(0) >> 7, 0);    /* second half of the square wave */
+    assert_int_equal(latch(2), 0);          /* gate 2 low: counter 2 holds 65536 */
+    v3_free_vm(vm);
+}
+
 static void test_bad_accesses(void **state)
 {
     long errs = v3t_error_logs();
@@ -461,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_access_modes_bcd),
         cmocka_unit_test(test_port61),
         cmocka_unit_test(test_irq0),
+        cmocka_unit_test(test_reset_state),
         cmocka_unit_test(test_bad_accesses),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

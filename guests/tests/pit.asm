@@ -25,6 +25,13 @@ TIMEOUT equ 4000000
         SAY " "
 %endmacro
 
+; a short wait without I/O (the polling loops below also run on a virtual
+; VM clock at 1 ns per instruction: this makes each poll cover more time;
+; NOPs, as QEMU TCG leaves its CPU loop at each PAUSE)
+%macro SPIN 0
+        times 16 nop
+%endmacro
+
 ; status of counter 2 through the read-back command
 %macro STATUS2 0
         mov al, 0xe8
@@ -360,7 +367,8 @@ delay:
         push ecx
         push eax
         mov ecx, 300
-.l:     in al, 0x61
+.l:     SPIN
+        in al, 0x61
         loop .l
         pop eax
         pop ecx
@@ -370,7 +378,8 @@ delay:
 wait_out2_high:
         push ecx
         mov ecx, TIMEOUT
-.l:     in al, 0x61
+.l:     SPIN
+        in al, 0x61
         test al, 0x20
         jnz .ok
         loop .l
@@ -384,7 +393,8 @@ wait_out2_high:
 wait_out2_low:
         push ecx
         mov ecx, TIMEOUT
-.l:     in al, 0x61
+.l:     SPIN
+        in al, 0x61
         test al, 0x20
         jz .ok
         loop .l
@@ -403,7 +413,8 @@ refresh_toggles:
         mov bl, al
         and bl, 0x10
         mov ecx, TIMEOUT
-.l:     in al, 0x61
+.l:     SPIN
+        in al, 0x61
         and al, 0x10
         cmp al, bl
         jne .ok
@@ -423,7 +434,8 @@ sees_reload:
         call read2
         mov ebx, eax
         mov ecx, TIMEOUT
-.l:     OUTB 0x43, 0x80
+.l:     SPIN
+        OUTB 0x43, 0x80
         call read2
         cmp eax, ebx
         ja .ok
@@ -441,7 +453,8 @@ sees_reload:
 wraps:
         push ecx
         mov ecx, TIMEOUT
-.l:     OUTB 0x43, 0x80
+.l:     SPIN
+        OUTB 0x43, 0x80
         call read2
         cmp eax, 100
         ja .ok

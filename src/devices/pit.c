@@ -504,7 +504,8 @@ static void pit_write_any(struct v3_device *dev, uint64_t off, unsigned size, ui
     for (unsigned i = 0; i < size; i++)
         if (claimed(port, port + i))
             pit_write_byte(p, port + i, (uint8_t)(val >> (8 * i)), t);
-    v3_dev_deadline_changed(dev);
+    if (!is61)      /* only counter 0 has a deadline; port 0x61 drives gate 2 */
+        v3_dev_deadline_changed(dev);
 }
 
 static uint64_t pit_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)

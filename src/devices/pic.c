@@ -94,6 +94,7 @@ struct i8259 {
 struct pic_state {
     struct i8259 chip[2];   /* 0 master, 1 slave */
     uint8_t ext_pin2;       /* router level of master pin 2 */
+    uint8_t intr_seen;      /* INTR as last announced: only a rise wakes the vCPU */
     unsigned warned;
     struct v3_device *dev;
 };
@@ -363,10 +364,19 @@ static uint8_t chip_read(struct pic_state *p, struct i8259 *c, unsigned a0)
 
 /* ---------------------------------------------------------------- port callbacks */
 
+/* INTR rose since it was last looked at (call with the lock held). */
+static bool intr_rose(struct pic_state *p)
+{
+    bool now = chip_winner(&p->chip[0]) >= 0, rose = now && !p->intr_seen;
+    p->intr_seen = now;
+    return rose;
+}
+
 static void pic_changed(struct pic_state *p)
 {
     cascade_update(p);
-    v3_vm_extint_changed(v3_dev_vm(p->dev));
+    if (intr_rose(p))
+        v3_vm_extint_changed(v3_dev_vm(p->dev));
 }
 
 /* 8-bit registers: a wider access is taken byte by byte, as the ISA bus does;
@@ -474,6 +484,7 @@ static void elcr_write(struct v3_device *dev, struct v3_core *core, uint64_t off
 static void pic_set_pin(void *chip, unsigned pin, int level)
 {
     struct pic_state *p = chip;
+    bool rose;
 
     if (pin >= 16)
         return;
@@ -483,8 +494,10 @@ static void pic_set_pin(void *chip, unsigned pin, int level)
     else
         chip_set_line(&p->chip[pin >> 3], pin & 7, level != 0);
     cascade_update(p);
+    rose = intr_rose(p);
     v3_dev_unlock(p->dev);
-    v3_vm_extint_changed(v3_dev_vm(p->dev));
+    if (rose)
+        v3_vm_extint_changed(v3_dev_vm(p->dev));
 }
 
 static bool pic_intr(void *chip)
@@ -506,8 +519,8 @@ static uint8_t pic_ack(void *chip)
 
     v3_dev_lock(p->dev);
     v = pair_ack(p);
+    intr_rose(p);                       /* the vCPU taking this one looks again before its next run */
     v3_dev_unlock(p->dev);
-    v3_vm_extint_changed(v3_dev_vm(p->dev));
     return v;
 }
 

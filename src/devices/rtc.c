@@ -53,11 +53,12 @@ struct rtc {
     uint8_t index, nmi_masked;
     uint8_t cmos[128];                  /* 0-9 are recomputed from the time on read */
     uint64_t base;                      /* epoch seconds at VM clock 0 */
-    int64_t offset_ns;                  /* set by the guest */
+    int64_t off_s;                      /* seconds the guest added by setting the time */
+    uint64_t phase_ns;                  /* device time = VM clock + phase (0 .. 1e9): where seconds start */
     uint64_t frozen_s;                  /* time shown while SET is on */
-    uint64_t pf_seen, uf_seen;          /* periods / seconds already turned into flags */
+    uint64_t pf_seen, uf_seen;          /* periods / shown seconds already turned into flags */
     uint64_t period_ns;                 /* 0: no periodic rate */
-    uint64_t period_origin;             /* clock at which the periodic divider restarted */
+    uint64_t period_origin;             /* device time at which the periodic divider restarted */
 };
 
 /* ------------------------------------------------------------ calendar */
@@ -97,10 +98,17 @@ static unsigned from_bcd(uint8_t v) { return (unsigned)((v >> 4) * 10 + (v & 15)
 
 /* ------------------------------------------------------------ time */
 
+/* Device time: the VM clock shifted so that the guest's seconds start at multiples of 1e9. */
 static uint64_t now_ns(struct rtc *r, struct v3_device *dev)
 {
-    int64_t t = (int64_t)v3_vm_clock_ns(v3_dev_vm(dev)) + r->offset_ns;
-    return t < 0 ? 0 : (uint64_t)t;
+    return v3_vm_clock_ns(v3_dev_vm(dev)) + r->phase_ns;
+}
+
+/* Seconds since the epoch at device time @p t (never below 0). */
+static uint64_t secs_at(const struct rtc *r, uint64_t t)
+{
+    int64_t s = (int64_t)(r->base + t / NS_PER_S) + r->off_s;
+    return s < 0 ? 0 : (uint64_t)s;
 }
 
 /* Seconds since the epoch shown by the clock. */
@@ -108,7 +116,7 @@ static uint64_t shown_s(struct rtc *r, struct v3_device *dev)
 {
     if (r->cmos[REG_B] & B_SET)
         return r->frozen_s;
-    return r->base + now_ns(r, dev) / NS_PER_S;
+    return secs_at(r, now_ns(r, dev));
 }
 
 static uint8_t enc(const struct rtc *r, unsigned v)
@@ -212,7 +220,7 @@ static void update_flags(struct rtc *r, struct v3_device *dev)
         }
     }
     if (divider_runs(r) && !(r->cmos[REG_B] & B_SET)) {
-        uint64_t s = r->base + t / NS_PER_S;
+        uint64_t s = secs_at(r, t);
         if (s != r->uf_seen) {
             /* each second boundary passed: an update; the alarm checked at the last one */
             c |= C_UF;
@@ -236,7 +244,7 @@ static void restart_divider(struct rtc *r, struct v3_device *dev)
     r->period_ns = rate_ns(r);
     r->period_origin = now_ns(r, dev);
     r->pf_seen = 0;
-    r->uf_seen = r->base + r->period_origin / NS_PER_S;
+    r->uf_seen = secs_at(r, r->period_origin);
 }
 
 /* ------------------------------------------------------------ registers */
@@ -280,7 +288,7 @@ static void cmos_write(struct rtc *r, struct v3_device *dev, unsigned idx, uint8
         if (!(r->cmos[REG_B] & B_SET)) {
             /* a write while running takes effect at once */
             uint64_t want = regs_to_time(r);
-            r->offset_ns += (int64_t)(want - shown_s(r, dev)) * (int64_t)NS_PER_S;
+            r->off_s += (int64_t)want - (int64_t)shown_s(r, dev);
             r->uf_seen = want;
         } else {
             r->frozen_s = regs_to_time(r);
@@ -300,8 +308,9 @@ static void cmos_write(struct rtc *r, struct v3_device *dev, unsigned idx, uint8
             time_to_regs(r, r->frozen_s);
         } else if (!(v & B_SET) && (r->cmos[REG_B] & B_SET)) {
             /* leaving SET: the written time runs from now, at the start of a second */
-            uint64_t t = now_ns(r, dev);
-            r->offset_ns += (int64_t)(r->frozen_s - r->base) * (int64_t)NS_PER_S - (int64_t)t;
+            uint64_t clock = v3_vm_clock_ns(v3_dev_vm(dev));
+            r->phase_ns = (NS_PER_S - clock % NS_PER_S) % NS_PER_S;
+            r->off_s = (int64_t)r->frozen_s - (int64_t)(r->base + now_ns(r, dev) / NS_PER_S);
             r->uf_seen = r->frozen_s;
             r->period_origin = now_ns(r, dev);
             r->pf_seen = 0;
@@ -349,26 +358,24 @@ static void rtc_write(struct v3_device *dev, struct v3_core *core, uint64_t off,
 static uint64_t rtc_deadline(struct v3_device *dev)
 {
     struct rtc *r = v3_dev_state(dev);
-    uint64_t t, next = V3_NO_DEADLINE, clock;
-    int64_t off = r->offset_ns;
+    uint64_t next = V3_NO_DEADLINE;
 
     if (!divider_runs(r) || (r->cmos[REG_C] & C_IRQF))
         return V3_NO_DEADLINE;          /* nothing new can be signalled before C is read */
-    t = now_ns(r, dev);
-    clock = v3_vm_clock_ns(v3_dev_vm(dev));
-    if ((r->cmos[REG_B] & B_PIE) && r->period_ns) {
-        uint64_t n = (t - r->period_origin) / r->period_ns + 1;
-        next = r->period_origin + n * r->period_ns;
-    }
+    /* the first event not yet turned into a flag, in device time */
+    if ((r->cmos[REG_B] & B_PIE) && r->period_ns)
+        next = r->period_origin + (r->pf_seen + 1) * r->period_ns;
     if ((r->cmos[REG_B] & (B_UIE | B_AIE)) && !(r->cmos[REG_B] & B_SET)) {
-        uint64_t s = (t / NS_PER_S + 1) * NS_PER_S;
-        if (s < next)
-            next = s;
+        /* the device time at which the shown seconds pass uf_seen */
+        int64_t s = (int64_t)r->uf_seen + 1 - (int64_t)r->base - r->off_s;
+        uint64_t t = s <= 0 ? 0 : (uint64_t)s > UINT64_MAX / NS_PER_S ? V3_NO_DEADLINE : (uint64_t)s * NS_PER_S;
+        if (t < next)
+            next = t;
     }
     if (next == V3_NO_DEADLINE)
         return next;
-    /* device time -> VM clock */
-    return (int64_t)next - off < (int64_t)clock ? clock : (uint64_t)((int64_t)next - off);
+    /* a moment already past is due at once (the VM calls timer() for it) */
+    return next < r->phase_ns ? 0 : next - r->phase_ns;
 }
 
 static void rtc_timer(struct v3_device *dev, uint64_t now)

@@ -224,6 +224,9 @@ static int vcpu_prepare(struct v3_vm *vm, struct v3_core *core, uint64_t *deadli
                 rc = be->inject(core, &ev);
                 if (rc < 0)
                     return rc;
+                /* another one waiting: come back as soon as the vCPU could take it */
+                if (be->intr_window && v3_vm_intr_next(vm, core, false) >= 0)
+                    be->intr_window(core, true);
             }
         } else if (be->intr_window) {
             be->intr_window(core, true);

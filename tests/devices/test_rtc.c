@@ -142,6 +142,34 @@ static void test_flags(void **state)
     v3_free_vm(vm);
 }
 
+/* The deadline brings the periodic and update interrupts without the guest reading C. */
+static void test_deadline_raises_irq8(void **state)
+{
+    uint64_t next;
+    (void)state;
+    make(1 << 20);
+    set_clock_ns(0);
+    wr(0x0b, 0x42);                                /* PIE at 1024 Hz */
+    next = v3_devmodel_poll(vm, 0);
+    assert_int_equal(next, 976563);                /* 1e9 / 1024 rounded up */
+    assert_int_equal(vm->dm.irq_count[8], 0);
+    set_clock_ns(next);
+    next = v3_devmodel_poll(vm, next);
+    assert_int_equal(vm->dm.irq_count[8], 1);      /* IRQF: the line is up */
+    assert_int_equal(next, V3_NO_DEADLINE);        /* nothing new until C is read */
+    assert_int_equal(rd(0x0c), 0xc0);
+    assert_int_equal(vm->dm.irq_count[8], 0);
+    /* update-ended interrupt at the next second boundary */
+    wr(0x0b, 0x12);
+    next = v3_devmodel_poll(vm, 976563);
+    assert_int_equal(next, 1000000000);
+    set_clock_ns(next);
+    v3_devmodel_poll(vm, next);
+    assert_int_equal(vm->dm.irq_count[8], 1);
+    assert_int_equal(rd(0x0c) & 0x90, 0x90);
+    v3_free_vm(vm);
+}
+
 static void test_cmos_memory(void **state)
 {
     unsigned sum = 0;
@@ -187,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_calendar),
         cmocka_unit_test(test_uip_and_set),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_deadline_raises_irq8),
         cmocka_unit_test(test_cmos_memory),
         cmocka_unit_test(test_hostile),
     };

@@ -171,12 +171,13 @@ main:
         ; ---------------------------------------------------------- timer one-shot
         mov dword [A_TDCR], 0xb          ; divide by 1
         mov dword [A_LVTT], V_TIMER      ; one-shot, unmasked
-        mov dword [A_TICR], 100000
+        mov dword [A_TICR], 0xffffffff   ; about 4 s: still running when read back
         mov eax, [A_TCCR]
         test eax, eax
         setnz al
         movzx eax, al
         SHOW "oneshot running", eax
+        mov dword [A_TICR], 100000       ; restart with 100 us
         sti
         mov eax, 1
         call wait_timer
@@ -195,8 +196,8 @@ main:
         mov dword [A_TDCR], 0x0          ; divide by 2
         mov eax, [A_TDCR]
         SHOW "dcr", eax
-        mov dword [A_LVTT], V_TIMER | (1 << 17)
-        mov dword [A_TICR], 50000
+        mov dword [A_LVTT], V_TIMER | (1 << 17) | (1 << 16)    ; periodic, masked
+        mov dword [A_TICR], 0xffffffff
         mov eax, [A_TCCR]
         mov ebx, eax
         mov ecx, 1000
@@ -207,11 +208,15 @@ main:
         setb al
         movzx eax, al
         SHOW "ccr counts down", eax
+        mov dword [timer_limit], 3       ; the handler stops the timer at the third
+        mov dword [A_LVTT], V_TIMER | (1 << 17)
+        mov dword [A_TICR], 50000
         sti
         mov eax, 3
         call wait_timer
         cli
-        mov dword [A_TICR], 0            ; stop
+        WINDOW                           ; an expiry pending at the stop is not counted
+        mov dword [timer_limit], 0
         mov eax, [A_TCCR]
         SHOW "periodic reached", [cnt_timer]
         SHOW "ccr", eax
@@ -381,7 +386,8 @@ ioapic_test:
         mov eax, 0x14
         mov ebx, V_IO | (1 << 15)
         call io_write
-        WINDOW
+        mov eax, 1
+        call wait_io
         SHOW "unmasked count", [cnt_io]
         mov eax, [io_rte]
         and eax, 0x4000
@@ -393,7 +399,8 @@ ioapic_test:
 
         ; EOI while the line is still high: Remote IRR clears and the pin is sent again
         mov dword [A_EOI], 0
-        WINDOW
+        mov eax, 2
+        call wait_io
         SHOW "after eoi count", [cnt_io]
         mov eax, 0x14
         call io_read
@@ -401,8 +408,8 @@ ioapic_test:
         SHOW "remote irr", eax
         call newline
 
-        ; line low (reprogramming mode 0 drives OUT low), then EOI: nothing more
-        call pit_arm
+        ; line low (reloading counter 0 drives OUT low for 55 ms), then EOI: nothing more
+        call pit_arm_long
         mov dword [A_EOI], 0
         WINDOW
         SHOW "line low eoi count", [cnt_io]
@@ -411,21 +418,49 @@ ioapic_test:
         and eax, 0x5000
         SHOW "remote irr", eax
         call newline
-        ; mask it again before the PIT reaches the terminal count
-        mov eax, 0x14
-        mov ebx, V_IO | (1 << 15) | (1 << 16)
-        call io_write
-        ; edge-triggered: unmasked edge entry with the line already high sends nothing
-        call pit_wait_high
+
+        ; edge-triggered, unmasked: one message per rising edge, none while it stays high
         mov eax, 0x14
         mov ebx, V_IO
         call io_write
+        call pit_arm
+        mov eax, 3
+        call wait_io
+        mov dword [A_EOI], 0
         WINDOW
-        SHOW "edge no transition count", [cnt_io]
+        SHOW "edge count", [cnt_io]
+        mov eax, [io_rte]
+        and eax, 0xf000
+        SHOW "rte bits in handler", eax
+        mov eax, [A_TMR + 0x30]
+        and eax, 1
+        SHOW "tmr", eax
         mov eax, 0x14
         mov ebx, V_IO | (1 << 16)
         call io_write
         call newline
+        ret
+
+; wait until [cnt_io] >= eax (IF=1 meanwhile), or print a timeout
+wait_io:
+        mov ecx, 100000000
+        sti
+.l:     cmp [cnt_io], eax
+        jae .ok
+        dec ecx
+        jnz .l
+        cli
+        SAYLN "ioapic: timeout"
+        ret
+.ok:    cli
+        ret
+
+pit_arm_long:                   ; mode 0, count 0 (65536: 55 ms)
+        mov al, 0x30
+        out 0x43, al
+        xor al, al
+        out 0x40, al
+        out 0x40, al
         ret
 
 ; ---------------------------------------------------------------- handlers
@@ -438,8 +473,19 @@ h_tpr:
         mov dword [A_EOI], 0
         iretd
 h_timer:
-        inc dword [cnt_timer]
-        mov dword [A_EOI], 0
+        push eax
+        mov eax, [timer_limit]
+        test eax, eax
+        jz .inc
+        cmp [cnt_timer], eax
+        jae .go                          ; one that was already pending when it stopped
+.inc:   inc dword [cnt_timer]
+        mov eax, [cnt_timer]
+        cmp eax, [timer_limit]
+        jne .go
+        mov dword [A_TICR], 0            ; limit reached: stop a periodic timer
+.go:    mov dword [A_EOI], 0
+        pop eax
         iretd
 h_spur:
         inc dword [cnt_spur]
@@ -500,6 +546,7 @@ nest_put:
 cnt_self:   dd 0
 cnt_tpr:    dd 0
 cnt_timer:  dd 0
+timer_limit: dd 0
 cnt_spur:   dd 0
 cnt_io:     dd 0
 io_rte:     dd 0

@@ -268,10 +268,19 @@ int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool writ
                 core->gpr[V3_RDX] = v >> 32;
             }
         }
+        if (rc == V3_EFAULT)
+            goto gp;                 /* the hook refuses the access: #GP(0) */
         if (rc < 0)
             V3_ERROR("msr: hook of MSR 0x%x failed: %s", ex->msr.index, v3_strerror(rc));
         return rc < 0 ? rc : 0;
     }
+    if (write && ex->msr.index == 0x1b) {
+        /* IA32_APIC_BASE without a local APIC device: plain state (the back end
+         * checked the reserved bits) */
+        core->apic_base = ex->msr.value;
+        return 0;
+    }
+gp:
     {
         struct v3_event ev;
         memset(&ev, 0, sizeof(ev));

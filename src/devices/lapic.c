@@ -111,6 +111,7 @@ struct lapic_dev {
     bool bad_access_logged, reloc_logged;
     uint32_t msr_hooked[64];    /* MSRs create() hooked (destroy() unhooks them) */
     unsigned n_msr_hooks;
+    bool cpuid_hooked;          /* CPUID leaf 1 hooked (cpuid_leaf1()) */
     /* work to do once the lock is released */
     uint64_t kick_mask;         /* vCPUs 0-63 to kick */
     uint8_t eoi_vec[16];        /* level-triggered EOIs for the IOAPIC */
@@ -932,6 +933,31 @@ static int apic_base_wrmsr(struct v3_core *core, uint32_t msr, uint64_t value, v
     return rc;
 }
 
+/* CPUID leaf 1 as this APIC changes it (the hook gets the back end's values):
+ * EDX bit 9 (APIC) follows IA32_APIC_BASE.EN, ECX bit 21 (x2APIC) and bit 24
+ * (TSC-deadline) report what the device offers. */
+static int cpuid_leaf1(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4],
+                       void *priv)
+{
+    struct lapic_dev *s = priv;
+    struct vlapic *a;
+    (void)leaf;
+    (void)subleaf;
+    v3_dev_lock(s->dev);
+    a = apic_of(s, core);
+    regs[2] &= ~((1u << 21) | (1u << 24));
+    if (s->x2apic)
+        regs[2] |= 1u << 21;
+    if (s->tsc_deadline)
+        regs[2] |= 1u << 24;
+    if (a && !hw_enabled(a))
+        regs[3] &= ~(1u << 9);
+    else
+        regs[3] |= 1u << 9;
+    v3_dev_unlock(s->dev);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ vCPU interface */
 
 static bool lint0_extint(const struct vlapic *a)
@@ -1123,6 +1149,9 @@ static int lapic_load(struct v3_device *dev, struct v3_snap *snap)
 static void lapic_destroy(struct v3_device *dev)
 {
     struct lapic_dev *s = v3_dev_state(dev);
+    if (s->cpuid_hooked)
+        v3_unhook_cpuid(s->vm, 1);
+    s->cpuid_hooked = false;
     /* the MSR hooks point at this state: remove the ones create() made */
     for (unsigned i = 0; i < s->n_msr_hooks; i++)
         v3_unhook_msr(s->vm, s->msr_hooked[i]);
@@ -1194,6 +1223,12 @@ static int lapic_create(struct v3_device *dev, struct v3_dev_args *args)
             if (msr_readable(off) || msr_writable(off))
                 if ((rc = hook(s, 0x800 + (off >> 4), x2apic_rdmsr, x2apic_wrmsr)) < 0)
                     return rc;
+    /* CPUID.1 reports x2APIC / TSC-deadline; another owner of leaf 1 is not fatal */
+    if (v3_hook_cpuid(s->vm, 1, cpuid_leaf1, s) == 0)
+        s->cpuid_hooked = true;
+    else
+        V3_WARN("%s: CPUID leaf 1 is hooked elsewhere: x2APIC and TSC-deadline are not "
+                "announced there", v3_dev_name(dev));
     rc = v3_vm_set_lapic(s->vm, &lapic_ops, s);
     if (rc < 0)
         return rc;

@@ -316,3 +316,20 @@ int v3_unhook_msr(struct v3_vm *vm, uint32_t msr)
     *h = vm->msr[--vm->nmsr];
     return V3_OK;
 }
+
+int v3_hook_cpuid(struct v3_vm *vm, uint32_t leaf, v3_cpuid_fn fn, void *priv)
+{
+    if (leaf != 1 || vm->cpuid1)
+        return V3_EEXIST;
+    vm->cpuid1 = fn;
+    vm->cpuid1_priv = priv;
+    return V3_OK;
+}
+
+int v3_unhook_cpuid(struct v3_vm *vm, uint32_t leaf)
+{
+    if (leaf != 1 || !vm->cpuid1)
+        return V3_ENOENT;
+    vm->cpuid1 = NULL;
+    return V3_OK;
+}

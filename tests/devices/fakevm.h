@@ -59,6 +59,8 @@ struct v3_vm {
     bool extint;               /* the PIC's INTR */
     uint8_t extint_vector;
     unsigned extint_acks;
+    v3_cpuid_fn cpuid1;        /* the CPUID leaf 1 hook */
+    void *cpuid1_priv;
     bool lock_violation;       /* a message left a device holding its lock */
 };
 

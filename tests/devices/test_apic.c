@@ -278,11 +278,28 @@ static void test_timer_tsc_deadline(void **state)
     assert_int_equal(v, 0);
 }
 
+static void test_cpuid_leaf1(void **state)
+{
+    uint32_t r[4] = { 0, 0, 0x80000000u | (1u << 21), 0 };
+    (void)state;
+    setup_vm(1, "x2apic=off");
+    assert_non_null(vm->cpuid1);
+    vm->cpuid1(&vm->cores[0], 1, 0, r, vm->cpuid1_priv);
+    assert_int_equal(r[2], 0x80000000u | (1u << 24));   /* TSC-deadline, no x2APIC */
+    assert_int_equal(r[3], 1u << 9);
+    assert_int_equal(fv_wrmsr(vm, 0, 0x1b, 0xfee00000), 0);  /* globally disabled */
+    vm->cpuid1(&vm->cores[0], 1, 0, r, vm->cpuid1_priv);
+    assert_int_equal(r[3], 0);
+}
+
 static void test_no_tsc_deadline_option(void **state)
 {
     uint64_t v;
+    uint32_t r[4] = { 0, 0, 0, 0 };
     (void)state;
     setup_vm(1, "tsc-deadline=off,x2apic=off");
+    vm->cpuid1(&vm->cores[0], 1, 0, r, vm->cpuid1_priv);
+    assert_int_equal(r[2], 0);
     enable(0);
     wr(0, LVTT, 0x40050);                           /* mode 2 is reserved: bit 18 not kept */
     assert_int_equal(rd(0, LVTT), 0x00050);
@@ -615,6 +632,7 @@ int main(void)
         cmocka_unit_test_teardown(test_timer_oneshot, teardown_vm),
         cmocka_unit_test_teardown(test_timer_periodic, teardown_vm),
         cmocka_unit_test_teardown(test_timer_tsc_deadline, teardown_vm),
+        cmocka_unit_test_teardown(test_cpuid_leaf1, teardown_vm),
         cmocka_unit_test_teardown(test_no_tsc_deadline_option, teardown_vm),
         cmocka_unit_test_teardown(test_svr_software_disable, teardown_vm),
         cmocka_unit_test_teardown(test_esr, teardown_vm),

@@ -310,24 +310,24 @@ static void set_error(struct lapic_dev *s, struct vlapic *a, uint32_t bits)
         accept_fixed(s, a, (uint8_t)lvt, false);
 }
 
-/* Does destination @p dest (mode @p logical) name APIC @p a? */
-static bool matches(const struct vlapic *a, uint32_t dest, bool logical, bool x2)
+/* Does destination @p dest (mode @p logical) name APIC @p a?  @p wide: a 32-bit
+ * x2APIC destination (an ICR written in x2APIC mode); otherwise 8 bits (xAPIC ICR,
+ * IOAPIC), compared with the low 8 bits of an x2APIC-mode APIC's ID. */
+static bool matches(const struct vlapic *a, uint32_t dest, bool logical, bool wide)
 {
+    bool a_x2 = x2apic_mode(a);
     if (!hw_enabled(a))
         return false;
-    if (x2) {
-        if (!logical)
-            return dest == 0xffffffffu || dest == a->id;
-        if (dest == 0xffffffffu)
-            return true;
-        /* x2APIC logical: cluster in 31:16, member bits in 15:0 */
-        return (dest >> 16) == (a->ldr >> 16) && (dest & a->ldr & 0xffff) != 0;
-    }
-    dest &= 0xff;
+    if (!wide)
+        dest &= 0xff;
+    if (dest == (wide ? 0xffffffffu : 0xffu))
+        return true;                       /* broadcast */
     if (!logical)
-        return dest == 0xff || dest == (a->id >> 24);
-    if (dest == 0xff)
-        return true;
+        return dest == (a_x2 ? (wide ? a->id : (a->id & 0xff)) : a->id >> 24);
+    if (a_x2) {
+        /* x2APIC logical: cluster in 31:16, member bits in 15:0 */
+        return wide && (dest >> 16) == (a->ldr >> 16) && (dest & a->ldr & 0xffff) != 0;
+    }
     {
         uint32_t ldr = a->ldr >> 24;
         if ((a->dfr >> 28) == 0xf)         /* flat */
@@ -341,7 +341,7 @@ static bool matches(const struct vlapic *a, uint32_t dest, bool logical, bool x2
 static void route(struct lapic_dev *s, const struct vlapic *src, unsigned shorthand, unsigned dm,
                   uint8_t vector, bool level, bool logical, uint32_t dest)
 {
-    bool x2 = src ? x2apic_mode(src) : x2apic_mode(&s->cpu[0]);
+    bool wide = src && x2apic_mode(src);
     struct vlapic *lowest = NULL;
 
     for (unsigned i = 0; i < s->n; i++) {
@@ -351,7 +351,7 @@ static void route(struct lapic_dev *s, const struct vlapic *src, unsigned shorth
         case 1: hit = a == src; break;                 /* self */
         case 2: hit = true; break;                     /* all including self */
         case 3: hit = a != src; break;                 /* all excluding self */
-        default: hit = matches(a, dest, logical, x2); break;
+        default: hit = matches(a, dest, logical, wide); break;
         }
         if (!hit || !hw_enabled(a))
             continue;
@@ -779,7 +779,7 @@ static uint64_t msr_write_mask(const struct lapic_dev *s, unsigned off)
     case R_TPR: return 0xff;
     case R_EOI: case R_ESR: return 0;
     case R_SVR: return 0x3ff;
-    case R_ICR_LO: return 0xffffffff000cefffull;
+    case R_ICR_LO: return 0xffffffff000ccfffull;
     case R_TIMER_ICR: return 0xffffffffu;
     case R_TIMER_DCR: return 0xb;
     case R_SELF_IPI: return 0xff;
@@ -826,7 +826,7 @@ static int x2apic_wrmsr(struct v3_core *core, uint32_t msr, uint64_t value, void
         rc = V3_EFAULT;
     } else if (off == R_ICR_LO) {
         a->icr_hi = (uint32_t)(value >> 32);
-        a->icr_lo = (uint32_t)value & 0x000cefffu;
+        a->icr_lo = (uint32_t)value & 0x000ccfffu;
         send_icr(s, a);
     } else if (!reg_write(s, a, off, (uint32_t)value)) {
         rc = V3_EFAULT;

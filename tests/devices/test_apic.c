@@ -451,6 +451,18 @@ static void test_x2apic(void **state)
      * by physical ID 0) */
     assert_int_equal(fv_wrmsr(vm, 1, 0x830, (0ull << 32) | 0x4062), 0);
     assert_true(irr_has(0, 0x62));
+    /* x2APIC logical: cluster 0, member bit 1 = vCPU 1 (itself) */
+    assert_int_equal(fv_wrmsr(vm, 1, 0x830, (2ull << 32) | 0x4863), 0);
+    assert_int_equal(fv_rdmsr(vm, 1, 0x823, &v), 0);            /* IRR 0x60-0x7f */
+    assert_int_equal(v, (1u << 1) | (1u << 3));                 /* 0x61 and 0x63 */
+    assert_false(irr_has(0, 0x63));
+    /* an IOAPIC message (8-bit destination) reaches it by the low byte of its ID */
+    {
+        struct v3_apic_msg m = { .vector = 0x64, .dest = 1 };
+        vm->lapic_ops->deliver(vm->lapic, &m);
+        assert_int_equal(fv_rdmsr(vm, 1, 0x823, &v), 0);
+        assert_int_equal(v, (1u << 1) | (1u << 3) | (1u << 4));
+    }
     /* #GP: reads of EOI/SELF_IPI, writes of read-only or reserved bits, non-zero EOI */
     assert_int_equal(fv_rdmsr(vm, 1, 0x80b, &v), V3_EFAULT);
     assert_int_equal(fv_rdmsr(vm, 1, 0x83f, &v), V3_EFAULT);

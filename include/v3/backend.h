@@ -33,6 +33,9 @@ enum v3_exit_reason {
     V3_EXIT_SHUTDOWN,    /**< triple fault */
     V3_EXIT_INSN_LIMIT,  /**< the instruction limit was reached */
     V3_EXIT_STOP,        /**< v3 asked the vCPU to stop */
+    V3_EXIT_INTR_WINDOW, /**< the vCPU can take an external interrupt now (see intr_window) */
+    V3_EXIT_SLICE,       /**< the instruction slice set with set_slice() ran out */
+    V3_EXIT_KICK,        /**< another thread called kick(): the VMM has something for the vCPU */
     V3_EXIT_ERROR,       /**< the back end could not go on: see v3_exit::error */
 };
 
@@ -89,6 +92,18 @@ struct v3_backend_ops {
     /** Hardware back ends: copy state into / out of struct v3_core.  May be NULL. */
     int (*get_state)(struct v3_core *core);
     int (*set_state)(struct v3_core *core);
+
+    /* ---- interrupt controllers and timers (optional; the VM works without them) ---- */
+    /** Make a running run() return with V3_EXIT_KICK soon.  Any thread. */
+    void (*kick)(struct v3_core *core);
+    /** True when an external interrupt injected now is taken before the next instruction
+     *  (RFLAGS.IF set, no interrupt shadow, no event already queued). */
+    bool (*intr_ready)(struct v3_core *core);
+    /** With @p on, run() returns V3_EXIT_INTR_WINDOW as soon as intr_ready() would be true
+     *  (at the latest at the next block boundary); the request ends with that exit or @p on false. */
+    void (*intr_window)(struct v3_core *core, bool on);
+    /** run() returns V3_EXIT_SLICE after about @p insns more instructions (0: no slice). */
+    void (*set_slice)(struct v3_core *core, uint64_t insns);
 };
 
 #endif

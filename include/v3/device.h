@@ -183,6 +183,14 @@ int v3_snap_get(struct v3_snap *s, void *data, size_t len);
  */
 int v3_vm_add_device(struct v3_vm *vm, const char *spec);
 
+/**
+ * Create a device from a model that is not in the build's table (an
+ * embedder's own device, a test's), with options @p options
+ * ("key=value,..." or NULL).  Errors as v3_vm_add_device().  @p ops must
+ * outlive the VM.
+ */
+int v3_vm_add_device_ops(struct v3_vm *vm, const struct v3_device_ops *ops, const char *options);
+
 /** The first instance named @p name (an instance name, e.g. "uart" or "uart-1"), or NULL. */
 struct v3_device *v3_vm_find_device(struct v3_vm *vm, const char *name);
 

@@ -10,7 +10,7 @@
  * and time all come through these pointers.  v3_posix_os_hooks() returns a
  * ready implementation for Linux user space.
  *
- * Every member is mandatory.  Allocation functions may fail by returning
+ * Every member is mandatory unless marked optional.  Allocation functions may fail by returning
  * NULL; the core turns that into V3_ENOMEM and leaves its objects unchanged.
  */
 #ifndef V3_HOST_H
@@ -80,6 +80,17 @@ struct v3_os_hooks {
      *  change waiting for vCPUs to leave their accesses.  Without it they
      *  spin with a pause instruction. */
     void (*yield)(void);
+
+    /** Optional, all four or none: a wake-up event (auto-reset).  A halted
+     *  vCPU sleeps in event_wait() until its next device deadline or until
+     *  another thread (an interrupt, v3_stop_vm()) calls event_signal().
+     *  Without them it polls the clock with yield().  POSIX: a mutex and a
+     *  condition variable on CLOCK_MONOTONIC. */
+    void *(*event_alloc)(void);           /**< NULL on failure */
+    void (*event_free)(void *ev);
+    /** Wait until signalled or @p timeout_ns nanoseconds have passed; clears the signal. */
+    void (*event_wait)(void *ev, uint64_t timeout_ns);
+    void (*event_signal)(void *ev);
 };
 
 /**

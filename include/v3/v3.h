@@ -11,5 +11,7 @@
 #include <v3/io.h>
 #include <v3/hypercall.h>
 #include <v3/devices.h>
+#include <v3/device.h>
+#include <v3/irqchip.h>
 #include <v3/loader.h>
 #endif

@@ -222,6 +222,7 @@ struct v3_core {
     void *backend;                /**< execution back end's private state */
     uint64_t insn_count;          /**< instructions retired (software CPU) */
     void *emu_fault;              /**< hooked-access fault path caches (src/emu), NULL if none */
+    struct v3_clock *clock;       /**< the VM clock (src/internal/clock.h), NULL outside a VM */
     unsigned mem_read_depth;      /**< internal (src/mem/memmap.h): nesting depth of this vCPU's
                                        memory-map read lock, 0 outside guest memory accesses */
 };

@@ -114,7 +114,7 @@ struct v3_vm_result {
 };
 
 /** Per-VM statistics. */
-enum { V3_STAT_EXIT_REASONS = 11 };     /**< = number of enum v3_exit_reason values */
+enum { V3_STAT_EXIT_REASONS = 14 };     /**< = number of enum v3_exit_reason values */
 struct v3_vm_stats {
     uint64_t exits[V3_STAT_EXIT_REASONS];   /**< indexed by enum v3_exit_reason */
     uint64_t exits_total;

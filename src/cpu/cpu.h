@@ -33,6 +33,8 @@
 #define CPU_BRK_EVENT   0x02u          /* an event was injected */
 #define CPU_BRK_SMC     0x04u          /* the current code page was written */
 #define CPU_BRK_KICK    0x08u          /* v3_cpu_kick() */
+#define CPU_BRK_EXIT    0x10u          /* the back end's kick(): return V3_EXIT_KICK */
+#define CPU_BRK_WINDOW  0x20u          /* intr_window(): return V3_EXIT_INTR_WINDOW once IF allows */
 
 struct cpu_block {
     uint64_t gpa;                      /* guest physical address of the first byte */
@@ -84,6 +86,9 @@ struct v3_cpu {
     uint32_t running;
 
     uint64_t limit;                    /* absolute insn_count limit, 0 = none */
+    uint64_t slice_end;                /* absolute insn_count end of the slice, ~0 = none */
+    uint64_t stop_at;                  /* min(limit or ~0, slice_end): where the loop stops */
+    bool want_window;                  /* intr_window(on) */
 
     /* pending injected event (one at a time, as hardware queues one) */
     bool ev_pending;

@@ -39,11 +39,18 @@ int cpu_op_gp0(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
 /* ------------------------------------------------------------ API */
 
+static void cpu_stop_at_update(struct v3_cpu *cpu)
+{
+    uint64_t l = cpu->limit ? cpu->limit : ~0ull;
+    cpu->stop_at = l < cpu->slice_end ? l : cpu->slice_end;
+}
+
 int v3_cpu_set_insn_limit(struct v3_core *core, uint64_t max)
 {
     if (!core || !core->backend)
         return V3_EINVAL;
     cpu_of(core)->limit = max;
+    cpu_stop_at_update(cpu_of(core));
     return V3_OK;
 }
 
@@ -110,6 +117,8 @@ static int emu_init_core(struct v3_core *core)
     cpu->ctx.mem = &cpu_mem_ops;
     cpu->ctx.mem_priv = cpu;
     cpu->ctx.rep_limit = CPU_REP_CHUNK;
+    cpu->slice_end = ~0ull;
+    cpu->stop_at = ~0ull;
     core->backend = cpu;
     cpu_model_init(cpu);
     v3_emu_init_table();
@@ -167,6 +176,33 @@ static int emu_inject(struct v3_core *core, const struct v3_event *ev)
     cpu->ev_pending = true;
     __atomic_or_fetch(&cpu->brk, CPU_BRK_EVENT, __ATOMIC_RELEASE);
     return V3_OK;
+}
+
+static void emu_kick(struct v3_core *core)
+{
+    if (core && core->backend)
+        __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_EXIT, __ATOMIC_RELEASE);
+}
+
+static bool emu_intr_ready(struct v3_core *core)
+{
+    struct v3_cpu *cpu = cpu_of(core);
+    return !cpu->ev_pending && !core->intr_shadow && (core->rflags & V3_FLAG_IF);
+}
+
+static void emu_intr_window(struct v3_core *core, bool on)
+{
+    struct v3_cpu *cpu = cpu_of(core);
+    cpu->want_window = on;
+    if (on)
+        __atomic_or_fetch(&cpu->brk, CPU_BRK_WINDOW, __ATOMIC_RELEASE);
+}
+
+static void emu_set_slice(struct v3_core *core, uint64_t insns)
+{
+    struct v3_cpu *cpu = cpu_of(core);
+    cpu->slice_end = insns ? core->insn_count + insns : ~0ull;
+    cpu_stop_at_update(cpu);
 }
 
 /* ------------------------------------------------------------ loop helpers */
@@ -349,6 +385,23 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
         *ret = 0;
         return 1;
     }
+    if (brk & CPU_BRK_EXIT) {
+        exit->reason = V3_EXIT_KICK;
+        exit->insn_rip = core->rip;
+        *ret = 0;
+        return 1;
+    }
+    if (cpu->want_window) {
+        if (!shadow && !cpu->ev_pending && (core->rflags & V3_FLAG_IF)) {
+            cpu->want_window = false;
+            exit->reason = V3_EXIT_INTR_WINDOW;
+            exit->insn_rip = core->rip;
+            *ret = 0;
+            return 1;
+        }
+        /* keep coming back to the boundary until IF allows */
+        __atomic_or_fetch(&cpu->brk, CPU_BRK_WINDOW, __ATOMIC_RELEASE);
+    }
     if (cpu->ev_pending) {
         bool take;
         switch (cpu->ev.type) {
@@ -411,7 +464,7 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                         core->insn_count + CPU_BLOCK_MAX > cpu->stop_at || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
                          v3_mem_writer_waiting(core), 0))
         return NULL;
     return chain_lookup(cpu, core);
@@ -492,8 +545,6 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
     unsigned done;
     int st;
 
-    const bool chain = cpu->limit == 0;     /* set only between runs */
-
     cpu->blk_mask = mask;
     for (;;) {
         cpu->blk_rip = core->rip;
@@ -511,7 +562,8 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
                decoded code sets cpu->brk.  A loop back to the block's own
                start needs no lookup. */
             core->rip &= mask;
-            if (__builtin_expect(cpu_brk(cpu) || cpu->graveyard || !chain || v3_mem_writer_waiting(core), 0))
+            if (__builtin_expect(cpu_brk(cpu) || cpu->graveyard || core->insn_count + CPU_BLOCK_MAX > cpu->stop_at ||
+                                 v3_mem_writer_waiting(core), 0))
                 return 0;
             if (core->rip == cpu->blk_rip) {
                 cpu->stats.block_execs++;
@@ -630,9 +682,13 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             if (boundary(cpu, exit, shadow, &ret))
                 break;
         }
-        if (__builtin_expect(cpu->limit != 0, 0) && core->insn_count >= cpu->limit) {
-            exit->reason = V3_EXIT_INSN_LIMIT;
+        if (__builtin_expect(core->insn_count >= cpu->stop_at, 0)) {
+            exit->reason = cpu->limit && core->insn_count >= cpu->limit ? V3_EXIT_INSN_LIMIT : V3_EXIT_SLICE;
             exit->insn_rip = core->rip;
+            if (exit->reason == V3_EXIT_SLICE) {
+                cpu->slice_end = ~0ull;
+                cpu_stop_at_update(cpu);
+            }
             break;
         }
         core->intr_shadow = 0;
@@ -695,8 +751,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             } else {
                 cpu->stats.block_execs++;
                 n = single ? 1 : b->n;
-                if (cpu->limit && cpu->limit - core->insn_count < n)
-                    n = (unsigned)(cpu->limit - core->insn_count);
+                if (cpu->stop_at - core->insn_count < n)
+                    n = (unsigned)(cpu->stop_at - core->insn_count);
                 if (__builtin_expect(mode != V3_MODE_LONG64, 0) &&
                     core->rip + b->bytes - 1 > core->seg[V3_CS].limit) {
                     /* the block runs past the CS limit: one instruction at a time, checked */
@@ -760,4 +816,8 @@ const struct v3_backend_ops v3_emu_backend = {
     .inject = emu_inject,
     .get_state = NULL,
     .set_state = NULL,
+    .kick = emu_kick,
+    .intr_ready = emu_intr_ready,
+    .intr_window = emu_intr_window,
+    .set_slice = emu_set_slice,
 };

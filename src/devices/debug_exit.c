@@ -1,30 +1,43 @@
 /* SPDX-License-Identifier: MIT */
-/* Debug-exit port (0xF4-0xF7), as QEMU's isa-debug-exit: writing v stops the VM with (v << 1) | 1. */
+/* Debug-exit port ("debug-exit"; option port=0xf4), as QEMU's isa-debug-exit with iosize=4:
+ * writing v stops the VM with exit status (v << 1) | 1.  Reads return 0. */
 #include "internal/host.h"
 #include "internal/vm.h"
 
-static int dbgexit_in(struct v3_core *core, uint16_t port, void *dst, unsigned size, void *priv)
+static uint64_t dbgexit_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
 {
-    memset(dst, 0, size);
+    (void)dev;
+    (void)core;
+    (void)off;
+    (void)size;
     return 0;
 }
 
-static int dbgexit_out(struct v3_core *core, uint16_t port, const void *src, unsigned size, void *priv)
+static void dbgexit_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
 {
-    uint32_t v = 0;
+    uint32_t v = (uint32_t)(val & (size >= 4 ? 0xffffffffull : (1ull << (8 * size)) - 1));
 
-    memcpy(&v, src, size);
+    (void)core;
+    (void)off;
     V3_DEBUG("debug-exit: guest wrote 0x%x: exit status %d", v, (int)((v << 1) | 1));
-    v3_vm_request_stop(core->vm, V3_STOP_DEBUG_EXIT, (int)((v << 1) | 1));
-    return 0;
+    v3_vm_request_stop(v3_dev_vm(dev), V3_STOP_DEBUG_EXIT, (int)((v << 1) | 1));
 }
 
-int v3_debug_exit_attach(struct v3_vm *vm)
+static int dbgexit_create(struct v3_device *dev, struct v3_dev_args *args)
 {
-    for (unsigned i = 0; i < 4; i++) {
-        int rc = v3_hook_io_port(vm, (uint16_t)(V3_DEBUG_EXIT_PORT + i), dbgexit_in, dbgexit_out, NULL);
-        if (rc < 0)
-            return rc;
+    uint64_t port = V3_DEBUG_EXIT_PORT;
+
+    if (v3_dev_arg_u64(args, "port", &port) < 0)
+        return V3_EINVAL;
+    if (port > 0xfffc) {
+        V3_ERROR("device %s: port 0x%llx out of range", v3_dev_name(dev), (unsigned long long)port);
+        return V3_EINVAL;
     }
-    return V3_OK;
+    return v3_dev_claim_io(dev, (uint16_t)port, 4, dbgexit_read, dbgexit_write);
 }
+
+const struct v3_device_ops v3_dev_debug_exit = {
+    .name = "debug-exit",
+    .help = "isa-debug-exit: port=0xf4 (4 ports); writing v exits with status (v << 1) | 1",
+    .create = dbgexit_create,
+};

@@ -8,7 +8,7 @@
 struct v3_testdev {
     uint32_t reads, writes;
     uint64_t echo;
-    int hooked, hc_sum, hc_count;
+    int hc_sum, hc_count;
 };
 
 static void snapshot(const struct v3_testdev *t, uint8_t regs[REGS_SIZE])
@@ -24,61 +24,60 @@ static void snapshot(const struct v3_testdev *t, uint8_t regs[REGS_SIZE])
     memcpy(regs + V3_TESTDEV_ECHO_NOT, &inv, 8);
 }
 
-static int td_read(struct v3_core *core, uint64_t gpa, void *dst, uint32_t len, void *priv)
+static uint64_t td_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
 {
-    struct v3_testdev *t = priv;
-    uint8_t regs[REGS_SIZE], *d = dst;
-    uint64_t off = gpa - V3_TESTDEV_BASE;
+    struct v3_testdev *t = v3_dev_state(dev);
+    uint8_t regs[REGS_SIZE];
+    uint64_t v = 0;
 
+    (void)core;
     snapshot(t, regs);
-    for (uint32_t i = 0; i < len; i++)
-        d[i] = (off + i < REGS_SIZE) ? regs[off + i] : 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)((off + i < REGS_SIZE) ? regs[off + i] : 0) << (8 * i);
     t->reads++;
-    return 0;
+    return v;
 }
 
-static int td_write(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv)
+static void td_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
 {
-    struct v3_testdev *t = priv;
-    const uint8_t *s = src;
-    uint64_t off = gpa - V3_TESTDEV_BASE;
+    struct v3_testdev *t = v3_dev_state(dev);
     uint8_t e[8];
 
+    (void)core;
     memcpy(e, &t->echo, 8);
-    for (uint32_t i = 0; i < len; i++)
+    for (unsigned i = 0; i < size; i++)
         if (off + i >= V3_TESTDEV_ECHO && off + i < V3_TESTDEV_ECHO + 8)
-            e[off + i - V3_TESTDEV_ECHO] = s[i];
+            e[off + i - V3_TESTDEV_ECHO] = (uint8_t)(val >> (8 * i));
     memcpy(&t->echo, e, 8);
     t->writes++;
-    return 0;
 }
 
 static int hc_sum(struct v3_core *core, uint64_t id, uint64_t *result, void *priv)
 {
+    (void)id;
+    (void)priv;
     *result = core->gpr[V3_RBX] + core->gpr[V3_RCX] + core->gpr[V3_RDX];
     return 0;
 }
 
 static int hc_count(struct v3_core *core, uint64_t id, uint64_t *result, void *priv)
 {
+    (void)id;
+    (void)priv;
     *result = core->vm->hypercalls_done;
     return 0;
 }
 
-int v3_testdev_attach(struct v3_vm *vm)
+static int td_create(struct v3_device *dev, struct v3_dev_args *args)
 {
-    struct v3_testdev *t = v3_zalloc(sizeof(*t));
+    struct v3_testdev *t = v3_dev_state(dev);
+    struct v3_vm *vm = v3_dev_vm(dev);
     int rc;
 
-    if (!t) {
-        V3_ERROR("testdev: out of memory");
-        return V3_ENOMEM;
-    }
-    vm->testdev = t;
-    rc = v3_hook_full_mem(vm, V3_TESTDEV_BASE, V3_TESTDEV_BASE + V3_TESTDEV_SIZE, td_read, td_write, t);
+    (void)args;
+    rc = v3_dev_claim_mmio(dev, V3_TESTDEV_BASE, V3_TESTDEV_SIZE, td_read, td_write);
     if (rc < 0)
         return rc;
-    t->hooked = 1;
     rc = v3_register_hypercall(vm, V3_HCALL_TEST_SUM, hc_sum, t);
     if (rc < 0)
         return rc;
@@ -90,18 +89,20 @@ int v3_testdev_attach(struct v3_vm *vm)
     return V3_OK;
 }
 
-void v3_testdev_detach(struct v3_vm *vm)
+static void td_destroy(struct v3_device *dev)
 {
-    struct v3_testdev *t = vm->testdev;
+    struct v3_testdev *t = v3_dev_state(dev);
 
-    if (!t)
-        return;
-    if (t->hooked)
-        v3_unhook_mem(vm, V3_TESTDEV_BASE);
     if (t->hc_sum)
-        v3_remove_hypercall(vm, V3_HCALL_TEST_SUM);
+        v3_remove_hypercall(v3_dev_vm(dev), V3_HCALL_TEST_SUM);
     if (t->hc_count)
-        v3_remove_hypercall(vm, V3_HCALL_TEST_COUNT);
-    v3_free(t);
-    vm->testdev = NULL;
+        v3_remove_hypercall(v3_dev_vm(dev), V3_HCALL_TEST_COUNT);
 }
+
+const struct v3_device_ops v3_dev_testdev = {
+    .name = "testdev",
+    .help = "v3 test device: MMIO page at 0xFEB00000 (ID, counters, echo) and test hypercalls",
+    .state_size = sizeof(struct v3_testdev),
+    .create = td_create,
+    .destroy = td_destroy,
+};

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* VGA text memory (0xB8000-0xBFFFF) as a write-hooked region rendering an 80x25 screen. */
+/* VGA text memory ("vga": 0xB8000-0xBFFFF) as a write-hooked region rendering an 80x25 screen. */
 #include "internal/host.h"
 #include "internal/vm.h"
 
@@ -17,36 +17,38 @@ struct v3_vga {
 
 /* CRT controller at 0x3D4 (index) / 0x3D5 (data): storage only, so text-mode
  * drivers that move the cursor find their registers. */
-static int crtc_in(struct v3_core *core, uint16_t port, void *dst, unsigned size, void *priv)
+static uint64_t crtc_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
 {
-    struct v3_vga *v = priv;
-    uint8_t *d = dst;
+    struct v3_vga *v = v3_dev_state(dev);
 
-    memset(dst, 0, size);
-    d[0] = port == 0x3d4 ? v->crtc_index : (v->crtc_index < 32 ? v->crtc[v->crtc_index] : 0xff);
-    return 0;
+    (void)core;
+    (void)size;
+    return off == 0 ? v->crtc_index : (v->crtc_index < 32 ? v->crtc[v->crtc_index] : 0xff);
 }
 
-static int crtc_out(struct v3_core *core, uint16_t port, const void *src, unsigned size, void *priv)
+static void crtc_write(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size, uint64_t val)
 {
-    struct v3_vga *v = priv;
-    const uint8_t *s = src;
+    struct v3_vga *v = v3_dev_state(dev);
+    uint8_t lo = (uint8_t)val, hi = (uint8_t)(val >> 8);
 
-    if (port == 0x3d4) {
-        v->crtc_index = s[0];
-        if (size >= 2 && s[0] < 32)       /* OUT DX, AX: index in AL, data in AH */
-            v->crtc[s[0]] = s[1];
+    (void)core;
+    if (off == 0) {
+        v->crtc_index = lo;
+        if (size >= 2 && lo < 32)       /* OUT DX, AX: index in AL, data in AH */
+            v->crtc[lo] = hi;
     } else if (v->crtc_index < 32) {
-        v->crtc[v->crtc_index] = s[0];
+        v->crtc[v->crtc_index] = lo;
     }
-    return 0;
 }
 
 static int vga_write(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv)
 {
-    struct v3_vga *v = priv;
+    struct v3_device *dev = priv;
+    struct v3_vga *v = v3_dev_state(dev);
     const uint8_t *s = src;
 
+    (void)core;
+    v3_dev_lock(dev);
     for (uint32_t i = 0; i < len; i++) {
         uint64_t off = gpa + i - V3_VGA_TEXT_BASE;
         if (off >= 2 * VGA_CELLS)
@@ -58,19 +60,16 @@ static int vga_write(struct v3_core *core, uint64_t gpa, const void *src, uint32
             v->changed++;
         }
     }
+    v3_dev_unlock(dev);
     return 0;
 }
 
-int v3_vga_attach(struct v3_vm *vm)
+static int vga_create(struct v3_device *dev, struct v3_dev_args *args)
 {
-    struct v3_vga *v = v3_zalloc(sizeof(*v));
+    struct v3_vga *v = v3_dev_state(dev);
     int rc;
 
-    if (!v) {
-        V3_ERROR("vga: out of memory");
-        return V3_ENOMEM;
-    }
-    vm->vga = v;
+    (void)args;
     v->mem = v3_alloc_pages(VGA_PAGES);
     if (!v->mem) {
         V3_ERROR("vga: out of memory for text memory");
@@ -81,32 +80,43 @@ int v3_vga_attach(struct v3_vm *vm)
         v->mem[2 * i + 1] = 0x07;
         v->screen[i] = ' ';
     }
-    rc = v3_hook_write_mem(vm, V3_VGA_TEXT_BASE, V3_VGA_TEXT_END, v->mem, vga_write, v);
-    if (rc < 0)
-        return rc;
-    v->hooked = 1;
     v->crtc[0x0a] = 0x0d;            /* cursor scan lines 13-14, as after a text-mode set */
     v->crtc[0x0b] = 0x0e;
-    for (uint16_t p = 0x3d4; p <= 0x3d5; p++) {
-        rc = v3_hook_io_port(vm, p, crtc_in, crtc_out, v);
-        if (rc < 0)
-            return rc;
+    rc = v3_dev_claim_io(dev, 0x3d4, 2, crtc_read, crtc_write);
+    if (rc < 0)
+        return rc;
+    rc = v3_hook_write_mem(v3_dev_vm(dev), V3_VGA_TEXT_BASE, V3_VGA_TEXT_END, v->mem, vga_write, dev);
+    if (rc < 0) {
+        V3_ERROR("vga: text memory 0x%llx-0x%llx: %s", (unsigned long long)V3_VGA_TEXT_BASE,
+                 (unsigned long long)V3_VGA_TEXT_END - 1, v3_strerror(rc));
+        return rc;
     }
+    v->hooked = 1;
     return V3_OK;
 }
 
-/* Called before the memory map is torn down: the region goes with the map, the memory is ours. */
-void v3_vga_detach(struct v3_vm *vm)
+/* The region goes before the memory map; the memory is ours. */
+static void vga_destroy(struct v3_device *dev)
 {
-    struct v3_vga *v = vm->vga;
+    struct v3_vga *v = v3_dev_state(dev);
 
-    if (!v)
-        return;
     if (v->hooked)
-        v3_unhook_mem(vm, V3_VGA_TEXT_BASE);
+        v3_unhook_mem(v3_dev_vm(dev), V3_VGA_TEXT_BASE);
     v3_free_pages(v->mem, VGA_PAGES);
-    v3_free(v);
-    vm->vga = NULL;
+}
+
+const struct v3_device_ops v3_dev_vga = {
+    .name = "vga",
+    .help = "VGA text memory at 0xB8000 (write hook) and CRTC index/data at 0x3D4",
+    .state_size = sizeof(struct v3_vga),
+    .create = vga_create,
+    .destroy = vga_destroy,
+};
+
+static struct v3_vga *vga_of(struct v3_vm *vm)
+{
+    struct v3_device *d = v3_vm_find_device(vm, "vga");
+    return d ? v3_dev_state(d) : NULL;
 }
 
 int v3_vga_render(struct v3_vm *vm, char *buf, size_t size)
@@ -116,7 +126,7 @@ int v3_vga_render(struct v3_vm *vm, char *buf, size_t size)
 
     if (!vm || !buf || size < (size_t)V3_VGA_ROWS * (V3_VGA_COLS + 1) + 1)
         return V3_EINVAL;
-    v = vm->vga;
+    v = vga_of(vm);
     if (!v)
         return V3_ENOENT;
     for (int r = 0; r < V3_VGA_ROWS; r++) {
@@ -132,13 +142,14 @@ int v3_vga_render(struct v3_vm *vm, char *buf, size_t size)
 
 int v3_vga_cursor(struct v3_vm *vm, unsigned *row, unsigned *col)
 {
+    struct v3_vga *v;
     unsigned pos;
 
     if (!vm || !row || !col)
         return V3_EINVAL;
-    if (!vm->vga)
+    if (!(v = vga_of(vm)))
         return V3_ENOENT;
-    pos = ((unsigned)vm->vga->crtc[0x0e] << 8) | vm->vga->crtc[0x0f];
+    pos = ((unsigned)v->crtc[0x0e] << 8) | v->crtc[0x0f];
     *row = pos / V3_VGA_COLS;
     *col = pos % V3_VGA_COLS;
     return V3_OK;
@@ -146,5 +157,6 @@ int v3_vga_cursor(struct v3_vm *vm, unsigned *row, unsigned *col)
 
 uint64_t v3_vga_cells_changed(struct v3_vm *vm)
 {
-    return (vm && vm->vga) ? vm->vga->changed : 0;
+    struct v3_vga *v = vm ? vga_of(vm) : NULL;
+    return v ? v->changed : 0;
 }

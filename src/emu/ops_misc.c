@@ -13,6 +13,7 @@
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
+#include "cpu/system/system.h"
 #include <v3/backend.h>
 #include <v3/cpu.h>
 
@@ -370,7 +371,7 @@ static int op_rdtsc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     (void)in;
     if ((c->cr4 & V3_CR4_TSD) && c->cpl != 0 && (c->cr0 & V3_CR0_PE))
         return v3_exc_gp0(ctx);
-    t = c->insn_count + c->tsc_offset;
+    t = v3_cpu_read_tsc(c);
     c->gpr[V3_RAX] = (uint32_t)t;
     c->gpr[V3_RDX] = t >> 32;
     return V3_X_NEXT;

@@ -14,6 +14,9 @@ int v3_init(const struct v3_os_hooks *h)
         !h->rwlock_alloc || !h->rwlock_free || !h->read_lock || !h->read_unlock ||
         !h->write_lock || !h->write_unlock || !h->time_ns)
         return V3_EINVAL;
+    if (!h->event_alloc != !h->event_free || !h->event_alloc != !h->event_wait ||
+        !h->event_alloc != !h->event_signal)
+        return V3_EINVAL;           /* the event members come as a set */
     if (__atomic_load_n(&v3_live_vms, __ATOMIC_SEQ_CST) != 0)
         return V3_EBUSY;
     v3_host = *h;

@@ -101,6 +101,75 @@ static void posix_barrier_all(void)
     }
 }
 
+/* Wake-up events: a flag under a mutex, a condition variable on CLOCK_MONOTONIC. */
+struct posix_event {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int signalled;
+};
+
+static void *posix_event_alloc(void)
+{
+    struct posix_event *e = calloc(1, sizeof(*e));
+    pthread_condattr_t ca;
+
+    if (!e)
+        return NULL;
+    if (pthread_condattr_init(&ca) != 0) {
+        free(e);
+        return NULL;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&e->m, NULL) != 0 || pthread_cond_init(&e->c, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        free(e);
+        return NULL;
+    }
+    pthread_condattr_destroy(&ca);
+    return e;
+}
+
+static void posix_event_free(void *p)
+{
+    struct posix_event *e = p;
+    if (!e)
+        return;
+    pthread_cond_destroy(&e->c);
+    pthread_mutex_destroy(&e->m);
+    free(e);
+}
+
+static void posix_event_wait(void *p, uint64_t timeout_ns)
+{
+    struct posix_event *e = p;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (timeout_ns > 3600ull * 1000000000ull)
+        timeout_ns = 3600ull * 1000000000ull;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000ull);
+    ts.tv_nsec += (long)(timeout_ns % 1000000000ull);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->m);
+    while (!e->signalled)
+        if (pthread_cond_timedwait(&e->c, &e->m, &ts) != 0)
+            break;                  /* ETIMEDOUT (or EINTR-like): the caller rechecks */
+    e->signalled = 0;
+    pthread_mutex_unlock(&e->m);
+}
+
+static void posix_event_signal(void *p)
+{
+    struct posix_event *e = p;
+    pthread_mutex_lock(&e->m);
+    e->signalled = 1;
+    pthread_cond_signal(&e->c);
+    pthread_mutex_unlock(&e->m);
+}
+
 /* Register for private expedited membarrier: 1 when it can be used. */
 static int posix_membarrier_ok(void)
 {
@@ -138,6 +207,10 @@ static struct v3_os_hooks posix_hooks = {
     .write_unlock = posix_write_unlock,
     .time_ns = posix_time_ns,
     .yield = posix_yield,
+    .event_alloc = posix_event_alloc,
+    .event_free = posix_event_free,
+    .event_wait = posix_event_wait,
+    .event_signal = posix_event_signal,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

@@ -42,6 +42,29 @@ static inline int v3_wait_step(unsigned long *spins)
     return 1;
 }
 
+/* libc-free string helpers for the core */
+static inline int v3_str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+static inline size_t v3_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* Mutex helpers */
+static inline void *v3_mutex_alloc(void) { return v3_host.mutex_alloc(); }
+static inline void v3_mutex_free(void *m) { if (m) v3_host.mutex_free(m); }
+static inline void v3_mutex_lock(void *m) { v3_host.mutex_lock(m); }
+static inline void v3_mutex_unlock(void *m) { v3_host.mutex_unlock(m); }
+
 void v3_log(enum v3_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define V3_ERROR(...) v3_log(V3_LOG_ERROR, __VA_ARGS__)

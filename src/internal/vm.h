@@ -10,6 +10,8 @@
 #include <v3/rbtree.h>
 #include <v3/vm.h>
 #include "mem/memmap.h"
+#include "internal/clock.h"
+#include "internal/devmodel.h"
 
 struct v3_io_hook {
     struct v3_rb_node node;
@@ -71,23 +73,22 @@ struct v3_vm {
     struct v3_msr_hook *msr_hooks;
     struct v3_cpuid_hook *cpuid_hooks;
 
-    /* ---- devices (src/devices) ---- */
-    struct v3_uart *uart;
-    struct v3_vga *vga;
-    struct v3_testdev *testdev;
+    /* ---- device model (src/vm/devmodel.c, irq.c) and clock ---- */
+    struct v3_devmodel dm;
+    struct v3_clock clock;
+    int has_run;                     /* v3_run_vm() was called: no more devices */
+    void **wake;                     /* per vCPU host event (NULL without event members) */
+    uint64_t rate_ipns_q16;          /* realtime: measured instructions per ns, 16.16 */
 
     struct v3_vm_stats stats;
 };
 
-/* Devices: attach at creation (0 or negative error), detach at teardown (NULL-safe). */
-int v3_uart_attach(struct v3_vm *vm);
-void v3_uart_detach(struct v3_vm *vm);
-int v3_debug_exit_attach(struct v3_vm *vm);
-int v3_sysctl_a_attach(struct v3_vm *vm);
-int v3_vga_attach(struct v3_vm *vm);
-void v3_vga_detach(struct v3_vm *vm);
-int v3_testdev_attach(struct v3_vm *vm);
-void v3_testdev_detach(struct v3_vm *vm);
+/* A20 gate of every vCPU (port 0x92, the keyboard controller). */
+void v3_vm_set_a20(struct v3_vm *vm, bool enabled);
+
+/* Interrupts (src/vm/irq.c) */
+void v3_irq_route(struct v3_vm *vm, unsigned irq, int level);
+int v3_vm_intr_next(struct v3_vm *vm, struct v3_core *core, bool ack);
 
 /* Exit handlers (src/vm/exits.c).  Return 0 to continue, negative error to stop. */
 int v3_handle_io_exit(struct v3_core *core, const struct v3_exit *ex);

@@ -2,6 +2,7 @@
 /* The run loop: run vCPU 0 on the back end and dispatch its exits. */
 #include "internal/host.h"
 #include "internal/vm.h"
+#include "internal/clock.h"
 #include <v3/paging.h>
 
 #include <v3/cpu.h>
@@ -26,6 +27,9 @@ const char *v3_exit_reason_str(int reason)
     case V3_EXIT_SHUTDOWN:   return "shutdown";
     case V3_EXIT_INSN_LIMIT: return "insn-limit";
     case V3_EXIT_STOP:       return "stop";
+    case V3_EXIT_INTR_WINDOW: return "intr-window";
+    case V3_EXIT_SLICE:      return "slice";
+    case V3_EXIT_KICK:       return "kick";
     case V3_EXIT_ERROR:      return "error";
     default:                 return "unknown";
     }
@@ -53,6 +57,9 @@ void v3_stop_vm(struct v3_vm *vm)
     if (is_emu(vm))
         for (unsigned i = 0; i < vm->num_cores; i++)
             v3_cpu_request_stop(&vm->cores[i]);
+    if (vm->wake)
+        for (unsigned i = 0; i < vm->num_cores; i++)
+            v3_host.event_signal(vm->wake[i]);
 }
 
 void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_code)
@@ -72,6 +79,7 @@ int v3_vm_raise_interrupt(struct v3_vm *vm, uint8_t vector)
         return V3_EINVAL;
     }
     __atomic_store_n(&vm->pending_irq, vector + 1, __ATOMIC_SEQ_CST);
+    v3_vm_kick(vm, 0);
     return V3_OK;
 }
 
@@ -186,22 +194,110 @@ static void trace_exit(struct v3_core *core, const struct v3_exit *ex)
     }
 }
 
-/* HLT: 1 to continue (an interrupt can or did come), 0 to stop. */
-static int hlt_wait(struct v3_vm *vm, struct v3_core *core)
+/*
+ * Before a run of @p core: run the device timers that are due, offer the
+ * vCPU the interrupt it should take (inject it when the back end can take
+ * it now, else ask for an interrupt window), and bound the run by the next
+ * device deadline.  Returns the deadline (VM clock ns, V3_NO_DEADLINE if
+ * none), or a negative error when injection failed.
+ */
+static int vcpu_prepare(struct v3_vm *vm, struct v3_core *core, uint64_t *deadline)
 {
-    unsigned long spins = 0;
+    const struct v3_backend_ops *be = vm->backend;
+    uint64_t now = v3_clock_now(&vm->clock);
+    uint64_t next = v3_devmodel_poll(vm, now);
+
+    *deadline = next;
+    if (vm->pending_stop != V3_STOP_NONE)
+        return 0;                   /* a device timer asked to stop: nothing more happens */
+    if (v3_vm_intr_next(vm, core, false) >= 0) {
+        if (!be->intr_ready || be->intr_ready(core)) {
+            int vec = v3_vm_intr_next(vm, core, true);
+            if (vec >= 0 && be->inject) {
+                struct v3_event ev;
+                int rc;
+                memset(&ev, 0, sizeof(ev));
+                ev.type = V3_EVENT_INTERRUPT;
+                ev.vector = (uint8_t)vec;
+                rc = be->inject(core, &ev);
+                if (rc < 0)
+                    return rc;
+            }
+        } else if (be->intr_window) {
+            be->intr_window(core, true);
+        }
+    }
+    if (be->set_slice) {
+        uint64_t insns = 0;
+        if (next != V3_NO_DEADLINE) {
+            uint64_t ns = next > now ? next - now : 0;
+            if (ns > 1000000000ull)
+                ns = 1000000000ull;
+            if (vm->clock.mode == V3_CLOCK_VIRTUAL)
+                insns = (ns * 1000u + vm->clock.insn_ps - 1) / vm->clock.insn_ps;
+            else
+                insns = (ns * vm->rate_ipns_q16) >> 16;
+            if (insns == 0)
+                insns = 1;
+        }
+        be->set_slice(core, insns);
+    }
+    *deadline = next;
+    return 0;
+}
+
+/* Realtime mode: learn how many instructions a nanosecond holds (16.16), to size slices. */
+static void rate_update(struct v3_vm *vm, uint64_t insns, uint64_t ns)
+{
+    uint64_t r;
+
+    if (vm->clock.mode != V3_CLOCK_REALTIME || ns < 20000 || insns < 1000)
+        return;
+    r = (insns << 16) / ns;
+    if (r < 64)
+        r = 64;
+    if (r > (64u << 16))
+        r = 64u << 16;
+    vm->rate_ipns_q16 = (vm->rate_ipns_q16 * 3 + r) / 4;
+}
+
+/*
+ * HLT with nothing to deliver: 1 to go on (an interrupt can come or came,
+ * after sleeping until the next deadline or a kick), 0 to stop the VM.
+ */
+static int hlt_wait(struct v3_vm *vm, struct v3_core *core, uint64_t deadline)
+{
+    uint64_t now, wait;
 
     if (!(v3_core_get_rflags(core) & V3_FLAG_IF))
         return 0;                   /* only an NMI could wake it, and none is wired */
-    for (;;) {
-        if (__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST))
-            return 1;
-        if (__atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST))
-            return 1;               /* the loop reports the stop */
-        if (__atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) <= 0)
-            return 0;
-        v3_wait_step(&spins);       /* the host's yield() when it has one */
+    if (__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&vm->dm.deadline_dirty, __ATOMIC_ACQUIRE) ||
+        v3_vm_intr_next(vm, core, false) >= 0)
+        return 1;
+    if (deadline == V3_NO_DEADLINE && __atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) <= 0)
+        return 0;                   /* no timer and nobody outside that could raise one */
+    now = v3_clock_now(&vm->clock);
+    if (deadline != V3_NO_DEADLINE && deadline <= now)
+        return 1;
+    if (vm->clock.mode == V3_CLOCK_VIRTUAL && deadline != V3_NO_DEADLINE) {
+        /* nothing runs until the deadline: the clock jumps there */
+        __atomic_add_fetch(&vm->clock.skip_ns, deadline - now, __ATOMIC_RELAXED);
+        return 1;
     }
+    wait = deadline == V3_NO_DEADLINE ? 50000000ull : deadline - now;
+    if (wait > 50000000ull)
+        wait = 50000000ull;         /* wake now and then to recheck the sources */
+    if (vm->wake) {
+        v3_host.event_wait(vm->wake[core->id], wait);
+    } else {
+        unsigned long spins = 0;
+        while (v3_clock_now(&vm->clock) < now + wait && !__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) &&
+               !__atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST))
+            v3_wait_step(&spins);
+    }
+    return 1;
 }
 
 static uint64_t total_insns(struct v3_vm *vm)
@@ -234,8 +330,10 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
         }
     }
 
+    vm->has_run = 1;
     while (res->reason == V3_STOP_NONE) {
         struct v3_exit ex;
+        uint64_t deadline, run_t0 = 0, run_i0 = 0;
         int irq;
 
         if (__atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
@@ -261,8 +359,27 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             }
         }
 
+        if (vcpu_prepare(vm, core, &deadline) < 0) {
+            stop_error(core, res, V3_EBUSY, "interrupt injection failed", core->rip, NULL, 0);
+            break;
+        }
+        if (vm->pending_stop != V3_STOP_NONE) {
+            /* a device timer asked to stop */
+            res->reason = vm->pending_stop;
+            res->exit_code = vm->pending_exit_code;
+            res->rip = core->rip;
+            vm->pending_stop = V3_STOP_NONE;
+            break;
+        }
+
         memset(&ex, 0, sizeof(ex));
+        if (vm->clock.mode == V3_CLOCK_REALTIME) {
+            run_t0 = v3_time_ns();
+            run_i0 = core->insn_count;
+        }
         rc = vm->backend->run(core, &ex);
+        if (vm->clock.mode == V3_CLOCK_REALTIME)
+            rate_update(vm, core->insn_count - run_i0, v3_time_ns() - run_t0);
         if (rc < 0 && ex.reason != V3_EXIT_ERROR) {
             ex.reason = V3_EXIT_ERROR;
             ex.error.code = rc;
@@ -290,7 +407,7 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
                 stop_error(core, res, rc, "hypercall handler failed", ex.insn_rip, NULL, 0);
             break;
         case V3_EXIT_HLT:
-            if (!hlt_wait(vm, core)) {
+            if (!hlt_wait(vm, core, deadline)) {
                 res->reason = V3_STOP_HLT;
                 res->rip = ex.insn_rip;
                 V3_INFO("vm: HLT at rip %016llx with no interrupt that could wake the vCPU",
@@ -319,6 +436,10 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             break;
         case V3_EXIT_STOP:
             break;          /* the stop flag is checked at the top of the loop */
+        case V3_EXIT_INTR_WINDOW:
+        case V3_EXIT_SLICE:
+        case V3_EXIT_KICK:
+            break;          /* timers and interrupts are looked at before the next run */
         case V3_EXIT_ERROR:
             stop_error(core, res, ex.error.code ? ex.error.code : V3_EUNSUPPORTED,
                        ex.error.msg ? ex.error.msg : "back end error", ex.insn_rip,

@@ -3,18 +3,10 @@
 #include "internal/host.h"
 #include "internal/vm.h"
 #include "emu/fault_cache.h"
+#include "cpu/system/system.h"
 #include <v3/paging.h>
 
 #include <v3/cpu.h>
-
-static int name_eq(const char *a, const char *b)
-{
-    while (*a && *a == *b) {
-        a++;
-        b++;
-    }
-    return *a == *b;
-}
 
 static int select_backend(struct v3_vm *vm, const struct v3_vm_config *cfg)
 {
@@ -22,7 +14,7 @@ static int select_backend(struct v3_vm *vm, const struct v3_vm_config *cfg)
         vm->backend = cfg->backend_ops;
         return V3_OK;
     }
-    if (!cfg->backend || name_eq(cfg->backend, "emu")) {
+    if (!cfg->backend || v3_str_eq(cfg->backend, "emu")) {
         vm->backend = &v3_emu_backend;
         return V3_OK;
     }
@@ -42,9 +34,13 @@ static void vm_destroy(struct v3_vm *vm)
         v3_emu_fault_free_core(core);
     }
     vm->cores_ready = 0;
-    v3_testdev_detach(vm);
-    v3_vga_detach(vm);
-    v3_uart_detach(vm);
+    v3_devmodel_free(vm);
+    if (vm->wake) {
+        for (unsigned i = 0; i < vm->num_cores; i++)
+            if (vm->wake[i])
+                v3_host.event_free(vm->wake[i]);
+        v3_free(vm->wake);
+    }
     v3_io_free_all(vm);
     v3_hypercall_free_all(vm);
     v3_msr_cpuid_free_all(vm);
@@ -83,6 +79,16 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         rc = V3_EINVAL;
         goto fail_noalloc;
     }
+    if (cfg->num_device_args && !cfg->device_args) {
+        V3_ERROR("v3_create_vm: %u extra devices but no device array", cfg->num_device_args);
+        rc = V3_EINVAL;
+        goto fail_noalloc;
+    }
+    if (cfg->clock != V3_CLOCK_REALTIME && cfg->clock != V3_CLOCK_VIRTUAL) {
+        V3_ERROR("v3_create_vm: unknown clock mode %d", cfg->clock);
+        rc = V3_EINVAL;
+        goto fail_noalloc;
+    }
     if (cfg->devices & ~V3_DEV_ALL) {
         V3_ERROR("v3_create_vm: unknown device bits 0x%x", cfg->devices & ~V3_DEV_ALL);
         rc = V3_EINVAL;
@@ -98,6 +104,9 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
     vm->config.regions = NULL;
     vm->config.num_regions = 0;
     vm->config.backend = NULL;
+    vm->config.machine = NULL;
+    vm->config.device_args = NULL;
+    vm->config.num_device_args = 0;
     vm->num_cores = n;
     rc = select_backend(vm, cfg);
     if (rc < 0)
@@ -110,11 +119,34 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         rc = V3_ENOMEM;
         goto fail_vm;
     }
+    vm->clock.mode = cfg->clock;
+    vm->clock.insn_ps = cfg->virtual_insn_ps ? cfg->virtual_insn_ps : 1000;
+    vm->clock.base_ns = v3_time_ns();
+    vm->clock.insns = &vm->cores[0].insn_count;
+    vm->rate_ipns_q16 = 1u << 14;       /* 0.25 instructions per ns until measured */
     for (unsigned i = 0; i < n; i++) {
         vm->cores[i].vm = vm;
         vm->cores[i].id = i;
+        vm->cores[i].clock = &vm->clock;
         v3_core_reset(&vm->cores[i]);
     }
+    if (v3_host.event_alloc) {
+        vm->wake = v3_zalloc(sizeof(void *) * n);
+        if (!vm->wake) {
+            V3_ERROR("v3_create_vm: out of memory for wake-up events");
+            rc = V3_ENOMEM;
+            goto fail_vm;
+        }
+        for (unsigned i = 0; i < n; i++)
+            if (!(vm->wake[i] = v3_host.event_alloc())) {
+                V3_ERROR("v3_create_vm: out of memory for a wake-up event");
+                rc = V3_ENOMEM;
+                goto fail_vm;
+            }
+    }
+    rc = v3_devmodel_init(vm);
+    if (rc < 0)
+        goto fail_vm;
     rc = v3_mem_map_init(vm, cfg->mem_size);
     if (rc < 0)
         goto fail_vm;
@@ -127,16 +159,6 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
     }
     rc = v3_hypercall_builtin_init(vm);
     if (rc < 0)
-        goto fail_vm;
-    if ((cfg->devices & V3_DEV_UART) && (rc = v3_uart_attach(vm)) < 0)
-        goto fail_vm;
-    if ((cfg->devices & V3_DEV_DEBUG_EXIT) && (rc = v3_debug_exit_attach(vm)) < 0)
-        goto fail_vm;
-    if ((cfg->devices & V3_DEV_VGA_TEXT) && (rc = v3_vga_attach(vm)) < 0)
-        goto fail_vm;
-    if ((cfg->devices & V3_DEV_TESTDEV) && (rc = v3_testdev_attach(vm)) < 0)
-        goto fail_vm;
-    if ((cfg->devices & V3_DEV_SYSCTL_A) && (rc = v3_sysctl_a_attach(vm)) < 0)
         goto fail_vm;
 
     /* Per-vCPU state of the translation layer and of the back end. */
@@ -156,6 +178,9 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         }
         vm->cores_ready = i + 1;
     }
+    rc = v3_devmodel_create_config(vm, cfg);
+    if (rc < 0)
+        goto fail_vm;
     v3_host_vm_created();
     return vm;
 
@@ -190,4 +215,10 @@ unsigned v3_vm_num_cores(const struct v3_vm *vm)
 const struct v3_vm_config *v3_vm_config(const struct v3_vm *vm)
 {
     return vm ? &vm->config : NULL;
+}
+
+void v3_vm_set_a20(struct v3_vm *vm, bool enabled)
+{
+    if (vm && vm->num_cores)
+        v3_cpu_set_a20(&vm->cores[0], enabled);
 }

@@ -116,6 +116,14 @@ static void t_yield(void)
 }
 long v3t_yield_count(void) { return __atomic_load_n(&yields, __ATOMIC_RELAXED); }
 
+static long waits;
+static void t_event_wait(void *ev, uint64_t ns)
+{
+    __atomic_add_fetch(&waits, 1, __ATOMIC_RELAXED);
+    base->event_wait(ev, ns);
+}
+long v3t_wait_count(void) { return __atomic_load_n(&waits, __ATOMIC_RELAXED); }
+
 const struct v3_os_hooks *v3t_host(void)
 {
     if (!base) {
@@ -132,6 +140,8 @@ const struct v3_os_hooks *v3t_host(void)
         hooks.log = t_log;
         if (base->yield)
             hooks.yield = t_yield;
+        if (base->event_wait)
+            hooks.event_wait = t_event_wait;
         echo = getenv("V3T_LOG") != NULL;
         if (getenv("V3T_NO_BARRIER_ALL"))
             hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */

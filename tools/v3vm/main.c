@@ -41,6 +41,12 @@ static void usage(FILE *f)
 "  -append CMDLINE      kernel command line\n"
 "  -initrd FILE[,FILE]  modules; each as 'path args' (the whole text is the module string)\n"
 "  -serial MODE         stdio (default), file:PATH, or none\n"
+"  -machine NAME        pc (default: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or none\n"
+"                       (UART, debug exit, port 0x92, VGA text, test device); help lists them\n"
+"  -device NAME[,K=V..] add a device (repeatable); -device help lists the models\n"
+"  -clock MODE          VM clock: realtime (default, host time) or virtual\n"
+"                       (advanced by guest instructions: deterministic runs)\n"
+"  --dump-devices       print the devices with their ports, MMIO ranges and IRQs\n"
 "  --flat ADDR[:ENTRY]  load FILE as a flat binary at ADDR, start at ENTRY (default ADDR)\n"
 "                       in 32-bit protected mode (--real: real mode)\n"
 "  --real               with --flat: start in real mode\n"
@@ -268,6 +274,9 @@ int main(int argc, char **argv)
     void *image = NULL;
     size_t image_len;
     int err, rc, status;
+    const char *machine = "pc", *devargs[32];
+    unsigned ndevargs = 0;
+    int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, list_devices = 0;
 
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
@@ -301,6 +310,39 @@ int main(int argc, char **argv)
             if (strcmp(serial, "stdio") && strcmp(serial, "none") &&
                 (strncmp(serial, "file:", 5) || !serial[5]))
                 die_usage("invalid serial back end '%s' (stdio, file:PATH or none)", serial);
+        } else if (!strcmp(a, "-machine") || !strcmp(a, "-M")) {
+            NEED_ARG();
+            machine = argv[++i];
+            if (!strcmp(machine, "help")) {
+                list_devices = 2;
+            } else {
+                int known = 0;
+                for (const char *const *m = v3_machine_names(); *m; m++)
+                    known |= !strcmp(*m, machine);
+                if (!known)
+                    die_usage("unknown machine '%s' (-machine help lists them)", machine);
+            }
+        } else if (!strcmp(a, "-device")) {
+            NEED_ARG();
+            if (!strcmp(argv[i + 1], "help")) {
+                list_devices = 1;
+                i++;
+            } else if (ndevargs == sizeof(devargs) / sizeof(devargs[0])) {
+                die_usage("at most %zu -device options", sizeof(devargs) / sizeof(devargs[0]));
+            } else {
+                devargs[ndevargs++] = argv[++i];
+            }
+        } else if (!strcmp(a, "-clock")) {
+            NEED_ARG();
+            i++;
+            if (!strcmp(argv[i], "realtime"))
+                clock_mode = V3_CLOCK_REALTIME;
+            else if (!strcmp(argv[i], "virtual"))
+                clock_mode = V3_CLOCK_VIRTUAL;
+            else
+                die_usage("invalid clock '%s' (realtime or virtual)", argv[i]);
+        } else if (!strcmp(a, "--dump-devices")) {
+            dump_devices = 1;
         } else if (!strcmp(a, "--flat")) {
             NEED_ARG();
             flat = argv[++i];
@@ -332,6 +374,18 @@ int main(int argc, char **argv)
             die_usage("unknown option '%s'", a);
         }
 #undef NEED_ARG
+    }
+    if (list_devices == 1) {
+        printf("Device models (-device NAME[,key=value...]):\n");
+        for (const struct v3_device_ops *const *d = v3_device_models(); *d; d++)
+            printf("  %-12s %s\n", (*d)->name, (*d)->help ? (*d)->help : "");
+        return 0;
+    }
+    if (list_devices == 2) {
+        printf("Machines (-machine NAME):\n");
+        for (const char *const *m = v3_machine_names(); *m; m++)
+            printf("  %s\n", *m);
+        return 0;
     }
     if (!kernel)
         die_usage("no kernel given (-kernel FILE)");
@@ -383,6 +437,10 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = mem;
     cfg.devices = V3_DEV_ALL;
+    cfg.machine = machine;
+    cfg.device_args = devargs;
+    cfg.num_device_args = ndevargs;
+    cfg.clock = clock_mode;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
@@ -404,6 +462,11 @@ int main(int argc, char **argv)
     if (!the_vm) {
         fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
         goto out;
+    }
+    if (dump_devices) {
+        log_raw = 1;
+        v3_vm_dump_devices(the_vm, V3_LOG_ERROR);
+        log_raw = 0;
     }
     if (flat) {
         uint64_t addr, entry;

@@ -5,6 +5,7 @@
  * See system.h for the contracts.
  */
 #include "cpu/system/system.h"
+#include "internal/clock.h"
 #include "internal/host.h"
 #include "internal/vm.h"
 #include <v3/cpu.h>
@@ -915,7 +916,7 @@ static uint64_t *mtrr_ref(struct v3_core *c, int slot)
 
 uint64_t v3_cpu_read_tsc(const struct v3_core *c)
 {
-    return c->insn_count + c->tsc_offset;
+    return v3_core_tsc_base(c) + c->tsc_offset;
 }
 
 int v3_cpu_rdmsr(struct v3_core *c, uint32_t idx, uint64_t *val, struct v3_exception *exc)
@@ -959,7 +960,7 @@ int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_except
         return set_exc(exc, V3_EXC_GP, true, 0);
     switch (idx) {
     case V3_MSR_TSC:
-        c->tsc_offset = val - c->insn_count;
+        c->tsc_offset = val - v3_core_tsc_base(c);
         return 0;
     case V3_MSR_APIC_BASE:
         if (val & ~(0x000ffffffffff000ull | 0xd00ull))

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device models this build knows and the machines made of them.
+ * Adding a device: its file in src/devices/, a line in v3_device_registry,
+ * and its name in the machines that have it.
+ */
+#include "internal/host.h"
+#include "internal/devmodel.h"
+
+extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
+    v3_dev_testdev;
+
+const struct v3_device_ops *const v3_device_registry[] = {
+    &v3_dev_uart,
+    &v3_dev_debug_exit,
+    &v3_dev_sysctl_a,
+    &v3_dev_vga,
+    &v3_dev_testdev,
+    NULL,
+};
+
+/* The PC: interrupt controllers first (devices created later wire to them). */
+static const char *const pc_devices[] = {
+    "uart",
+    "debug-exit",
+    "sysctl-a",
+    "vga",
+    "testdev",
+    NULL,
+};
+
+const struct v3_machine_def v3_machine_registry[] = {
+    { "pc", "a PC: PIC, PIT, RTC, LAPIC, IOAPIC, 16550A, port 0x92, VGA text, debug exit", pc_devices },
+    { NULL, NULL, NULL },
+};

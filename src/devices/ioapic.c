@@ -304,7 +304,7 @@ static int ioapic_create(struct v3_device *dev, struct v3_dev_args *args)
     return 0;
 }
 
-const struct v3_device_ops v3_ioapic_device = {
+const struct v3_device_ops v3_dev_ioapic = {
     .name = "ioapic",
     .help = "82093AA-like I/O APIC, 24 pins, at 0xfec00000; option: base=ADDR (page aligned)",
     .state_size = sizeof(struct ioapic),

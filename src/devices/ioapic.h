@@ -9,6 +9,6 @@
 #define V3_IOAPIC_BASE 0xfec00000ull
 
 /** The "ioapic" model. */
-extern const struct v3_device_ops v3_ioapic_device;
+extern const struct v3_device_ops v3_dev_ioapic;
 
 #endif

@@ -28,6 +28,7 @@
  * v3_lapic_take_nmi()), SMI, the thermal and performance-counter sources,
  * relocation of the MMIO window away from 0xFEE00000.
  */
+#include "internal/clock.h"
 #include "internal/host.h"
 #include <v3/device.h>
 #include <v3/error.h>
@@ -428,12 +429,12 @@ static void timer_stop(struct lapic_dev *s, struct vlapic *a)
     v3_dev_deadline_changed(s->dev);
 }
 
-/* Guest TSC of vCPU @p i and its frequency.  The software CPU counts one TSC
- * tick per retired instruction on top of tsc_offset (v3_cpu_read_tsc()). */
+/* Guest TSC of vCPU @p i: derived from the VM clock at V3_TSC_KHZ plus the vCPU's
+ * tsc_offset (src/internal/clock.h; what RDTSC returns). */
 static uint64_t guest_tsc(struct lapic_dev *s, unsigned i)
 {
     struct v3_core *c = v3_get_core(s->vm, i);
-    return c ? c->insn_count + c->tsc_offset : 0;
+    return c ? v3_core_tsc_base(c) + c->tsc_offset : 0;
 }
 
 static void tsc_deadline_arm(struct lapic_dev *s, struct vlapic *a, uint64_t deadline)
@@ -1236,7 +1237,7 @@ static int lapic_create(struct v3_device *dev, struct v3_dev_args *args)
     return 0;
 }
 
-const struct v3_device_ops v3_lapic_device = {
+const struct v3_device_ops v3_dev_lapic = {
     .name = "lapic",
     .help = "local APIC per vCPU at 0xfee00000 (xAPIC, x2APIC, timer incl. TSC-deadline); "
             "options: x2apic=on|off, tsc-deadline=on|off, tsc-hz=N",

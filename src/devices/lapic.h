@@ -9,16 +9,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <v3/device.h>
+#include "internal/clock.h"
 
 /** APIC bus (timer input) frequency: one tick per ns at divide-by-1. */
 #define V3_LAPIC_BUS_HZ 1000000000ull
-/** Guest TSC frequency assumed for IA32_TSC_DEADLINE (option tsc-hz=N overrides):
- *  the software CPU advances the TSC by one per retired instruction, which is
- *  1 GHz under the virtual clock's default 1000 ps per instruction. */
-#define V3_LAPIC_TSC_HZ 1000000000ull
+/** Guest TSC frequency for IA32_TSC_DEADLINE (option tsc-hz=N overrides): the
+ *  VM's TSC runs at V3_TSC_KHZ (src/internal/clock.h) off the VM clock. */
+#define V3_LAPIC_TSC_HZ (V3_TSC_KHZ * 1000ull)
 
 /** The "lapic" model. */
-extern const struct v3_device_ops v3_lapic_device;
+extern const struct v3_device_ops v3_dev_lapic;
 
 /**
  * Take the NMI pending for vCPU @p core_id (an NMI IPI, or an NMI message

@@ -9,6 +9,7 @@
 
 extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
     v3_dev_testdev;
+extern const struct v3_device_ops v3_dev_lapic, v3_dev_ioapic;
 
 const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_uart,
@@ -16,11 +17,15 @@ const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_sysctl_a,
     &v3_dev_vga,
     &v3_dev_testdev,
+    &v3_dev_lapic,
+    &v3_dev_ioapic,
     NULL,
 };
 
 /* The PC: interrupt controllers first (devices created later wire to them). */
 static const char *const pc_devices[] = {
+    "lapic",
+    "ioapic",
     "uart",
     "debug-exit",
     "sysctl-a",

@@ -35,9 +35,9 @@ static struct v3_device *lapic, *ioapic;
 static void setup_vm(unsigned ncores, const char *lapic_args)
 {
     vm = fv_create(ncores);
-    lapic = fv_add(vm, &v3_lapic_device, lapic_args);
+    lapic = fv_add(vm, &v3_dev_lapic, lapic_args);
     assert_non_null(lapic);
-    ioapic = fv_add(vm, &v3_ioapic_device, "");
+    ioapic = fv_add(vm, &v3_dev_ioapic, "");
     assert_non_null(ioapic);
 }
 

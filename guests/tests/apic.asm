@@ -219,6 +219,14 @@ main:
         mov dword [cnt_timer], 0
         WINDOW
         SHOW "after stop", [cnt_timer]
+        ; HLT sleeps until the one-shot timer wakes it (1 ms)
+        mov dword [A_LVTT], V_TIMER
+        mov dword [A_TDCR], 0xb
+        mov dword [A_TICR], 1000000
+        sti
+        hlt
+        cli
+        SHOW "hlt woken by timer", [cnt_timer]
         call newline
 
         ; ---------------------------------------------------------- TSC deadline

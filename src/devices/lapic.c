@@ -465,8 +465,13 @@ static void timer_fire(struct lapic_dev *s, struct vlapic *a, uint64_t now)
     switch (timer_mode(a)) {
     case TIMER_PERIODIC: {
         uint64_t period = (uint64_t)a->timer_icr * tick_ns(a);
+        uint64_t n;
+        if (!period) {                  /* not running (a loaded state may say so) */
+            a->timer_next = V3_NO_DEADLINE;
+            break;
+        }
         /* missed periods coalesce in IRR, as on hardware; the phase is kept */
-        uint64_t n = (now - a->timer_next) / period + 1;
+        n = (now - a->timer_next) / period + 1;
         a->timer_next += n * period;
         break;
     }

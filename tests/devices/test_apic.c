@@ -539,6 +539,27 @@ static void test_save_load(void **state)
     assert_true(irr_has(1, 0x77));
     assert_int_equal(fv_deadline(lapic), 1000);
     assert_int_equal(io_rd(0x14), 0x1a060);
+    /* a state whose periodic timer has no count does not divide by zero */
+    {
+        static struct v3_snap bad;
+        memset(&bad, 0, sizeof(bad));
+        wr(1, TICR, 0);
+        assert_int_equal(lapic->ops->save(lapic, &bad), 0);
+        /* vCPU 1's timer_next sits after the header and vCPU 0's state: force it to 5 */
+        {
+            uint64_t five = 5, nodl = V3_NO_DEADLINE;
+            size_t hdr = 8, one = (bad.len - hdr) / 2;
+            uint8_t *p1 = bad.buf + hdr + one;
+            for (size_t k = 0; k + 8 <= one; k += 8)
+                if (!memcmp(p1 + k, &nodl, 8)) {
+                    memcpy(p1 + k, &five, 8);
+                    break;
+                }
+        }
+        assert_int_equal(lapic->ops->load(lapic, &bad), 0);
+        fv_advance(vm, 10);
+        assert_int_equal(fv_deadline(lapic), V3_NO_DEADLINE);
+    }
     /* a short stream is refused */
     snap.pos = 0;
     snap.len = 4;

@@ -105,8 +105,15 @@ void v3_cpu_default_model(struct v3_cpu_model *m);
 int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m);
 
 /**
+ * Make CPUID leaf @p leaf (< 32) exit to the VMM (@p on) or not, for @p core
+ * (v3_cpu_model::exit_leaves bit).  v3_hook_cpuid() uses it so that hooked
+ * leaves reach their hook.  V3_EINVAL for NULL, no back-end state or leaf >= 32.
+ */
+int v3_cpu_set_cpuid_exit(struct v3_core *core, uint32_t leaf, bool on);
+
+/**
  * CPUID as the model answers it (what the instruction puts in EAX..EDX).
- * A VMM that handles V3_EXIT_CPUID may start from it.
+ * On a V3_EXIT_CPUID the registers already hold these values.
  */
 void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 

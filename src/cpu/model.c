@@ -53,6 +53,17 @@ int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
     return V3_OK;
 }
 
+int v3_cpu_set_cpuid_exit(struct v3_core *core, uint32_t leaf, bool on)
+{
+    if (!core || !core->backend || leaf >= 32)
+        return V3_EINVAL;
+    if (on)
+        cpu_of(core)->model.exit_leaves |= 1ull << leaf;
+    else
+        cpu_of(core)->model.exit_leaves &= ~(1ull << leaf);
+    return V3_OK;
+}
+
 static uint32_t word_of(const char *s, unsigned i)
 {
     uint32_t v;

@@ -350,17 +350,18 @@ static int op_cpuid(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     struct v3_core *c = ctx->core;
     uint32_t leaf = (uint32_t)c->gpr[V3_RAX], sub = (uint32_t)c->gpr[V3_RCX], out[4];
     (void)in;
-    if (c->backend && v3_cpu_cpuid_exits(c, leaf)) {
-        ctx->exit_reason = V3_EXIT_CPUID;
-        ctx->exit_info[0] = leaf;
-        ctx->exit_info[1] = sub;
-        return V3_X_EXIT;
-    }
     v3_cpu_cpuid(c, leaf, sub, out);
     c->gpr[V3_RAX] = out[0];
     c->gpr[V3_RBX] = out[1];
     c->gpr[V3_RCX] = out[2];
     c->gpr[V3_RDX] = out[3];
+    if (c->backend && v3_cpu_cpuid_exits(c, leaf)) {
+        /* the VMM's hook starts from the model's values (v3/io.h) */
+        ctx->exit_reason = V3_EXIT_CPUID;
+        ctx->exit_info[0] = leaf;
+        ctx->exit_info[1] = sub;
+        return V3_X_EXIT;
+    }
     return V3_X_NEXT;
 }
 

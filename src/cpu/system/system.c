@@ -965,8 +965,9 @@ int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_except
     case V3_MSR_APIC_BASE:
         if (val & ~(0x000ffffffffff000ull | 0xd00ull))
             return set_exc(exc, V3_EXC_GP, true, 0);
-        c->apic_base = val;
-        return 0;
+        /* the VMM completes it: a local APIC device must see enable, x2APIC and
+         * base changes (v3_handle_msr_exit() stores core->apic_base without one) */
+        return V3_MSR_UNKNOWN;
     case V3_MSR_SYSENTER_CS:    c->sysenter_cs = val & 0xffff; return 0;
     case V3_MSR_SYSENTER_ESP:
         if (!canonical(val))

@@ -12,4 +12,6 @@
 #include <v3/hypercall.h>
 #include <v3/devices.h>
 #include <v3/loader.h>
+#include <v3/debug.h>
+#include <v3/gdbstub.h>
 #endif

@@ -5,8 +5,9 @@
  * Loop structure (one iteration per block dispatch):
  *   1. boundary work, only when something asks for it: cpu->brk (stop,
  *      injected event, self-modified code, kick), a pending event, an
- *      interrupt shadow, RFLAGS.TF or active DR7 breakpoints (then blocks
- *      run one instruction at a time), the instruction limit;
+ *      interrupt shadow, RFLAGS.TF, active DR7 breakpoints or debugger
+ *      state (v3/debug.h; then blocks run one instruction at a time), the
+ *      instruction limit;
  *   2. translate CS:RIP through the software TLB, find the block for that
  *      guest physical address and mode or decode it;
  *   3. run the block's handlers back to back; a handler that jumps, an
@@ -18,6 +19,7 @@
 #include "paging/tlb.h"
 #include "cpu/cpu.h"
 #include "cpu/system/system.h"
+#include <v3/debug.h>
 
 /* System-level services (src/cpu/system/): used when linked in. */
 #pragma weak v3_cpu_deliver_event
@@ -254,6 +256,8 @@ static __attribute__((noinline)) int take_exception(struct v3_cpu *cpu, const st
         return 1;
     }
     rc = v3_cpu_deliver_event(cpu->core, &ev);
+    if (cpu->core->dbg_flags & V3_DBG_F_STEP)
+        cpu->core->dbg_stepped = 1;     /* a debugger's step ends at the handler */
     if (rc == V3_CPU_SHUTDOWN) {
         exit->reason = V3_EXIT_SHUTDOWN;
         exit->insn_rip = cpu->core->rip;
@@ -380,6 +384,39 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
     return 0;
 }
 
+/*
+ * Debugger stops (v3/debug.h), checked at every instruction boundary while
+ * core->dbg_flags is set: a watchpoint the last instruction hit, a completed
+ * single step, a breakpoint at the next instruction.  1 when *exit is filled.
+ */
+static __attribute__((noinline, cold)) int debug_stop(struct v3_cpu *cpu, struct v3_exit *exit)
+{
+    struct v3_core *core = cpu->core;
+    unsigned kind = V3_DEBUG_NONE;
+
+    if (core->dbg_watch_type) {
+        kind = V3_DEBUG_WATCH;
+        exit->debug.watch_type = core->dbg_watch_type;
+        exit->debug.addr = core->dbg_watch_la;
+        core->dbg_watch_type = 0;
+        core->dbg_stepped = 0;
+    } else if ((core->dbg_flags & V3_DBG_F_STEP) && core->dbg_stepped) {
+        kind = V3_DEBUG_STEP;
+        core->dbg_stepped = 0;
+    } else if ((core->dbg_flags & V3_DBG_F_BREAK) && core->dbg) {
+        uint64_t la = fetch_la(core);
+        for (unsigned i = 0; i < core->dbg->nbreak; i++)
+            if (core->dbg->brk[i] == la)
+                kind = V3_DEBUG_BREAK;
+    }
+    if (kind == V3_DEBUG_NONE)
+        return 0;
+    exit->reason = V3_EXIT_DEBUG;
+    exit->insn_rip = core->rip;
+    exit->debug.kind = (uint8_t)kind;
+    return 1;
+}
+
 /* The lookup part of chain_next(): 64-bit code, TLB hit for the fetch, block in the direct-mapped table. */
 static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core)
 {
@@ -404,14 +441,15 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
 /*
  * Block chaining: the block at the new RIP when the loop's boundary work has
  * nothing to do (no break request, pending event, interrupt shadow, reaping,
- * instruction limit, TF or DR7 breakpoints), the code is 64-bit (no CS limit)
+ * instruction limit, TF, DR7 breakpoints or debugger state), the code is 64-bit (no CS limit)
  * as it was, the fetch hits the software TLB and the block is in the
  * direct-mapped table.  NULL: return to the outer loop, which does it all.
  */
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) ||
+                         ((core->dr[7] & 0xff) | core->dbg_flags) ||
                          v3_mem_writer_waiting(core), 0))
         return NULL;
     return chain_lookup(cpu, core);
@@ -624,6 +662,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         bool single;
         int rc;
 
+        if (__builtin_expect(core->dbg_flags != 0, 0) && debug_stop(cpu, exit))
+            break;
         if (__builtin_expect(v3_mem_writer_waiting(core), 0))
             v3_mem_core_quiesce(core);          /* let a map change through */
         if (__builtin_expect(cpu_brk(cpu) || cpu->ev_pending || cpu->graveyard, 0)) {
@@ -636,7 +676,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             break;
         }
         core->intr_shadow = 0;
-        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff);
+        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || core->dbg_flags;
 
         mode = core->mode;
         mask = ip_mask(core->mode);
@@ -684,8 +724,9 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             uint64_t retired = core->insn_count;
             const struct v3_emu_mem_ops *plain_mem = NULL;
             int r;
-            if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_dbg_mem_ops) {
-                /* data breakpoints: check this instruction's accesses */
+            if (__builtin_expect(single, 0) && ((core->dr[7] & 0xff) || (core->dbg_flags & V3_DBG_F_WATCH)) &&
+                v3_cpu_dbg_mem_ops) {
+                /* data breakpoints, the guest's or the debugger's: check this instruction's accesses */
                 plain_mem = cpu->ctx.mem;
                 cpu->ctx.mem = v3_cpu_dbg_mem_ops(plain_mem);
                 core->db_pending = 0;
@@ -717,6 +758,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             }
             if (plain_mem)
                 cpu->ctx.mem = plain_mem;
+            if (core->dbg_flags & V3_DBG_F_STEP)
+                core->dbg_stepped = 1;
             if (r)
                 break;
             if (__builtin_expect(single, 0) && core->insn_count == retired) {
@@ -725,6 +768,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                    follows it (the trap would land on the handler's first
                    instruction).  Restarted, it will hit its data breakpoints again. */
                 core->db_pending = 0;
+                core->dbg_watch_type = 0;
                 continue;
             }
             if (single && v3_cpu_debug_trap &&

@@ -4,6 +4,7 @@
 #define V3_INTERNAL_VM_H
 
 #include <v3/backend.h>
+#include <v3/debug.h>
 #include <v3/devices.h>
 #include <v3/hypercall.h>
 #include <v3/io.h>
@@ -77,6 +78,9 @@ struct v3_vm {
     struct v3_testdev *testdev;
 
     struct v3_vm_stats stats;
+
+    /* ---- debugger breakpoints and watchpoints (src/vm/debug.c, v3/debug.h) ---- */
+    struct v3_debug debug;
 };
 
 /* Devices: attach at creation (0 or negative error), detach at teardown (NULL-safe). */

@@ -113,6 +113,7 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
     for (unsigned i = 0; i < n; i++) {
         vm->cores[i].vm = vm;
         vm->cores[i].id = i;
+        vm->cores[i].dbg = &vm->debug;
         v3_core_reset(&vm->cores[i]);
     }
     rc = v3_mem_map_init(vm, cfg->mem_size);

@@ -3,7 +3,7 @@
 # Only packages that are missing are installed; running it twice is cheap.
 set -euo pipefail
 pkgs=(cmake ninja-build gcc clang libclang-rt-14-dev make pkg-config nasm
-      libzydis-dev libcmocka-dev libunicorn-dev qemu-system-x86 valgrind binutils gdb)
+      libzydis-dev libcmocka-dev libunicorn-dev qemu-system-x86 valgrind binutils gdb python3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

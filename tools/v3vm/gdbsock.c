@@ -184,6 +184,8 @@ int gdbsock_run(struct v3_vm *vm, const char *host, unsigned port, int wait, str
             goto out;
         }
     }
+    else
+        fprintf(stderr, "v3vm: gdb stub listening on port %u\n", port);
     if (pthread_create(&th, NULL, watcher, &c)) {
         fprintf(stderr, "v3vm: gdb: cannot start the watcher thread\n");
         goto out;

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gdb stub's packet layer and commands over an in-memory stream:
+ * framing and checksums (computed here independently), acks, escapes,
+ * corrupt and oversized packets, unknown commands, registers, memory,
+ * breakpoints and watchpoints on a tiny real-mode guest.
+ *
+ * The guest: RAM from 0, the vCPU in real mode at 0:1000 with code
+ *   1000: nop; 1001: nop; 1002: mov [0x3000], al; 1005: hlt
+ * and IF clear, so a free run ends with V3_STOP_HLT.  The stub's input
+ * is a script; at its end the stream reports EOF, the stub detaches and
+ * the VM runs to the HLT.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <v3/v3.h>
+#include <v3/cpu.h>
+#include "v3test.h"
+
+struct stream {
+    char in[16384];
+    size_t in_len, in_pos;
+    size_t chunk;               /* bytes per read() (0: all) */
+    char out[65536];
+    size_t out_len;
+    int write_fail;
+};
+
+static long s_read(void *priv, void *buf, size_t len)
+{
+    struct stream *s = priv;
+    size_t n = s->in_len - s->in_pos;
+    if (!n)
+        return 0;
+    if (s->chunk && n > s->chunk)
+        n = s->chunk;
+    if (n > len)
+        n = len;
+    memcpy(buf, s->in + s->in_pos, n);
+    s->in_pos += n;
+    return (long)n;
+}
+
+static int s_write(void *priv, const void *buf, size_t len)
+{
+    struct stream *s = priv;
+    if (s->write_fail)
+        return -1;
+    assert_true(s->out_len + len <= sizeof(s->out));
+    memcpy(s->out + s->out_len, buf, len);
+    s->out_len += len;
+    return 0;
+}
+
+/* Append a framed packet for @p body (escaping what the protocol says must be escaped). */
+static void add_packet_n(struct stream *s, const char *body, size_t n)
+{
+    unsigned sum = 0;
+    char *o = s->in + s->in_len;
+    size_t k = 0;
+    o[k++] = '$';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c == '$' || c == '#' || c == '}' || c == '*') {
+            o[k++] = '}';
+            sum += '}';
+            c ^= 0x20;
+        }
+        o[k++] = (char)c;
+        sum += c;
+    }
+    k += (size_t)sprintf(o + k, "#%02x", sum & 0xff);
+    s->in_len += k;
+    assert_true(s->in_len < sizeof(s->in));
+}
+
+static void add_packet(struct stream *s, const char *body)
+{
+    add_packet_n(s, body, strlen(body));
+}
+
+static void add_raw(struct stream *s, const char *raw)
+{
+    memcpy(s->in + s->in_len, raw, strlen(raw));
+    s->in_len += strlen(raw);
+}
+
+/*
+ * Split the stub's output into acks and packets: returns the next item at
+ * *pos: '+'/'-' as a one-character string, or the unescaped packet body
+ * (checksum verified; a wrong one fails the test).  NULL at the end.
+ */
+static const char *next_item(struct stream *s, size_t *pos, char *buf)
+{
+    size_t p = *pos, n = 0;
+    unsigned sum = 0, want;
+    if (p >= s->out_len)
+        return NULL;
+    if (s->out[p] == '+' || s->out[p] == '-') {
+        buf[0] = s->out[p];
+        buf[1] = 0;
+        *pos = p + 1;
+        return buf;
+    }
+    assert_int_equal(s->out[p], '$');
+    p++;
+    while (p < s->out_len && s->out[p] != '#') {
+        unsigned char c = (unsigned char)s->out[p++];
+        sum += c;
+        if (c == '}') {
+            c = (unsigned char)s->out[p++];
+            sum += c;
+            c ^= 0x20;
+        } else {
+            assert_true(c != '$' && c != '*');   /* never unescaped, never run-length encoded */
+        }
+        buf[n++] = (char)c;
+    }
+    assert_true(p + 2 < s->out_len + 1);
+    assert_int_equal(sscanf(s->out + p + 1, "%2x", &want), 1);
+    assert_int_equal(want, sum & 0xff);
+    buf[n] = 0;
+    *pos = p + 3;
+    return buf;
+}
+
+struct fix {
+    struct v3_vm *vm;
+    struct v3_core *core;
+    uint8_t *ram;
+    struct stream *s;
+    struct v3_gdbstub *gs;
+    struct v3_vm_result res;
+};
+
+static const uint8_t code[] = { 0x90, 0x90, 0xa2, 0x00, 0x30, 0xf4 };
+
+static int fix_setup(void **state)
+{
+    struct fix *f = calloc(1, sizeof(*f));
+    struct v3_gdb_io io = { .read = s_read, .write = s_write };
+    int err;
+
+    f->s = calloc(1, sizeof(*f->s));
+    f->vm = v3t_create_vm(1 << 20, NULL, &f->core, &f->ram);
+    assert_non_null(f->vm);
+    memcpy(f->ram + 0x1000, code, sizeof(code));
+    for (int i = 0; i < V3_NR_SREGS; i++) {
+        f->core->seg[i].selector = 0;
+        f->core->seg[i].base = 0;
+    }
+    f->core->rip = 0x1000;
+    f->core->gpr[V3_RAX] = 0x5a;
+    v3_core_update_mode(f->core);
+    io.priv = f->s;
+    f->gs = v3_gdb_create(f->vm, &io, &err);
+    assert_non_null(f->gs);
+    assert_int_equal(err, V3_OK);
+    *state = f;
+    return 0;
+}
+
+static int fix_teardown(void **state)
+{
+    struct fix *f = *state;
+    v3_gdb_free(f->gs);
+    v3_free_vm(f->vm);
+    free(f->s);
+    free(f);
+    return 0;
+}
+
+static void serve(struct fix *f)
+{
+    assert_int_equal(v3_gdb_serve(f->gs, V3_GDB_WAIT, &f->res), V3_OK);
+}
+
+/* The next item must be @p want. */
+static void want_item(struct fix *f, size_t *pos, const char *want)
+{
+    static char buf[70000];
+    const char *got = next_item(f->s, pos, buf);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
+static void test_ack_and_checksum(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+
+    add_packet(f->s, "?");
+    add_packet(f->s, "qFooBarUnknown");
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "qC");
+    f->s->chunk = 1;              /* one byte per read: framing across reads */
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "T05thread:1;");
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "");       /* unknown command: the empty reply */
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "QC1");    /* no ack any more */
+    assert_int_equal(pos, f->s->out_len);
+    /* the stream ended: detached, the VM ran to its HLT */
+    assert_int_equal(f->res.reason, V3_STOP_HLT);
+}
+
+static void test_bad_packets(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    char big[6000];
+
+    add_raw(f->s, "$?#00");                 /* wrong checksum */
+    add_raw(f->s, "$?#zz");                 /* not hex */
+    memset(big, 'm', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    add_packet(f->s, big);                  /* longer than PacketSize */
+    add_raw(f->s, "garbage+-\x03");         /* bytes outside packets are skipped */
+    add_packet(f->s, "?");
+    serve(f);
+    want_item(f, &pos, "-");
+    want_item(f, &pos, "-");
+    want_item(f, &pos, "-");
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "T05thread:1;");
+    assert_int_equal(pos, f->s->out_len);
+}
+
+static void test_escapes_and_memory(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    static const char data[] = "X4000,6:#$}*\x7d\x03";
+    char hex[64];
+
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet_n(f->s, data, sizeof(data) - 1);   /* binary write, escaped on the wire */
+    add_packet(f->s, "m4000,6");
+    add_packet(f->s, "M4010,2:a1b2");
+    add_packet(f->s, "m4010,2");
+    add_packet(f->s, "m40000000,4");             /* beyond RAM (paging off: physical) */
+    add_packet(f->s, "m4000");                   /* malformed */
+    add_packet(f->s, "qSupported:swbreak+;hwbreak+");
+    add_packet(f->s, "qXfer:features:read:target.xml:0,20");
+    serve(f);
+    assert_memory_equal(f->ram + 0x4000, "#$}*\x7d\x03", 6);
+    assert_memory_equal(f->ram + 0x4010, "\xa1\xb2", 2);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    for (int i = 0; i < 6; i++)
+        sprintf(hex + 2 * i, "%02x", (unsigned char)"#$}*\x7d\x03"[i]);
+    want_item(f, &pos, hex);
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "a1b2");
+    want_item(f, &pos, "E14");
+    want_item(f, &pos, "E22");
+    want_item(f, &pos, "PacketSize=1000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+");
+    want_item(f, &pos, "m<?xml version=\"1.0\"?>\n<!DOCTYPE ");
+    assert_int_equal(pos, f->s->out_len);
+}
+
+static void test_registers(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    static char buf[70000];
+    const char *g;
+
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "g");
+    add_packet(f->s, "p10");                     /* rip */
+    add_packet(f->s, "P0=efbeadde00000000");     /* rax */
+    add_packet(f->s, "p0");
+    add_packet(f->s, "p99");                     /* no such register */
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    g = next_item(f->s, &pos, buf);
+    assert_non_null(g);
+    /* 16 GPRs + rip (8), eflags + 6 selectors (4), st0-7 (10), 8 x87 control (4),
+       xmm0-15 (16), mxcsr (4), 3 bases (8), cr0/2/3/4/8/efer (8) */
+    assert_int_equal(strlen(g), 2 * (17 * 8 + 7 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 3 * 8 + 6 * 8));
+    assert_memory_equal(g, "5a00000000000000", 16);  /* rax */
+    want_item(f, &pos, "0010000000000000");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "efbeadde00000000");
+    want_item(f, &pos, "E45");
+    assert_int_equal(f->core->gpr[V3_RAX], 0xdeadbeefull);
+}
+
+static void test_break_step_watch(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "Z0,1001,1");
+    add_packet(f->s, "m1001,1");                 /* memory is not modified */
+    add_packet(f->s, "vCont?");
+    add_packet(f->s, "c");
+    add_packet(f->s, "z0,1001,1");
+    add_packet(f->s, "vCont;s:1");
+    add_packet(f->s, "Z2,3000,1");
+    add_packet(f->s, "Z1,1005,1");
+    add_packet(f->s, "vCont;c");
+    add_packet(f->s, "c");
+    add_packet(f->s, "z2,3000,1");
+    add_packet(f->s, "z1,1005,1");
+    add_packet(f->s, "qfThreadInfo");
+    add_packet(f->s, "qsThreadInfo");
+    add_packet(f->s, "Hg1");
+    add_packet(f->s, "Hg7");
+    add_packet(f->s, "k");
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "90");
+    want_item(f, &pos, "vCont;c;C;s;S;t");
+    want_item(f, &pos, "T05thread:1;swbreak:;");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;");          /* one step: past the second nop */
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;watch:3000;");   /* after the store */
+    want_item(f, &pos, "T05thread:1;hwbreak:;");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "m1");
+    want_item(f, &pos, "l");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "E22");
+    assert_int_equal(pos, f->s->out_len);
+    assert_int_equal(f->res.reason, V3_STOP_REQUESTED);   /* killed */
+    assert_int_equal(f->core->rip, 0x1005);
+    assert_int_equal(f->ram[0x3000], 0x5a);
+    assert_int_equal(f->core->dbg_flags, 0);
+    assert_int_equal(f->core->dr[7] & 0xff, 0);          /* the guest's DR7 untouched */
+}
+
+static void test_exit_reply_and_write_failure(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+
+    /* the VM ends while attached: HLT with IF clear is a stop (T05), not an exit */
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "c");
+    add_packet(f->s, "D");
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;");
+    want_item(f, &pos, "OK");
+    assert_int_equal(f->res.reason, V3_STOP_HLT);
+}
+
+static void test_stream_errors(void **state)
+{
+    struct fix *f = *state;
+    struct v3_gdb_io bad = { .read = NULL, .write = s_write };
+    int err = 0;
+
+    assert_null(v3_gdb_create(f->vm, &bad, &err));
+    assert_int_equal(err, V3_EINVAL);
+    assert_null(v3_gdb_create(NULL, &bad, &err));
+    assert_int_equal(v3_gdb_serve(NULL, 0, &f->res), V3_EINVAL);
+    v3_gdb_interrupt(NULL);
+    /* a stream that cannot be written: the stub gives up on the debugger, the VM runs on */
+    f->s->write_fail = 1;
+    add_packet(f->s, "?");
+    add_packet(f->s, "g");
+    serve(f);
+    assert_int_equal(f->res.reason, V3_STOP_HLT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ack_and_checksum, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_packets, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_escapes_and_memory, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_registers, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_break_step_watch, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_reply_and_write_failure, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_errors, fix_setup, fix_teardown),
+    };
+    return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
+}

@@ -365,6 +365,41 @@ static void test_exit_reply_and_write_failure(void **state)
     assert_int_equal(f->res.reason, V3_STOP_HLT);
 }
 
+/* The guest's own DR0 data breakpoint on the address gdb watches: both fire, independently. */
+static void test_guest_debug_registers(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    static const uint8_t handler[] = { 0xc6, 0x06, 0x00, 0x31, 0x77, 0xcf };  /* mov byte [0x3100], 0x77; iret */
+
+    memcpy(f->ram + 0x2000, handler, sizeof(handler));
+    f->ram[4] = 0x00;                            /* IVT[1] (#DB) = 0000:2000 */
+    f->ram[5] = 0x20;
+    f->ram[6] = f->ram[7] = 0;
+    f->core->gpr[V3_RSP] = 0x8000;
+    f->core->dr[0] = 0x3000;
+    f->core->dr[7] = 0x401 | (1u << 16);         /* L0, write, 1 byte */
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "Z2,3000,1");
+    add_packet(f->s, "c");                       /* the store: gdb's watchpoint; the guest's #DB is delivered */
+    add_packet(f->s, "p10");
+    add_packet(f->s, "z2,3000,1");
+    add_packet(f->s, "c");                       /* the handler runs, returns, HLT */
+    add_packet(f->s, "p10");
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;watch:3000;");
+    want_item(f, &pos, "0020000000000000");     /* at the guest's #DB handler */
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;");
+    want_item(f, &pos, "0610000000000000");     /* past the HLT */
+    assert_int_equal(f->ram[0x3100], 0x77);
+    assert_int_equal(f->core->dr[6] & 0xf, 1);  /* B0 */
+    assert_int_equal(f->core->dr[7], 0x401 | (1u << 16));
+}
+
 static void test_stream_errors(void **state)
 {
     struct fix *f = *state;
@@ -393,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registers, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_break_step_watch, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_exit_reply_and_write_failure, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_guest_debug_registers, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_stream_errors, fix_setup, fix_teardown),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

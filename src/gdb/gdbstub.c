@@ -1020,28 +1020,39 @@ static void set_stop(struct v3_gdbstub *gs, unsigned sig, unsigned core, const c
     gs->g_core = core;
 }
 
-/* Input arrived while the VM ran: 2 = Ctrl-C, 1 = a packet (a debugger attaching), 0 = nothing to stop for. */
+/*
+ * Input arrived while the VM ran (or is about to run): 2 = Ctrl-C, 1 = a
+ * packet (a debugger attaching), 0 = nothing to stop for.  With @p may_read,
+ * one read() appends to what is buffered (when the stream says it would not
+ * block).  Bytes before the first '$' or 0x03 (acks, noise) are dropped,
+ * so a buffered leftover can never hide a later Ctrl-C.
+ */
 static int scan_input(struct v3_gdbstub *gs, bool may_read)
 {
-    if (gs->in_pos == gs->in_len && may_read && !gs->io_dead &&
-        (!gs->io.ready || gs->io.ready(gs->io.priv))) {
-        long n = gs->io.read(gs->io.priv, gs->in, sizeof(gs->in));
-        if (n <= 0 || (unsigned long)n > sizeof(gs->in)) {
+    if (gs->in_pos > 0 && gs->in_pos < gs->in_len)
+        memmove(gs->in, gs->in + gs->in_pos, gs->in_len - gs->in_pos);
+    gs->in_len -= gs->in_pos;
+    gs->in_pos = 0;
+    if (may_read && gs->in_len == sizeof(gs->in))
+        gs->in_len = 0;                 /* a full buffer while running: nothing gdb would send */
+    if (may_read && !gs->io_dead && (!gs->io.ready || gs->io.ready(gs->io.priv))) {
+        long n = gs->io.read(gs->io.priv, gs->in + gs->in_len, sizeof(gs->in) - gs->in_len);
+        if (n <= 0 || (unsigned long)n > sizeof(gs->in) - gs->in_len)
             gs->io_dead = true;
-            return 0;
-        }
-        gs->in_pos = 0;
-        gs->in_len = (unsigned)n;
+        else
+            gs->in_len += (unsigned)n;
     }
-    for (unsigned i = gs->in_pos; i < gs->in_len; i++) {
+    for (unsigned i = 0; i < gs->in_len; i++) {
         if (gs->in[i] == 0x03) {
-            /* drop everything up to and including it */
-            gs->in_pos = i + 1;
+            gs->in_pos = i + 1;         /* consumed, with what came before it */
             return 2;
         }
-        if (gs->in[i] == '$')
+        if (gs->in[i] == '$') {
+            gs->in_pos = i;
             return 1;
+        }
     }
+    gs->in_pos = gs->in_len;            /* acks and noise */
     return 0;
 }
 
@@ -1079,7 +1090,10 @@ static int run_vm(struct v3_gdbstub *gs)
                 return 1;
             }
             in = gs->io_dead ? 0 : scan_input(gs, true);
-            if (in == 2 || (in == 1 && !gs->attached)) {
+            if (in) {
+                /* Ctrl-C; a debugger attaching; or (not in all-stop gdb) a
+                   packet sent while the VM ran, which would otherwise hide a
+                   later Ctrl-C */
                 gs->attached = true;
                 set_stop(gs, in == 2 ? 2 : 5, gs->c_core, NULL, 0);
                 return 0;

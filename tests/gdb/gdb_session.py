@@ -8,6 +8,8 @@ CASE is one of:
              watchpoint, a hardware breakpoint, monitor xp, run to the exit
   interrupt  Ctrl-C (SIGINT to gdb, which sends 0x03) stops a spinning guest
   attach     gdb attaches to a guest already running (no -S) and detaches
+  long       a 64-bit guest with paging (longmode): control registers,
+             virtual memory through its page tables, an address they do not map
 
 Expected values come from the guest's source (initial values, what each
 instruction does), its symbol table (nm) and the multiboot magic; gdb's
@@ -216,6 +218,45 @@ detach
     finish_vm(vm, 130, out)
 
 
+def case_long(v3vm, gdb, elf, tmp):
+    syms = symbols(elf)
+    entry, pml4, pdpt = syms["long_entry"], syms["pml4"], syms["pdpt"]
+    port = free_port()
+    vm = start_vm(v3vm, elf, port, True, tmp)
+    script = """
+symbol-file %s
+break long_entry
+continue
+printf "LONG pc=%%#x cr3=%%#x cr4=%%#x efer=%%#x cr0=%%#x\\n", $pc, $cr3, $cr4, $efer, $cr0
+stepi
+printf "STEP pc=%%#x\\n", $pc
+printf "PML4E=%%#x\\n", {int}&pml4
+python
+for a in ("0x40000000", "0x8000000000000000"):
+    try:
+        gdb.execute("x/xg " + a)
+    except gdb.MemoryError as e:
+        print("MEMERR %%s" %% e)
+end
+delete
+continue
+""" % elf
+    out = run_gdb(gdb, port, script, tmp)
+    # paging as the guest set it up: CR3 = pml4, CR4.PAE, EFER.LME|LMA; CR0.PG|PE on top of
+    # the multiboot entry state (PE|ET, caches enabled)
+    expect(out, r"^LONG pc=%#x cr3=%#x cr4=0x20 efer=0x500 cr0=0x80000011$" % (entry, pml4),
+           "the 64-bit entry and the control registers")
+    # mov ax, 0x10 is 4 bytes (66 B8 imm16)
+    expect(out, r"^STEP pc=%#x$" % (entry + 4), "one 64-bit instruction stepped")
+    # PML4[0] = pdpt | present | writable as the guest wrote it, with the accessed bit
+    # its own page walks set; read through the guest's page tables
+    expect(out, r"^PML4E=%#x$" % (pdpt | 0x23), "memory read through the page tables")
+    expect(out, r"MEMERR Cannot access memory at address 0x40000000$", "a linear address the guest does not map")
+    expect(out, r"MEMERR Cannot access memory at address 0x8000000000000000$", "a non-canonical address")
+    expect(out, r"exited with code 01\]", "the guest's exit status")
+    finish_vm(vm, 1, out)
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -225,7 +266,8 @@ def main():
         print("SKIP: no gdb")
         return 77
     with tempfile.TemporaryDirectory() as tmp:
-        {"break": case_break, "interrupt": case_interrupt, "attach": case_attach}[case](v3vm, gdb, elf, tmp)
+        {"break": case_break, "interrupt": case_interrupt, "attach": case_attach,
+         "long": case_long}[case](v3vm, gdb, elf, tmp)
     print("PASS")
     return 0
 

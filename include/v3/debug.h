@@ -23,6 +23,9 @@
  *  - V3_DEBUG_WATCH: the instruction that made the access retired; RIP is
  *    past it.  v3_vm_result::debug_addr is the watchpoint's address.
  *
+ * The software CPU back end implements these checks; a back end that does
+ * not simply never reports V3_EXIT_DEBUG.
+ *
  * Threads and ownership: the lists belong to the VM; change them only while
  * the VM is not running (between v3_run_vm() calls).  Addresses are linear
  * (CS base + RIP for breakpoints; segmentation applied for data).

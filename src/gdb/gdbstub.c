@@ -107,12 +107,12 @@ static bool parse_hex(const char **p, const char *end, uint64_t *v)
     return true;
 }
 
-/* A thread id: hex, "-1" (all) or "0" (any).  *all set for -1.  Advances *p. */
+/* A thread id: hex, "-1" (all, as -1) or "0" (any).  Advances *p. */
 static bool parse_tid(const char **p, const char *end, int64_t *tid)
 {
     uint64_t v;
-    if (*p + 1 < end + 1 && *p < end && **p == '-') {
-        if (*p + 2 > end || (*p)[1] != '1')
+    if (*p < end && **p == '-') {
+        if (end - *p < 2 || (*p)[1] != '1')
             return false;
         *p += 2;
         *tid = -1;

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <v3/v3.h>
 #include <v3/cpu.h>
+#include <v3/paging.h>
 #include "v3test.h"
 
 struct stream {
@@ -400,6 +401,112 @@ static void test_guest_debug_registers(void **state)
     assert_int_equal(f->core->dr[7], 0x401 | (1u << 16));
 }
 
+/* Read and access watchpoints (Z3/Z4); a write watchpoint ignores reads. */
+static void test_read_access_watch(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    /* 1000: mov al, [0x3000]; 1003: mov [0x3004], al; 1006: mov al, [0x3000]; 1009: hlt */
+    static const uint8_t prog[] = { 0xa0, 0x00, 0x30, 0xa2, 0x04, 0x30, 0xa0, 0x00, 0x30, 0xf4 };
+
+    memcpy(f->ram + 0x1000, prog, sizeof(prog));
+    f->ram[0x3000] = 0x66;
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "Z3,3000,1");
+    add_packet(f->s, "Z4,3004,4");
+    add_packet(f->s, "Z2,3000,1");               /* never hit: 0x3000 is only read */
+    add_packet(f->s, "c");
+    add_packet(f->s, "p10");
+    add_packet(f->s, "c");
+    add_packet(f->s, "z3,3000,1");
+    add_packet(f->s, "z3,3000,1");               /* removing it again is not an error */
+    add_packet(f->s, "c");
+    add_packet(f->s, "p10");
+    add_packet(f->s, "Z7,3000,1");               /* unknown kind: unsupported */
+    add_packet(f->s, "Z2,3000");                 /* malformed */
+    add_packet(f->s, "k");
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;rwatch:3000;");
+    want_item(f, &pos, "0310000000000000");
+    want_item(f, &pos, "T05thread:1;awatch:3004;");   /* a write into [3004, 3008) */
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "T05thread:1;");               /* ran to the HLT: Z2 ignored the read */
+    want_item(f, &pos, "0a10000000000000");
+    want_item(f, &pos, "");
+    want_item(f, &pos, "E22");
+    assert_int_equal(pos, f->s->out_len);
+    assert_int_equal(f->ram[0x3004], 0x66);
+}
+
+static void hexstr(char *dst, const char *text)
+{
+    while (*text)
+        dst += sprintf(dst, "%02x", (unsigned char)*text++);
+}
+
+/* Virtual addresses go through the guest's page tables (no A/D bits set); monitor phys switches to physical. */
+static void test_paging_and_monitor(void **state)
+{
+    struct fix *f = *state;
+    size_t pos = 0;
+    char pkt[256], xp[256];
+    uint32_t pde = 0x11000 | 3, pte = 0x5000 | 3;
+
+    /* 32-bit paging: linear 0x400000 -> physical 0x5000, nothing else mapped */
+    memcpy(f->ram + 0x10000 + 4 * 1, &pde, 4);
+    memcpy(f->ram + 0x11000, &pte, 4);
+    memcpy(f->ram + 0x5000, "\x11\x22\x33\x44", 4);
+    f->core->cr3 = 0x10000;
+    f->core->cr0 |= V3_CR0_PE | V3_CR0_PG;
+    v3_core_update_mode(f->core);
+    v3_tlb_flush_all(f->core);
+    add_packet(f->s, "QStartNoAckMode");
+    add_packet(f->s, "m400000,4");
+    add_packet(f->s, "m5000,4");                 /* not mapped linearly */
+    strcpy(pkt, "qRcmd,");
+    hexstr(pkt + 6, "phys on");
+    add_packet(f->s, pkt);
+    add_packet(f->s, "m5000,4");
+    strcpy(pkt, "qRcmd,");
+    hexstr(pkt + 6, "phys off");
+    add_packet(f->s, pkt);
+    strcpy(pkt, "qRcmd,");
+    hexstr(pkt + 6, "xp 5000 4");
+    add_packet(f->s, pkt);
+    strcpy(pkt, "qRcmd,");
+    hexstr(pkt + 6, "frobnicate");
+    add_packet(f->s, pkt);
+    add_packet(f->s, "qRcmd,zz");
+    add_packet(f->s, "k");
+    serve(f);
+    want_item(f, &pos, "+");
+    want_item(f, &pos, "OK");
+    want_item(f, &pos, "11223344");
+    want_item(f, &pos, "E14");
+    hexstr(xp, "memory access: guest physical\n");
+    want_item(f, &pos, xp);
+    want_item(f, &pos, "11223344");
+    hexstr(xp, "memory access: guest virtual\n");
+    want_item(f, &pos, xp);
+    hexstr(xp, "0000000000005000: 11 22 33 44\n");
+    want_item(f, &pos, xp);
+    hexstr(xp, "unknown monitor command; try 'monitor help'\n");
+    want_item(f, &pos, xp);
+    want_item(f, &pos, "E22");
+    assert_int_equal(pos, f->s->out_len);
+    /* the debugger's walk set no accessed bit */
+    memcpy(&pde, f->ram + 0x10000 + 4, 4);
+    memcpy(&pte, f->ram + 0x11000, 4);
+    assert_int_equal(pde & 0x20, 0);
+    assert_int_equal(pte & 0x20, 0);
+}
+
 static void test_stream_errors(void **state)
 {
     struct fix *f = *state;
@@ -429,6 +536,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_break_step_watch, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_exit_reply_and_write_failure, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_guest_debug_registers, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_read_access_watch, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_paging_and_monitor, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_stream_errors, fix_setup, fix_teardown),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

@@ -507,6 +507,75 @@ static void test_paging_and_monitor(void **state)
     assert_int_equal(pte & 0x20, 0);
 }
 
+/*
+ * Random input: framed random commands (with arguments that look like the
+ * protocol's), raw noise, cut packets.  Commands that would run the VM are
+ * renamed, so every stream ends at its final 'k' and the VM never runs
+ * off into memory the random writes changed.  Nothing may crash (the
+ * sanitizer build checks memory safety); every stream ends killed.
+ */
+static void test_random_streams(void **state)
+{
+    struct fix *f = *state;
+    static const char *const starts[] = {
+        "m", "M", "X", "g", "G", "p", "P", "Z0,", "z0,", "Z2,", "Z4,", "H", "Hg", "Hc", "T", "q",
+        "qXfer:features:read:target.xml:", "qXfer:features:read:", "qRcmd,", "qSupported", "vCont",
+        "QStartNoAckMode", "?", "qThreadExtraInfo,", "qfThreadInfo", "",
+    };
+    static const char alphabet[] = "0123456789abcdefABCDEF,:;=-#$}*x \x03";
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    char body[600];
+    unsigned replies = 0, nacks = 0;
+
+    for (int iter = 0; iter < 300; iter++) {
+        size_t pos = 0;
+        static char item[70000];
+        memset(f->s, 0, sizeof(*f->s));
+        f->s->chunk = iter % 3 == 0 ? 1 + iter % 7 : 0;
+        for (int n = 0; n < 12; n++) {
+            size_t len;
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            len = (size_t)(seed >> 33) % 80;
+            strcpy(body, starts[(seed >> 20) % (sizeof(starts) / sizeof(starts[0]))]);
+            for (size_t k = strlen(body); k < len; k++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                body[k] = alphabet[(seed >> 40) % (sizeof(alphabet) - 1)];
+                body[k + 1] = 0;
+            }
+            if (body[0] == 'c' || body[0] == 'C' || body[0] == 's' || body[0] == 'S' || body[0] == 'D' ||
+                body[0] == 'k' || (body[0] == 'v' && strncmp(body, "vCont?", 6)))
+                body[0] = 'q';
+            switch ((seed >> 50) % 8) {
+            case 0:                                  /* raw noise */
+                add_raw(f->s, body);
+                break;
+            case 1:                                  /* a packet cut short */
+                add_raw(f->s, "$");
+                add_raw(f->s, body);
+                break;
+            case 2:                                  /* a wrong checksum */
+                add_raw(f->s, "$");
+                add_raw(f->s, body);
+                add_raw(f->s, "#00");
+                break;
+            default:
+                add_packet(f->s, body);
+                break;
+            }
+        }
+        add_packet(f->s, "k");
+        serve(f);
+        assert_int_equal(f->res.reason, V3_STOP_REQUESTED);
+        while (next_item(f->s, &pos, item)) {   /* every reply well framed */
+            replies += item[0] != '+' && item[0] != '-';
+            nacks += item[0] == '-' && !item[1];
+        }
+    }
+    /* the streams did exercise the stub: most packets were answered, bad ones refused */
+    assert_true(replies > 300 * 12 / 2);
+    assert_true(nacks > 20);
+}
+
 static void test_stream_errors(void **state)
 {
     struct fix *f = *state;
@@ -538,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guest_debug_registers, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_read_access_watch, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_paging_and_monitor, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_random_streams, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_stream_errors, fix_setup, fix_teardown),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

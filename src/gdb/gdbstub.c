@@ -317,9 +317,20 @@ restart:
                 overflow = true;
         }
         h = get_byte(gs);
-        l = h < 0 ? -1 : get_byte(gs);
-        if (l < 0)
+        l = h < 0 || h == '$' ? h : get_byte(gs);
+        if (h < 0 || l < 0)
             return -1;
+        if (h == '$' || l == '$') {
+            /* a cut packet ran into the next one: count it bad, take the new one */
+            gs->bad_packets++;
+            if (!gs->noack && put(gs, "-", 1) < 0)
+                return -1;
+            len = 0;
+            sum = 0;
+            esc = false;
+            overflow = false;
+            goto restart;
+        }
         if (hexval(h) < 0 || hexval(l) < 0 || (uint8_t)(hexval(h) << 4 | hexval(l)) != sum || overflow || esc) {
             gs->bad_packets++;
             V3_DEBUG("gdb: %s packet refused", overflow ? "oversized" : "corrupt");

@@ -83,7 +83,8 @@ struct v3_cpu {
     volatile uint32_t brk;             /* CPU_BRK_* (atomic updates) */
     uint32_t running;
 
-    uint64_t limit;                    /* absolute insn_count limit, 0 = none */
+    uint64_t limit;                    /* absolute insn_count limit, 0 = none (~0 during a run
+                                          with debugger state, see emu_run()) */
 
     /* pending injected event (one at a time, as hardware queues one) */
     bool ev_pending;

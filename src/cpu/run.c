@@ -417,6 +417,29 @@ static __attribute__((noinline, cold)) int debug_stop(struct v3_cpu *cpu, struct
     return 1;
 }
 
+/* A debugger breakpoint in linear [la, la + len): the block there must run one instruction at a time. */
+static __attribute__((noinline, cold)) bool break_in(const struct v3_core *core, uint64_t la, uint32_t len)
+{
+    for (unsigned i = 0; i < core->dbg->nbreak; i++)
+        if (core->dbg->brk[i] - la < len)
+            return true;
+    return false;
+}
+
+/* Instructions of block @p b (at linear @p la) before its first debugger breakpoint (at least 1). */
+static __attribute__((noinline, cold)) unsigned break_before(const struct v3_core *core, uint64_t la,
+                                                             const struct cpu_block *b)
+{
+    uint64_t a = la;
+    for (unsigned i = 0; i < b->n; i++) {
+        for (unsigned k = 0; k < core->dbg->nbreak; k++)
+            if (core->dbg->brk[k] == a)
+                return i ? i : 1;
+        a += b->insn[i].len;
+    }
+    return b->n;        /* a breakpoint inside an instruction is never reached */
+}
+
 /* The lookup part of chain_next(): 64-bit code, TLB hit for the fetch, block in the direct-mapped table. */
 static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core)
 {
@@ -438,10 +461,27 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
     return b;
 }
 
+/* chain_next() when the debugger has breakpoints (and nothing else): the
+ * same checks without it, and not into a block holding a breakpoint. */
+static __attribute__((noinline)) const struct cpu_block *chain_past_breaks(struct v3_cpu *cpu, struct v3_core *core,
+                                                                           uint64_t mask)
+{
+    const struct cpu_block *b;
+    if ((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+        (cpu->limit && cpu->limit != ~0ull) ||     /* ~0: set by emu_run() for the debugger */
+        mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || v3_mem_writer_waiting(core))
+        return NULL;
+    b = chain_lookup(cpu, core);
+    if (b && break_in(core, core->rip, b->bytes))
+        return NULL;
+    return b;
+}
+
 /*
  * Block chaining: the block at the new RIP when the loop's boundary work has
  * nothing to do (no break request, pending event, interrupt shadow, reaping,
- * instruction limit, TF, DR7 breakpoints or debugger state), the code is 64-bit (no CS limit)
+ * instruction limit, TF, DR7 breakpoints, debugger state other than
+ * breakpoints, and no debugger breakpoint in the next block), the code is 64-bit (no CS limit)
  * as it was, the fetch hits the software TLB and the block is in the
  * direct-mapped table.  NULL: return to the outer loop, which does it all.
  */
@@ -449,9 +489,8 @@ static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_c
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
                          cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) ||
-                         ((core->dr[7] & 0xff) | core->dbg_flags) ||
-                         v3_mem_writer_waiting(core), 0))
-        return NULL;
+                         ((core->dr[7] & 0xff) | core->dbg_flags) || v3_mem_writer_waiting(core), 0))
+        return core->dbg_flags == V3_DBG_F_BREAK ? chain_past_breaks(cpu, core, mask) : NULL;
     return chain_lookup(cpu, core);
 }
 
@@ -612,6 +651,7 @@ fetch_fail:
 static int emu_run(struct v3_core *core, struct v3_exit *exit)
 {
     struct v3_cpu *cpu;
+    bool dbg_limit;
     int ret = 0;
 
     if (!core || !exit) {
@@ -635,6 +675,11 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
     if (cpu->ins_pending)
         ins_done(cpu);
     cpu->running = 1;
+    /* With debugger state every block ends at the loop or chain_next() (which
+       look at the limit): an unreachable limit for this run if there is none. */
+    dbg_limit = core->dbg_flags && !cpu->limit;
+    if (dbg_limit)
+        cpu->limit = ~0ull;
 
     /*
      * A halted vCPU (HLT retired, core->halted set) stays halted until an
@@ -660,6 +705,7 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         struct v3_exception exc;
         struct cpu_block *b;
         bool single;
+        unsigned brk_n;
         int rc;
 
         if (__builtin_expect(core->dbg_flags != 0, 0) && debug_stop(cpu, exit))
@@ -676,7 +722,11 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             break;
         }
         core->intr_shadow = 0;
-        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || core->dbg_flags;
+        /* debugger breakpoints alone do not force single instructions: a block
+           runs whole, or up to its first breakpoint (see brk_n below), and
+           chains only to blocks without one */
+        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                 (core->dbg_flags & ~V3_DBG_F_BREAK);
 
         mode = core->mode;
         mask = ip_mask(core->mode);
@@ -719,6 +769,10 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         b = hva ? cpu_block_lookup(cpu, gpa, mode) : NULL;
         if (!b && hva)
             b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
+        brk_n = 0;
+        if (__builtin_expect(core->dbg_flags & V3_DBG_F_BREAK, 0) && !single && b &&
+            break_in(core, la, b->bytes))
+            brk_n = break_before(core, la, b);
         {
             uint64_t rflags_tf = core->rflags & V3_FLAG_TF;
             uint64_t retired = core->insn_count;
@@ -736,6 +790,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             } else {
                 cpu->stats.block_execs++;
                 n = single ? 1 : b->n;
+                if (__builtin_expect(brk_n != 0, 0) && brk_n < n)
+                    n = brk_n;          /* up to a debugger breakpoint in the block */
                 if (cpu->limit && cpu->limit - core->insn_count < n)
                     n = (unsigned)(cpu->limit - core->insn_count);
                 if (__builtin_expect(mode != V3_MODE_LONG64, 0) &&
@@ -789,6 +845,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         }
     }
 out:
+    if (dbg_limit)
+        cpu->limit = 0;
     cpu->running = 0;
     cpu_hc_flush(cpu);
     cpu_cache_reap(cpu);

@@ -221,6 +221,7 @@ detach
 def case_long(v3vm, gdb, elf, tmp):
     syms = symbols(elf)
     entry, pml4, pdpt = syms["long_entry"], syms["pml4"], syms["pdpt"]
+    out_insn = syms["long_entry.hang"] - 1      # out dx, al (one byte, EE) before .hang
     port = free_port()
     vm = start_vm(v3vm, elf, port, True, tmp)
     script = """
@@ -239,8 +240,12 @@ for a in ("0x40000000", "0x8000000000000000"):
         print("MEMERR %%s" %% e)
 end
 delete
+break *%#x
 continue
-""" % elf
+printf "OUT pc=%%#x dx=%%#x\\n", $pc, $dx
+delete
+continue
+""" % (elf, out_insn)
     out = run_gdb(gdb, port, script, tmp)
     # paging as the guest set it up: CR3 = pml4, CR4.PAE, EFER.LME|LMA; CR0.PG|PE on top of
     # the multiboot entry state (PE|ET, caches enabled)
@@ -253,6 +258,9 @@ continue
     expect(out, r"^PML4E=%#x$" % (pdpt | 0x23), "memory read through the page tables")
     expect(out, r"MEMERR Cannot access memory at address 0x40000000$", "a linear address the guest does not map")
     expect(out, r"MEMERR Cannot access memory at address 0x8000000000000000$", "a non-canonical address")
+    # a breakpoint in the middle of the block the CRC loop runs in (blocks go on past
+    # conditional jumps and calls): hit exactly, after the loops ran at block speed
+    expect(out, r"^OUT pc=%#x dx=0xf4$" % out_insn, "the breakpoint on the debug-exit OUT")
     expect(out, r"exited with code 01\]", "the guest's exit status")
     finish_vm(vm, 1, out)
 

@@ -10,7 +10,9 @@
  * list before executing it, and checks the linear range of every data
  * access against the watchpoint list after the access succeeded.  While no
  * breakpoint, watchpoint or step is set (core->dbg_flags == 0) the CPU runs
- * as without a debugger; while one is, it runs one instruction at a time.
+ * as without a debugger.  With breakpoints only, blocks of decoded code run
+ * whole up to a breakpoint; with a step or watchpoints it runs one
+ * instruction at a time.
  *
  * A debugger event ends back-end run() with V3_EXIT_DEBUG (v3/backend.h),
  * and v3_run_vm() with V3_STOP_DEBUG (v3/vm.h), the vCPU stopped at an

@@ -5,8 +5,9 @@
  * Loop structure (one iteration per block dispatch):
  *   1. boundary work, only when something asks for it: cpu->brk (stop,
  *      injected event, self-modified code, kick), a pending event, an
- *      interrupt shadow, RFLAGS.TF, active DR7 breakpoints or debugger
- *      state (v3/debug.h; then blocks run one instruction at a time), the
+ *      interrupt shadow, RFLAGS.TF, active DR7 breakpoints, a debugger's
+ *      step or watchpoints (v3/debug.h; then blocks run one instruction at
+ *      a time; debugger breakpoints alone end a block before them), the
  *      instruction limit;
  *   2. translate CS:RIP through the software TLB, find the block for that
  *      guest physical address and mode or decode it;

@@ -418,7 +418,7 @@ static __attribute__((noinline, cold)) int debug_stop(struct v3_cpu *cpu, struct
     return 1;
 }
 
-/* A debugger breakpoint in linear [la, la + len): the block there must run one instruction at a time. */
+/* A debugger breakpoint in linear [la, la + len): the block there runs only up to it, and is not chained into. */
 static __attribute__((noinline, cold)) bool break_in(const struct v3_core *core, uint64_t la, uint32_t len)
 {
     for (unsigned i = 0; i < core->dbg->nbreak; i++)
@@ -482,9 +482,10 @@ static __attribute__((noinline)) const struct cpu_block *chain_past_breaks(struc
  * Block chaining: the block at the new RIP when the loop's boundary work has
  * nothing to do (no break request, pending event, interrupt shadow, reaping,
  * instruction limit, TF, DR7 breakpoints, debugger state other than
- * breakpoints, and no debugger breakpoint in the next block), the code is 64-bit (no CS limit)
- * as it was, the fetch hits the software TLB and the block is in the
- * direct-mapped table.  NULL: return to the outer loop, which does it all.
+ * breakpoints, and no debugger breakpoint in the next block), the code is
+ * 64-bit (no CS limit) as it was, the fetch hits the software TLB and the
+ * block is in the direct-mapped table.  NULL: return to the outer loop,
+ * which does it all.
  */
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {

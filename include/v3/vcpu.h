@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct v3_vm;
+struct v3_debug;
 
 /** General registers, in x86 encoding order. */
 enum v3_gpr {
@@ -225,6 +226,13 @@ struct v3_core {
     struct v3_clock *clock;       /**< the VM clock (src/internal/clock.h), NULL outside a VM */
     unsigned mem_read_depth;      /**< internal (src/mem/memmap.h): nesting depth of this vCPU's
                                        memory-map read lock, 0 outside guest memory accesses */
+
+    /* ---- debugger (v3/debug.h): not architectural, the guest's DR0-7 are separate ---- */
+    const struct v3_debug *dbg;   /**< the VM's breakpoint and watchpoint lists */
+    uint8_t dbg_flags;            /**< V3_DBG_F_*: non-zero makes the CPU check every instruction */
+    uint8_t dbg_stepped;          /**< back end: an instruction ran since single-stepping was set */
+    uint8_t dbg_watch_type;       /**< memory path: enum v3_watch_type of a pending watchpoint hit, 0 if none */
+    uint64_t dbg_watch_la;        /**< its watchpoint's address */
 };
 
 /** Return RFLAGS with lazy arithmetic flags materialised. */

@@ -102,6 +102,7 @@ enum v3_stop_reason {
     V3_STOP_ERROR,          /**< back-end or VMM error; see error, rip, bytes */
     V3_STOP_POWEROFF,       /**< the guest powered the machine off (ACPI S5) */
     V3_STOP_RESET,          /**< the guest asked for a reset (reset control register) */
+    V3_STOP_DEBUG,          /**< a debugger breakpoint, step or watchpoint (v3/debug.h); see debug_* */
 };
 
 /** Outcome of v3_run_vm(). */
@@ -113,10 +114,14 @@ struct v3_vm_result {
     uint64_t rip;           /**< RIP of the instruction that stopped the VM (errors, HLT) */
     uint8_t bytes[15];      /**< its bytes, as far as they were readable */
     uint8_t len;
+    unsigned core;          /**< V3_STOP_DEBUG: the vCPU that stopped */
+    int debug_kind;         /**< V3_STOP_DEBUG: enum v3_debug_kind */
+    unsigned debug_watch_type;  /**< V3_DEBUG_WATCH: enum v3_watch_type of the access */
+    uint64_t debug_addr;    /**< V3_DEBUG_WATCH: the watchpoint's address */
 };
 
 /** Per-VM statistics. */
-enum { V3_STAT_EXIT_REASONS = 14 };     /**< = number of enum v3_exit_reason values */
+enum { V3_STAT_EXIT_REASONS = 15 };     /**< = number of enum v3_exit_reason values */
 struct v3_vm_stats {
     uint64_t exits[V3_STAT_EXIT_REASONS];   /**< indexed by enum v3_exit_reason */
     uint64_t exits_total;
@@ -150,7 +155,8 @@ unsigned v3_vm_num_cores(const struct v3_vm *vm);
 
 /**
  * Run the VM until it stops.  May be called again after a stop other than
- * V3_STOP_DEBUG_EXIT / V3_STOP_SHUTDOWN / V3_STOP_ERROR to continue.
+ * V3_STOP_DEBUG_EXIT / V3_STOP_SHUTDOWN / V3_STOP_ERROR to continue (after
+ * V3_STOP_DEBUG the vCPU resumes where it stopped; see v3/debug.h).
  * @param res receives the reason (must not be NULL).
  * @return V3_OK when the VM stopped for any reason listed in enum
  *         v3_stop_reason (an error stop included: see res->error), or

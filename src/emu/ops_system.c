@@ -10,6 +10,7 @@
  * Exits (V3_X_EXIT) leave RIP at the instruction; the back end retires it.
  */
 #include <Zydis/Zydis.h>
+#include <v3/debug.h>
 #include "emu/insn.h"
 #include "cpu/system/system.h"
 
@@ -1389,12 +1390,42 @@ int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel)
 
 static const struct v3_emu_mem_ops *dbg_inner;
 
+/* A debugger watchpoint (v3/debug.h) hit by an access; the first of an instruction is recorded. */
+static bool debug_check_access(struct v3_core *core, uint64_t la, unsigned len, unsigned kinds)
+{
+    const struct v3_debug *d = core->dbg;
+
+    if (!d || !(core->dbg_flags & V3_DBG_F_WATCH) || !len)
+        return false;
+    for (unsigned i = 0; i < d->nwatch; i++) {
+        const struct v3_debug_watch *w = &d->watch[i];
+        if ((w->type & kinds) && la <= w->la + (w->len - 1) && w->la <= la + (len - 1)) {
+            if (!core->dbg_watch_type) {
+                /* the first hit of the instruction is the one reported */
+                core->dbg_watch_type = (uint8_t)(w->type == V3_WATCH_ACCESS ? V3_WATCH_ACCESS
+                                                 : (w->type & kinds));
+                core->dbg_watch_la = w->la;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The guest's DR0-3 hits, and the debugger's watchpoints (v3/debug.h), of one access. */
+static void dbg_check(struct v3_core *c, uint64_t la, unsigned len, unsigned kinds)
+{
+    c->db_pending |= (uint8_t)v3_cpu_data_breakpoint(c, la, len, (kinds & V3_WATCH_WRITE) != 0);
+    if (c->dbg_flags & V3_DBG_F_WATCH)
+        debug_check_access(c, la, len, kinds);
+}
+
 static int dbg_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     int rc = dbg_inner->read(ctx, la, dst, len, access);
     if (rc == 0)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
-                                                                 (access & V3_ACCESS_WRITE) != 0);
+        dbg_check(ctx->core, la, len,
+                  (access & V3_ACCESS_WRITE) ? V3_WATCH_ACCESS : V3_WATCH_READ);
     return rc;
 }
 
@@ -1402,7 +1433,7 @@ static int dbg_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsig
 {
     int rc = dbg_inner->write(ctx, la, src, len, access);
     if (rc == 0)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len, true);
+        dbg_check(ctx->core, la, len, V3_WATCH_WRITE);
     return rc;
 }
 
@@ -1410,8 +1441,8 @@ static void *dbg_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned
 {
     void *p = dbg_inner->map ? dbg_inner->map(ctx, la, len, access) : NULL;
     if (p)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
-                                                                 (access & V3_ACCESS_WRITE) != 0);
+        dbg_check(ctx->core, la, len,
+                  (access & V3_ACCESS_WRITE) ? V3_WATCH_ACCESS : V3_WATCH_READ);
     return p;
 }
 

@@ -4,6 +4,7 @@
 #define V3_INTERNAL_VM_H
 
 #include <v3/backend.h>
+#include <v3/debug.h>
 #include <v3/devices.h>
 #include <v3/hypercall.h>
 #include <v3/io.h>
@@ -83,6 +84,9 @@ struct v3_vm {
     uint64_t rate_ipns_q16;          /* realtime: measured instructions per ns, 16.16 */
 
     struct v3_vm_stats stats;
+
+    /* ---- debugger breakpoints and watchpoints (src/vm/debug.c, v3/debug.h) ---- */
+    struct v3_debug debug;
 };
 
 /* A20 gate of every vCPU (port 0x92, the keyboard controller). */

@@ -39,6 +39,8 @@ void v3_core_reset(struct v3_core *core)
     unsigned id = core->id;
     void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
+    const struct v3_debug *dbg = core->dbg;           /* the debugger's state survives a reset */
+    uint8_t dbg_flags = core->dbg_flags;
 
     memset(core, 0, sizeof(*core));
     core->vm = vm;
@@ -47,6 +49,8 @@ void v3_core_reset(struct v3_core *core)
     core->backend = backend;
     core->emu_fault = emu_fault;
     core->mem_read_depth = mem_read_depth;
+    core->dbg = dbg;
+    core->dbg_flags = dbg_flags;
 
     core->rflags = 0x2;
     core->rip = 0xfff0;

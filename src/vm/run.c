@@ -7,7 +7,7 @@
 
 #include <v3/cpu.h>
 
-_Static_assert(V3_EXIT_ERROR + 1 == V3_STAT_EXIT_REASONS, "v3_vm_stats::exits must cover every exit reason");
+_Static_assert(V3_EXIT_DEBUG + 1 == V3_STAT_EXIT_REASONS, "v3_vm_stats::exits must cover every exit reason");
 
 static int is_emu(const struct v3_vm *vm)
 {
@@ -31,6 +31,7 @@ const char *v3_exit_reason_str(int reason)
     case V3_EXIT_SLICE:      return "slice";
     case V3_EXIT_KICK:       return "kick";
     case V3_EXIT_ERROR:      return "error";
+    case V3_EXIT_DEBUG:      return "debug";
     default:                 return "unknown";
     }
 }
@@ -47,6 +48,7 @@ const char *v3_stop_reason_str(enum v3_stop_reason r)
     case V3_STOP_ERROR:      return "error";
     case V3_STOP_POWEROFF:   return "poweroff";
     case V3_STOP_RESET:      return "reset";
+    case V3_STOP_DEBUG:      return "debugger";
     default:                 return "unknown";
     }
 }
@@ -445,6 +447,14 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
         case V3_EXIT_SLICE:
         case V3_EXIT_KICK:
             break;          /* timers and interrupts are looked at before the next run */
+        case V3_EXIT_DEBUG:
+            res->reason = V3_STOP_DEBUG;
+            res->rip = core->rip;
+            res->core = core->id;
+            res->debug_kind = ex.debug.kind;
+            res->debug_watch_type = ex.debug.watch_type;
+            res->debug_addr = ex.debug.addr;
+            break;
         case V3_EXIT_ERROR:
             stop_error(core, res, ex.error.code ? ex.error.code : V3_EUNSUPPORTED,
                        ex.error.msg ? ex.error.msg : "back end error", ex.insn_rip,

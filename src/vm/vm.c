@@ -130,6 +130,7 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         vm->cores[i].vm = vm;
         vm->cores[i].id = i;
         vm->cores[i].clock = &vm->clock;
+        vm->cores[i].dbg = &vm->debug;
         v3_core_reset(&vm->cores[i]);
     }
     if (v3_host.event_alloc) {

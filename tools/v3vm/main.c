@@ -15,6 +15,7 @@
 #include <v3/devices.h>
 #include <v3/loader.h>
 #include <v3/platform.h>
+#include "gdbsock.h"
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -60,6 +61,9 @@ static void usage(FILE *f)
 "  --vga                print the VGA text screen when the VM stops\n"
 "  --trace exits        log every VM exit\n"
 "  --max-insns N        stop after N guest instructions\n"
+"  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
+"  -s                   shorthand for -gdb tcp::1234\n"
+"  -S                   with -gdb: wait for gdb before the first instruction\n"
 "  --enable-mem-offset-hypercall\n"
 "                       let hypercall 0x1000 reveal the host address of guest RAM\n"
 "  -v, --verbose        more log output (repeat for debug)\n"
@@ -269,7 +273,8 @@ int main(int argc, char **argv)
     const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
     uint64_t mem = 128ull << 20, max_insns = 0;
     struct v3_pc_layout layout;
-    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
+    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0, gdb_wait = 0;
+    const char *gdb = NULL;
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
     struct v3_vm_result res;
@@ -285,6 +290,8 @@ int main(int argc, char **argv)
     unsigned ndevargs = 0;
     int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, list_devices = 0, raw_cmdline = 0;
     char *mb_cmdline = NULL;
+    char gdb_host[256];
+    unsigned gdb_port = 0;
 
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
@@ -373,6 +380,13 @@ int main(int argc, char **argv)
             NEED_ARG();
             if (parse_u64(argv[++i], &max_insns) < 0 || !max_insns)
                 die_usage("invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "-gdb")) {
+            NEED_ARG();
+            gdb = argv[++i];
+        } else if (!strcmp(a, "-s")) {
+            gdb = "tcp::1234";
+        } else if (!strcmp(a, "-S")) {
+            gdb_wait = 1;
         } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
             memoff = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -403,6 +417,10 @@ int main(int argc, char **argv)
         die_usage("--real needs --flat");
     if (flat && initrd)
         die_usage("-initrd needs a multiboot kernel, not --flat");
+    if (gdb_wait && !gdb)
+        die_usage("-S needs -gdb or -s");
+    if (gdb && gdbsock_parse(gdb, gdb_host, sizeof(gdb_host), &gdb_port) < 0)
+        die_usage("invalid -gdb '%s' (tcp::PORT or tcp:HOST:PORT)", gdb);
     if (trace && log_level < V3_LOG_INFO)
         log_level = V3_LOG_INFO;
 
@@ -551,7 +569,12 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
-    v3_run_vm(the_vm, &res);
+    if (gdb) {
+        if (gdbsock_run(the_vm, gdb_host, gdb_port, gdb_wait, &res) < 0)
+            goto out;
+    } else {
+        v3_run_vm(the_vm, &res);
+    }
     fflush(stdout);
     if (serial_file)
         fflush(serial_file);

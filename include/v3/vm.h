@@ -74,6 +74,18 @@ struct v3_vm_config {
     /** Stop after this many guest instructions (0: no limit). */
     uint64_t max_insns;
     unsigned trace;                   /**< V3_TRACE_* */
+    /**
+     * Guest accesses to guest-physical memory that no region backs.  false
+     * (default): as on a PC, reads give all ones, writes are dropped, an
+     * instruction fetch reads 0xFF bytes, and a paging-structure entry read
+     * from there is all ones (a #PF with the RSVD bit, see v3/paging.h); each
+     * page is logged once (the first 16 pages) and every access is counted
+     * in v3_vm_stats::mem_unbacked.  true: such an access stops the VM with
+     * V3_STOP_ERROR / V3_EUNMAPPED (a paging-structure entry there: V3_EPTE),
+     * for debugging guests and VMMs.  Accesses made by the API
+     * (v3_read/write_gpa_memory()) always fail on holes with V3_EUNMAPPED.
+     */
+    bool strict_mem;
 };
 
 /** Why v3_run_vm() returned. */
@@ -107,6 +119,7 @@ struct v3_vm_stats {
     uint64_t io_unhooked;                   /**< accesses to unhooked ports */
     uint64_t hypercalls_unknown;
     uint64_t run_ns;                        /**< time spent in v3_run_vm() */
+    uint64_t mem_unbacked;                  /**< guest accesses to unbacked memory (see strict_mem) */
 };
 
 /**

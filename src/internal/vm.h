@@ -77,6 +77,9 @@ struct v3_vm {
     struct v3_testdev *testdev;
 
     struct v3_vm_stats stats;
+    /* guest accesses to unbacked memory: pages already logged (+1), count (src/mem/access.c) */
+    uint64_t unbacked_logged[V3_UNBACKED_LOG];
+    unsigned unbacked_nlogged;
 };
 
 /* Devices: attach at creation (0 or negative error), detach at teardown (NULL-safe). */

@@ -65,6 +65,11 @@ if [ "$cpu" = cpu ]; then
     expect 4 "triple fault"                --flat 0x100000 -kernel "$tmp.int3"
     printf '\271\170\126\064\022\017\062' > "$tmp.msr"   # mov ecx, 0x12345678; rdmsr (no IDT)
     expect 4 "exit msr-read msr 12345678"  --flat 0x100000 -kernel "$tmp.msr" --trace exits
+    # a load from unbacked memory reads all ones (0xff to the debug-exit port:
+    # status (0xff << 1 | 1) & 0xff); --strict-mem stops the VM instead
+    printf '\241\000\000\040\000\346\364' > "$tmp.unb"  # mov eax, [0x200000]; out 0xf4, al
+    expect 255 "unbacked memory accesses 1" -m 1M --flat 0x1000 -kernel "$tmp.unb" --stats
+    expect 10 "no memory region covers the address" -m 1M --flat 0x1000 -kernel "$tmp.unb" --strict-mem
     expect 1 "exits io"                    -kernel "$hello" --stats -serial none
     expect 1 "v3vmm hooks guest: VGA text memory" -kernel "$guests/hooks.elf" --vga -serial none
     expect 1 "INFO hypercall mem_offset disabled" -kernel "$guests/hooks.elf"

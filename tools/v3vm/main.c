@@ -49,6 +49,8 @@ static void usage(FILE *f)
 "  --vga                print the VGA text screen when the VM stops\n"
 "  --trace exits        log every VM exit\n"
 "  --max-insns N        stop after N guest instructions\n"
+"  --strict-mem         stop the VM on a guest access to unbacked guest-physical\n"
+"                       memory (default: reads give all ones, writes are dropped)\n"
 "  --enable-mem-offset-hypercall\n"
 "                       let hypercall 0x1000 reveal the host address of guest RAM\n"
 "  -v, --verbose        more log output (repeat for debug)\n"
@@ -256,7 +258,7 @@ int main(int argc, char **argv)
 {
     const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
     uint64_t mem = 128ull << 20, max_insns = 0;
-    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
+    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0, strict_mem = 0;
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
     struct v3_vm_result res;
@@ -321,6 +323,8 @@ int main(int argc, char **argv)
             NEED_ARG();
             if (parse_u64(argv[++i], &max_insns) < 0 || !max_insns)
                 die_usage("invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "--strict-mem")) {
+            strict_mem = 1;
         } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
             memoff = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -385,6 +389,7 @@ int main(int argc, char **argv)
     cfg.devices = V3_DEV_ALL;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
+    cfg.strict_mem = strict_mem;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
         setvbuf(stdout, NULL, _IOLBF, 0);

@@ -135,7 +135,16 @@ struct v3_vm_stats {
  */
 struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err);
 
-/** Free a VM: devices, hooks, back-end state, overlay regions, guest RAM, vCPUs.  NULL is ignored. */
+/**
+ * Free a VM: devices, hooks, back-end state, overlay regions, guest RAM,
+ * vCPUs.  NULL is ignored.  If another thread is inside v3_run_vm() for
+ * this VM, v3_free_vm() stops it (as v3_stop_vm()) and waits until that
+ * call has returned before freeing anything (it logs a warning: this is
+ * an embedder's mistake, made safe); from then on v3_run_vm() on the VM
+ * returns V3_EBUSY until the memory is gone.  Must not be called from a
+ * callback running inside v3_run_vm() (it would wait for itself), nor
+ * while another thread may still call anything else on the VM.
+ */
 void v3_free_vm(struct v3_vm *vm);
 
 /** vCPU @p idx, or NULL if out of range. */
@@ -148,9 +157,11 @@ unsigned v3_vm_num_cores(const struct v3_vm *vm);
  * Run the VM until it stops.  May be called again after a stop other than
  * V3_STOP_DEBUG_EXIT / V3_STOP_SHUTDOWN / V3_STOP_ERROR to continue.
  * @param res receives the reason (must not be NULL).
+ * One thread at a time: while the VM runs in one thread, a call from
+ * another returns V3_EBUSY at once (nothing changed, *res untouched).
  * @return V3_OK when the VM stopped for any reason listed in enum
- *         v3_stop_reason (an error stop included: see res->error), or
- *         V3_EINVAL for NULL arguments.
+ *         v3_stop_reason (an error stop included: see res->error),
+ *         V3_EINVAL for NULL arguments, or V3_EBUSY (see above).
  */
 int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res);
 

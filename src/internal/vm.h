@@ -42,6 +42,8 @@ struct v3_cpuid_hook {
     void *priv;
 };
 
+enum { VM_IDLE = 0, VM_RUNNING = 1, VM_FREEING = 2 };
+
 struct v3_uart;
 struct v3_vga;
 struct v3_testdev;
@@ -62,6 +64,7 @@ struct v3_vm {
     int pending_irq;                 /* atomic: vector + 1, 0 if none */
     int irq_sources;                 /* atomic: asynchronous interrupt sources */
     int halted;                      /* vCPU 0 waits in HLT */
+    int run_state;                   /* atomic: VM_IDLE, VM_RUNNING (in v3_run_vm), VM_FREEING */
 
     /* ---- I/O ports, hypercalls, MSR/CPUID hooks (src/vm) ---- */
     struct v3_rb_root io_hooks;
@@ -91,6 +94,10 @@ int v3_vga_attach(struct v3_vm *vm);
 void v3_vga_detach(struct v3_vm *vm);
 int v3_testdev_attach(struct v3_vm *vm);
 void v3_testdev_detach(struct v3_vm *vm);
+
+/* v3_free_vm(): bar v3_run_vm() from now on; if it runs in another thread,
+   stop it and wait until it has returned (src/vm/run.c). */
+void vm_run_quiesce(struct v3_vm *vm);
 
 /* Exit handlers (src/vm/exits.c).  Return 0 to continue, negative error to stop. */
 int v3_handle_io_exit(struct v3_core *core, const struct v3_exit *ex);

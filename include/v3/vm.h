@@ -120,6 +120,7 @@ struct v3_vm_stats {
     uint64_t hypercalls_unknown;
     uint64_t run_ns;                        /**< time spent in v3_run_vm() */
     uint64_t mem_unbacked;                  /**< guest accesses to unbacked memory (see strict_mem) */
+    uint64_t hypercalls_denied;             /**< made at CPL > 0 for a kernel-only handler (v3/hypercall.h) */
 };
 
 /**

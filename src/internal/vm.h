@@ -25,6 +25,7 @@ struct v3_hypercall {
     uint64_t id;
     v3_hypercall_fn fn;
     void *priv;
+    unsigned flags;                  /* V3_HCALL_* */
 };
 
 struct v3_msr_hook {

@@ -404,6 +404,8 @@ void v3_vm_print_stats(struct v3_vm *vm, int level)
         v3_log(level, "  unhooked port accesses %llu", (unsigned long long)st.io_unhooked);
     if (st.mem_unbacked)
         v3_log(level, "  unbacked memory accesses %llu", (unsigned long long)st.mem_unbacked);
+    if (st.hypercalls_denied)
+        v3_log(level, "  hypercalls denied at CPL > 0 %llu", (unsigned long long)st.hypercalls_denied);
     if (st.hypercalls_unknown)
         v3_log(level, "  unknown hypercalls %llu", (unsigned long long)st.hypercalls_unknown);
     for (struct v3_rb_node *n = v3_rb_first(&vm->io_hooks); n; n = v3_rb_next(n)) {

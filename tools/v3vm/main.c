@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <v3/v3.h>
 #include <v3/devices.h>
@@ -135,21 +136,47 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-static void *read_file(const char *path, size_t *len)
+/*
+ * Read a whole file of at most @p max bytes (guest RAM: nothing larger can be
+ * loaded).  A regular file's size is checked before reading; other files
+ * (pipes, devices such as /dev/zero) are read until EOF or max + 1 bytes.
+ */
+static void *read_file(const char *path, size_t *len, uint64_t max)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t cap = 0, n = 0;
+    struct stat st;
 
     if (!f) {
         fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(EISDIR));
+        fclose(f);
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        fprintf(stderr, "%s: '%s' (%llu bytes) is larger than guest RAM (%llu bytes): not loaded\n", prog,
+                path, (unsigned long long)st.st_size, (unsigned long long)max);
+        fclose(f);
         return NULL;
     }
     for (;;) {
         size_t r;
         if (n == cap) {
             char *nb;
+            if (n > max) {
+                fprintf(stderr, "%s: '%s' is larger than guest RAM (%llu bytes): not loaded\n", prog, path,
+                        (unsigned long long)max);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
             cap = cap ? cap * 2 : 1 << 16;
+            if (cap > max + 1)
+                cap = (size_t)max + 1;      /* one byte more tells a file that is too large */
             nb = realloc(buf, cap);
             if (!nb) {
                 fprintf(stderr, "%s: out of memory reading '%s'\n", prog, path);
@@ -171,6 +198,12 @@ static void *read_file(const char *path, size_t *len)
         return NULL;
     }
     fclose(f);
+    if (n > max) {
+        fprintf(stderr, "%s: '%s' is larger than guest RAM (%llu bytes): not loaded\n", prog, path,
+                (unsigned long long)max);
+        free(buf);
+        return NULL;
+    }
     *len = n;
     return buf ? buf : malloc(1);
 }
@@ -180,10 +213,13 @@ static void *read_file(const char *path, size_t *len)
 static void serial_out_file(void *priv, uint8_t b)
 {
     FILE *f = priv;
+    static int warned;
 
-    fputc(b, f);
-    if (b == '\n')
-        fflush(f);
+    if ((fputc(b, f) == EOF || (b == '\n' && fflush(f) == EOF)) && !warned) {
+        warned = 1;                 /* once: the guest may print a lot */
+        fprintf(stderr, "%s: warning: serial output: write failed: %s (further output is lost)\n", prog,
+                strerror(errno));
+    }
 }
 
 static int serial_in_stdin(void *priv, uint8_t *b)
@@ -205,10 +241,68 @@ static const char *load_error(int rc)
 {
     switch (rc) {
     case V3_EIMAGE:       return "malformed guest image";
-    case V3_ESIZE:        return "the image does not fit in guest RAM";
+    case V3_ENOFIT:       return "the image does not fit in guest RAM";
+    case V3_EHOOKED:      return "the image would land on device memory (MMIO), not RAM";
     case V3_EOVERLAP:     return "overlapping segments";
     case V3_EUNSUPPORTED: return "the kernel requires a multiboot feature v3vm does not provide";
     default:              return v3_strerror(rc);
+    }
+}
+
+/*
+ * Read the -initrd list "PATH[ ARGS][,PATH[ ARGS]...]" (at most 16 modules;
+ * each entry whole is the module string).  0, or the exit status after a
+ * message: EXIT_USAGE for a bad list, EXIT_SETUP for a file that cannot be
+ * read.  Modules read so far stay in the arrays (*nmods) for the caller to free.
+ */
+static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *mods, char **strings,
+                        void **data, unsigned *nmods)
+{
+    const char *p = list;
+    unsigned idx = 0;
+
+    for (;;) {
+        size_t elen = strcspn(p, ","), pl = strcspn(p, " ");
+        char path[4096];
+
+        if (pl > elen)
+            pl = elen;
+        idx++;
+        if (elen == 0) {
+            fprintf(stderr, "%s: -initrd: module %u is empty (the list is PATH[ ARGS][,PATH[ ARGS]...])\n",
+                    prog, idx);
+            return EXIT_USAGE;
+        }
+        if (pl == 0) {
+            fprintf(stderr, "%s: -initrd: module %u has an empty path\n", prog, idx);
+            return EXIT_USAGE;
+        }
+        if (pl >= sizeof(path)) {
+            fprintf(stderr, "%s: -initrd: the path of module %u is too long (%zu bytes, at most %zu)\n",
+                    prog, idx, pl, sizeof(path) - 1);
+            return EXIT_USAGE;
+        }
+        if (*nmods == 16) {
+            fprintf(stderr, "%s: -initrd: too many modules (at most 16)\n", prog);
+            return EXIT_USAGE;
+        }
+        memcpy(path, p, pl);
+        path[pl] = 0;
+        data[*nmods] = read_file(path, &mods[*nmods].len, mem);
+        if (!data[*nmods])
+            return EXIT_SETUP;
+        strings[*nmods] = strndup(p, elen);
+        if (!strings[*nmods]) {
+            free(data[*nmods]);
+            fprintf(stderr, "%s: out of memory\n", prog);
+            return EXIT_SETUP;
+        }
+        mods[*nmods].data = data[*nmods];
+        mods[*nmods].string = strings[*nmods];
+        (*nmods)++;
+        if (!p[elen])
+            return 0;
+        p += elen + 1;
     }
 }
 
@@ -354,31 +448,11 @@ int main(int argc, char **argv)
     }
 
     status = EXIT_SETUP;
-    image = read_file(kernel, &image_len);
+    image = read_file(kernel, &image_len, mem);
     if (!image)
         goto out;
     if (initrd) {
-        char *list = strdup(initrd), *save = NULL;
-        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            char path[4096];
-            size_t pl = strcspn(tok, " ");
-            if (nmods == 16 || pl == 0 || pl >= sizeof(path)) {
-                fprintf(stderr, "%s: bad -initrd list (at most 16 modules)\n", prog);
-                status = EXIT_USAGE;
-                break;
-            }
-            memcpy(path, tok, pl);
-            path[pl] = 0;
-            mod_data[nmods] = read_file(path, &mods[nmods].len);
-            if (!mod_data[nmods])
-                break;
-            mod_strings[nmods] = strdup(tok);
-            mods[nmods].data = mod_data[nmods];
-            mods[nmods].string = mod_strings[nmods];
-            nmods++;
-            status = 0;
-        }
-        free(list);
+        status = read_modules(initrd, mem, mods, mod_strings, mod_data, &nmods);
         if (status)
             goto out;
         status = EXIT_SETUP;

@@ -14,6 +14,7 @@
 #include <v3/v3.h>
 #include <v3/devices.h>
 #include <v3/loader.h>
+#include "args.h"
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -91,49 +92,6 @@ static void die_usage(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", prog);
     exit(EXIT_USAGE);
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 20;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    if (*end) {
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        default: return -1;
-        }
-        if (end[1] && !((end[1] == 'B' || end[1] == 'b') && !end[2]) && strcmp(end + 1, "iB"))
-            return -1;
-    }
-    if (v == 0 || v > (1ull << (52 - shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
 }
 
 /*
@@ -258,40 +216,19 @@ static const char *load_error(int rc)
 static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *mods, char **strings,
                         void **data, unsigned *nmods)
 {
-    const char *p = list;
-    unsigned idx = 0;
+    static struct v3vm_module_spec specs[V3VM_MAX_MODULES];
+    char err[512];
+    unsigned n;
 
-    for (;;) {
-        size_t elen = strcspn(p, ","), pl = strcspn(p, " ");
-        char path[4096];
-
-        if (pl > elen)
-            pl = elen;
-        idx++;
-        if (elen == 0) {
-            fprintf(stderr, "%s: -initrd: module %u is empty (the list is PATH[ ARGS][,PATH[ ARGS]...])\n",
-                    prog, idx);
-            return EXIT_USAGE;
-        }
-        if (pl == 0) {
-            fprintf(stderr, "%s: -initrd: module %u has an empty path\n", prog, idx);
-            return EXIT_USAGE;
-        }
-        if (pl >= sizeof(path)) {
-            fprintf(stderr, "%s: -initrd: the path of module %u is too long (%zu bytes, at most %zu)\n",
-                    prog, idx, pl, sizeof(path) - 1);
-            return EXIT_USAGE;
-        }
-        if (*nmods == 16) {
-            fprintf(stderr, "%s: -initrd: too many modules (at most 16)\n", prog);
-            return EXIT_USAGE;
-        }
-        memcpy(path, p, pl);
-        path[pl] = 0;
-        data[*nmods] = read_file(path, &mods[*nmods].len, mem);
+    if (v3vm_parse_initrd(list, specs, &n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EXIT_USAGE;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        data[*nmods] = read_file(specs[i].path, &mods[*nmods].len, mem);
         if (!data[*nmods])
             return EXIT_SETUP;
-        strings[*nmods] = strndup(p, elen);
+        strings[*nmods] = strndup(specs[i].string, specs[i].string_len);
         if (!strings[*nmods]) {
             free(data[*nmods]);
             fprintf(stderr, "%s: out of memory\n", prog);
@@ -300,10 +237,8 @@ static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *m
         mods[*nmods].data = data[*nmods];
         mods[*nmods].string = strings[*nmods];
         (*nmods)++;
-        if (!p[elen])
-            return 0;
-        p += elen + 1;
     }
+    return 0;
 }
 
 static void on_signal(int sig)
@@ -350,9 +285,11 @@ static void print_vga(struct v3_vm *vm)
 
 int main(int argc, char **argv)
 {
-    const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
-    uint64_t mem = 128ull << 20, max_insns = 0;
-    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0, strict_mem = 0;
+    const char *kernel, *append, *initrd, *serial;
+    uint64_t mem, max_insns;
+    int flat, dump, stats, vga, real, trace, memoff, strict_mem;
+    struct v3vm_args args;
+    char errbuf[512];
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
     struct v3_vm_result res;
@@ -369,74 +306,37 @@ int main(int argc, char **argv)
         const char *s = strrchr(argv[0], '/');
         prog = s ? s + 1 : argv[0];
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEED_ARG() do { if (i + 1 >= argc) die_usage("option '%s' needs an argument", a); } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("v3vm (v3vmm) 0.1.0\n");
-            return 0;
-        } else if (!strcmp(a, "-m")) {
-            NEED_ARG();
-            if (parse_size(argv[++i], &mem) < 0 || (mem & 0xfff))
-                die_usage("invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)", argv[i]);
-        } else if (!strcmp(a, "-kernel")) {
-            NEED_ARG();
-            kernel = argv[++i];
-        } else if (!strcmp(a, "-append")) {
-            NEED_ARG();
-            append = argv[++i];
-        } else if (!strcmp(a, "-initrd")) {
-            NEED_ARG();
-            initrd = argv[++i];
-        } else if (!strcmp(a, "-serial")) {
-            NEED_ARG();
-            serial = argv[++i];
-            if (strcmp(serial, "stdio") && strcmp(serial, "none") &&
-                (strncmp(serial, "file:", 5) || !serial[5]))
-                die_usage("invalid serial back end '%s' (stdio, file:PATH or none)", serial);
-        } else if (!strcmp(a, "--flat")) {
-            NEED_ARG();
-            flat = argv[++i];
-        } else if (!strcmp(a, "--real")) {
-            real = 1;
-        } else if (!strcmp(a, "--dump-map")) {
-            dump = 1;
-        } else if (!strcmp(a, "--stats")) {
-            stats = 1;
-        } else if (!strcmp(a, "--vga")) {
-            vga = 1;
-        } else if (!strcmp(a, "--trace")) {
-            NEED_ARG();
-            if (strcmp(argv[++i], "exits"))
-                die_usage("unknown trace '%s' (supported: exits)", argv[i]);
-            trace = 1;
-        } else if (!strcmp(a, "--max-insns")) {
-            NEED_ARG();
-            if (parse_u64(argv[++i], &max_insns) < 0 || !max_insns)
-                die_usage("invalid instruction count '%s'", argv[i]);
-        } else if (!strcmp(a, "--strict-mem")) {
-            strict_mem = 1;
-        } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
-            memoff = 1;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            if (log_level < V3_LOG_DEBUG)
-                log_level++;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            log_level = V3_LOG_ERROR;
-        } else {
-            die_usage("unknown option '%s'", a);
-        }
-#undef NEED_ARG
+    switch (v3vm_parse_args(argc, argv, &args, errbuf, sizeof(errbuf))) {
+    case V3VM_ARGS_HELP:
+        usage(stdout);
+        return 0;
+    case V3VM_ARGS_VERSION:
+        printf("v3vm (v3vmm) 0.1.0\n");
+        return 0;
+    case V3VM_ARGS_ERROR:
+        die_usage("%s", errbuf);
+        break;
+    default:
+        break;
     }
-    if (!kernel)
-        die_usage("no kernel given (-kernel FILE)");
-    if (real && !flat)
-        die_usage("--real needs --flat");
-    if (flat && initrd)
-        die_usage("-initrd needs a multiboot kernel, not --flat");
+    kernel = args.kernel;
+    append = args.append;
+    initrd = args.initrd;
+    serial = args.serial;
+    flat = args.flat;
+    mem = args.mem;
+    max_insns = args.max_insns;
+    dump = args.dump;
+    stats = args.stats;
+    vga = args.vga;
+    real = args.real;
+    trace = args.trace;
+    memoff = args.memoff;
+    strict_mem = args.strict_mem;
+    for (int v = 0; v < args.verbose && log_level < V3_LOG_DEBUG; v++)
+        log_level++;
+    if (args.quiet)
+        log_level = V3_LOG_ERROR;
     if (trace && log_level < V3_LOG_INFO)
         log_level = V3_LOG_INFO;
 
@@ -485,18 +385,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (flat) {
-        uint64_t addr, entry;
-        char *colon = strchr(flat, ':');
-        if (colon)
-            *colon = 0;
-        if (parse_u64(flat, &addr) < 0 || (colon && parse_u64(colon + 1, &entry) < 0)) {
-            fprintf(stderr, "%s: invalid --flat address\n", prog);
-            status = EXIT_USAGE;
-            goto out;
-        }
-        if (!colon)
-            entry = addr;
-        rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
+        rc = v3_load_flat(the_vm, image, image_len, args.flat_addr, args.flat_entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
         rc = v3_load_multiboot(the_vm, image, image_len, append, nmods ? mods : NULL, nmods, NULL);
     }

@@ -138,7 +138,7 @@ static void make_vm(void)
  * memory, which reads as all ones and never faults.  That is the guest's
  * right, but not a useful fuzz input.
  */
-#define WATCHDOG_MS 100
+#define WATCHDOG_MS 10
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 static int wd_armed;

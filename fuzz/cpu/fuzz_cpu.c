@@ -136,7 +136,9 @@ static void make_vm(void)
  * run for WATCHDOG_MS: the instruction budget counts a REP string
  * instruction once, and one can do 2^32 (or 2^64) iterations over unbacked
  * memory, which reads as all ones and never faults.  That is the guest's
- * right, but not a useful fuzz input.
+ * right, but not a useful fuzz input.  3 ms: a sanitizer build runs the
+ * 500-instruction budget in well under that unless a REP runs on; 10 ms
+ * halved the throughput.  An input's end thus depends on time after 3 ms.
  */
 #define WATCHDOG_MS 10
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;

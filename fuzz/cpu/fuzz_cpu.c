@@ -140,7 +140,7 @@ static void make_vm(void)
  * 500-instruction budget in well under that unless a REP runs on; 10 ms
  * halved the throughput.  An input's end thus depends on time after 3 ms.
  */
-#define WATCHDOG_MS 10
+#define WATCHDOG_MS 3
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 static int wd_armed;

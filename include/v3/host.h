@@ -117,6 +117,12 @@ const struct v3_os_hooks *v3_os(void);
  * pthread locks, CLOCK_MONOTONIC, logging to stderr, sched_yield(), and
  * barrier_all through Linux membarrier(2) when the kernel offers the
  * private expedited command (else barrier_all is NULL).  Static storage.
+ * Lock misuse is a programming error there: a lock operation that pthreads
+ * fails (relocking a lock the thread holds, e.g. a memory-map listener
+ * taking the map's lock again: EDEADLK; unlocking a lock it does not hold:
+ * EPERM) prints the operation and the error on stderr and aborts the
+ * process, rather than go on with a corrupted lock.  Mutexes are
+ * error-checking, so relocking one aborts instead of hanging.
  */
 const struct v3_os_hooks *v3_posix_os_hooks(void);
 

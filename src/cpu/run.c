@@ -245,7 +245,7 @@ static unsigned fetch_bytes(struct v3_cpu *cpu, uint64_t la, uint8_t *buf, unsig
         if (hva) {
             memcpy(buf + got, hva, l);
         } else {
-            int64_t r = v3_read_gpa_memory(cpu->core->vm, cpu->core, gpa, l, buf + got);
+            int64_t r = v3_guest_read_gpa(cpu->core->vm, cpu->core, gpa, l, buf + got);
             if (r < 0) {
                 *rc_out = (int)r;
                 break;

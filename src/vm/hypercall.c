@@ -22,11 +22,22 @@ static struct v3_hypercall *hc_find(struct v3_vm *vm, uint64_t id)
 
 int v3_register_hypercall(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv)
 {
+    return v3_register_hypercall_flags(vm, id, fn, priv, 0);
+}
+
+int v3_register_hypercall_flags(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv,
+                                unsigned flags)
+{
     struct v3_rb_node **link, *parent = NULL;
     struct v3_hypercall *h;
 
     if (!vm) {
         V3_ERROR("v3_register_hypercall: NULL VM");
+        return V3_EINVAL;
+    }
+    if (flags & ~V3_HCALL_USER) {
+        V3_ERROR("v3_register_hypercall: ID 0x%llx: unknown flags 0x%x", (unsigned long long)id,
+                 flags & ~V3_HCALL_USER);
         return V3_EINVAL;
     }
     if (!fn) {
@@ -54,6 +65,7 @@ int v3_register_hypercall(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, voi
     h->id = id;
     h->fn = fn;
     h->priv = priv;
+    h->flags = flags;
     v3_rb_link(&h->node, parent, link);
     v3_rb_insert_fixup(&h->node, &vm->hypercalls);
     return V3_OK;
@@ -104,6 +116,12 @@ int v3_handle_hypercall(struct v3_core *core)
     if (!h) {
         vm->stats.hypercalls_unknown++;
         V3_DEBUG("hypercall: unknown ID 0x%llx -> -1", (unsigned long long)id);
+        core->gpr[V3_RAX] = ~0ull;
+        return 0;
+    }
+    if (core->cpl > 0 && !(h->flags & V3_HCALL_USER)) {
+        vm->stats.hypercalls_denied++;
+        V3_DEBUG("hypercall: ID 0x%llx from CPL %u denied -> -1", (unsigned long long)id, core->cpl);
         core->gpr[V3_RAX] = ~0ull;
         return 0;
     }

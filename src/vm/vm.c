@@ -219,6 +219,7 @@ void v3_free_vm(struct v3_vm *vm)
 {
     if (!vm)
         return;
+    vm_run_quiesce(vm);
     vm_destroy(vm);
     v3_host_vm_freed();
 }

@@ -93,6 +93,8 @@ static void t_rwlock_free(void *l)
         base->rwlock_free(l);
     }
 }
+static long warnings;
+
 static void t_log(enum v3_log_level level, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -102,6 +104,8 @@ static void t_log(enum v3_log_level level, const char *fmt, va_list ap)
     va_end(aq);
     if (level == V3_LOG_ERROR)
         __atomic_add_fetch(&errors, 1, __ATOMIC_SEQ_CST);
+    if (level == V3_LOG_WARN)
+        __atomic_add_fetch(&warnings, 1, __ATOMIC_SEQ_CST);
     if (echo)
         fprintf(stderr, "[v3 log %d] %s\n", (int)level, last);
 }
@@ -161,6 +165,7 @@ void v3t_reset_counts(void) { attempts = 0; fail_at = 0; fired = 0; errors = 0; 
 int v3t_failed(void) { return fired; }
 const char *v3t_last_log(void) { return last; }
 long v3t_error_logs(void) { return errors; }
+long v3t_warn_logs(void) { return warnings; }
 void v3t_set_log_echo(int on) { echo = on; }
 
 int v3t_setup(void **state)

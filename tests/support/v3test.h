@@ -28,6 +28,7 @@ const char *v3t_last_log(void);
 long v3t_yield_count(void);          /* calls of the host's yield() so far */
 long v3t_wait_count(void);           /* calls of the host's event_wait() so far */
 long v3t_error_logs(void);
+long v3t_warn_logs(void);            /* log lines at warning level so far */
 void v3t_set_log_echo(int on);       /* also print logs to stderr */
 
 /*

@@ -224,6 +224,21 @@ struct v3_core {
     void *emu_fault;              /**< hooked-access fault path caches (src/emu), NULL if none */
     unsigned mem_read_depth;      /**< internal (src/mem/memmap.h): nesting depth of this vCPU's
                                        memory-map read lock, 0 outside guest memory accesses */
+    /**
+     * FERR# output: the x87 error signal a PC routes to IRQ 13.  With
+     * CR0.NE = 0, the first waiting x87 instruction (or FWAIT) that finds an
+     * unmasked exception pending (FSW.ES) calls ferr(core, ferr_opaque) once
+     * and then executes (as with IGNNE# asserted); it is called again only
+     * after FNCLEX, FNINIT or FNSAVE cleared the exception.  Called on the
+     * vCPU's thread, inside instruction execution: it must only record the
+     * request (e.g. raise the interrupt line).  NULL (the default): FERR#
+     * is not connected and nothing happens.  With CR0.NE = 1 the pending
+     * exception raises #MF instead and ferr is not called.  The platform
+     * sets these before the vCPU runs.
+     */
+    void (*ferr)(struct v3_core *core, void *opaque);
+    void *ferr_opaque;
+    uint8_t ferr_asserted;        /**< internal (src/emu): FERR# reported, until the exception is cleared */
 };
 
 /** Return RFLAGS with lazy arithmetic flags materialised. */

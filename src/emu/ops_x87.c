@@ -122,15 +122,15 @@ int v3_x87_begin(struct v3_emu_ctx *ctx, int waiting)
  * ES/B), and the condition bits in @p cmask.  Returns the unmasked set. */
 static unsigned merge(struct v3_fpu_state *f, const struct x87h *h, unsigned cmask)
 {
-    /* an unmasked IE/DE/ZE aborts the instruction: condition codes kept */
-    if (!(h->sw & ~f->fcw & (X87_IE | X87_DE | X87_ZE)))
-        f->fsw = (uint16_t)((f->fsw & ~cmask) | (h->sw & cmask));
+    (void)cmask;      /* the host started from the guest's condition codes */
+    f->fsw = (uint16_t)((f->fsw & ~X87_CC) | (h->sw & X87_CC));
     return v3_x87_raise(f, h->sw & 0x3f);
 }
 
 static void hrun(struct v3_fpu_state *f, enum x87h_op op, struct x87h *h)
 {
     h->cw = f->fcw;
+    h->sw = f->fsw;
     v3_x87_host(op, h);
 }
 
@@ -155,9 +155,12 @@ static unsigned src_reg(const struct v3_insn *in, unsigned def)
  * overflow first.  Used by the loads and constants. */
 static void push_checked(struct v3_fpu_state *f, const struct x87h *h, unsigned cmask)
 {
-    unsigned unm = merge(f, h, cmask);
     struct x87v v;
-    if (unm & (X87_IE | X87_DE | X87_ZE))
+    merge(f, h, cmask);
+    /* the host started with TOP = 0: it pushed unless an unmasked exception
+     * aborted the load (AMD loads a denormal with DE unmasked: only the
+     * host knows) */
+    if (((h->sw >> 11) & 7) != 7)
         return;
     memcpy(v.b, h->r0, 10);
     f->fsw &= (uint16_t)~X87_C1;
@@ -195,10 +198,11 @@ static int op_fld(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         if (!m) {
             unsigned i = src_reg(in, 1);
             struct x87v v = x87_get(f, i);
-            if (!x87_valid(f, i)) {
+            if (!x87_valid(f, i)) {             /* underflow only (no overflow check) */
                 if (v3_x87_underflow(f))
                     return V3_X_NEXT;
-                v = v3_x87_indefinite;
+                v3_x87_push(f, &v3_x87_indefinite);
+                return V3_X_NEXT;
             }
             if (x87_valid(f, 7)) {
                 if (v3_x87_overflow(f))
@@ -252,6 +256,13 @@ static int op_fst(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if (!m) {                                   /* FST/FSTP ST(i) */
         unsigned i = src_reg(in, 1);
         struct x87v v = x87_get(f, 0);
+        if (!x87_valid(f, 0) && mn == ZYDIS_MNEMONIC_FSTPNCE) {
+            /* AMD: the D9 D8+i alias from an empty ST(0) signals nothing
+             * and leaves ST(i) as it was (measured on the host) */
+            f->fsw &= (uint16_t)~X87_C1;
+            v3_x87_pop(f);
+            return V3_X_NEXT;
+        }
         if (!x87_valid(f, 0)) {
             if (v3_x87_underflow(f))
                 return V3_X_NEXT;
@@ -299,10 +310,8 @@ static int op_fst(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         } else {
             hrun(f, op, &h);
             unsigned unm = merge(f, &h, X87_C1);
-            if (unm & (X87_IE | X87_DE | X87_ZE | X87_OE | X87_UE)) {
-                /* nothing stored, nothing popped: undo nothing else */
-                return V3_X_NEXT;
-            }
+            if (unm & (X87_IE | X87_OE | X87_UE))
+                return V3_X_NEXT;               /* nothing stored, nothing popped */
         }
     }
     if ((st = v3_mem_write_op(ctx, in, m, h.o, sz))) {
@@ -407,6 +416,8 @@ static int op_funop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     default: op = X87H_PREM1; two = true; cmask = X87_CC; break;
     }
     if (!x87_valid(f, 0) || (two && !x87_valid(f, 1))) {
+        if (op == X87H_PREM || op == X87H_PREM1)
+            f->fsw &= (uint16_t)~X87_C2;        /* "complete" */
         if (v3_x87_underflow(f))
             return V3_X_NEXT;
         v3_x87_put(f, 0, &v3_x87_indefinite);
@@ -537,9 +548,9 @@ static int op_fcom(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return V3_X_NEXT;
     }
     if (!x87_valid(f, 0) || (op == X87H_COM || op == X87H_UCOM ? !x87_valid(f, src) : 0)) {
+        f->fsw |= X87_C0 | X87_C2 | X87_C3;     /* unordered, also when IE is unmasked */
         if (v3_x87_underflow(f))
             return V3_X_NEXT;
-        f->fsw |= X87_C0 | X87_C2 | X87_C3;     /* unordered */
     } else {
         memcpy(h.x, f->st[0], 10);
         memcpy(h.y, f->st[src], 10);
@@ -565,18 +576,20 @@ static int op_fcomi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
     if ((st = v3_x87_begin(ctx, 1)))
         return st;
+    /* RFLAGS are set also when the exception is unmasked (the instruction
+     * then does not pop); the condition codes are not changed (AMD keeps C1
+     * as well) */
     if (!x87_valid(f, 0) || !x87_valid(f, i)) {
-        if (v3_x87_underflow(f))
-            return V3_X_NEXT;
         fl = V3_FLAG_ZF | V3_FLAG_PF | V3_FLAG_CF;
+        if (v3_x87_underflow(f))
+            pop = false;
     } else {
         memset(&h, 0, sizeof(h));
         memcpy(h.x, f->st[0], 10);
         memcpy(h.y, f->st[i], 10);
         hrun(f, mn == ZYDIS_MNEMONIC_FCOMI || mn == ZYDIS_MNEMONIC_FCOMIP ? X87H_COM : X87H_UCOM, &h);
-        f->fsw &= (uint16_t)~X87_C1;
         if (v3_x87_raise(f, h.sw & 0x3f) & (X87_IE | X87_DE))
-            return V3_X_NEXT;
+            pop = false;
         fl = ((h.sw & X87_C3) ? V3_FLAG_ZF : 0) | ((h.sw & X87_C2) ? V3_FLAG_PF : 0) |
              ((h.sw & X87_C0) ? V3_FLAG_CF : 0);
     }
@@ -635,8 +648,7 @@ static int op_fcmov(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         v3_x87_put(f, 0, &v3_x87_indefinite);
         return V3_X_NEXT;
     }
-    f->fsw &= (uint16_t)~X87_C1;
-    if (v3_cond(c, cc)) {
+    if (v3_cond(c, cc)) {                       /* condition codes unchanged (AMD keeps C1) */
         struct x87v v = x87_get(f, i);
         v3_x87_put(f, 0, &v);
     }
@@ -657,9 +669,10 @@ static int op_fstack(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     switch (mn) {
     case ZYDIS_MNEMONIC_FFREE:
     case ZYDIS_MNEMONIC_FFREEP:
+        f->fsw &= (uint16_t)~X87_C1;
         f->ftw &= (uint8_t)~(1u << ((x87_top(f) + src_reg(in, 0)) & 7));
         if (mn == ZYDIS_MNEMONIC_FFREEP)
-            rot_up(f);
+            v3_x87_pop(f);
         break;
     case ZYDIS_MNEMONIC_FINCSTP:
         f->fsw &= (uint16_t)~X87_C1;

@@ -126,7 +126,8 @@ enum x87h_op {
 
 struct x87h {
     uint16_t cw;          /* in: control word to run under */
-    uint16_t sw;          /* out: status word after the operation */
+    uint16_t sw;          /* in: condition codes C0-C3 to start from; out: status word after */
+    uint8_t env[28];      /* internal */
     uint8_t x[16];        /* in: ST(0) (80-bit) */
     uint8_t y[16];        /* in: ST(1) (80-bit) for the two-register forms */
     uint8_t m[16];        /* in: memory operand */
@@ -135,7 +136,8 @@ struct x87h {
     uint8_t r1[16];       /* out: ST(1) after */
 };
 
-/** Run @p op on the host FPU.  Unused inputs may hold anything. */
+/** Run @p op on the host FPU.  Unused inputs may hold anything.  The
+ *  condition codes the operation leaves undefined keep their values. */
 void v3_x87_host(enum x87h_op op, struct x87h *h);
 
 /* ---- transcendentals (ops_x87_trans.c) ---- */

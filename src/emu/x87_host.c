@@ -2,11 +2,13 @@
 /*
  * Exactly defined x87 operations executed on the host FPU (see x87.h).
  *
- * Each operation is one asm block: save the host control word, clear the
- * host exception flags, load the guest control word, load the operands,
+ * Each operation is one asm block: save the host control word, load an
+ * environment with the guest's control word and condition codes (no
+ * exception flags, all registers empty; see v3_x87_host), load the operands,
  * run the instruction, read the status word, clear the exception flags
  * again (an exception the guest left unmasked is thereby never delivered
- * on the host), store the results and restore the control word.  All eight
+ * on the host), mask all exceptions, store the results, empty the stack
+ * (FNINIT) and restore the control word.  All eight
  * x87 registers are declared clobbered, so the compiler keeps nothing in
  * the register stack across the block; at most three slots are used.
  *
@@ -18,6 +20,10 @@
 #if !defined(__x86_64__) && !defined(__i386__)
 #error "the x87 emulation runs the exactly-defined x87 operations on an x86 host FPU"
 #endif
+
+/* all exceptions masked: the stores after the operation may pop registers an
+ * aborted operation left empty (an invalid operation nobody sees) */
+static const uint16_t masked_cw = 0x37f;
 
 #define L0 ""
 #define L1 "fldt %[x]\n\t"
@@ -31,16 +37,17 @@
     {                                                                                       \
         uint16_t save;                                                                      \
         __asm__ volatile("fnstcw %[save]\n\t"                                               \
-                         "fnclex\n\t"                                                       \
-                         "fldcw %[cw]\n\t"                                                  \
+                         "fldenv %[env]\n\t"                                                \
                          load body "\n\t"                                                   \
                          "fnstsw %[sw]\n\t"                                                 \
                          "fnclex\n\t"                                                       \
+                         "fldcw %[masked]\n\t"                                              \
                          store                                                              \
+                         "fninit\n\t"                                                       \
                          "fldcw %[save]"                                                    \
                          : [save] "+m"(save), [sw] "=m"(h->sw), [r0] "=m"(h->r0),           \
                            [r1] "=m"(h->r1), [o] "=m"(h->o)                                 \
-                         : [cw] "m"(h->cw), [x] "m"(h->x), [y] "m"(h->y), [m] "m"(h->m)     \
+                         : [masked] "m"(masked_cw), [env] "m"(h->env), [x] "m"(h->x), [y] "m"(h->y), [m] "m"(h->m)     \
                          : "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)",      \
                            "st(7)", "memory");                                              \
     }
@@ -115,6 +122,10 @@ static void (*const hx_tab[X87H_COUNT])(struct x87h *) = {
 
 void v3_x87_host(enum x87h_op op, struct x87h *h)
 {
+    /* 32-bit protected-mode environment: FCW, FSW (TOP 0, the condition
+     * codes, no exception flags), tag word all empty, pointers 0 */
+    uint32_t env[7] = { 0xffff0000u | h->cw, 0xffff0000u | (h->sw & X87_CC), 0xffffffffu, 0, 0, 0, 0xffff0000u };
+    memcpy(h->env, env, sizeof(env));
     if ((unsigned)op < X87H_COUNT)
         hx_tab[op](h);
 }

@@ -104,6 +104,8 @@ int v3_x87_begin(struct v3_emu_ctx *ctx, int waiting)
     struct v3_core *c = ctx->core;
     if (waiting != 2 && (c->cr0 & (V3_CR0_EM | V3_CR0_TS)))
         return v3_exc_nm(ctx);
+    if (!(c->fpu.fsw & X87_ES))
+        c->ferr_asserted = 0;     /* cleared by whatever means (FNCLEX, FRSTOR, FXRSTOR...) */
     if (waiting && (c->fpu.fsw & X87_ES)) {
         if (c->cr0 & V3_CR0_NE)
             return v3_raise(ctx, V3_EXC_MF, 0, 0);

@@ -221,6 +221,8 @@ static struct dd dd_ln_pos(ld x)
 
 /* ------------------------------------------------------------ guest interface */
 
+static const struct x87v x87v_one = { { 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f } };
+
 enum cls { C_ZERO, C_DENORM, C_NORMAL, C_INF, C_QNAN, C_SNAN, C_UNSUPP };
 
 static enum cls classify(const struct x87v *v)
@@ -263,6 +265,53 @@ static unsigned round_out(const struct v3_fpu_state *f, struct dd v, struct x87v
     memcpy(out->b, h.r0, 10);
     *c1 = h.sw & X87_C1;
     return h.sw & (X87_PE | X87_UE | X87_OE);
+}
+
+/* Round v * 2^-128 (a value computed scaled up, so that nothing underflowed
+ * on the way) under the guest control word. */
+#define TINY 0x1p-16000L
+static unsigned round_out_scaled(const struct v3_fpu_state *f, struct dd v, struct x87v *out, unsigned *c1)
+{
+    ld a = v.hi < 0 ? -v.hi : v.hi;
+    if (a >= 0x1p-16254L || a == 0) {
+        /* a normal result: rounded in the scaled domain, then scaled exactly */
+        struct x87v rs;
+        ld rv;
+        unsigned e = round_out(f, v, &rs, c1);
+        memcpy(&rv, rs.b, 10);
+        rv *= 0x1p-128L;
+        memcpy(out->b, &rv, 10);
+        return e;
+    }
+    /* a denormal result: hi rounded to odd with lo as the sticky part, then
+     * the single rounding to the denormal precision by FSCALE */
+    struct x87v h;
+    memcpy(h.b, &v.hi, 10);
+    uint64_t m = x87v_mant(&h);
+    unsigned se = x87v_se(&h);
+    if (v.lo != 0) {
+        if ((v.lo < 0) != (v.hi < 0)) {        /* |v| < |hi|: truncate */
+            if (m == 1ull << 63) {
+                m = ~0ull;
+                se--;
+            } else {
+                m--;
+            }
+        }
+        m |= 1;
+    }
+    h = x87v_make(se, m);
+    struct x87h hh;
+    ld sc = -128.0L;
+    memset(&hh, 0, sizeof(hh));
+    memcpy(hh.x, h.b, 10);
+    memcpy(hh.y, &sc, 10);
+    hh.cw = (uint16_t)(f->fcw | 0x300);
+    hh.sw = f->fsw;
+    v3_x87_host(X87H_SCALE, &hh);
+    memcpy(out->b, hh.r0, 10);
+    *c1 = hh.sw & X87_C1;
+    return hh.sw & (X87_PE | X87_UE | X87_OE);
 }
 
 /* The host's NaN propagation (quieting, IE for SNaN and unsupported
@@ -392,19 +441,32 @@ static int op_trig(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         f->fsw |= X87_C2;
         return V3_X_NEXT;
     }
-    if (k == C_DENORM) {
-        /* AMD: sin and tan of a denormal give the operand (UE, PE), cos 1 */
-        struct x87v one = x87v_make(16383, 1ull << 63);
-        unsigned ue = X87_DE | X87_UE | X87_PE;
-        if (x87v_mant(&x) >> 63) {      /* pseudo-denormal: the normalised value, not tiny */
-            x = x87v_make((x87v_se(&x) & 0x8000) | 1, x87v_mant(&x));
-            ue = X87_DE | X87_PE;
-        }
-        switch (mn) {
-        case ZYDIS_MNEMONIC_FSIN: return commit(f, ue, 0, &x, NULL, 0);
-        case ZYDIS_MNEMONIC_FCOS: return commit(f, X87_DE | X87_PE, 0, &one, NULL, 0);
-        case ZYDIS_MNEMONIC_FSINCOS: return commit(f, ue, 0, &x, &one, 0);
-        default: return commit(f, ue, 0, &x, &one, 0);
+    if (k == C_DENORM)
+        exc |= X87_DE;
+    {
+        ld xv = to_ld(&x);
+        if (xv < TINY && xv > -TINY) {
+            /* sin x = x - x^3/6, tan x = x + x^3/3, cos x = 1 - x^2/2 with x in
+             * the denormal range: computed scaled by 2^128, rounded once */
+            struct dd sx = dd_make(xv * 0x1p128L, 0);
+            struct dd ts = dd_add(sx, dd_make(-sx.hi * 0x1p-70L, 0));     /* |sin x| < |x| */
+            struct dd tt = dd_add(sx, dd_make(sx.hi * 0x1p-70L, 0));      /* |tan x| > |x| */
+            struct x87v one;
+            unsigned e1, c1b = 0;
+            unsigned e2 = round_out(f, dd_make(1, -0x1p-100L), &one, &c1b);
+            switch (mn) {
+            case ZYDIS_MNEMONIC_FSIN:
+                e1 = round_out_scaled(f, ts, &r0, &c1);
+                return commit(f, exc | e1 | X87_PE, c1, &r0, NULL, 0);
+            case ZYDIS_MNEMONIC_FCOS:
+                return commit(f, exc | e2, c1b, &one, NULL, 0);
+            case ZYDIS_MNEMONIC_FSINCOS:
+                e1 = round_out_scaled(f, ts, &r0, &c1);
+                return commit(f, exc | e1 | e2 | X87_PE, c1b, &r0, &one, 0);
+            default:
+                e1 = round_out_scaled(f, tt, &r0, &c1);
+                return commit(f, exc | e1 | X87_PE, c1, &r0, &x87v_one, 0);
+            }
         }
     }
 
@@ -505,6 +567,13 @@ static int op_f2xm1(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         r0 = xv > 0 ? x : x87v_make(0xbffe, 1ull << 63);
         return commit(f, exc | X87_PE, xv > 0 ? X87_C1 : 0, &r0, NULL, 1);
     }
+    if (xv < TINY && xv > -TINY) {
+        /* x ln2 in the denormal range: computed scaled by 2^128 */
+        res = dd_mul(dd_make(LN2_HI, LN2_LO), dd_make(xv * 0x1p128L, 0));
+        res = dd_add(res, dd_make((res.hi < 0 ? -res.hi : res.hi) * 0x1p-70L, 0));
+        unsigned e1 = round_out_scaled(f, res, &r0, &c1);
+        return commit(f, exc | e1 | X87_PE, c1, &r0, NULL, 1);
+    }
     if (xv < 0x1p-72L && xv > -0x1p-72L) {
         /* 2^x - 1 = x ln2 (1 + x ln2 / 2 + ...) */
         res = dd_mul(dd_make(LN2_HI, LN2_LO), dd_make(xv, 0));
@@ -571,7 +640,36 @@ static int op_fbin(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         } else {
             ld ay = yv < 0 ? -yv : yv, ax = xv < 0 ? -xv : xv;
             bool swap = ay > ax;
+            {
+                /* scale both so that the larger is near 1 (the quotient is
+                 * unchanged; no intermediate overflows) */
+                struct x87v t;
+                ld big = swap ? ay : ax;
+                memcpy(t.b, &big, 10);
+                int e = (int)(x87v_se(&t) & 0x7fff) - 16383;
+                if (e > 64 || e < -64) {
+                    int k = -e;
+                    if (k > 16000)
+                        k = 16000;
+                    struct x87v p2 = x87v_make((unsigned)(16383 + k), 1ull << 63);
+                    ld p;
+                    memcpy(&p, p2.b, 10);
+                    ay *= p;
+                    ax *= p;
+                }
+            }
             struct dd q = swap ? dd_div(dd_make(ax, 0), dd_make(ay, 0)) : dd_div(dd_make(ay, 0), dd_make(ax, 0));
+            if (!swap && !sx && q.hi < TINY) {
+                /* atan q = q in the denormal range: q scaled by 2^128 */
+                struct dd qs = dd_div(dd_make(ay * 0x1p128L, 0), dd_make(ax, 0));
+                if (qs.hi == 0)
+                    qs = dd_make(0x1p-16400L, 0);       /* below every denormal: sticky only */
+                qs = dd_add(qs, dd_make(-qs.hi * 0x1p-70L, 0));
+                if (sy)
+                    qs = dd_neg(qs);
+                exc |= round_out_scaled(f, qs, &r, &c1) | X87_PE;
+                goto done;
+            }
             if (q.hi < 0x1p-40L && !swap && !sx) {
                 /* tiny quotient: atan q = q - q^3/3 (q^3 may underflow) */
                 ld t = q.hi * 0x1p-70L;
@@ -668,6 +766,16 @@ static int op_fbin(struct v3_emu_ctx *ctx, const struct v3_insn *in)
                 r = x;
                 goto done;
             }
+            if (xv < TINY && xv > -TINY) {
+                /* log2(1 + x) = x log2(e) in the denormal range: scaled by 2^128 */
+                struct dd ls = dd_mul(dd_make(xv * 0x1p128L, 0), dd_make(LOG2E_HI, LOG2E_LO));
+                ls = dd_add(ls, dd_make(-ls.hi * 0x1p-70L, 0));
+                res = dd_mul_ld(ls, yv);        /* at most 2^512: no overflow */
+                if (res.hi == 0)                /* below every denormal: sticky only */
+                    res = dd_make(((ls.hi < 0) != sy) ? -0x1p-16400L : 0x1p-16400L, 0);
+                exc |= round_out_scaled(f, res, &r, &c1) | X87_PE;
+                goto done;
+            }
             struct dd s = dd_div(dd_make(xv, 0), dd_add(dd_make(2, 0), dd_make(xv, 0)));
             if (s.hi > 0.17L || s.hi < -0.17L) {
                 /* outside the SDM's domain, computed by AMD: ln(hi + lo) = ln hi + lo/hi */
@@ -677,6 +785,14 @@ static int op_fbin(struct v3_emu_ctx *ctx, const struct v3_insn *in)
                 l = dd_2atanh(s);
             }
             l = dd_mul(l, dd_make(LOG2E_HI, LOG2E_LO));
+        }
+        if ((yv < TINY && yv > -TINY) && (l.hi > 0x1p-200L || l.hi < -0x1p-200L)) {
+            /* a denormal-range product: y scaled by 2^128 */
+            res = dd_mul_ld(l, yv * 0x1p128L);
+            if (res.hi == 0)
+                res = dd_make(((l.hi < 0) != sy) ? -0x1p-16400L : 0x1p-16400L, 0);
+            exc |= round_out_scaled(f, res, &r, &c1) | X87_PE;
+            goto done;
         }
         res = dd_mul_ld(l, yv);
         if (res.hi == 0 && l.hi != 0) {

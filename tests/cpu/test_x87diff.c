@@ -246,6 +246,7 @@ struct stats {
     long ulp_hist[4];        /* 1, 2, 3..15, >= 16 (or class differs) */
     long tiny_cases, tiny_mism;  /* denormal operand or result (not bounded) */
     long trans_flag_mism;        /* status word beyond C1/PE differs */
+    long per_op[16][2];          /* by the low nibble of D9 Fx: cases, result mismatches */
 };
 
 static int is_tiny(const uint8_t *v)
@@ -395,10 +396,16 @@ static int run_case(struct guest *g, uint64_t seed, struct stats *stv)
              ((last_op == 0xf1 || last_op == 0xf3 || last_op == 0xf9) && is_tiny(in.st[1])) ||
              ((last_op == 0xf2 || last_op == 0xfb) && is_tiny(nat.st[1])))) {
             stv->tiny_cases++;
-            if (reg_bad)
+            if (reg_bad) {
                 stv->tiny_mism++;
+                if (verbose)
+                    bad = 2;
+            }
         } else if (ntrans && lasttrans && ninsn == 1 && !other_bad) {
             stv->trans_insns++;
+            stv->per_op[last_op & 15][0]++;
+            if (reg_bad)
+                stv->per_op[last_op & 15][1]++;
             if (reg_bad || emu->fsw != nat.fsw) {
                 int64_t worst = 0;
                 for (int i = 0; i < 8; i++)
@@ -469,6 +476,15 @@ static void test_x87diff(void **state)
            "differences\n",
            s.cases, fails, s.trans_insns, s.trans_mism, s.ulp_hist[0], s.ulp_hist[1], s.ulp_hist[2], s.ulp_hist[3],
            s.trans_flags_only, s.tiny_cases, s.tiny_mism, s.trans_flag_mism);
+    if (trans_only) {
+        static const char *const nm[16] = { "F2XM1", "FYL2X", "FPTAN", "FPATAN", 0, 0, 0, 0,
+                                            0, "FYL2XP1", 0, "FSINCOS", 0, 0, "FSIN", "FCOS" };
+        for (int i = 0; i < 16; i++)
+            if (nm[i])
+                printf("  %-8s %6ld cases, %4ld results differing by 1 ulp or more (%.2f%%)\n", nm[i],
+                       s.per_op[i][0], s.per_op[i][1],
+                       s.per_op[i][0] ? 100.0 * (double)s.per_op[i][1] / (double)s.per_op[i][0] : 0.0);
+    }
     v3_free_vm(g.vm);
     munmap(native_code, 4096);
     assert_int_equal(fails, 0);

@@ -20,7 +20,17 @@
  * CR0.TS give #NM first.
  *
  * Not modelled: FOP, FIP and FDP (the last-instruction pointers) are not
- * updated.
+ * updated.  FISTTP (SSE3) runs whether or not the CPUID model reports SSE3
+ * (handlers do not see the model).  The MMX instructions (ops_sse.c) do not
+ * check for a pending x87 exception.
+ *
+ * AMD behaviours taken from the host where the SDM says "undefined" or is
+ * silent (measured with tests/cpu/test_x87diff.c): FCMOVcc and FCOMI keep
+ * C1; FFREE/FFREEP clear C1; FCOMI/FUCOMI set RFLAGS also when IE is
+ * unmasked (and then do not pop); a stack underflow in FCOM & co. sets
+ * C3 C2 C0 also when IE is unmasked; FPREM/FPREM1 with an empty register
+ * clear C2; FLD m32/m64 of a denormal with DE unmasked still pushes; FSTP
+ * ST(i) through the D9 D8+i alias from an empty ST(0) signals nothing.
  */
 #include <Zydis/Zydis.h>
 #include "emu/x87.h"

@@ -229,7 +229,8 @@ struct v3_core {
      * CR0.NE = 0, the first waiting x87 instruction (or FWAIT) that finds an
      * unmasked exception pending (FSW.ES) calls ferr(core, ferr_opaque) once
      * and then executes (as with IGNNE# asserted); it is called again only
-     * after FNCLEX, FNINIT or FNSAVE cleared the exception.  Called on the
+     * after the exception was cleared (FNCLEX, FNINIT, FNSAVE, or FRSTOR,
+     * FLDENV, FXRSTOR loading a status word without ES).  Called on the
      * vCPU's thread, inside instruction execution: it must only record the
      * request (e.g. raise the interrupt line).  NULL (the default): FERR#
      * is not connected and nothing happens.  With CR0.NE = 1 the pending

@@ -233,6 +233,22 @@ struct v3_core {
     uint8_t dbg_stepped;          /**< back end: an instruction ran since single-stepping was set */
     uint8_t dbg_watch_type;       /**< memory path: enum v3_watch_type of a pending watchpoint hit, 0 if none */
     uint64_t dbg_watch_la;        /**< its watchpoint's address */
+    /**
+     * FERR# output: the x87 error signal a PC routes to IRQ 13.  With
+     * CR0.NE = 0, the first waiting x87 instruction (or FWAIT) that finds an
+     * unmasked exception pending (FSW.ES) calls ferr(core, ferr_opaque) once
+     * and then executes (as with IGNNE# asserted); it is called again only
+     * after the exception was cleared (FNCLEX, FNINIT, FNSAVE, or FRSTOR,
+     * FLDENV, FXRSTOR loading a status word without ES).  Called on the
+     * vCPU's thread, inside instruction execution: it must only record the
+     * request (e.g. raise the interrupt line).  NULL (the default): FERR#
+     * is not connected and nothing happens.  With CR0.NE = 1 the pending
+     * exception raises #MF instead and ferr is not called.  The platform
+     * sets these before the vCPU runs.
+     */
+    void (*ferr)(struct v3_core *core, void *opaque);
+    void *ferr_opaque;
+    uint8_t ferr_asserted;        /**< internal (src/emu): FERR# reported, until the exception is cleared */
 };
 
 /** Return RFLAGS with lazy arithmetic flags materialised. */

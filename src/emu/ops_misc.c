@@ -6,7 +6,7 @@
  * gives #UD in 64-bit mode), LZCNT/TZCNT/POPCNT, BSWAP, the NOP forms,
  * PAUSE, fences and prefetches, UD0/UD1/UD2, CPUID and RDTSC.
  *
- * Undefined flags: LZCNT/TZCNT leave OF SF AF PF as they were; AAA/AAS give
+ * Undefined flags: LZCNT/TZCNT clear SF AF PF and keep OF (AMD); AAA/AAS give
  * OF SF ZF PF from the result byte of AL as the AMD CPUs do... (see
  * bcd_flags); DAA/DAS leave OF at 0; AAM/AAD set CF AF OF to 0.  BSWAP of a
  * 16-bit register gives 0 (AMD behaviour).
@@ -326,7 +326,9 @@ static int op_bitcount(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     }
     if ((st = v3_op_write(ctx, in, &in->op[0], s, r)))
         return st;
-    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_ZF, (v == 0 ? V3_FLAG_CF : 0) | (r == 0 ? V3_FLAG_ZF : 0));
+    /* AMD: SF, AF and PF cleared, OF kept (measured on the host EPYC) */
+    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF,
+                 (v == 0 ? V3_FLAG_CF : 0) | (r == 0 ? V3_FLAG_ZF : 0));
     return V3_X_NEXT;
 }
 

@@ -12,6 +12,7 @@
 #include <Zydis/Zydis.h>
 #include <v3/debug.h>
 #include "emu/insn.h"
+#include "emu/x87.h"
 #include "cpu/system/system.h"
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
@@ -1028,6 +1029,7 @@ static int op_fninit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((st = fpu_check(ctx)))
         return st;
     v3_fpu_init(f);
+    ctx->core->ferr_asserted = 0;
     return V3_X_NEXT;
 }
 
@@ -1046,11 +1048,12 @@ static int op_fldcw(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     uint64_t v;
     int st;
-    if ((st = fpu_check(ctx)))
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
     if ((st = v3_op_read(ctx, in, &in->op[0], 2, &v)))
         return st;
     ctx->core->fpu.fcw = (uint16_t)(v | 0x40);
+    v3_x87_update_es(&ctx->core->fpu);     /* a flag the new mask unmasks is pending */
     return V3_X_NEXT;
 }
 
@@ -1059,7 +1062,7 @@ static int op_fwait(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint64_t cr0 = ctx->core->cr0;
     if ((cr0 & (V3_CR0_MP | V3_CR0_TS)) == (V3_CR0_MP | V3_CR0_TS))
         return v3_exc_nm(ctx);
-    return V3_X_NEXT;
+    return v3_x87_begin(ctx, 2);    /* the pending-exception check only */
 }
 
 const struct v3_op_entry v3_ops_system[] = {

@@ -308,11 +308,54 @@ static void gen_bits(struct gen *g)
             r.operands[0] = op_mem(g, size, 1);
             r.operands[1] = op_imm(rnd(g, 256));
         }
+    } else if (g->bits == 64 && rnd(g, 3) == 0) {
+        /* BMI1 (VEX) and CLFLUSH: 64-bit (host) only */
+        static const ZydisMnemonic bm[] = { ZYDIS_MNEMONIC_ANDN, ZYDIS_MNEMONIC_BEXTR, ZYDIS_MNEMONIC_BLSI,
+                                            ZYDIS_MNEMONIC_BLSMSK, ZYDIS_MNEMONIC_BLSR, ZYDIS_MNEMONIC_CLFLUSH };
+        ZydisMnemonic mn = bm[rnd(g, 6)];
+        int bs = rnd(g, 2) ? 8 : 4;
+        if (mn == ZYDIS_MNEMONIC_CLFLUSH) {
+            req_init(&r, mn, 1);
+            r.operands[0] = op_mem(g, 1, 1);
+        } else if (mn == ZYDIS_MNEMONIC_ANDN || mn == ZYDIS_MNEMONIC_BEXTR) {
+            req_init(&r, mn, 3);
+            r.operands[0] = op_reg(rgpr(g, bs));
+            r.operands[1] = op_reg(rgpr(g, bs));
+            r.operands[2] = op_reg(rgpr(g, bs));
+            if (rnd(g, 2))
+                r.operands[mn == ZYDIS_MNEMONIC_ANDN ? 2 : 1] = op_mem(g, bs, 1);
+            if (mn == ZYDIS_MNEMONIC_BEXTR && rnd(g, 2)) {
+                /* a control register with a small start/length often: mov reg, imm first */
+                ZydisEncoderRequest m;
+                req_init(&m, ZYDIS_MNEMONIC_MOV, 2);
+                m.operands[0] = op_reg(gpr(ZydisRegisterGetId(r.operands[2].reg.value), 4));
+                m.operands[1] = op_imm(rnd(g, 80) | (rnd(g, 80) << 8) | (rnd(g, 4) ? 0 : rnd(g, 0x10000) << 16));
+                if (emit_req(g, &m, 0) < 0)
+                    return;
+            }
+        } else {
+            req_init(&r, mn, 2);
+            r.operands[0] = op_reg(rgpr(g, bs));
+            r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, bs)) : op_mem(g, bs, 1);
+        }
+        /* the flags the SDM leaves undefined are compared too: the software
+         * CPU gives the AMD values (src/emu/ops_bmi.c) */
+        uint64_t before = g->undef;
+        if (emit_req(g, &r, 0) == 0 && mn != ZYDIS_MNEMONIC_CLFLUSH)
+            g->undef = before & ~(uint64_t)ARITH_FLAGS;
+        return;
     } else {
         /* Unicorn 2.0.1 rejects POPCNT in every CPU model: 64-bit (host) only */
         req_init(&r, sc[rnd(g, g->bits == 64 ? 5 : 4)], 2);
         r.operands[0] = op_reg(rgpr(g, size));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+        if (g->bits == 64 && (r.mnemonic == ZYDIS_MNEMONIC_LZCNT || r.mnemonic == ZYDIS_MNEMONIC_TZCNT)) {
+            /* AMD: SF AF PF cleared, OF kept; compared against the host */
+            uint64_t before = g->undef;
+            if (emit_req(g, &r, 0) == 0)
+                g->undef = before & ~(uint64_t)(ARITH_FLAGS & ~0x800ull);
+            return;
+        }
     }
     emit_req(g, &r, 0);
 }

@@ -122,6 +122,9 @@ static int emu_init_core(struct v3_core *core)
         if (rc < 0)
             goto fail;
     }
+    rc = v3_paging_set_maxphyaddr(core, cpu->model.phys_bits);   /* one MAXPHYADDR: CPUID and walker */
+    if (rc < 0)
+        goto fail;
     rc = v3_mem_add_listener(core->vm, map_listener, cpu);
     if (rc < 0) {
         V3_ERROR("cpu: cannot register the memory-map listener (%d)", rc);

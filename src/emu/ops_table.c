@@ -2,7 +2,8 @@
 /*
  * The list of handler families.  To add a family: one extern line and one
  * array line (see src/emu/insn.h, section 3).  Order matters only for a
- * mnemonic registered twice (the first wins).
+ * mnemonic registered twice (the first wins).  A mnemonic in no family
+ * runs its architectural rule or raises #UD (src/emu/ops_arch.c).
  */
 #include <stddef.h>
 #include "emu/insn.h"
@@ -20,6 +21,7 @@ extern const struct v3_op_entry v3_ops_misc[];     /* ops_misc.c: XLAT CBW.. LAH
 extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store/arithmetic, FNSAVE/FRSTOR */
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
 extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_xsave[];    /* ops_xsave.c: XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -35,5 +37,6 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_simd,
     v3_ops_system,
     v3_ops_x87,
+    v3_ops_xsave,
     NULL,
 };

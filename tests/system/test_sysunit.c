@@ -352,10 +352,11 @@ static void test_cr4_follows_cpuid(void **state)
     struct v3_vm *evm;
     struct v3_cpu_model m;
     (void)state;
-    /* the default model (this core has no back end): SMEP, SMAP, UMIP, PGE yes; VME, MCE, OSXSAVE, FSGSBASE no */
+    /* the default model (this core has no back end): SMEP, SMAP, UMIP, PGE, OSXSAVE yes; VME, MCE, FSGSBASE no */
+    assert_int_equal(v3_cpu_write_cr(core, 4, V3_CR4_OSXSAVE, &exc), 0);
     assert_int_equal(v3_cpu_write_cr(core, 4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE, &exc), 0);
     assert_int_equal(core->cr4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE);
-    const uint64_t absent[] = { V3_CR4_VME, V3_CR4_PVI, V3_CR4_MCE, V3_CR4_OSXSAVE, V3_CR4_FSGSBASE };
+    const uint64_t absent[] = { V3_CR4_VME, V3_CR4_PVI, V3_CR4_MCE, V3_CR4_FSGSBASE };
     for (unsigned i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
         assert_int_equal(v3_cpu_write_cr(core, 4, absent[i], &exc), V3_EFAULT);
         assert_int_equal(exc.vector, V3_EXC_GP);
@@ -369,7 +370,9 @@ static void test_cr4_follows_cpuid(void **state)
     m.leaf7_ebx &= ~((1u << 7) | (1u << 20));
     m.leaf7_ecx = 0;
     m.feat_edx &= ~(1u << 13);
+    m.feat_ecx &= ~(1u << 26);         /* no XSAVE: CR4.OSXSAVE cannot be set */
     assert_int_equal(v3_cpu_set_model(ec, &m), V3_OK);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_OSXSAVE, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_PAE, &exc), 0);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMEP, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMAP, &exc), V3_EFAULT);

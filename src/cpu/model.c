@@ -2,6 +2,7 @@
 /* The CPU model behind CPUID. */
 #include "internal/host.h"
 #include "cpu/cpu.h"
+#include "internal/vm.h"
 #include <v3/paging.h>
 
 static void copy_str(char *dst, const char *src, unsigned max)
@@ -63,6 +64,14 @@ bool v3_cpu_model_is_intel(const struct v3_cpu_model *m)
     return m && !memcmp(m->vendor, "GenuineIntel", 12);
 }
 
+/* The software CPU's state of @p core, or NULL (no back end, or another one). */
+static struct v3_cpu *soft_cpu(struct v3_core *core)
+{
+    if (!core || !core->backend || (core->vm && core->vm->backend != &v3_emu_backend))
+        return NULL;
+    return cpu_of(core);
+}
+
 void cpu_model_init(struct v3_cpu *cpu)
 {
     v3_cpu_default_model(&cpu->model);
@@ -70,7 +79,7 @@ void cpu_model_init(struct v3_cpu *cpu)
 
 int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
 {
-    if (!core || !core->backend || !m) {
+    if (!soft_cpu(core) || !m) {
         V3_ERROR("cpu: set_model with a NULL argument or no back-end state");
         return V3_EINVAL;
     }
@@ -103,8 +112,8 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
 {
     struct v3_cpu_model local;
     const struct v3_cpu_model *m;
-    if (core && core->backend) {
-        m = &cpu_of(core)->model;
+    if (soft_cpu(core)) {
+        m = &soft_cpu(core)->model;
     } else {
         v3_cpu_default_model(&local);
         m = &local;
@@ -182,7 +191,7 @@ ext:
 bool v3_cpu_cpuid_exits(struct v3_core *core, uint32_t leaf)
 {
     const struct v3_cpu_model *m;
-    if (!core || !core->backend)
+    if (!soft_cpu(core))
         return false;
     m = &cpu_of(core)->model;
     if (leaf < 32 && ((m->exit_leaves >> leaf) & 1))

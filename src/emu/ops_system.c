@@ -406,17 +406,20 @@ static int op_rdtscp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* RDPMC: no performance counters are modelled; the general-purpose ones read 0. */
+/* RDPMC: nothing counts.  ECX 0-3 are AMD's legacy counters: the values
+ * last written to PERF_CTR0-3 (0 on an Intel model, which has no counters
+ * in this range modelled); other indexes #GP(0). */
 static int op_rdpmc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
+    uint32_t i = (uint32_t)c->gpr[V3_RCX];
 
-    if (pmode(c) && c->cpl > 0 && !(c->cr4 & V3_CR4_PCE))
+    if (pmode(c) && (c->cpl > 0 || vm86(c)) && !(c->cr4 & V3_CR4_PCE))
         return v3_exc_gp0(ctx);
-    if ((uint32_t)c->gpr[V3_RCX] >= 4)
+    if (i >= 4)
         return v3_exc_gp0(ctx);
-    c->gpr[V3_RAX] = 0;
-    c->gpr[V3_RDX] = 0;
+    c->gpr[V3_RAX] = (uint32_t)c->msr_inert.perf_ctr[i];
+    c->gpr[V3_RDX] = (uint32_t)(c->msr_inert.perf_ctr[i] >> 32);
     return V3_X_NEXT;
 }
 

@@ -411,6 +411,25 @@ static void test_rules(void **state)
     assert_int_equal(run1(V3_MODE_LONG64, cldemote, 3, &ctx), V3_X_NEXT);
     assert_int_equal(run1(V3_MODE_LONG64, lock_bndmk, 5, &ctx), -100);
 
+    /* RDPMC 0-3: AMD's PERF_CTR0-3 (inert); CPL 3 without CR4.PCE or ECX >= 4: #GP(0) */
+    static const uint8_t rdpmc[] = { 0x0f, 0x33 };
+    ucore.cpl = 0;
+    ucore.msr_inert.perf_ctr[2] = 0x123456789abcull;
+    ucore.gpr[V3_RCX] = 2;
+    assert_int_equal(run1(V3_MODE_LONG64, rdpmc, 2, &ctx), V3_X_NEXT);
+    assert_int_equal(ucore.gpr[V3_RAX], 0x56789abc);
+    assert_int_equal(ucore.gpr[V3_RDX], 0x1234);
+    ucore.gpr[V3_RCX] = 4;
+    assert_int_equal(run1(V3_MODE_LONG64, rdpmc, 2, &ctx), V3_X_EXC);
+    assert_int_equal(ctx.exc.vector, V3_EXC_GP);
+    ucore.gpr[V3_RCX] = 0;
+    ucore.cpl = 3;
+    assert_int_equal(run1(V3_MODE_LONG64, rdpmc, 2, &ctx), V3_X_EXC);
+    assert_int_equal(ctx.exc.vector, V3_EXC_GP);
+    ucore.cr4 |= V3_CR4_PCE;
+    assert_int_equal(run1(V3_MODE_LONG64, rdpmc, 2, &ctx), V3_X_NEXT);
+    ucore.cr4 = 0;
+
     /* VMX (CPUID.1:ECX.VMX = 0) and AVX (not reported): #UD at any CPL */
     for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
         ucore.cpl = (uint8_t)cpl;

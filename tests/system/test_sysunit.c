@@ -172,6 +172,81 @@ static void test_msrs(void **state)
     assert_int_equal(exc.vector, V3_EXC_GP);
 }
 
+/* The inert MSRs of src/cpu/system/system.c, per vendor (values from the
+ * AMD BKDG/PPR for family 17h and the Intel SDM vol. 4). */
+static void test_msrs_vendor(void **state)
+{
+    (void)state;
+    uint64_t v;
+    /* this core has no back end: the default (AMD) model */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010015, &v, &exc), 0);          /* HWCR */
+    assert_int_equal(v, 0x01000010);
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010015, 1ull << 30, &exc), 0);  /* IRPerfEn; TscFreqSel RO */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010015, &v, &exc), 0);
+    assert_int_equal(v, (1ull << 30) | (1ull << 24));
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010015, 1ull << 40, &exc), V3_EFAULT);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(v3_cpu_wrmsr(core, 0xc0010000 + i, 0x430076 + i, &exc), 0);
+        assert_int_equal(v3_cpu_wrmsr(core, 0xc0010004 + i, ~0ull - i, &exc), 0);
+    }
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010002, &v, &exc), 0);
+    assert_int_equal(v, 0x430078);
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010007, &v, &exc), 0);
+    assert_int_equal(v, (~0ull - 3) & 0xffffffffffffull);                  /* 48-bit counter */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010010, &v, &exc), 0);          /* SYSCFG */
+    assert_int_equal(v, 0x00140000);
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010010, 1ull << 23, &exc), V3_EFAULT);   /* no SME */
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc001001f, 1ull << 46, &exc), 0);  /* NB_CFG */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc001001f, &v, &exc), 0);
+    assert_int_equal(v, 1ull << 46);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x8b, &v, &exc), 0);                /* PATCH_LEVEL */
+    assert_int_equal(v >> 32, 1);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x8b, 0, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x179, &v, &exc), 0);               /* MCG_CAP: no banks */
+    assert_int_equal(v, 0);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x17a, 0, &exc), 0);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x17a, 1, &exc), V3_EFAULT);
+    /* Intel-only MSRs and unreported features: the VMM's (#GP) */
+    assert_int_equal(v3_cpu_rdmsr(core, 0x1a0, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(core, 0xce, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x48, &v, &exc), V3_MSR_UNKNOWN);   /* SPEC_CTRL */
+    assert_int_equal(v3_cpu_wrmsr(core, 0x49, 1, &exc), V3_MSR_UNKNOWN);    /* PRED_CMD */
+
+    /* an Intel model on a software-CPU core */
+    struct v3_core *ic;
+    uint8_t *iram;
+    struct v3_cpu_model m;
+    struct v3_vm *ivm = v3t_create_vm(RAM, &v3_emu_backend, &ic, &iram);
+    uint32_t id[4];
+    assert_non_null(ivm);
+    v3_cpu_vendor_model(&m, V3_CPU_VENDOR_INTEL);
+    assert_int_equal(v3_cpu_set_model(ic, &m), V3_OK);
+    v3_cpu_cpuid(ic, 0, 0, id);
+    assert_int_equal(id[1], 0x756e6547u);                                  /* "Genu" */
+    v3_cpu_cpuid(ic, 0x40000000u, 0, id);                                  /* beyond range: leaf 0xD */
+    assert_int_equal(id[0], 3);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x1a0, &v, &exc), 0);
+    assert_int_equal(v, 0x1801);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x1a0, 0x1800, &exc), 0);             /* fast strings off */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x1a0, &v, &exc), 0);
+    assert_int_equal(v, 0x1800);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x1a0, 1ull << 22, &exc), V3_EFAULT); /* LIMIT_CPUID */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xce, &v, &exc), 0);
+    assert_int_equal((v >> 8) & 0xff, 20);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x3a, &v, &exc), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x3a, 5, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x8b, 0, &exc), 0);                   /* revision query */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xc0010015, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xc0010004, &v, &exc), V3_MSR_UNKNOWN);
+    v3_free_vm(ivm);
+    /* AMD: a leaf beyond the range reads zeros */
+    v3_cpu_cpuid(core, 0x40000000u, 0, id);
+    assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);
+    v3_cpu_cpuid(core, 0x8000001fu, 0, id);
+    assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);
+}
+
 /* ---------------------------------------------------------------- delivery */
 
 static void test_real_mode_delivery(void **state)
@@ -418,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup(test_cr0_checks, reset),
         cmocka_unit_test_setup(test_cr4_cr8_checks, reset),
         cmocka_unit_test_setup(test_cr4_follows_cpuid, reset),
+        cmocka_unit_test_setup(test_msrs_vendor, reset),
         cmocka_unit_test_setup(test_long_mode_activation, reset),
         cmocka_unit_test_setup(test_msrs, reset),
         cmocka_unit_test_setup(test_real_mode_delivery, reset),

@@ -40,7 +40,7 @@ void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
     m->leaf7_ebx = (1u << 3) | (1u << 7) | (1u << 20);  /* BMI1 (TZCNT), SMEP, SMAP */
     m->leaf7_ecx = (1u << 2);          /* UMIP */
     m->leaf_d1_eax = 1;                /* XSAVEOPT */
-    m->phys_bits = 40;
+    m->phys_bits = V3_PAGING_MAXPHYADDR;   /* 40 */
     m->virt_bits = 48;
     if (vendor == V3_CPU_VENDOR_INTEL) {
         copy_str(m->vendor, "GenuineIntel", sizeof(m->vendor));

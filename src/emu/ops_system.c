@@ -17,6 +17,8 @@ static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) 
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }
 static inline unsigned iopl(const struct v3_core *c) { return (unsigned)((c->rflags >> 12) & 3); }
 
+static inline bool canon48(uint64_t v) { return (uint64_t)((int64_t)(v << 16) >> 16) == v; }
+
 /* Map a system-level return code to a handler status. */
 static int sys_status(struct v3_emu_ctx *ctx, int rc)
 {
@@ -153,6 +155,8 @@ static int op_lgdt_lidt(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     memcpy(&base, b + 2, bsz);
     if (bsz == 4 && in->opsize == 2)
         base &= 0xffffff;
+    if (bsz == 8 && !canon48(base))
+        return v3_exc_gp0(ctx);       /* AMD APM: the new base address is non-canonical */
     if (in->mnemonic == ZYDIS_MNEMONIC_LGDT) {
         c->gdtr.base = base;
         c->gdtr.limit = limit;
@@ -233,8 +237,14 @@ static int op_lldt_ltr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return v3_raise(ctx, V3_EXC_NP, 1, sel & 0xfffc);
     struct v3_segment s;
     v3_cpu_desc_to_seg(d[0], sel, &s);
-    if (c->efer & V3_EFER_LMA)
+    if (c->efer & V3_EFER_LMA) {
+        /* 16-byte descriptor: the upper half's type field must be 0, the base canonical */
+        if (((d[1] >> 40) & 0x1f) != 0)
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
         s.base |= (d[1] & 0xffffffffull) << 32;
+        if (!canon48(s.base))
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
+    }
     if (ltr) {
         /* mark busy in the GDT */
         uint8_t acc = (uint8_t)((d[0] >> 40) | 2);
@@ -1191,8 +1201,10 @@ int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t s
     }
     if (!lm && (gtype == 0xb || gtype == 0x3))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);        /* busy TSS */
+    if (gtype == 0x1 && !lm)
+        return V3_X_UNSUPPORTED;          /* task switch to a 16-bit TSS: not implemented */
     if (gtype != 0xc && !(gtype == 4 && !lm))
-        return V3_X_UNSUPPORTED;          /* 16-bit TSS */
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);   /* LDT, interrupt/trap gate, reserved */
     if (((g[0] >> 45) & 3) < cpl || ((g[0] >> 45) & 3) < (sel & 3u))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
     if (!((g[0] >> 47) & 1))

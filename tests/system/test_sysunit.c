@@ -154,6 +154,9 @@ static void test_msrs(void **state)
     assert_int_equal(v3_cpu_wrmsr(core, 0x12345678, 1, &exc), V3_MSR_UNKNOWN);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_EFER, 1ull << 1, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_LSTAR, 0x0000800000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_FS_BASE, 0x0000800000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_GS_BASE, 0x8000000000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_KERNEL_GS_BASE, 0x0001000000000000ull, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_LSTAR, 0xffff800000001000ull, &exc), 0);
     assert_int_equal(v3_cpu_rdmsr(core, V3_MSR_LSTAR, &v, &exc), 0);
     assert_int_equal(v, 0xffff800000001000ull);

@@ -80,6 +80,15 @@ struct v3_os_hooks {
      *  change waiting for vCPUs to leave their accesses.  Without it they
      *  spin with a pause instruction. */
     void (*yield)(void);
+
+    /** Optional (may be NULL): fill @p buf with @p len bytes from a
+     *  cryptographically secure random source (POSIX: getrandom()).  Called
+     *  from vCPU threads, any number at once.  Returns 0 when all @p len
+     *  bytes were written, a negative value otherwise.  With it the CPU
+     *  model reports RDRAND and RDSEED, whose values come from here (a
+     *  failure reads as the instruction's CF = 0, "no value available");
+     *  without it they are not reported and raise #UD. */
+    int (*entropy)(void *buf, size_t len);
 };
 
 /**

@@ -40,6 +40,10 @@ void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
     m->leaf7_ebx = (1u << 3) | (1u << 7) | (1u << 20);  /* BMI1 (TZCNT), SMEP, SMAP */
     m->leaf7_ecx = (1u << 2);          /* UMIP */
     m->leaf_d1_eax = 1;                /* XSAVEOPT */
+    if (v3_host.entropy) {             /* RDRAND, RDSEED: only with the host's entropy source */
+        m->feat_ecx |= 1u << 30;
+        m->leaf7_ebx |= 1u << 18;
+    }
     m->phys_bits = V3_PAGING_MAXPHYADDR;   /* 40 */
     m->virt_bits = 48;
     if (vendor == V3_CPU_VENDOR_INTEL) {
@@ -141,11 +145,13 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
         out[2] = m->feat_ecx & ~(1u << 27);
         if ((m->feat_ecx & (1u << 26)) && core && (core->cr4 & V3_CR4_OSXSAVE))
             out[2] |= 1u << 27;        /* OSXSAVE mirrors CR4.OSXSAVE */
+        if (!v3_host.entropy)
+            out[2] &= ~(1u << 30);     /* RDRAND needs the host's entropy() */
         out[3] = m->feat_edx;
         break;
     case 7:
         if (subleaf == 0) {
-            out[1] = m->leaf7_ebx;
+            out[1] = m->leaf7_ebx & (v3_host.entropy ? ~0u : ~(1u << 18));   /* RDSEED: likewise */
             out[2] = m->leaf7_ecx;
         }
         break;

@@ -22,6 +22,7 @@ extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
 extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
 extern const struct v3_op_entry v3_ops_xsave[];    /* ops_xsave.c: XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV */
+extern const struct v3_op_entry v3_ops_rand[];     /* ops_rand.c: RDRAND, RDSEED (host entropy) */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -38,5 +39,6 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_system,
     v3_ops_x87,
     v3_ops_xsave,
+    v3_ops_rand,
     NULL,
 };

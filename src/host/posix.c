@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +112,22 @@ static int posix_membarrier_ok(void)
     return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
+static int posix_entropy(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static struct v3_os_hooks posix_hooks;
 
 static void posix_probe(void)
@@ -138,6 +156,7 @@ static struct v3_os_hooks posix_hooks = {
     .write_unlock = posix_write_unlock,
     .time_ns = posix_time_ns,
     .yield = posix_yield,
+    .entropy = posix_entropy,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

@@ -116,6 +116,15 @@ static void t_yield(void)
 }
 long v3t_yield_count(void) { return __atomic_load_n(&yields, __ATOMIC_RELAXED); }
 
+static int entropy_fail;
+static int t_entropy(void *buf, size_t len)
+{
+    if (__atomic_load_n(&entropy_fail, __ATOMIC_RELAXED))
+        return -1;
+    return base->entropy(buf, len);
+}
+void v3t_entropy_fail(int on) { __atomic_store_n(&entropy_fail, on, __ATOMIC_RELAXED); }
+
 const struct v3_os_hooks *v3t_host(void)
 {
     if (!base) {
@@ -133,6 +142,10 @@ const struct v3_os_hooks *v3t_host(void)
         if (base->yield)
             hooks.yield = t_yield;
         echo = getenv("V3T_LOG") != NULL;
+        if (base->entropy)
+            hooks.entropy = t_entropy;
+        if (getenv("V3T_NO_ENTROPY"))
+            hooks.entropy = NULL;          /* a host without an entropy source */
         if (getenv("V3T_NO_BARRIER_ALL"))
             hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */
     }

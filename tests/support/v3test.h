@@ -26,6 +26,7 @@ int v3t_failed(void);                /* did the armed failure fire? */
 /* Log lines captured by the test host (last line and count at error level). */
 const char *v3t_last_log(void);
 long v3t_yield_count(void);          /* calls of the host's yield() so far */
+void v3t_entropy_fail(int on);       /* make the host's entropy() fail (1) or work (0) */
 long v3t_error_logs(void);
 void v3t_set_log_echo(int on);       /* also print logs to stderr */
 

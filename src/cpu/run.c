@@ -414,7 +414,7 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         cpu->limit || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                         cpu->limit || mask != ~0ull || (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || (core->dr[7] & 0xff) ||
                          v3_mem_writer_waiting(core), 0))
         return NULL;
     return chain_lookup(cpu, core);
@@ -639,13 +639,14 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             break;
         }
         core->intr_shadow = 0;
-        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff);
+        single = shadow || (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || (core->dr[7] & 0xff);
 
         mode = core->mode;
         mask = ip_mask(core->mode);
         la = fetch_la(core);
-        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && (core->rflags & V3_FLAG_RF)) {
-            /* RF suppresses instruction breakpoints for this one instruction only */
+        if (__builtin_expect(single, 0) && (core->rflags & V3_FLAG_RF)) {
+            /* RF suppresses instruction breakpoints for this one instruction only, and
+             * is clear after it (a fault pushes it set again; IRET may load it) */
             core->rflags &= ~V3_FLAG_RF;
         } else if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint) {
             unsigned hits = v3_cpu_exec_breakpoint(core, la);

@@ -177,6 +177,22 @@ static void test_msrs(void **state)
 
 /* The inert MSRs of src/cpu/system/system.c, per vendor (values from the
  * AMD BKDG/PPR for family 17h and the Intel SDM vol. 4). */
+/* DR6 bit 16 (RTM) is reserved and reads 1 on a CPU without RTM (SDM 17.2.3) */
+static void test_dr6_rtm(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffff0ff0);
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0x00004005, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffff4ff5);
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0xffffffff, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffffefff);
+}
+
 static void test_msrs_vendor(void **state)
 {
     (void)state;
@@ -295,8 +311,20 @@ static void test_pm32_delivery_frame(void **state)
     assert_int_equal(get32(0x9000 - 16), 0x30);
     assert_int_equal(get32(0x9000 - 12), 0x4000);
     assert_int_equal(get32(0x9000 - 8), 0x08);
-    assert_int_equal(get32(0x9000 - 4), 0x202);
-    assert_int_equal(v3_core_get_rflags(core) & V3_FLAG_IF, 0);
+    assert_int_equal(get32(0x9000 - 4), 0x202 | V3_FLAG_RF);     /* a fault pushes RF (SDM 17.3.1.1) */
+    assert_int_equal(v3_core_get_rflags(core) & (V3_FLAG_IF | V3_FLAG_RF), 0);
+    /* a trap-class exception (#BP) and an external interrupt push RFLAGS as it is */
+    idt_gate32(3, 0x5000, 0x08, 0x8e00);
+    idt_gate32(0x40, 0x5000, 0x08, 0x8e00);
+    struct v3_event evs[2] = { { .type = V3_EVENT_EXCEPTION, .vector = 3 },
+                               { .type = V3_EVENT_INTERRUPT, .vector = 0x40 } };
+    for (int i = 0; i < 2; i++) {
+        core->rip = 0x4000;
+        core->gpr[V3_RSP] = 0x9000;
+        v3_core_set_rflags(core, 0x202);
+        assert_int_equal(v3_cpu_deliver_event(core, &evs[i]), 0);
+        assert_int_equal(get32(0x9000 - 4), 0x202);
+    }
 }
 
 static void test_pm32_ring3_to_ring0(void **state)
@@ -497,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup(test_cr4_cr8_checks, reset),
         cmocka_unit_test_setup(test_cr4_follows_cpuid, reset),
         cmocka_unit_test_setup(test_msrs_vendor, reset),
+        cmocka_unit_test_setup(test_dr6_rtm, reset),
         cmocka_unit_test_setup(test_long_mode_activation, reset),
         cmocka_unit_test_setup(test_msrs, reset),
         cmocka_unit_test_setup(test_real_mode_delivery, reset),

@@ -341,6 +341,26 @@ static int load_inner_ss(struct v3_core *c, uint16_t sel, unsigned dpl, uint32_t
 int v3_cpu_task_switch(struct v3_core *c, uint16_t sel, int reason, bool has_ec, uint32_t ec,
                        uint64_t next_rip, struct v3_exception *exc);
 
+/*
+ * RF in the pushed RFLAGS: set for a fault-class exception (the instruction
+ * is restarted and must not hit its own instruction breakpoint again), SDM
+ * vol. 3 17.3.1.1; #DB (instruction breakpoints, and the traps) and the
+ * traps/aborts (#BP, #OF, #DF, #MC, NMI) push RFLAGS as it is.
+ */
+static uint64_t fault_rf(unsigned vec, enum v3_event_src src)
+{
+    if (src != V3_SRC_HW_EXC)
+        return 0;
+    switch (vec) {
+    case V3_EXC_DE: case V3_EXC_BR: case V3_EXC_UD: case V3_EXC_NM: case V3_EXC_TS:
+    case V3_EXC_NP: case V3_EXC_SS: case V3_EXC_GP: case V3_EXC_PF: case V3_EXC_MF:
+    case V3_EXC_AC: case V3_EXC_XM:
+        return V3_FLAG_RF;
+    default:
+        return 0;
+    }
+}
+
 static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, bool has_ec,
                         uint32_t ec, uint64_t rip, struct v3_exception *exc)
 {
@@ -429,7 +449,7 @@ static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, 
         ssz = 8;
         fpush(&f, c->seg[V3_SS].selector, 8);
         fpush(&f, c->gpr[V3_RSP], 8);
-        fpush(&f, fl, 8);
+        fpush(&f, fl | fault_rf(vec, src), 8);
         fpush(&f, c->seg[V3_CS].selector, 8);
         fpush(&f, rip, 8);
         if (has_ec)
@@ -458,7 +478,7 @@ static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, 
             fpush(&f, c->seg[V3_SS].selector, gate_sz);
             fpush(&f, c->gpr[V3_RSP], gate_sz);
         }
-        fpush(&f, fl, gate_sz);
+        fpush(&f, fl | fault_rf(vec, src), gate_sz);
         fpush(&f, c->seg[V3_CS].selector, gate_sz);
         fpush(&f, rip, gate_sz);
         if (has_ec)
@@ -868,7 +888,8 @@ int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exce
     } else if (dr == 6) {
         if (val >> 32)
             return set_exc(exc, V3_EXC_GP, true, 0);
-        c->dr[6] = (val & 0x0001e00f) | 0xfffe0ff0;
+        /* B0-B3, BD, BS, BT writable; bit 16 (RTM) reads 1 as the model reports no RTM */
+        c->dr[6] = (val & 0x0000e00f) | 0xffff0ff0;
     } else {
         if (val >> 32)
             return set_exc(exc, V3_EXC_GP, true, 0);

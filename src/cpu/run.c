@@ -729,13 +729,28 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                    follows it (the trap would land on the handler's first
                    instruction).  Restarted, it will hit its data breakpoints again. */
                 core->db_pending = 0;
+                cpu->db_deferred = 0;
                 continue;
             }
             if (single && v3_cpu_debug_trap &&
-                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending))) {
+                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending) ||
+                 cpu->db_deferred)) {
                 unsigned hits = plain_mem ? core->db_pending : 0;
+                bool step = rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS);
                 core->db_pending = 0;
-                rc = v3_cpu_debug_trap(core, hits, rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS));
+                if (core->intr_shadow & V3_SHADOW_MOVSS) {
+                    /* MOV SS / POP SS: its debug exceptions wait for the end of the next
+                       instruction, and are reported with that one's (a SYSCALL or INT n
+                       there takes them in the new context, as the CPU does) */
+                    cpu->db_deferred |= (uint8_t)hits;
+                    hits = 0;
+                } else {
+                    hits |= cpu->db_deferred;
+                    cpu->db_deferred = 0;
+                }
+                if (!hits && !step)
+                    continue;
+                rc = v3_cpu_debug_trap(core, hits, step);
                 if (rc == V3_CPU_SHUTDOWN) {
                     exit->reason = V3_EXIT_SHUTDOWN;
                     exit->insn_rip = core->rip;

@@ -12,6 +12,7 @@
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
 #include "cpu/system/system.h"
+#include <v3/cpu.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }
@@ -733,6 +734,14 @@ static void flat_seg(struct v3_segment *s, uint16_t sel, unsigned dpl, bool code
                            (code && l64 ? V3_SEG_L : V3_SEG_DB));
 }
 
+/* Vendor of the core's CPU model (CPUID leaf 0): the SYSCALL/SYSENTER rules differ. */
+static bool model_intel(struct v3_core *c)
+{
+    uint32_t id[4];
+    v3_cpu_cpuid(c, 0, 0, id);
+    return id[1] == 0x756e6547u;          /* "Genu" */
+}
+
 static int op_syscall(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
@@ -740,7 +749,9 @@ static int op_syscall(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)(c->star >> 32) & 0xfffc;
 
     if (!(c->efer & V3_EFER_SCE) || !(c->efer & V3_EFER_LMA))
-        return v3_exc_ud(ctx);
+        return v3_exc_ud(ctx);            /* legacy-mode SYSCALL (AMD) is not implemented: #UD */
+    if (c->mode != V3_MODE_LONG64 && model_intel(c))
+        return v3_exc_ud(ctx);            /* Intel: SYSCALL only in 64-bit mode */
     c->gpr[V3_RCX] = c->rip + in->len;
     c->gpr[V3_R11] = fl & ~V3_FLAG_RF;
     flat_seg(&c->seg[V3_CS], sel, 0, true, true);
@@ -785,6 +796,9 @@ static int op_sysenter(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool lma = (c->efer & V3_EFER_LMA) != 0;
 
+    if (lma && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSENTER is #UD in long mode (APM vol. 3) */
+
     if (!pmode(c))
         return v3_exc_gp0(ctx);
     if (sel == 0)
@@ -805,6 +819,8 @@ static int op_sysexit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool to64 = in->opsize == 8;
 
+    if ((c->efer & V3_EFER_LMA) && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSEXIT is #UD in long mode */
     if (!pmode(c) || vm86(c))
         return v3_exc_gp0(ctx);
     if (c->cpl != 0 || sel == 0)

@@ -4,7 +4,8 @@
  * CPUID and the page walker (a PTE bit at or above it is #PF with RSVD),
  * 1 GiB pages reported, LGDT/LLDT with a non-canonical base (#GP; AMD APM
  * vol. 3 LGDT/LLDT/LTR), far JMP/CALL to a system descriptor that is
- * neither a call gate nor a TSS (#GP(selector), SDM JMP/CALL).
+ * neither a call gate nor a TSS (#GP(selector), SDM JMP/CALL), SYSENTER/
+ * SYSEXIT in long mode on the AMD model (#UD).
  */
 #include "emu_util.h"
 #include <v3/cpu.h>
@@ -134,12 +135,28 @@ static void t_far_jmp_system(void **s)
     }
 }
 
+/* AMD (the default model): SYSENTER and SYSEXIT are #UD in long mode (AMD APM
+ * vol. 3); Intel allows them (the software-CPU tests run the Intel path). */
+static void t_sysenter_amd_long(void **s)
+{
+    (void)s;
+    core->sysenter_cs = 0x08;
+    CODEB(0x0f, 0x34);                             /* sysenter */
+    run();
+    ASSERT_EXC(V3_EXC_UD);
+    CODEB(0x0f, 0x35);                             /* sysexit */
+    run();
+    ASSERT_EXC(V3_EXC_UD);
+    assert_int_equal(core->rip, CODE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(t_maxphyaddr, reset),
         cmocka_unit_test_setup(t_lgdt_lldt_canonical, reset),
         cmocka_unit_test_setup(t_far_jmp_system, reset),
+        cmocka_unit_test_setup(t_sysenter_amd_long, reset),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

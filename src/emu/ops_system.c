@@ -748,10 +748,25 @@ static int op_syscall(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint64_t fl = v3_core_get_rflags(c);
     uint16_t sel = (uint16_t)(c->star >> 32) & 0xfffc;
 
-    if (!(c->efer & V3_EFER_SCE) || !(c->efer & V3_EFER_LMA))
-        return v3_exc_ud(ctx);            /* legacy-mode SYSCALL (AMD) is not implemented: #UD */
+    if (!(c->efer & V3_EFER_SCE))
+        return v3_exc_ud(ctx);
     if (c->mode != V3_MODE_LONG64 && model_intel(c))
         return v3_exc_ud(ctx);            /* Intel: SYSCALL only in 64-bit mode */
+    if (!(c->efer & V3_EFER_LMA)) {
+        /* AMD legacy mode: ECX = return EIP, CS:EIP from STAR, flat ring-0
+         * CS/SS, VM IF RF cleared (AMD APM vol. 3, SYSCALL).  Real mode is
+         * not handled (#UD). */
+        if (!pmode(c))
+            return v3_exc_ud(ctx);
+        c->gpr[V3_RCX] = (uint32_t)(c->rip + in->len);
+        flat_seg(&c->seg[V3_CS], sel, 0, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)(sel + 8), 0, false, false);
+        c->rip = (uint32_t)c->star;
+        v3_core_set_rflags(c, fl & ~(V3_FLAG_VM | V3_FLAG_IF | V3_FLAG_RF));
+        v3_core_update_mode(c);
+        c->cpl = 0;
+        return V3_X_JUMP;
+    }
     c->gpr[V3_RCX] = c->rip + in->len;
     c->gpr[V3_R11] = fl & ~V3_FLAG_RF;
     flat_seg(&c->seg[V3_CS], sel, 0, true, true);
@@ -769,7 +784,21 @@ static int op_sysret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t base = (uint16_t)(c->star >> 48);
     bool to64 = in->opsize == 8;
 
-    if (!(c->efer & V3_EFER_SCE) || c->mode != V3_MODE_LONG64)
+    if (!(c->efer & V3_EFER_SCE))
+        return v3_exc_ud(ctx);
+    if (!(c->efer & V3_EFER_LMA) && !model_intel(c)) {
+        /* AMD legacy mode: CS = STAR[63:48] | 3, SS = that + 8, EIP = ECX, IF set */
+        if (!pmode(c) || vm86(c) || c->cpl != 0)
+            return v3_exc_gp0(ctx);
+        flat_seg(&c->seg[V3_CS], (uint16_t)(base | 3), 3, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)((base + 8) | 3), 3, false, false);
+        c->rip = (uint32_t)c->gpr[V3_RCX];
+        v3_core_set_rflags(c, v3_core_get_rflags(c) | V3_FLAG_IF);
+        v3_core_update_mode(c);
+        c->cpl = 3;
+        return V3_X_JUMP;
+    }
+    if (c->mode != V3_MODE_LONG64)
         return v3_exc_ud(ctx);
     if (c->cpl != 0)
         return v3_exc_gp0(ctx);

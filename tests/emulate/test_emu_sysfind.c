@@ -150,6 +150,44 @@ static void t_sysenter_amd_long(void **s)
     assert_int_equal(core->rip, CODE);
 }
 
+/* AMD legacy-mode SYSCALL (APM vol. 3): ECX = next EIP, CS = STAR[47:32],
+ * SS = CS + 8, EIP = STAR[31:0], IF/RF/VM cleared, CPL 0; SYSRET back. */
+static void t_syscall_legacy_amd(void **s)
+{
+    (void)s;
+    set_mode(32);
+    core->efer = V3_EFER_SCE;
+    core->star = 0x0000000812345678ull;
+    core->cpl = 3;
+    core->seg[V3_CS].selector = 0x1b;
+    v3_core_set_rflags(core, 0x202 | V3_FLAG_RF);
+    CODEB(0x0f, 0x05);                             /* syscall */
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->rip, 0x12345678);
+    assert_int_equal(core->gpr[V3_RCX], CODE + 2);
+    assert_int_equal(core->seg[V3_CS].selector, 0x08);
+    assert_int_equal(core->seg[V3_SS].selector, 0x10);
+    assert_int_equal(core->cpl, 0);
+    assert_int_equal(v3_core_get_rflags(core) & (V3_FLAG_IF | V3_FLAG_RF), 0);
+    assert_int_equal(core->mode, V3_MODE_PROT32);
+    /* SYSRET back: CS = STAR[63:48] | 3, SS = CS + 8, EIP = ECX, IF set, CPL 3 */
+    core->star |= 0x0023ull << 48;
+    core->rip = CODE;
+    CODEB(0x0f, 0x07);                             /* sysret */
+    core->gpr[V3_RCX] = 0x4000;
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->rip, 0x4000);
+    assert_int_equal(core->seg[V3_CS].selector, 0x23);
+    assert_int_equal(core->seg[V3_SS].selector, 0x2b);
+    assert_int_equal(core->cpl, 3);
+    assert_true(v3_core_get_rflags(core) & V3_FLAG_IF);
+    /* EFER.SCE clear: #UD */
+    set_mode(32);
+    CODEB(0x0f, 0x05);
+    run();
+    ASSERT_EXC(V3_EXC_UD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +195,7 @@ int main(void)
         cmocka_unit_test_setup(t_lgdt_lldt_canonical, reset),
         cmocka_unit_test_setup(t_far_jmp_system, reset),
         cmocka_unit_test_setup(t_sysenter_amd_long, reset),
+        cmocka_unit_test_setup(t_syscall_legacy_amd, reset),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

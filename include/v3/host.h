@@ -95,6 +95,14 @@ struct v3_os_hooks {
     /** Optional: wall-clock time in nanoseconds since 1970-01-01 UTC (POSIX:
      *  CLOCK_REALTIME).  The RTC starts from it; without it, from a fixed date. */
     uint64_t (*wall_ns)(void);
+    /** Optional (may be NULL): fill @p buf with @p len bytes from a
+     *  cryptographically secure random source (POSIX: getrandom()).  Called
+     *  from vCPU threads, any number at once.  Returns 0 when all @p len
+     *  bytes were written, a negative value otherwise.  With it the CPU
+     *  model reports RDRAND and RDSEED, whose values come from here (a
+     *  failure reads as the instruction's CF = 0, "no value available");
+     *  without it they are not reported and raise #UD. */
+    int (*entropy)(void *buf, size_t len);
 };
 
 /**

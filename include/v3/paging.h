@@ -25,7 +25,8 @@
  * with EFER.NXE (bit 63 is reserved while NXE is clear; 32-bit paging has no
  * XD), SMEP, and SMAP with RFLAGS.AC (implicit supervisor accesses ignore AC).
  * Reserved bits are checked at every level for the configured MAXPHYADDR
- * (52 by default, matching V3_GPA_LIMIT; see v3_paging_set_maxphyaddr()).
+ * (40 by default, what the default CPU model reports in CPUID 0x80000008;
+ * see v3_paging_set_maxphyaddr()).
  * Where Intel and AMD differ the Intel rule is used: bit 8 of a non-leaf
  * PML4E/PDPTE is ignored, not reserved.  PAE PDPTEs are read from memory
  * on every walk (as AMD processors do; no PDPTE registers): a non-present
@@ -83,8 +84,9 @@
 #define V3_ACCESS_SUPERVISOR 0x08u  /**< implicit supervisor access (descriptor tables, TSS) regardless of CPL; ignores RFLAGS.AC */
 #define V3_ACCESS_STACK      0x10u  /**< stack access: a non-canonical address raises #SS instead of #GP */
 
-/** Default MAXPHYADDR (physical address width) used for reserved-bit checks. */
-#define V3_PAGING_MAXPHYADDR 52
+/** Default MAXPHYADDR (physical address width) used for reserved-bit checks: the
+ *  default CPU model's (struct v3_cpu_model::phys_bits). */
+#define V3_PAGING_MAXPHYADDR 40
 
 /**
  * Translate linear address @p la for an access of kind @p access.

@@ -214,6 +214,12 @@ struct v3_core {
     uint64_t a20_clear;           /**< physical address bits forced to 0: (1 << 20) while the A20
                                        gate is disabled, 0 otherwise (the reset value) */
     uint64_t mtrr[28];            /**< MTRR storage: DEF_TYPE, 11 fixed, 8 variable base/mask pairs */
+    struct {                      /**< MSRs kept without effect (src/cpu/system/system.c lists them) */
+        uint64_t misc_enable;     /**< Intel IA32_MISC_ENABLE */
+        uint64_t perf_ctl[4];     /**< AMD PERF_CTL0-3 (nothing counts) */
+        uint64_t perf_ctr[4];     /**< AMD PERF_CTR0-3 (48 bits; RDPMC 0-3 reads them) */
+        uint64_t hwcr, syscfg, nb_cfg, de_cfg;   /**< AMD HWCR, SYSCFG, NB_CFG, DE_CFG */
+    } msr_inert;
 
     /* ---- owned by the VMM, not architectural ---- */
     struct v3_vm *vm;             /**< the VM this core belongs to */

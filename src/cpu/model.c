@@ -2,6 +2,8 @@
 /* The CPU model behind CPUID. */
 #include "internal/host.h"
 #include "cpu/cpu.h"
+#include "internal/vm.h"
+#include <v3/paging.h>
 
 static void copy_str(char *dst, const char *src, unsigned max)
 {
@@ -12,26 +14,66 @@ static void copy_str(char *dst, const char *src, unsigned max)
         dst[i] = 0;
 }
 
-void v3_cpu_default_model(struct v3_cpu_model *m)
+/*
+ * The default model is an AMD-compatible 64-bit CPU (the undefined flags of
+ * the emulator follow AMD).  Family 17h model 31h (a Zen 2 EPYC signature)
+ * for AuthenticAMD; family 6 model 5Ch (Goldmont: SMEP, SMAP, XSAVE and no
+ * AVX, like this model) for GenuineIntel.  Only features the software CPU
+ * implements are reported.
+ */
+void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
 {
     memset(m, 0, sizeof(*m));
-    copy_str(m->vendor, "V3vmmV3vmmV3", sizeof(m->vendor));
-    m->max_leaf = 7;
+    m->max_leaf = 0xd;
     m->max_ext_leaf = 0x80000008;
-    m->signature = 0x000606a0;         /* family 6 */
-    /* ECX: SSE3(0) SSSE3? no; CX16(13) POPCNT(23) MOVBE(22) HYPERVISOR(31) */
-    m->feat_ecx = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 31);
-    /* EDX: FPU TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13) CMOV(15)
-     * PAT(16) PSE(3) MMX(23) FXSR(24) SSE(25) SSE2(26) DE(2) */
+    /* ECX: CX16(13) MOVBE(22) POPCNT(23) XSAVE(26) HYPERVISOR(31); OSXSAVE(27) mirrors CR4 */
+    m->feat_ecx = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 26) | (1u << 31);
+    /* EDX: FPU DE(2) PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13)
+     * CMOV(15) PAT(16) MMX(23) FXSR(24) SSE(25) SSE2(26) */
     m->feat_edx = 1u | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
                   (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) |
                   (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
-    /* 0x80000001 ECX: LAHF/SAHF(0) ABM/LZCNT(5); EDX: SYSCALL(11) NX(20) 1GB(26) RDTSCP(27) LM(29) */
-    m->ext_feat_ecx = 1u | (1u << 5);
-    m->ext_feat_edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
+    /* 0x80000001 ECX: LAHF/SAHF(0) ABM/LZCNT(5) 3DNowPrefetch(8);
+     * EDX: SYSCALL(11) NX(20) 1GB pages(26) RDTSCP(27) LM(29) */
+    m->ext_feat_ecx = 1u | (1u << 5) | (1u << 8);
+    m->ext_feat_edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
     m->leaf7_ebx = (1u << 3) | (1u << 7) | (1u << 20);  /* BMI1 (TZCNT), SMEP, SMAP */
     m->leaf7_ecx = (1u << 2);          /* UMIP */
+    m->leaf_d1_eax = 1;                /* XSAVEOPT */
+    if (v3_host.entropy) {             /* RDRAND, RDSEED: only with the host's entropy source */
+        m->feat_ecx |= 1u << 30;
+        m->leaf7_ebx |= 1u << 18;
+    }
+    m->phys_bits = V3_PAGING_MAXPHYADDR;   /* 40 */
+    m->virt_bits = 48;
+    if (vendor == V3_CPU_VENDOR_INTEL) {
+        copy_str(m->vendor, "GenuineIntel", sizeof(m->vendor));
+        m->signature = 0x000506c9;     /* family 6, model 5Ch, stepping 9 */
+    } else {
+        copy_str(m->vendor, "AuthenticAMD", sizeof(m->vendor));
+        m->signature = 0x00830f10;     /* family 17h (0Fh + 08h), model 31h, stepping 0 */
+        /* AMD repeats these leaf-1 EDX bits in 0x80000001 EDX (FPU..APIC, MTRR..PSE36, MMX, FXSR) */
+        m->ext_feat_edx |= m->feat_edx & 0x0183f3ffu;
+    }
     copy_str(m->brand, "v3vmm software CPU", sizeof(m->brand));
+}
+
+void v3_cpu_default_model(struct v3_cpu_model *m)
+{
+    v3_cpu_vendor_model(m, V3_CPU_VENDOR_AMD);
+}
+
+bool v3_cpu_model_is_intel(const struct v3_cpu_model *m)
+{
+    return m && !memcmp(m->vendor, "GenuineIntel", 12);
+}
+
+/* The software CPU's state of @p core, or NULL (no back end, or another one). */
+static struct v3_cpu *soft_cpu(struct v3_core *core)
+{
+    if (!core || !core->backend || (core->vm && core->vm->backend != &v3_emu_backend))
+        return NULL;
+    return cpu_of(core);
 }
 
 void cpu_model_init(struct v3_cpu *cpu)
@@ -41,13 +83,23 @@ void cpu_model_init(struct v3_cpu *cpu)
 
 int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
 {
-    if (!core || !core->backend || !m) {
+    if (!soft_cpu(core) || !m) {
         V3_ERROR("cpu: set_model with a NULL argument or no back-end state");
         return V3_EINVAL;
     }
     if (m->max_leaf < 1 || m->max_ext_leaf < 0x80000000u) {
         V3_ERROR("cpu: CPU model with max leaf %#x / ext %#x", m->max_leaf, m->max_ext_leaf);
         return V3_EINVAL;
+    }
+    if (m->phys_bits < 36 || m->phys_bits > 52 || (m->virt_bits != 48 && m->virt_bits != 57)) {
+        V3_ERROR("cpu: CPU model with %u physical / %u linear address bits (36..52 / 48)",
+                 m->phys_bits, m->virt_bits);
+        return V3_EINVAL;
+    }
+    if (core->tlb) {
+        int rc = v3_paging_set_maxphyaddr(core, m->phys_bits);
+        if (rc < 0)
+            return rc;
     }
     cpu_of(core)->model = *m;
     return V3_OK;
@@ -75,20 +127,21 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
 {
     struct v3_cpu_model local;
     const struct v3_cpu_model *m;
-    if (core && core->backend) {
-        m = &cpu_of(core)->model;
+    if (soft_cpu(core)) {
+        m = &soft_cpu(core)->model;
     } else {
         v3_cpu_default_model(&local);
         m = &local;
     }
     out[0] = out[1] = out[2] = out[3] = 0;
-    if (leaf >= 0x80000000u) {
-        if (leaf > m->max_ext_leaf)
-            leaf = m->max_leaf;          /* as Intel: beyond range answers the highest basic leaf */
-        else
-            goto ext;
-    } else if (leaf > m->max_leaf) {
+    if (leaf >= 0x80000000u ? leaf > m->max_ext_leaf : leaf > m->max_leaf) {
+        /* beyond the range: Intel answers its highest basic leaf, AMD zeros */
+        if (!v3_cpu_model_is_intel(m))
+            return;
         leaf = m->max_leaf;
+        subleaf = 0;
+    } else if (leaf >= 0x80000000u) {
+        goto ext;
     }
     switch (leaf) {
     case 0:
@@ -100,13 +153,29 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
     case 1:
         out[0] = m->signature;
         out[1] = (core ? core->id : 0) << 24 | (1u << 16) | (8u << 8);   /* APIC id, 1 logical, clflush 64 */
-        out[2] = m->feat_ecx;
+        out[2] = m->feat_ecx & ~(1u << 27);
+        if ((m->feat_ecx & (1u << 26)) && core && (core->cr4 & V3_CR4_OSXSAVE))
+            out[2] |= 1u << 27;        /* OSXSAVE mirrors CR4.OSXSAVE */
+        if (!v3_host.entropy)
+            out[2] &= ~(1u << 30);     /* RDRAND needs the host's entropy() */
         out[3] = m->feat_edx;
         break;
     case 7:
         if (subleaf == 0) {
-            out[1] = m->leaf7_ebx;
+            out[1] = m->leaf7_ebx & (v3_host.entropy ? ~0u : ~(1u << 18));   /* RDSEED: likewise */
             out[2] = m->leaf7_ecx;
+        }
+        break;
+    case 0xd:
+        /* XSAVE: x87 and SSE components, standard format (legacy region + header = 576 bytes) */
+        if (!(m->feat_ecx & (1u << 26)))
+            break;
+        if (subleaf == 0) {
+            out[0] = 3;
+            out[1] = 576;                 /* for the components enabled in XCR0 (both fit the same) */
+            out[2] = 576;
+        } else if (subleaf == 1) {
+            out[0] = m->leaf_d1_eax & 1u; /* XSAVEOPT only: no XSAVEC/XGETBV(1)/XSAVES */
         }
         break;
     default:
@@ -129,7 +198,7 @@ ext:
         break;
     }
     case 0x80000008u:
-        out[0] = 0x3028;                  /* 48-bit linear, 40-bit physical */
+        out[0] = (uint32_t)m->virt_bits << 8 | m->phys_bits;
         break;
     default:
         break;
@@ -139,7 +208,7 @@ ext:
 bool v3_cpu_cpuid_exits(struct v3_core *core, uint32_t leaf)
 {
     const struct v3_cpu_model *m;
-    if (!core || !core->backend)
+    if (!soft_cpu(core))
         return false;
     m = &cpu_of(core)->model;
     if (leaf < 32 && ((m->exit_leaves >> leaf) & 1))

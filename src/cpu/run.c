@@ -134,6 +134,9 @@ static int emu_init_core(struct v3_core *core)
         if (rc < 0)
             goto fail;
     }
+    rc = v3_paging_set_maxphyaddr(core, cpu->model.phys_bits);   /* one MAXPHYADDR: CPUID and walker */
+    if (rc < 0)
+        goto fail;
     rc = v3_mem_add_listener(core->vm, map_listener, cpu);
     if (rc < 0) {
         V3_ERROR("cpu: cannot register the memory-map listener (%d)", rc);
@@ -544,7 +547,7 @@ static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_c
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
                          core->insn_count + CPU_BLOCK_MAX > cpu->stop_at || mask != ~0ull ||
-                         (core->rflags & V3_FLAG_TF) || ((core->dr[7] & 0xff) | core->dbg_flags) ||
+                         (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || ((core->dr[7] & 0xff) | core->dbg_flags) ||
                          v3_mem_writer_waiting(core), 0))
         return core->dbg_flags == V3_DBG_F_BREAK ? chain_past_breaks(cpu, core, mask) : NULL;
     return chain_lookup(cpu, core);
@@ -779,14 +782,15 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         /* debugger breakpoints alone do not force single instructions: a block
            runs whole, or up to its first breakpoint (see brk_n below), and
            chains only to blocks without one */
-        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+        single = shadow || (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || (core->dr[7] & 0xff) ||
                  (core->dbg_flags & ~V3_DBG_F_BREAK);
 
         mode = core->mode;
         mask = ip_mask(core->mode);
         la = fetch_la(core);
-        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && (core->rflags & V3_FLAG_RF)) {
-            /* RF suppresses instruction breakpoints for this one instruction only */
+        if (__builtin_expect(single, 0) && (core->rflags & V3_FLAG_RF)) {
+            /* RF suppresses instruction breakpoints for this one instruction only, and
+             * is clear after it (a fault pushes it set again; IRET may load it) */
             core->rflags &= ~V3_FLAG_RF;
         } else if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint) {
             unsigned hits = v3_cpu_exec_breakpoint(core, la);
@@ -879,13 +883,28 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                    instruction).  Restarted, it will hit its data breakpoints again. */
                 core->db_pending = 0;
                 core->dbg_watch_type = 0;
+                cpu->db_deferred = 0;
                 continue;
             }
             if (single && v3_cpu_debug_trap &&
-                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending))) {
+                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending) ||
+                 cpu->db_deferred)) {
                 unsigned hits = plain_mem ? core->db_pending : 0;
+                bool step = rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS);
                 core->db_pending = 0;
-                rc = v3_cpu_debug_trap(core, hits, rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS));
+                if (core->intr_shadow & V3_SHADOW_MOVSS) {
+                    /* MOV SS / POP SS: its debug exceptions wait for the end of the next
+                       instruction, and are reported with that one's (a SYSCALL or INT n
+                       there takes them in the new context, as the CPU does) */
+                    cpu->db_deferred |= (uint8_t)hits;
+                    hits = 0;
+                } else {
+                    hits |= cpu->db_deferred;
+                    cpu->db_deferred = 0;
+                }
+                if (!hits && !step)
+                    continue;
+                rc = v3_cpu_debug_trap(core, hits, step);
                 if (rc == V3_CPU_SHUTDOWN) {
                     exit->reason = V3_EXIT_SHUTDOWN;
                     exit->insn_rip = core->rip;

@@ -507,8 +507,11 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
     }
 
 execute:;
-    /* ---- execute */
-    int st = v3_exec(&ctx, &in);
+    /* ---- execute.  An instruction without semantics here (the #UD fallback
+     * of a model that does not report it) reached memory on the CPU that
+     * faulted, so that CPU has it: the emulator's gap, reported as
+     * unsupported, not an architectural #UD. */
+    int st = in.handler == v3_op_ud_unreported ? V3_X_UNSUPPORTED : v3_exec(&ctx, &in);
     switch (st) {
     case V3_X_NEXT:
     case V3_X_JUMP:

@@ -14,10 +14,13 @@
 #include "emu/insn.h"
 #include "emu/x87.h"
 #include "cpu/system/system.h"
+#include <v3/cpu.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }
 static inline unsigned iopl(const struct v3_core *c) { return (unsigned)((c->rflags >> 12) & 3); }
+
+static inline bool canon48(uint64_t v) { return (uint64_t)((int64_t)(v << 16) >> 16) == v; }
 
 /* Map a system-level return code to a handler status. */
 static int sys_status(struct v3_emu_ctx *ctx, int rc)
@@ -155,6 +158,8 @@ static int op_lgdt_lidt(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     memcpy(&base, b + 2, bsz);
     if (bsz == 4 && in->opsize == 2)
         base &= 0xffffff;
+    if (bsz == 8 && !canon48(base))
+        return v3_exc_gp0(ctx);       /* AMD APM: the new base address is non-canonical */
     if (in->mnemonic == ZYDIS_MNEMONIC_LGDT) {
         c->gdtr.base = base;
         c->gdtr.limit = limit;
@@ -235,8 +240,14 @@ static int op_lldt_ltr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return v3_raise(ctx, V3_EXC_NP, 1, sel & 0xfffc);
     struct v3_segment s;
     v3_cpu_desc_to_seg(d[0], sel, &s);
-    if (c->efer & V3_EFER_LMA)
+    if (c->efer & V3_EFER_LMA) {
+        /* 16-byte descriptor: the upper half's type field must be 0, the base canonical */
+        if (((d[1] >> 40) & 0x1f) != 0)
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
         s.base |= (d[1] & 0xffffffffull) << 32;
+        if (!canon48(s.base))
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
+    }
     if (ltr) {
         /* mark busy in the GDT */
         uint8_t acc = (uint8_t)((d[0] >> 40) | 2);
@@ -408,17 +419,20 @@ static int op_rdtscp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* RDPMC: no performance counters are modelled; the general-purpose ones read 0. */
+/* RDPMC: nothing counts.  ECX 0-3 are AMD's legacy counters: the values
+ * last written to PERF_CTR0-3 (0 on an Intel model, which has no counters
+ * in this range modelled); other indexes #GP(0). */
 static int op_rdpmc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
+    uint32_t i = (uint32_t)c->gpr[V3_RCX];
 
-    if (pmode(c) && c->cpl > 0 && !(c->cr4 & V3_CR4_PCE))
+    if (pmode(c) && (c->cpl > 0 || vm86(c)) && !(c->cr4 & V3_CR4_PCE))
         return v3_exc_gp0(ctx);
-    if ((uint32_t)c->gpr[V3_RCX] >= 4)
+    if (i >= 4)
         return v3_exc_gp0(ctx);
-    c->gpr[V3_RAX] = 0;
-    c->gpr[V3_RDX] = 0;
+    c->gpr[V3_RAX] = (uint32_t)c->msr_inert.perf_ctr[i];
+    c->gpr[V3_RDX] = (uint32_t)(c->msr_inert.perf_ctr[i] >> 32);
     return V3_X_NEXT;
 }
 
@@ -722,14 +736,39 @@ static void flat_seg(struct v3_segment *s, uint16_t sel, unsigned dpl, bool code
                            (code && l64 ? V3_SEG_L : V3_SEG_DB));
 }
 
+/* Vendor of the core's CPU model (CPUID leaf 0): the SYSCALL/SYSENTER rules differ. */
+static bool model_intel(struct v3_core *c)
+{
+    uint32_t id[4];
+    v3_cpu_cpuid(c, 0, 0, id);
+    return id[1] == 0x756e6547u;          /* "Genu" */
+}
+
 static int op_syscall(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     uint64_t fl = v3_core_get_rflags(c);
     uint16_t sel = (uint16_t)(c->star >> 32) & 0xfffc;
 
-    if (!(c->efer & V3_EFER_SCE) || !(c->efer & V3_EFER_LMA))
+    if (!(c->efer & V3_EFER_SCE))
         return v3_exc_ud(ctx);
+    if (c->mode != V3_MODE_LONG64 && model_intel(c))
+        return v3_exc_ud(ctx);            /* Intel: SYSCALL only in 64-bit mode */
+    if (!(c->efer & V3_EFER_LMA)) {
+        /* AMD legacy mode: ECX = return EIP, CS:EIP from STAR, flat ring-0
+         * CS/SS, VM IF RF cleared (AMD APM vol. 3, SYSCALL).  Real mode is
+         * not handled (#UD). */
+        if (!pmode(c))
+            return v3_exc_ud(ctx);
+        c->gpr[V3_RCX] = (uint32_t)(c->rip + in->len);
+        flat_seg(&c->seg[V3_CS], sel, 0, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)(sel + 8), 0, false, false);
+        c->rip = (uint32_t)c->star;
+        v3_core_set_rflags(c, fl & ~(V3_FLAG_VM | V3_FLAG_IF | V3_FLAG_RF));
+        v3_core_update_mode(c);
+        c->cpl = 0;
+        return V3_X_JUMP;
+    }
     c->gpr[V3_RCX] = c->rip + in->len;
     c->gpr[V3_R11] = fl & ~V3_FLAG_RF;
     flat_seg(&c->seg[V3_CS], sel, 0, true, true);
@@ -747,7 +786,21 @@ static int op_sysret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t base = (uint16_t)(c->star >> 48);
     bool to64 = in->opsize == 8;
 
-    if (!(c->efer & V3_EFER_SCE) || c->mode != V3_MODE_LONG64)
+    if (!(c->efer & V3_EFER_SCE))
+        return v3_exc_ud(ctx);
+    if (!(c->efer & V3_EFER_LMA) && !model_intel(c)) {
+        /* AMD legacy mode: CS = STAR[63:48] | 3, SS = that + 8, EIP = ECX, IF set */
+        if (!pmode(c) || vm86(c) || c->cpl != 0)
+            return v3_exc_gp0(ctx);
+        flat_seg(&c->seg[V3_CS], (uint16_t)(base | 3), 3, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)((base + 8) | 3), 3, false, false);
+        c->rip = (uint32_t)c->gpr[V3_RCX];
+        v3_core_set_rflags(c, v3_core_get_rflags(c) | V3_FLAG_IF);
+        v3_core_update_mode(c);
+        c->cpl = 3;
+        return V3_X_JUMP;
+    }
+    if (c->mode != V3_MODE_LONG64)
         return v3_exc_ud(ctx);
     if (c->cpl != 0)
         return v3_exc_gp0(ctx);
@@ -774,6 +827,9 @@ static int op_sysenter(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool lma = (c->efer & V3_EFER_LMA) != 0;
 
+    if (lma && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSENTER is #UD in long mode (APM vol. 3) */
+
     if (!pmode(c))
         return v3_exc_gp0(ctx);
     if (sel == 0)
@@ -794,6 +850,8 @@ static int op_sysexit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool to64 = in->opsize == 8;
 
+    if ((c->efer & V3_EFER_LMA) && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSEXIT is #UD in long mode */
     if (!pmode(c) || vm86(c))
         return v3_exc_gp0(ctx);
     if (c->cpl != 0 || sel == 0)
@@ -1192,8 +1250,10 @@ int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t s
     }
     if (!lm && (gtype == 0xb || gtype == 0x3))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);        /* busy TSS */
+    if (gtype == 0x1 && !lm)
+        return V3_X_UNSUPPORTED;          /* task switch to a 16-bit TSS: not implemented */
     if (gtype != 0xc && !(gtype == 4 && !lm))
-        return V3_X_UNSUPPORTED;          /* 16-bit TSS */
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);   /* LDT, interrupt/trap gate, reserved */
     if (((g[0] >> 45) & 3) < cpl || ((g[0] >> 45) & 3) < (sel & 3u))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
     if (!((g[0] >> 47) & 1))

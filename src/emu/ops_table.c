@@ -2,7 +2,8 @@
 /*
  * The list of handler families.  To add a family: one extern line and one
  * array line (see src/emu/insn.h, section 3).  Order matters only for a
- * mnemonic registered twice (the first wins).
+ * mnemonic registered twice (the first wins).  A mnemonic in no family
+ * runs its architectural rule or raises #UD (src/emu/ops_arch.c).
  */
 #include <stddef.h>
 #include "emu/insn.h"
@@ -22,6 +23,8 @@ extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system inst
 extern const struct v3_op_entry v3_ops_x87_trans[]; /* ops_x87_trans.c: x87 transcendentals */
 extern const struct v3_op_entry v3_ops_bmi[];      /* ops_bmi.c: BMI1 ANDN BEXTR BLSI BLSMSK BLSR, CLFLUSH(OPT) */
 extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_xsave[];    /* ops_xsave.c: XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV */
+extern const struct v3_op_entry v3_ops_rand[];     /* ops_rand.c: RDRAND, RDSEED (host entropy) */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -39,5 +42,7 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_x87,
     v3_ops_x87_trans,
     v3_ops_bmi,
+    v3_ops_xsave,
+    v3_ops_rand,
     NULL,
 };

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +234,22 @@ static int posix_membarrier_ok(void)
     return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
+static int posix_entropy(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static struct v3_os_hooks posix_hooks;
 
 static void posix_probe(void)
@@ -265,6 +283,7 @@ static struct v3_os_hooks posix_hooks = {
     .event_wait = posix_event_wait,
     .event_signal = posix_event_signal,
     .wall_ns = posix_wall_ns,
+    .entropy = posix_entropy,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

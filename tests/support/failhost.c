@@ -127,6 +127,14 @@ static void t_event_wait(void *ev, uint64_t ns)
     base->event_wait(ev, ns);
 }
 long v3t_wait_count(void) { return __atomic_load_n(&waits, __ATOMIC_RELAXED); }
+static int entropy_fail;
+static int t_entropy(void *buf, size_t len)
+{
+    if (__atomic_load_n(&entropy_fail, __ATOMIC_RELAXED))
+        return -1;
+    return base->entropy(buf, len);
+}
+void v3t_entropy_fail(int on) { __atomic_store_n(&entropy_fail, on, __ATOMIC_RELAXED); }
 
 const struct v3_os_hooks *v3t_host(void)
 {
@@ -147,6 +155,10 @@ const struct v3_os_hooks *v3t_host(void)
         if (base->event_wait)
             hooks.event_wait = t_event_wait;
         echo = getenv("V3T_LOG") != NULL;
+        if (base->entropy)
+            hooks.entropy = t_entropy;
+        if (getenv("V3T_NO_ENTROPY"))
+            hooks.entropy = NULL;          /* a host without an entropy source */
         if (getenv("V3T_NO_BARRIER_ALL"))
             hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */
     }

@@ -19,7 +19,8 @@ extern const struct v3_op_entry v3_ops_branch[];   /* ops_branch.c: JMP Jcc CALL
 extern const struct v3_op_entry v3_ops_misc[];     /* ops_misc.c: XLAT CBW.. LAHF flags PUSHA ENTER PUSHF BCD LZCNT BSWAP NOP UD CPUID RDTSC */
 extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store/arithmetic, FNSAVE/FRSTOR */
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
-extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_vint[];     /* ops_vint.c: MMX, SSE-SSE4.2 integer SIMD, CRC32 */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -33,6 +34,7 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_branch,
     v3_ops_misc,
     v3_ops_simd,
+    v3_ops_vint,
     v3_ops_system,
     v3_ops_x87,
     NULL,

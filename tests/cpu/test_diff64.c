@@ -21,6 +21,7 @@
 
 static long n_cases = 100000;
 static uint64_t seed0 = 0x5eed0001;
+static int print_all;   /* --print: list every sequence */
 
 #define GUEST_MEM   (4u << 20)
 #define GPA_WINDOW  0x200000ull           /* linear 0x20000000 (2 MiB page) */
@@ -77,6 +78,8 @@ static void random_state(struct v3n_state *st, uint64_t *rng)
             uint64_t v = x64_rand(rng);
             memcpy(&st->xmm[i][j], &v, 8);
         }
+    for (int i = 0; i < 8; i++)
+        st->mm[i] = x64_rand(rng);
 }
 
 static const char *gname[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -86,7 +89,8 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
 {
     uint64_t rng = seed;
     struct x64seq seq;
-    struct x64seq_opts o = { .min_insns = 4, .max_insns = 24, .sse = 1, .branches = 1, .stack = 1 };
+    struct x64seq_opts o = { .min_insns = 4, .max_insns = 24, .sse = 1, .simd = 1, .branches = 1,
+                               .stack = 1 };
     struct v3n_state in;
     struct v3n_result nat;
     static uint8_t data0[DATA_SIZE];
@@ -107,7 +111,7 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
     /* native */
     memcpy((void *)(uintptr_t)X64_SCRATCH, data0, DATA_SIZE);
     in.rip = X64_WINDOW;
-    assert_int_equal(v3n_run(seq.code, seq.len, &in, 0, &nat), 0);
+    assert_int_equal(v3n_run(seq.code, seq.len, &in, V3N_MMX, &nat), 0);
     if (nat.vector >= 0) {
         fprintf(stderr, "seed %#llx: native fault vector %d at %#llx (generator bug)\n",
                 (unsigned long long)seed, nat.vector, (unsigned long long)nat.st.rip);
@@ -125,6 +129,10 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
     c->halted = 0;  /* a new start: resume the vCPU out of its HLT */
     v3_core_set_rflags(c, in.rflags | V3_FLAG_IF);
     memcpy(c->fpu.xmm, in.xmm, sizeof(in.xmm));
+    for (int i = 0; i < 8; i++) {                   /* MM0-7 as the harness loads them (MOVQ) */
+        memcpy(c->fpu.st[i], &in.mm[i], 8);
+        c->fpu.st[i][8] = c->fpu.st[i][9] = 0xff;
+    }
     rc = v3_emu_backend.run(c, &ex);
     if (!(ex.reason == V3_EXIT_HLT ||
           (ex.reason == V3_EXIT_ERROR && ex.error.code == V3_EUNSUPPORTED && ex.insn_rip == X64_WINDOW + seq.len))) {
@@ -151,6 +159,12 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
                 fprintf(stderr, "seed %#llx: xmm%d differs\n", (unsigned long long)seed, i);
                 bad = 1;
             }
+        for (int i = 0; i < 8; i++)
+            if (memcmp(c->fpu.st[i], &nat.st.mm[i], 8)) {
+                fprintf(stderr, "seed %#llx: mm%d native %#llx cpu %#llx\n", (unsigned long long)seed, i,
+                        (unsigned long long)nat.st.mm[i], *(unsigned long long *)c->fpu.st[i]);
+                bad = 1;
+            }
         for (unsigned i = 0; i < DATA_SIZE; i++)
             if (gdata[i] != ((uint8_t *)(uintptr_t)X64_SCRATCH)[i]) {
                 fprintf(stderr, "seed %#llx: memory +%#x native %02x cpu %02x\n", (unsigned long long)seed,
@@ -174,7 +188,7 @@ static void test_diff64(void **state)
     guest_init(&g);
     guest_long_mode(g.core);
     for (long i = 0; i < n_cases && fails < 5; i++)
-        fails += run_case(&g, seed0 + (uint64_t)i * 0x9E3779B97F4A7C15ull, 0);
+        fails += run_case(&g, seed0 + (uint64_t)i * 0x9E3779B97F4A7C15ull, print_all);
     printf("diff64: %ld sequences, %ld mismatches, %llu instructions on the software CPU\n", n_cases, fails,
            (unsigned long long)g.core->insn_count);
     v3_free_vm(g.vm);
@@ -186,6 +200,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--cases") && i + 1 < argc)
             n_cases = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--print"))
+            print_all = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed0 = strtoull(argv[++i], NULL, 0);
     }

@@ -489,6 +489,174 @@ static void gen_sse(struct gen *g)
     emit_req(g, &r, 0);
 }
 
+/* ---------------------------------------------------------------- MMX / SSE-SSE4.2 integer SIMD */
+
+enum { V_X = 1, V_M = 2, V_I = 4 };   /* XMM form, MMX form, imm8 */
+
+struct vform { ZydisMnemonic mn; uint8_t f; };
+
+#define VF(m, f) { ZYDIS_MNEMONIC_##m, f }
+static const struct vform vlanes[] = {
+    VF(PAND, V_X | V_M), VF(PANDN, V_X | V_M), VF(POR, V_X | V_M), VF(PXOR, V_X | V_M),
+    VF(ANDPS, V_X), VF(ANDPD, V_X), VF(ANDNPS, V_X), VF(ANDNPD, V_X), VF(ORPS, V_X), VF(ORPD, V_X),
+    VF(XORPS, V_X), VF(XORPD, V_X),
+    VF(PADDB, V_X | V_M), VF(PADDW, V_X | V_M), VF(PADDD, V_X | V_M), VF(PADDQ, V_X | V_M),
+    VF(PSUBB, V_X | V_M), VF(PSUBW, V_X | V_M), VF(PSUBD, V_X | V_M), VF(PSUBQ, V_X | V_M),
+    VF(PADDSB, V_X | V_M), VF(PADDSW, V_X | V_M), VF(PADDUSB, V_X | V_M), VF(PADDUSW, V_X | V_M),
+    VF(PSUBSB, V_X | V_M), VF(PSUBSW, V_X | V_M), VF(PSUBUSB, V_X | V_M), VF(PSUBUSW, V_X | V_M),
+    VF(PMULLW, V_X | V_M), VF(PMULHW, V_X | V_M), VF(PMULHUW, V_X | V_M), VF(PMULHRSW, V_X | V_M),
+    VF(PMULUDQ, V_X | V_M), VF(PMULDQ, V_X), VF(PMULLD, V_X), VF(PMADDWD, V_X | V_M),
+    VF(PMADDUBSW, V_X | V_M), VF(PAVGB, V_X | V_M), VF(PAVGW, V_X | V_M),
+    VF(PMINUB, V_X | V_M), VF(PMAXUB, V_X | V_M), VF(PMINSW, V_X | V_M), VF(PMAXSW, V_X | V_M),
+    VF(PMINSB, V_X), VF(PMAXSB, V_X), VF(PMINUW, V_X), VF(PMAXUW, V_X),
+    VF(PMINUD, V_X), VF(PMAXUD, V_X), VF(PMINSD, V_X), VF(PMAXSD, V_X),
+    VF(PSADBW, V_X | V_M), VF(MPSADBW, V_X | V_I),
+    VF(PCMPEQB, V_X | V_M), VF(PCMPEQW, V_X | V_M), VF(PCMPEQD, V_X | V_M), VF(PCMPEQQ, V_X),
+    VF(PCMPGTB, V_X | V_M), VF(PCMPGTW, V_X | V_M), VF(PCMPGTD, V_X | V_M), VF(PCMPGTQ, V_X),
+    VF(PSLLW, V_X | V_M), VF(PSLLD, V_X | V_M), VF(PSLLQ, V_X | V_M), VF(PSRLW, V_X | V_M),
+    VF(PSRLD, V_X | V_M), VF(PSRLQ, V_X | V_M), VF(PSRAW, V_X | V_M), VF(PSRAD, V_X | V_M),
+    VF(PACKSSWB, V_X | V_M), VF(PACKUSWB, V_X | V_M), VF(PACKSSDW, V_X | V_M), VF(PACKUSDW, V_X),
+    VF(PUNPCKLBW, V_X | V_M), VF(PUNPCKHBW, V_X | V_M), VF(PUNPCKLWD, V_X | V_M),
+    VF(PUNPCKHWD, V_X | V_M), VF(PUNPCKLDQ, V_X | V_M), VF(PUNPCKHDQ, V_X | V_M),
+    VF(PUNPCKLQDQ, V_X), VF(PUNPCKHQDQ, V_X), VF(UNPCKLPS, V_X), VF(UNPCKHPS, V_X),
+    VF(UNPCKLPD, V_X), VF(UNPCKHPD, V_X),
+    VF(PSHUFB, V_X | V_M), VF(PSHUFW, V_M | V_I), VF(PSHUFD, V_X | V_I), VF(PSHUFLW, V_X | V_I),
+    VF(PSHUFHW, V_X | V_I), VF(SHUFPS, V_X | V_I), VF(SHUFPD, V_X | V_I), VF(PALIGNR, V_X | V_M | V_I),
+    VF(PHADDW, V_X | V_M), VF(PHADDD, V_X | V_M), VF(PHADDSW, V_X | V_M), VF(PHSUBW, V_X | V_M),
+    VF(PHSUBD, V_X | V_M), VF(PHSUBSW, V_X | V_M),
+    VF(PSIGNB, V_X | V_M), VF(PSIGNW, V_X | V_M), VF(PSIGND, V_X | V_M),
+    VF(PABSB, V_X | V_M), VF(PABSW, V_X | V_M), VF(PABSD, V_X | V_M),
+    VF(PBLENDW, V_X | V_I), VF(BLENDPS, V_X | V_I), VF(BLENDPD, V_X | V_I), VF(PHMINPOSUW, V_X),
+    VF(MOVNTDQA, V_X),
+};
+/* PMOVSX/ZX: memory source of 8, 4 or 2 bytes */
+static const struct { ZydisMnemonic mn; uint8_t msize; } vmovx[] = {
+    { ZYDIS_MNEMONIC_PMOVSXBW, 8 }, { ZYDIS_MNEMONIC_PMOVSXBD, 4 }, { ZYDIS_MNEMONIC_PMOVSXBQ, 2 },
+    { ZYDIS_MNEMONIC_PMOVSXWD, 8 }, { ZYDIS_MNEMONIC_PMOVSXWQ, 4 }, { ZYDIS_MNEMONIC_PMOVSXDQ, 8 },
+    { ZYDIS_MNEMONIC_PMOVZXBW, 8 }, { ZYDIS_MNEMONIC_PMOVZXBD, 4 }, { ZYDIS_MNEMONIC_PMOVZXBQ, 2 },
+    { ZYDIS_MNEMONIC_PMOVZXWD, 8 }, { ZYDIS_MNEMONIC_PMOVZXWQ, 4 }, { ZYDIS_MNEMONIC_PMOVZXDQ, 8 },
+};
+
+static ZydisRegister rxmm(struct gen *g) { return (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rnd(g, 16)); }
+static ZydisRegister rmm(struct gen *g) { return (ZydisRegister)(ZYDIS_REGISTER_MM0 + rnd(g, 8)); }
+
+/* an imm8 biased towards the small values that select lanes and shift counts */
+static uint64_t vimm(struct gen *g)
+{
+    return rnd(g, 3) ? rnd(g, 34) : rnd(g, 256);
+}
+
+static void gen_simd(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    unsigned k = rnd(g, 100);
+    int mmx = rnd(g, 3) == 0;
+    if (k < 60) {
+        const struct vform *f = &vlanes[rnd(g, sizeof(vlanes) / sizeof(vlanes[0]))];
+        int imm = (f->f & V_I) != 0;
+        if (!(f->f & V_M)) mmx = 0;
+        if (!(f->f & V_X)) mmx = 1;
+        req_init(&r, f->mn, imm ? 3 : 2);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        if (f->mn == ZYDIS_MNEMONIC_MOVNTDQA || rnd(g, 2))
+            r.operands[1] = op_mem(g, mmx ? 8 : 16, mmx ? 1 : 16);
+        else
+            r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+        if (imm)
+            r.operands[2] = op_imm(vimm(g));
+    } else if (k < 66) {            /* shift by immediate */
+        static const ZydisMnemonic sh[] = {
+            ZYDIS_MNEMONIC_PSLLW, ZYDIS_MNEMONIC_PSLLD, ZYDIS_MNEMONIC_PSLLQ, ZYDIS_MNEMONIC_PSRLW,
+            ZYDIS_MNEMONIC_PSRLD, ZYDIS_MNEMONIC_PSRLQ, ZYDIS_MNEMONIC_PSRAW, ZYDIS_MNEMONIC_PSRAD,
+            ZYDIS_MNEMONIC_PSLLDQ, ZYDIS_MNEMONIC_PSRLDQ };
+        unsigned i = rnd(g, 10);
+        if (i >= 8) mmx = 0;
+        req_init(&r, sh[i], 2);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[1] = op_imm(vimm(g));
+    } else if (k < 71) {
+        unsigned i = rnd(g, sizeof(vmovx) / sizeof(vmovx[0]));
+        req_init(&r, vmovx[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, vmovx[i].msize, 1);
+    } else if (k < 75) {            /* PINSRB/W/D/Q */
+        static const ZydisMnemonic ins[] = { ZYDIS_MNEMONIC_PINSRB, ZYDIS_MNEMONIC_PINSRW,
+                                             ZYDIS_MNEMONIC_PINSRD, ZYDIS_MNEMONIC_PINSRQ };
+        unsigned i = rnd(g, 4), sz = 1u << i;
+        if (i != 1) mmx = 0;
+        req_init(&r, ins[i], 3);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, sz == 8 ? 8 : 4)) : op_mem(g, (int)sz, 1);
+        r.operands[2] = op_imm(vimm(g));
+    } else if (k < 79) {            /* PEXTRB/W/D/Q, EXTRACTPS */
+        static const ZydisMnemonic ext[] = { ZYDIS_MNEMONIC_PEXTRB, ZYDIS_MNEMONIC_PEXTRW,
+                                             ZYDIS_MNEMONIC_PEXTRD, ZYDIS_MNEMONIC_PEXTRQ,
+                                             ZYDIS_MNEMONIC_EXTRACTPS };
+        unsigned i = rnd(g, 5), sz = i == 4 ? 4 : 1u << i;
+        int mem = rnd(g, 2);
+        if (i != 1 || mem) mmx = 0;
+        req_init(&r, ext[i], 3);
+        r.operands[0] = mem ? op_mem(g, (int)sz, 1) : op_reg(rgpr(g, sz == 8 ? 8 : 4));
+        r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[2] = op_imm(vimm(g));
+    } else if (k < 81) {
+        req_init(&r, ZYDIS_MNEMONIC_INSERTPS, 3);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 4, 1);
+        r.operands[2] = op_imm(rnd(g, 256));
+    } else if (k < 83) {
+        req_init(&r, ZYDIS_MNEMONIC_PTEST, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 16);
+    } else if (k < 85) {
+        static const ZydisMnemonic mk[] = { ZYDIS_MNEMONIC_PMOVMSKB, ZYDIS_MNEMONIC_MOVMSKPS,
+                                            ZYDIS_MNEMONIC_MOVMSKPD };
+        unsigned i = rnd(g, 3);
+        if (i) mmx = 0;
+        req_init(&r, mk[i], 2);
+        r.operands[0] = op_reg(rgpr(g, rnd(g, 2) ? 4 : 8));
+        r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+    } else if (k < 88) {
+        static const ZydisMnemonic hl[] = { ZYDIS_MNEMONIC_MOVHPS, ZYDIS_MNEMONIC_MOVLPS,
+                                            ZYDIS_MNEMONIC_MOVHPD, ZYDIS_MNEMONIC_MOVLPD };
+        req_init(&r, hl[rnd(g, 4)], 2);
+        if (rnd(g, 2)) { r.operands[0] = op_reg(rxmm(g)); r.operands[1] = op_mem(g, 8, 1); }
+        else { r.operands[0] = op_mem(g, 8, 1); r.operands[1] = op_reg(rxmm(g)); }
+    } else if (k < 90) {
+        req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_MOVHLPS : ZYDIS_MNEMONIC_MOVLHPS, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = op_reg(rxmm(g));
+    } else if (k < 92) {
+        if (rnd(g, 2)) {
+            req_init(&r, ZYDIS_MNEMONIC_MOVQ2DQ, 2); r.operands[0] = op_reg(rxmm(g)); r.operands[1] = op_reg(rmm(g));
+        } else {
+            req_init(&r, ZYDIS_MNEMONIC_MOVDQ2Q, 2); r.operands[0] = op_reg(rmm(g)); r.operands[1] = op_reg(rxmm(g));
+        }
+    } else if (k < 93) {
+        req_init(&r, ZYDIS_MNEMONIC_MOVNTQ, 2);
+        r.operands[0] = op_mem(g, 8, 1);
+        r.operands[1] = op_reg(rmm(g));
+    } else if (k < 96) {            /* PBLENDVB / BLENDVPS / BLENDVPD (XMM0 implicit) */
+        static const ZydisMnemonic bv[] = { ZYDIS_MNEMONIC_PBLENDVB, ZYDIS_MNEMONIC_BLENDVPS,
+                                            ZYDIS_MNEMONIC_BLENDVPD };
+        req_init(&r, bv[rnd(g, 3)], 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 16);
+    } else if (k < 99) {            /* CRC32 */
+        int dsz = rnd(g, 2) ? 8 : 4;
+        static const int ssz[] = { 1, 2, 4, 8 };
+        int sz = ssz[rnd(g, 4)];
+        if (dsz == 4 && sz == 8) sz = 4;
+        if (dsz == 8 && (sz == 2 || sz == 4)) sz = 1;
+        req_init(&r, ZYDIS_MNEMONIC_CRC32, 2);
+        r.operands[0] = op_reg(rgpr(g, dsz));
+        r.operands[1] = rnd(g, 2) ? op_mem(g, sz, 1) : op_reg(sz == 1 ? gpr(wreg(g), 1) : rgpr(g, sz));
+    } else {
+        req_init(&r, ZYDIS_MNEMONIC_EMMS, 0);
+    }
+    emit_req(g, &r, 0);
+}
+
 /* REP string operation on the scratch buffer (composite). */
 static void gen_string(struct gen *g)
 {
@@ -571,6 +739,10 @@ static void gen_mxcsr(struct gen *g)
 static void gen_flat(struct gen *g)
 {
     unsigned k = rnd(g, 100);
+    if (g->o->simd && !g->in_frame && rnd(g, 3) == 0) {
+        gen_simd(g);
+        return;
+    }
     if (k < 24) gen_alu2(g);
     else if (k < 34) gen_unary(g);
     else if (k < 44) gen_shift(g);

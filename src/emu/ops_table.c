@@ -21,6 +21,7 @@ extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
 extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: FXSAVE, MXCSR */
 extern const struct v3_op_entry v3_ops_vint[];     /* ops_vint.c: MMX, SSE-SSE4.2 integer SIMD, CRC32 */
+extern const struct v3_op_entry v3_ops_vfp[];      /* ops_vfp.c: SSE-SSE4.1 floating point */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -35,6 +36,7 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_misc,
     v3_ops_simd,
     v3_ops_vint,
+    v3_ops_vfp,
     v3_ops_system,
     v3_ops_x87,
     NULL,

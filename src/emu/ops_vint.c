@@ -424,6 +424,9 @@ static int compute(unsigned mn, unsigned n, union vv *a, const union vv *b, unsi
     case ZYDIS_MNEMONIC_MOVQ2DQ: r.q[0] = b->q[0]; break;
     case ZYDIS_MNEMONIC_MOVDQ2Q: r.q[0] = b->q[0]; break;
     case ZYDIS_MNEMONIC_MOVNTDQA: r = *b; break;
+    case ZYDIS_MNEMONIC_MOVDDUP: r.q[0] = r.q[1] = b->q[0]; break;
+    case ZYDIS_MNEMONIC_MOVSHDUP: r.d[0] = r.d[1] = b->d[1]; r.d[2] = r.d[3] = b->d[3]; break;
+    case ZYDIS_MNEMONIC_MOVSLDUP: r.d[0] = r.d[1] = b->d[0]; r.d[2] = r.d[3] = b->d[2]; break;
     default:
         return -1;
     }
@@ -751,7 +754,7 @@ const struct v3_op_entry v3_ops_vint[] = {
     L(PBLENDVB), L(BLENDVPS), L(BLENDVPD), L(PBLENDW), L(BLENDPS), L(BLENDPD),
     L(PMOVSXBW), L(PMOVSXBD), L(PMOVSXBQ), L(PMOVSXWD), L(PMOVSXWQ), L(PMOVSXDQ),
     L(PMOVZXBW), L(PMOVZXBD), L(PMOVZXBQ), L(PMOVZXWD), L(PMOVZXWQ), L(PMOVZXDQ),
-    L(PHMINPOSUW), L(MOVHLPS), L(MOVLHPS), L(MOVQ2DQ), L(MOVDQ2Q), L(MOVNTDQA),
+    L(PHMINPOSUW), L(MOVHLPS), L(MOVLHPS), L(MOVQ2DQ), L(MOVDQ2Q), L(MOVNTDQA), L(MOVDDUP), L(MOVSHDUP), L(MOVSLDUP),
     { ZYDIS_MNEMONIC_EMMS, 0, op_emms },
     { ZYDIS_MNEMONIC_PEXTRB, 0, op_extract }, { ZYDIS_MNEMONIC_PEXTRW, 0, op_extract },
     { ZYDIS_MNEMONIC_PEXTRD, 0, op_extract }, { ZYDIS_MNEMONIC_PEXTRQ, 0, op_extract },

@@ -78,6 +78,23 @@ static void random_state(struct v3n_state *st, uint64_t *rng)
             uint64_t v = x64_rand(rng);
             memcpy(&st->xmm[i][j], &v, 8);
         }
+    /* floating-point specials in some lanes: zeros, infinities, QNaN/SNaN, denormals, ones */
+    static const uint32_t sp32[] = { 0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u,
+                                     0x00000001u, 0x807fffffu, 0x3f800000u, 0x00800000u, 0x7f7fffffu };
+    static const uint64_t sp64[] = { 0, 0x8000000000000000ull, 0x7ff0000000000000ull, 0x7ff8000000000000ull,
+                                     0x7ff0000000000001ull, 0x0000000000000001ull, 0x800fffffffffffffull,
+                                     0x3ff0000000000000ull, 0x0010000000000000ull, 0x7fefffffffffffffull,
+                                     0x41e0000000000000ull, 0xc3e0000000000000ull };
+    for (int i = 0; i < 16; i++) {
+        if (x64_rand(rng) % 4)
+            continue;
+        for (int j = 0; j < 16; j += 4)
+            if (x64_rand(rng) % 3 == 0)
+                memcpy(&st->xmm[i][j], &sp32[x64_rand(rng) % 11], 4);
+        for (int j = 0; j < 16; j += 8)
+            if (x64_rand(rng) % 4 == 0)
+                memcpy(&st->xmm[i][j], &sp64[x64_rand(rng) % 12], 8);
+    }
     for (int i = 0; i < 8; i++)
         st->mm[i] = x64_rand(rng);
 }

@@ -546,11 +546,101 @@ static uint64_t vimm(struct gen *g)
     return rnd(g, 3) ? rnd(g, 34) : rnd(g, 256);
 }
 
+/* SSE-SSE4.1 floating point (and the SSE3 duplicating moves): kinds of operand lists */
+enum { FK_XX, FK_XXI, FK_MX, FK_XM, FK_RX, FK_XR };
+static const struct { ZydisMnemonic mn; uint8_t msize, kind; } vfp[] = {
+#define P(m) { ZYDIS_MNEMONIC_##m, 16, FK_XX }
+#define S4(m) { ZYDIS_MNEMONIC_##m, 4, FK_XX }
+#define S8(m) { ZYDIS_MNEMONIC_##m, 8, FK_XX }
+    P(ADDPS), P(ADDPD), S4(ADDSS), S8(ADDSD), P(SUBPS), P(SUBPD), S4(SUBSS), S8(SUBSD),
+    P(MULPS), P(MULPD), S4(MULSS), S8(MULSD), P(DIVPS), P(DIVPD), S4(DIVSS), S8(DIVSD),
+    P(MINPS), P(MINPD), S4(MINSS), S8(MINSD), P(MAXPS), P(MAXPD), S4(MAXSS), S8(MAXSD),
+    P(SQRTPS), P(SQRTPD), S4(SQRTSS), S8(SQRTSD), P(RCPPS), S4(RCPSS), P(RSQRTPS), S4(RSQRTSS),
+    P(ADDSUBPS), P(ADDSUBPD), P(HADDPS), P(HADDPD), P(HSUBPS), P(HSUBPD),
+    S8(CVTPS2PD), P(CVTPD2PS), S4(CVTSS2SD), S8(CVTSD2SS), P(CVTDQ2PS), P(CVTPS2DQ), P(CVTTPS2DQ),
+    S8(CVTDQ2PD), P(CVTPD2DQ), P(CVTTPD2DQ), S8(MOVDDUP), P(MOVSHDUP), P(MOVSLDUP),
+    S4(COMISS), S4(UCOMISS), S8(COMISD), S8(UCOMISD),
+#undef P
+#undef S4
+#undef S8
+    { ZYDIS_MNEMONIC_CMPPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_CMPPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_CMPSS, 4, FK_XXI }, { ZYDIS_MNEMONIC_CMPSD, 8, FK_XXI },
+    { ZYDIS_MNEMONIC_ROUNDPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_ROUNDPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_ROUNDSS, 4, FK_XXI }, { ZYDIS_MNEMONIC_ROUNDSD, 8, FK_XXI },
+    { ZYDIS_MNEMONIC_DPPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_DPPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_CVTPS2PI, 8, FK_MX }, { ZYDIS_MNEMONIC_CVTTPS2PI, 8, FK_MX },
+    { ZYDIS_MNEMONIC_CVTPD2PI, 16, FK_MX }, { ZYDIS_MNEMONIC_CVTTPD2PI, 16, FK_MX },
+    { ZYDIS_MNEMONIC_CVTPI2PS, 8, FK_XM }, { ZYDIS_MNEMONIC_CVTPI2PD, 8, FK_XM },
+    { ZYDIS_MNEMONIC_CVTSS2SI, 4, FK_RX }, { ZYDIS_MNEMONIC_CVTTSS2SI, 4, FK_RX },
+    { ZYDIS_MNEMONIC_CVTSD2SI, 8, FK_RX }, { ZYDIS_MNEMONIC_CVTTSD2SI, 8, FK_RX },
+    { ZYDIS_MNEMONIC_CVTSI2SS, 0, FK_XR }, { ZYDIS_MNEMONIC_CVTSI2SD, 0, FK_XR },
+};
+
+static void gen_vfp(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    unsigned i = rnd(g, sizeof(vfp) / sizeof(vfp[0]));
+    int ms = vfp[i].msize, mem = rnd(g, 2);
+    switch (vfp[i].kind) {
+    case FK_XX: case FK_XXI:
+        req_init(&r, vfp[i].mn, vfp[i].kind == FK_XXI ? 3 : 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, ms == 16 ? 16 : 1) : op_reg(rxmm(g));
+        r.operands[2] = op_imm(rnd(g, 2) ? rnd(g, 16) : rnd(g, 256));
+        break;
+    case FK_MX:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, ms == 16 ? 16 : 1) : op_reg(rxmm(g));
+        break;
+    case FK_XM:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, 1) : op_reg(rmm(g));
+        break;
+    case FK_RX:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rgpr(g, rnd(g, 2) ? 4 : 8));
+        r.operands[1] = mem ? op_mem(g, ms, 1) : op_reg(rxmm(g));
+        break;
+    default: {
+        int sz = rnd(g, 2) ? 4 : 8;
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, sz, 1) : op_reg(rgpr(g, sz));
+        break;
+    }
+    }
+    emit_req(g, &r, 0);
+}
+
+/* MOV dword [scratch], imm32; LDMXCSR / STMXCSR on that dword */
+static void mxcsr_op(struct gen *g, int store, uint32_t v, unsigned off)
+{
+    ZydisEncoderRequest r;
+    ZydisEncoderOperand m = op_mem(g, 4, 4);
+    m.mem.base = ZYDIS_REGISTER_R15;
+    m.mem.displacement = off;
+    if (!store) {
+        req_init(&r, ZYDIS_MNEMONIC_MOV, 2); r.operands[0] = m; r.operands[1] = op_imm(v);
+        if (emit_req(g, &r, 0) < 0)
+            return;
+    }
+    req_init(&r, store ? ZYDIS_MNEMONIC_STMXCSR : ZYDIS_MNEMONIC_LDMXCSR, 1);
+    r.operands[0] = m;
+    emit_req(g, &r, 0);
+}
+
 static void gen_simd(struct gen *g)
 {
     ZydisEncoderRequest r;
     unsigned k = rnd(g, 100);
     int mmx = rnd(g, 3) == 0;
+    if (k < 30) {
+        gen_vfp(g);
+        return;
+    }
+    k = rnd(g, 100);
     if (k < 60) {
         const struct vform *f = &vlanes[rnd(g, sizeof(vlanes) / sizeof(vlanes[0]))];
         int imm = (f->f & V_I) != 0;
@@ -900,11 +990,19 @@ void x64seq_generate(struct x64seq *seq, const struct x64seq_opts *o, uint64_t *
     ZydisDecoderInit(&g.dec, g.mm, g.bits == 64 ? ZYDIS_STACK_WIDTH_64 : g.bits == 32 ?
                      ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
     target = o->min_insns + rnd(&g, o->max_insns - o->min_insns + 1);
+    /* simd: a random MXCSR (rounding, DAZ, FTZ, flags; exceptions masked) for the whole
+     * sequence, stored at the end (scratch +0xff0) so its flags are compared, then the default */
+    if (o->simd)
+        mxcsr_op(&g, 0, 0x1f80 | (uint32_t)(x64_rand(rng) & 0xe03f), 0xff8);
     while (seq->ninsns < target && seq->len + 300 < sizeof(seq->code)) {
         unsigned k = rnd(&g, 100);
         if (o->branches && k < 10) gen_branch(&g);
         else if (o->stack && k < 16) gen_stack(&g);
         else gen_flat(&g);
+    }
+    if (o->simd) {
+        mxcsr_op(&g, 1, 0, 0xff0);
+        mxcsr_op(&g, 0, 0x1f80, 0xff8);
     }
     seq->undef_flags = g.undef;
 }

@@ -733,6 +733,125 @@ static int op_crc32(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* ------------------------------------------------------------ SSE4.2 string compares */
+
+static int elem(const union vv *v, unsigned i, unsigned fmt)
+{
+    switch (fmt & 3) {
+    case 0: return v->b[i];
+    case 1: return v->w[i];
+    case 2: return v->sb[i];
+    default: return v->sw[i];
+    }
+}
+
+static unsigned implicit_len(const union vv *v, unsigned n, unsigned fmt)
+{
+    unsigned i = 0;
+    while (i < n && elem(v, i, fmt) != 0)
+        i++;
+    return i;
+}
+
+static unsigned explicit_len(uint64_t r, int w, unsigned n)
+{
+    int64_t v = w ? (int64_t)r : (int64_t)(int32_t)r;
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    return m > n ? n : (unsigned)m;
+}
+
+/* PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM xmm1, xmm2/m128, imm8 (SDM vol. 2, 4.1) */
+static int op_pcmpstr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    unsigned mn = in->mnemonic;
+    int expl = mn == ZYDIS_MNEMONIC_PCMPESTRI || mn == ZYDIS_MNEMONIC_PCMPESTRM;
+    int idx = mn == ZYDIS_MNEMONIC_PCMPESTRI || mn == ZYDIS_MNEMONIC_PCMPISTRI;
+    union vv a, b;
+    unsigned imm, n, la, lb, res1 = 0, res2;
+    int st;
+    if (in->nops < 3 || in->op[0].kind != V3_OPK_REG || in->op[0].cls != V3_RC_XMM)
+        return V3_X_UNSUPPORTED;
+    if ((st = v3_vec_avail(ctx, 0, 1)))
+        return st;
+    if ((st = v3_vec_read(ctx, in, &in->op[1], 0, b.b)))
+        return st;
+    memcpy(a.b, c->fpu.xmm[in->op[0].reg & 15], 16);
+    imm = (unsigned)in->op[2].val & 0xff;
+    n = (imm & 1) ? 8 : 16;
+    if (expl) {
+        int w = (in->prefix & V3_PFX_REX_W) != 0;
+        la = explicit_len(c->gpr[V3_RAX], w, n);
+        lb = explicit_len(c->gpr[V3_RDX], w, n);
+    } else {
+        la = implicit_len(&a, n, imm);
+        lb = implicit_len(&b, n, imm);
+    }
+    switch ((imm >> 2) & 3) {
+    case 0:    /* equal any: b[j] is one of the valid a[i] */
+        for (unsigned j = 0; j < lb; j++)
+            for (unsigned i = 0; i < la; i++)
+                if (elem(&a, i, imm) == elem(&b, j, imm)) {
+                    res1 |= 1u << j;
+                    break;
+                }
+        break;
+    case 1:    /* ranges: a[i] <= b[j] <= a[i+1] for an even i */
+        for (unsigned j = 0; j < lb; j++)
+            for (unsigned i = 0; i + 1 < la; i += 2)
+                if (elem(&a, i, imm) <= elem(&b, j, imm) && elem(&b, j, imm) <= elem(&a, i + 1, imm)) {
+                    res1 |= 1u << j;
+                    break;
+                }
+        break;
+    case 2:    /* equal each: both invalid -> true, one invalid -> false */
+        for (unsigned i = 0; i < n; i++) {
+            int va = i < la, vb = i < lb;
+            if ((!va && !vb) || (va && vb && elem(&a, i, imm) == elem(&b, i, imm)))
+                res1 |= 1u << i;
+        }
+        break;
+    default:   /* equal ordered: the valid part of a occurs in b at j */
+        for (unsigned j = 0; j < n; j++) {
+            unsigned ok = 1;
+            for (unsigned k = 0; k < n - j && k < la; k++) {
+                if (j + k >= lb || elem(&a, k, imm) != elem(&b, j + k, imm)) {
+                    ok = 0;
+                    break;
+                }
+            }
+            res1 |= ok << j;
+        }
+        break;
+    }
+    unsigned all = (1u << n) - 1;
+    switch ((imm >> 4) & 3) {
+    case 1: res2 = ~res1 & all; break;
+    case 3: res2 = (res1 ^ ((1u << lb) - 1)) & all; break;
+    default: res2 = res1; break;
+    }
+    if (idx) {
+        unsigned r = n;
+        if (res2)
+            r = (imm & 0x40) ? 31u - (unsigned)__builtin_clz(res2) : (unsigned)__builtin_ctz(res2);
+        c->gpr[V3_RCX] = r;
+    } else {
+        union vv m;
+        memset(&m, 0, sizeof(m));
+        if (!(imm & 0x40))
+            m.w[0] = (uint16_t)res2;
+        else
+            for (unsigned i = 0; i < n; i++) {
+                if (n == 16) m.b[i] = (res2 >> i & 1) ? 0xff : 0;
+                else m.w[i] = (res2 >> i & 1) ? 0xffff : 0;
+            }
+        memcpy(c->fpu.xmm[0], m.b, 16);
+    }
+    v3_flags_replace_arith(c, (res2 ? V3_FLAG_CF : 0) | (lb < n ? V3_FLAG_ZF : 0) |
+                              (la < n ? V3_FLAG_SF : 0) | ((res2 & 1) ? V3_FLAG_OF : 0));
+    return V3_X_NEXT;
+}
+
 #define L(m) { ZYDIS_MNEMONIC_##m, 0, op_lanes }
 const struct v3_op_entry v3_ops_vint[] = {
     L(PAND), L(PANDN), L(POR), L(PXOR), L(ANDPS), L(ANDPD), L(ANDNPS), L(ANDNPD), L(ORPS), L(ORPD),
@@ -770,6 +889,8 @@ const struct v3_op_entry v3_ops_vint[] = {
     { ZYDIS_MNEMONIC_MOVNTQ, 0, op_movntq },
     { ZYDIS_MNEMONIC_MASKMOVQ, 0, op_maskmov }, { ZYDIS_MNEMONIC_MASKMOVDQU, 0, op_maskmov },
     { ZYDIS_MNEMONIC_CRC32, 0, op_crc32 },
+    { ZYDIS_MNEMONIC_PCMPESTRI, 0, op_pcmpstr }, { ZYDIS_MNEMONIC_PCMPESTRM, 0, op_pcmpstr },
+    { ZYDIS_MNEMONIC_PCMPISTRI, 0, op_pcmpstr }, { ZYDIS_MNEMONIC_PCMPISTRM, 0, op_pcmpstr },
     { 0, 0, NULL },
 };
 #undef L

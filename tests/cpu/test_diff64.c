@@ -102,7 +102,7 @@ static void random_state(struct v3n_state *st, uint64_t *rng)
 static const char *gname[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                   "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
 
-static int run_case(struct guest *g, uint64_t seed, int verbose)
+static int run_case(struct guest *g, uint64_t seed, int verbose, int strmode)
 {
     uint64_t rng = seed;
     struct x64seq seq;
@@ -118,11 +118,26 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
     int bad = 0, rc;
     uint64_t mask;
 
+    if (strmode) {
+        o.strcmp_only = 1;
+        o.branches = o.stack = 0;
+        o.max_insns = 8;
+    }
     x64seq_generate(&seq, &o, &rng);
     random_state(&in, &rng);
     for (unsigned i = 0; i < DATA_SIZE; i += 8) {
         uint64_t v = x64_rand(&rng);
         memcpy(data0 + i, &v, 8);
+    }
+    if (strmode) {
+        /* string-like data: a small alphabet with NULs, so that matches, ranges and
+         * terminators all occur */
+        static const uint8_t alpha[] = { 0, 'a', 'b', 'c', 'a', 'b', 0x80, 0xff };
+        for (unsigned i = 0; i < DATA_SIZE; i++)
+            data0[i] = alpha[x64_rand(&rng) % (x64_rand(&rng) % 2 ? 6 : 8)];
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 16; j++)
+                in.xmm[i][j] = alpha[x64_rand(&rng) % (j > 10 ? 8 : 6)];
     }
 
     /* native */
@@ -195,17 +210,40 @@ static int run_case(struct guest *g, uint64_t seed, int verbose)
     return bad;
 }
 
+static void map_native(void)
+{
+    static int mapped;
+    assert_int_equal(v3n_init(), 0);
+    if (!mapped)
+        assert_int_equal(v3n_map_fixed(X64_SCRATCH, DATA_SIZE), 0);
+    mapped = 1;
+}
+
+static void test_pcmpstr(void **state)
+{
+    struct guest g;
+    long fails = 0, n = n_cases / 4;
+    (void)state;
+    map_native();
+    guest_init(&g);
+    guest_long_mode(g.core);
+    for (long i = 0; i < n && fails < 5; i++)
+        fails += run_case(&g, seed0 + 7 + (uint64_t)i * 0x9E3779B97F4A7C15ull, print_all, 1);
+    printf("pcmpstr: %ld sequences, %ld mismatches\n", n, fails);
+    v3_free_vm(g.vm);
+    assert_int_equal(fails, 0);
+}
+
 static void test_diff64(void **state)
 {
     struct guest g;
     long fails = 0;
     (void)state;
-    assert_int_equal(v3n_init(), 0);
-    assert_int_equal(v3n_map_fixed(X64_SCRATCH, DATA_SIZE), 0);
+    map_native();
     guest_init(&g);
     guest_long_mode(g.core);
     for (long i = 0; i < n_cases && fails < 5; i++)
-        fails += run_case(&g, seed0 + (uint64_t)i * 0x9E3779B97F4A7C15ull, print_all);
+        fails += run_case(&g, seed0 + (uint64_t)i * 0x9E3779B97F4A7C15ull, print_all, 0);
     printf("diff64: %ld sequences, %ld mismatches, %llu instructions on the software CPU\n", n_cases, fails,
            (unsigned long long)g.core->insn_count);
     v3_free_vm(g.vm);
@@ -224,6 +262,6 @@ int main(int argc, char **argv)
     }
     if (getenv("V3_TEST_QUICK"))
         n_cases = n_cases > 2000 ? 2000 : n_cases;
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_diff64) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_diff64), cmocka_unit_test(test_pcmpstr) };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -631,6 +631,30 @@ static void mxcsr_op(struct gen *g, int store, uint32_t v, unsigned off)
     emit_req(g, &r, 0);
 }
 
+/* SSE4.2 string compares; explicit lengths from EAX/EDX, sometimes small or negative */
+static void gen_pcmpstr(struct gen *g)
+{
+    static const ZydisMnemonic sc[] = { ZYDIS_MNEMONIC_PCMPESTRI, ZYDIS_MNEMONIC_PCMPESTRM,
+                                        ZYDIS_MNEMONIC_PCMPISTRI, ZYDIS_MNEMONIC_PCMPISTRM };
+    ZydisEncoderRequest r;
+    unsigned i = rnd(g, 4);
+    if (i < 2 && rnd(g, 4)) {
+        for (int k2 = 0; k2 < 2; k2++) {
+            req_init(&r, ZYDIS_MNEMONIC_MOV, 2);
+            r.operands[0] = op_reg(k2 ? ZYDIS_REGISTER_EDX : ZYDIS_REGISTER_EAX);
+            r.operands[1] = op_imm((uint32_t)((int)rnd(g, 40) - 20));
+            emit_req(g, &r, 0);
+        }
+    }
+    req_init(&r, sc[i], 3);
+    r.operands[0] = op_reg(rxmm(g));
+    r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 1);
+    r.operands[2] = op_imm(rnd(g, 128));
+    if (rnd(g, 8) == 0)
+        r.operands[0].reg.value = ZYDIS_REGISTER_XMM0;
+    emit_req(g, &r, 0);
+}
+
 static void gen_simd(struct gen *g)
 {
     ZydisEncoderRequest r;
@@ -732,6 +756,9 @@ static void gen_simd(struct gen *g)
         req_init(&r, bv[rnd(g, 3)], 2);
         r.operands[0] = op_reg(rxmm(g));
         r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 16);
+    } else if (k < 97) {
+        gen_pcmpstr(g);
+        return;
     } else if (k < 99) {            /* CRC32 */
         int dsz = rnd(g, 2) ? 8 : 4;
         static const int ssz[] = { 1, 2, 4, 8 };
@@ -829,6 +856,10 @@ static void gen_mxcsr(struct gen *g)
 static void gen_flat(struct gen *g)
 {
     unsigned k = rnd(g, 100);
+    if (g->o->strcmp_only) {
+        gen_pcmpstr(g);
+        return;
+    }
     if (g->o->simd && !g->in_frame && rnd(g, 3) == 0) {
         gen_simd(g);
         return;

@@ -12,6 +12,16 @@ static void copy_str(char *dst, const char *src, unsigned max)
         dst[i] = 0;
 }
 
+/* CPUID.1:ECX of the host: the SSE floating-point instructions run on the
+ * host's SSE unit (src/emu/ops_vfp.c), so the model reports an SSE level
+ * only if the host has it */
+static uint32_t host_leaf1_ecx(void)
+{
+    uint32_t a = 1, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return c;
+}
+
 void v3_cpu_default_model(struct v3_cpu_model *m)
 {
     memset(m, 0, sizeof(*m));
@@ -19,8 +29,10 @@ void v3_cpu_default_model(struct v3_cpu_model *m)
     m->max_leaf = 7;
     m->max_ext_leaf = 0x80000008;
     m->signature = 0x000606a0;         /* family 6 */
-    /* ECX: SSE3(0) SSSE3? no; CX16(13) POPCNT(23) MOVBE(22) HYPERVISOR(31) */
-    m->feat_ecx = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 31);
+    /* ECX: SSE3(0) SSSE3(9) CX16(13) SSE4.1(19) SSE4.2(20) MOVBE(22) POPCNT(23) HYPERVISOR(31);
+     * not MONITOR(3).  The SSE levels also need the host's (see host_leaf1_ecx). */
+    const uint32_t sse_levels = 1u | (1u << 9) | (1u << 19) | (1u << 20);
+    m->feat_ecx = (sse_levels & host_leaf1_ecx()) | (1u << 13) | (1u << 22) | (1u << 23) | (1u << 31);
     /* EDX: FPU TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13) CMOV(15)
      * PAT(16) PSE(3) MMX(23) FXSR(24) SSE(25) SSE2(26) DE(2) */
     m->feat_edx = 1u | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |

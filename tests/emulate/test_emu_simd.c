@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <cpuid.h>
+#include <v3/cpu.h>
 #include "emu/insn.h"
 
 static uint8_t mem[0x10000];
@@ -228,6 +230,24 @@ static void t_crc32_no_sse_checks(void **s)
     assert_int_equal(core.gpr[V3_RAX] ^ 0xffffffffu, 0xe3069283u);
 }
 
+/* the CPU model reports SSE3, SSSE3, SSE4.1, SSE4.2 (as far as the host has them: the
+ * floating point runs on its SSE unit), CX16 and POPCNT; not MONITOR */
+static void t_cpuid_bits(void **s)
+{
+    (void)s;
+    uint32_t out[4], a = 0, b = 0, c = 0, d = 0;
+    v3_cpu_cpuid(NULL, 1, 0, out);
+    assert_true(__get_cpuid(1, &a, &b, &c, &d));
+    const uint32_t lv = 1u | (1u << 9) | (1u << 19) | (1u << 20);
+    assert_int_equal(out[2] & lv, c & lv);
+    assert_int_equal(c & lv, lv);            /* the test host (x86-64-v2 or later) has them all */
+    assert_true(out[2] & (1u << 13));        /* CX16 */
+    assert_true(out[2] & (1u << 23));        /* POPCNT */
+    assert_false(out[2] & (1u << 3));        /* MONITOR */
+    v3_cpu_cpuid(NULL, 0x80000001u, 0, out);
+    assert_true(out[2] & 1u);                /* LAHF/SAHF in 64-bit mode */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +256,7 @@ int main(void)
         cmocka_unit_test_setup(t_simd_fp_exceptions, setup),
         cmocka_unit_test_setup(t_mmx_state, setup),
         cmocka_unit_test_setup(t_crc32_no_sse_checks, setup),
+        cmocka_unit_test(t_cpuid_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,6 +137,37 @@ static int host_op(unsigned mn, union fv *a, const union fv *b, unsigned imm)
     }
 }
 
+/* CPUID.1:ECX bits of the host for the SSE3 and SSE4.1 instructions: without them
+ * the guest gets #UD (the model does not report them either) */
+#define HOST_SSE3  (1u << 0)
+#define HOST_SSE41 (1u << 19)
+static int host_has(uint32_t bit)
+{
+    static uint32_t ecx;
+    static int done;
+    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        uint32_t a = 1, b, c = 0, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        __atomic_store_n(&ecx, c, __ATOMIC_RELAXED);
+        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    }
+    return (__atomic_load_n(&ecx, __ATOMIC_RELAXED) & bit) != 0;
+}
+
+static uint32_t host_need(unsigned mn)
+{
+    switch (mn) {
+    case ZYDIS_MNEMONIC_ADDSUBPS: case ZYDIS_MNEMONIC_ADDSUBPD: case ZYDIS_MNEMONIC_HADDPS:
+    case ZYDIS_MNEMONIC_HADDPD: case ZYDIS_MNEMONIC_HSUBPS: case ZYDIS_MNEMONIC_HSUBPD:
+        return HOST_SSE3;
+    case ZYDIS_MNEMONIC_ROUNDPS: case ZYDIS_MNEMONIC_ROUNDPD: case ZYDIS_MNEMONIC_ROUNDSS:
+    case ZYDIS_MNEMONIC_ROUNDSD: case ZYDIS_MNEMONIC_DPPS: case ZYDIS_MNEMONIC_DPPD:
+        return HOST_SSE41;
+    default:
+        return 0;
+    }
+}
+
 /* Store or fault per the rules above.  Returns V3_X_NEXT when the result may be stored. */
 static int fp_outcome(struct v3_emu_ctx *ctx, uint32_t raised)
 {
@@ -167,6 +198,8 @@ static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return V3_X_UNSUPPORTED;
     if ((st = v3_vec_check(ctx, in)))
         return st;
+    if (host_need(mn) && !host_has(host_need(mn)))
+        return v3_exc_ud(ctx);
     if (in->nops >= 3 && in->op[2].kind == V3_OPK_IMM)
         imm = (unsigned)in->op[2].val & 0xff;
     if ((st = v3_vec_read(ctx, in, s, 1, b.b)))

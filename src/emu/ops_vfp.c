@@ -17,9 +17,17 @@
  *     the guest gets #XM (CR4.OSXMMEXCPT set) or #UD (clear);
  *   - otherwise an unmasked post-computation exception (OE, UE, PE): all
  *     raised flags are set, the destination is unchanged, #XM / #UD.
- *   Known difference: with UM clear, hardware reports UE for an exact tiny
- *   result too; this emulation reports UE only when the masked computation
- *   did (tiny and inexact).
+ *   With UM clear, hardware reports UE for an exact tiny result too (and
+ *   FTZ does not apply): the host runs without FTZ then, and a denormal
+ *   result lane adds UE.
+ * Known differences from the host, both with unmasked exceptions only:
+ *   - on an unmasked overflow or underflow fault the host sets PE from the
+ *     rounding of the unbounded-exponent result; here PE is that of the
+ *     delivered (overflowed or denormalised) result, so it can be set where
+ *     the host leaves it clear;
+ *   - DPPS/DPPD report the flags of their multiply stage even when the add
+ *     stage faults; here an unmasked pre-computation exception of any stage
+ *     leaves only IE/DE/ZE set.
  * Availability and alignment as the integer SIMD family (vec.h): a 16-byte
  * memory operand must be 16-byte aligned; scalar (m32/m64) operands need not.
  */
@@ -168,6 +176,54 @@ static uint32_t host_need(unsigned mn)
     }
 }
 
+/*
+ * Result lanes of the operations that can underflow: 'f' single or 'd'
+ * double, and how many lanes from lane 0.  Used when UM is clear: hardware
+ * then reports UE for any tiny result, exact ones included, which the
+ * masked host run does not flag.
+ */
+static int uflow_lanes(unsigned mn, char *type)
+{
+    switch (mn) {
+    case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS:
+    case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_ADDSUBPS: case ZYDIS_MNEMONIC_HADDPS:
+    case ZYDIS_MNEMONIC_HSUBPS:
+        *type = 'f';
+        return 4;
+    case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS:
+    case ZYDIS_MNEMONIC_DIVSS: case ZYDIS_MNEMONIC_CVTSD2SS:
+        *type = 'f';
+        return 1;
+    case ZYDIS_MNEMONIC_CVTPD2PS:
+        *type = 'f';
+        return 2;
+    case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD:
+    case ZYDIS_MNEMONIC_DIVPD: case ZYDIS_MNEMONIC_ADDSUBPD: case ZYDIS_MNEMONIC_HADDPD:
+    case ZYDIS_MNEMONIC_HSUBPD:
+        *type = 'd';
+        return 2;
+    case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD:
+    case ZYDIS_MNEMONIC_DIVSD:
+        *type = 'd';
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int has_denormal(const union fv *r, char type, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (type == 'f') {
+            if (!(r->d[i] & 0x7f800000u) && (r->d[i] & 0x007fffffu))
+                return 1;
+        } else if (!(r->q[i] & 0x7ff0000000000000ull) && (r->q[i] & 0x000fffffffffffffull)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Store or fault per the rules above.  Returns V3_X_NEXT when the result may be stored. */
 static int fp_outcome(struct v3_emu_ctx *ctx, uint32_t raised)
 {
@@ -213,11 +269,21 @@ static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((mn == ZYDIS_MNEMONIC_ROUNDPS || mn == ZYDIS_MNEMONIC_ROUNDPD || mn == ZYDIS_MNEMONIC_ROUNDSS ||
          mn == ZYDIS_MNEMONIC_ROUNDSD) && !(imm & 4))
         guest = (guest & ~0x6000u) | (imm & 3) << 13;
+    /* UM clear: FTZ does not apply, and an exact tiny result reports UE too */
+    int um_clear = !(guest & 0x800u);
+    if (um_clear)
+        guest &= ~0x8000u;
     host_enter(guest, &saved);
     r = host_op(mn, &a, &b, imm);
     raised = host_leave(&saved);
     if (r)
         return V3_X_UNSUPPORTED;
+    if (um_clear && !(raised & MX_PRE & ~(c->fpu.mxcsr >> 7))) {
+        char type = 0;
+        int n = uflow_lanes(mn, &type);
+        if (n && has_denormal(&a, type, n))
+            raised |= 0x10u;
+    }
     if ((mn == ZYDIS_MNEMONIC_ROUNDPS || mn == ZYDIS_MNEMONIC_ROUNDPD || mn == ZYDIS_MNEMONIC_ROUNDSS ||
          mn == ZYDIS_MNEMONIC_ROUNDSD) && (imm & 8))
         raised &= ~0x20u;    /* imm[3]: precision exception suppressed */

@@ -385,6 +385,7 @@ void gen_case(struct rng *r, const struct layout *lay, int fam, struct tcase *c)
             c->xmm[i][j] = (uint8_t)rnd(r);
     for (int i = 0; i < 8; i++)
         c->mm[i] = rnd(r);
+    c->mxcsr = 0x1f80;
     if (chance(r, 70)) {
         for (int i = 0; i < SCR_SIZE; i += 8) {
             uint64_t v = rnd(r);
@@ -925,6 +926,31 @@ void gen_case(struct rng *r, const struct layout *lay, int fam, struct tcase *c)
             opc[n++] = f->o2;
         if (strstr(f->n, "-mm") || !strcmp(f->n, "pshufw") || !strcmp(f->n, "cvtps2pi") || !strcmp(f->n, "movntq"))
             c->nflags |= V3N_MMX;
+        static const char *const fp[] = { "roundps", "roundss", "dpps", "dppd", "addps", "addss", "mulsd",
+            "divpd", "sqrtps", "haddps", "addsubpd", "cvtps2pd", "cvtsi2sd", "cvttsd2si", "comisd",
+            "cmpps", "cmpsd", "minpd", "cvtpi2ps", "cvtps2pi" };
+        for (unsigned i = 0; i < sizeof(fp) / sizeof(fp[0]); i++)
+            if (!strcmp(f->n, fp[i])) {
+                /* random rounding, DAZ, FTZ, sticky flags, and each exception unmasked 1 in 4:
+                 * #XM and the flags an unmasked exception leaves are compared */
+                c->nflags |= V3N_MXCSR;
+                c->mxcsr = (uint32_t)(rnd(r) & 0xe03f);
+                for (int k = 0; k < 6; k++)
+                    if (rndn(r, 4))
+                        c->mxcsr |= 0x80u << k;
+                /* not compared (known differences, see src/emu/ops_vfp.c): OE/UE unmasked (PE
+                 * of an overflow/underflow fault), any unmasked exception in DPPS/DPPD */
+                c->mxcsr |= 0xc00u;
+                if (f->n[0] == 'd' && f->n[1] == 'p')
+                    c->mxcsr |= 0x1f80u;
+                /* operands with special values: zeros, infinities, NaNs, denormals */
+                static const uint32_t sp[] = { 0, 0x80000000u, 0x7f800000u, 0x7fc00000u, 0x7f800001u, 1,
+                                               0x3f800000u, 0x00800000u, 0x7f7fffffu };
+                for (int k = 0; k < 16; k++)
+                    for (int j = 0; j < 16; j += 4)
+                        if (!rndn(r, 4))
+                            memcpy(&c->xmm[k][j], &sp[rndn(r, 9)], 4);
+            }
         rc = finish(g, opc, n, (int)rndn(r, 8), f->imm ? 1 : 0, f->imm ? rndn(r, 256) : 0);
         snprintf(c->form, sizeof(c->form), "%s", f->n);
         break;

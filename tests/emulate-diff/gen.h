@@ -37,6 +37,7 @@ struct tcase {
     unsigned nflags;                /* V3N_SET_FS/GS/MMX */
     uint8_t xmm[16][16];
     uint64_t mm[8];
+    uint32_t mxcsr;                 /* with V3N_MXCSR in nflags, else 1F80H */
     uint8_t mem[SCR_SIZE];          /* scratch contents */
     uint64_t undef;                 /* architecturally undefined RFLAGS bits for this case */
     uint64_t prim;                  /* linear address of the first access (fault address) */

@@ -176,6 +176,20 @@ static void t_simd_fp_exceptions(void **s)
     assert_int_equal(EXEC(0x66, 0x0f, 0x3a, 0x08, 0xca, 0x08), V3_X_NEXT);
     assert_int_equal(core.fpu.mxcsr & 0x3f, 0);
     expect_exc(EXEC(0x66, 0x0f, 0x3a, 0x08, 0xca, 0x00), V3_EXC_XM);
+    /* UM clear: an exact tiny result reports UE (and #XM) too; FTZ does not apply.
+     * mulsd xmm1, xmm2 with 2^-1000 * 2^-60 = 2^-1060 (an exact double denormal) */
+    core.fpu.mxcsr = (0x1f80 & ~0x800u) | 0x8000u;
+    uint64_t x = 0x0170000000000000ull, y = 0x3c30000000000000ull;   /* 2^-1000, 2^-60 */
+    memcpy(core.fpu.xmm[1], &x, 8);
+    memcpy(core.fpu.xmm[2], &y, 8);
+    expect_exc(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_EXC_XM);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0x10);
+    assert_memory_equal(core.fpu.xmm[1], &x, 8);
+    core.fpu.mxcsr = 0x1f80;                                    /* masked: exact, no flag */
+    assert_int_equal(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_X_NEXT);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0);
+    uint64_t z = 1ull << 14;                                    /* 2^-1060 = 2^14 * 2^-1074 */
+    assert_memory_equal(core.fpu.xmm[1], &z, 8);
     /* COMISS with a QNaN: IE (signalled for QNaN by COMISS, not UCOMISS) */
     core.fpu.mxcsr = 0x1f80;
     uint32_t qnan = 0x7fc00000u;

@@ -25,9 +25,8 @@
  *     rounding of the unbounded-exponent result; here PE is that of the
  *     delivered (overflowed or denormalised) result, so it can be set where
  *     the host leaves it clear;
- *   - DPPS/DPPD report the flags of their multiply stage even when the add
- *     stage faults; here an unmasked pre-computation exception of any stage
- *     leaves only IE/DE/ZE set.
+ *   DPPS/DPPD with an unmasked exception are replayed stage by stage
+ *   (dp_fault_flags), since a later stage's fault keeps the earlier flags.
  * Availability and alignment as the integer SIMD family (vec.h): a 16-byte
  * memory operand must be 16-byte aligned; scalar (m32/m64) operands need not.
  */
@@ -224,7 +223,68 @@ static int has_denormal(const union fv *r, char type, int n)
     return 0;
 }
 
+/*
+ * DPPS/DPPD with an unmasked exception: the hardware runs the multiply stage
+ * and then the add stages (SDM DP_primitive), and a fault in a later stage
+ * keeps the flags of the earlier ones.  Re-run stage by stage on the host
+ * (masked) and return the flags the guest sees at the first stage with an
+ * unmasked exception: all flags of the stages before, then that stage's
+ * pre-computation flags only if one of those is unmasked, else all of it.
+ */
+static uint32_t dp_fault_flags(uint32_t guest, unsigned mn, const union fv *a, const union fv *b,
+                               unsigned imm)
+{
+    uint32_t masks = (guest >> 7) & MX_FLAGS, acc = 0, st, saved;
+    union fv x = *a, y = *b, p, q;
+    int nl = mn == ZYDIS_MNEMONIC_DPPS ? 4 : 2;
+    for (int i = 0; i < nl; i++)
+        if (!(imm >> (4 + i) & 1)) {        /* unselected lane: +0.0 * +0.0, no flags */
+            if (nl == 4) x.d[i] = y.d[i] = 0;
+            else x.q[i] = y.q[i] = 0;
+        }
+    for (int stage = 0; stage < 3; stage++) {
+        host_enter(guest, &saved);
+        if (stage == 0) {
+            if (nl == 4) __asm__ volatile("mulps %1, %0" : "+x"(x.v) : "x"(y.v) : "memory");
+            else __asm__ volatile("mulpd %1, %0" : "+x"(x.v) : "x"(y.v) : "memory");
+        } else if (nl == 2) {               /* DPPD: one add */
+            p = x; q = x;
+            q.q[0] = x.q[1];
+            __asm__ volatile("addsd %1, %0" : "+x"(p.v) : "x"(q.v) : "memory");
+            x = p;
+        } else if (stage == 1) {            /* DPPS: t0+t1 and t2+t3 */
+            p = x; q = x;
+            p.d[1] = x.d[2]; q.d[0] = x.d[1]; q.d[1] = x.d[3]; p.d[2] = p.d[3] = q.d[2] = q.d[3] = 0;
+            __asm__ volatile("addps %1, %0" : "+x"(p.v) : "x"(q.v) : "memory");
+            x = p;
+        } else {                            /* DPPS: the two sums */
+            p = x; q = x;
+            q.d[0] = x.d[1];
+            __asm__ volatile("addss %1, %0" : "+x"(p.v) : "x"(q.v) : "memory");
+            x = p;
+        }
+        st = host_leave(&saved);
+        if (st & ~masks) {
+            if (st & ~masks & MX_PRE)
+                return acc | (st & MX_PRE);
+            return acc | st;
+        }
+        acc |= st;
+        if (nl == 2 && stage == 1)
+            break;
+    }
+    return acc;
+}
+
 /* Store or fault per the rules above.  Returns V3_X_NEXT when the result may be stored. */
+/* #XM with CR4.OSXMMEXCPT, else #UD */
+static int fp_fault(struct v3_emu_ctx *ctx)
+{
+    if (ctx->core->cr4 & V3_CR4_OSXMMEXCPT)
+        return v3_raise(ctx, V3_EXC_XM, 0, 0);
+    return v3_exc_ud(ctx);
+}
+
 static int fp_outcome(struct v3_emu_ctx *ctx, uint32_t raised)
 {
     struct v3_core *c = ctx->core;
@@ -237,9 +297,7 @@ static int fp_outcome(struct v3_emu_ctx *ctx, uint32_t raised)
         c->fpu.mxcsr |= raised & MX_PRE;
     else
         c->fpu.mxcsr |= raised;
-    if (c->cr4 & V3_CR4_OSXMMEXCPT)
-        return v3_raise(ctx, V3_EXC_XM, 0, 0);
-    return v3_exc_ud(ctx);
+    return fp_fault(ctx);
 }
 
 static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -287,6 +345,14 @@ static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((mn == ZYDIS_MNEMONIC_ROUNDPS || mn == ZYDIS_MNEMONIC_ROUNDPD || mn == ZYDIS_MNEMONIC_ROUNDSS ||
          mn == ZYDIS_MNEMONIC_ROUNDSD) && (imm & 8))
         raised &= ~0x20u;    /* imm[3]: precision exception suppressed */
+    if ((mn == ZYDIS_MNEMONIC_DPPS || mn == ZYDIS_MNEMONIC_DPPD) &&
+        (raised & ~(c->fpu.mxcsr >> 7) & MX_FLAGS)) {
+        union fv a0;
+        memset(&a0, 0, sizeof(a0));
+        memcpy(a0.b, c->fpu.xmm[d->reg & 15], 16);
+        c->fpu.mxcsr |= dp_fault_flags(guest, mn, &a0, &b, imm);
+        return fp_fault(ctx);
+    }
     if ((st = fp_outcome(ctx, raised)))
         return st;
     v3_vec_set(c, d, a.b);

@@ -20,11 +20,11 @@
  *   With UM clear, hardware reports UE for an exact tiny result too (and
  *   FTZ does not apply): the host runs without FTZ then, and a denormal
  *   result lane adds UE.
- * Known differences from the host, both with unmasked exceptions only:
- *   - on an unmasked overflow or underflow fault the host sets PE from the
- *     rounding of the unbounded-exponent result; here PE is that of the
- *     delivered (overflowed or denormalised) result, so it can be set where
- *     the host leaves it clear;
+ * On an unmasked overflow or underflow fault the host sets PE from the
+ *   rounding of the unbounded-exponent result: ADD/SUB/MUL/DIV recompute it
+ *   lane by lane (unbounded_pe).  Known difference, with unmasked OE/UE
+ *   only: for the other instructions (HADD/HSUB/ADDSUB, conversions, DPPS)
+ *   PE is that of the delivered (overflowed or denormalised) result.
  *   DPPS/DPPD with an unmasked exception are replayed stage by stage
  *   (dp_fault_flags), since a later stage's fault keeps the earlier flags.
  * Availability and alignment as the integer SIMD family (vec.h): a 16-byte
@@ -276,6 +276,118 @@ static uint32_t dp_fault_flags(uint32_t guest, unsigned mn, const union fv *a, c
     return acc;
 }
 
+/*
+ * PE of an unmasked overflow/underflow fault of ADD/SUB/MUL/DIV (PS, PD, SS,
+ * SD).  The hardware reports the inexactness of each lane's result rounded
+ * with an unbounded exponent.  Per lane: a lane without overflow/underflow
+ * gives its ordinary PE; for one with, the operands are rescaled by powers of
+ * two so the result is normal (MUL/DIV: significands in [1,2); ADD/SUB on
+ * overflow: both divided by 4) and the host's PE of that is taken; an
+ * ADD/SUB result that underflows is always exact.  Returns -1 for other
+ * instructions (their PE stays that of the delivered result).
+ */
+static int scalar_of(unsigned mn, int *dbl, int *lanes, char *kind)
+{
+    switch (mn) {
+    case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_ADDSS: *kind = '+'; break;
+    case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_SUBSS: *kind = '-'; break;
+    case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_MULSS: *kind = '*'; break;
+    case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_DIVSS: *kind = '/'; break;
+    case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_ADDSD: *kind = '+'; break;
+    case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_SUBSD: *kind = '-'; break;
+    case ZYDIS_MNEMONIC_MULPD: case ZYDIS_MNEMONIC_MULSD: *kind = '*'; break;
+    case ZYDIS_MNEMONIC_DIVPD: case ZYDIS_MNEMONIC_DIVSD: *kind = '/'; break;
+    default: return -1;
+    }
+    switch (mn) {
+    case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_DIVPS:
+        *dbl = 0; *lanes = 4; break;
+    case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_DIVSS:
+        *dbl = 0; *lanes = 1; break;
+    case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD: case ZYDIS_MNEMONIC_DIVPD:
+        *dbl = 1; *lanes = 2; break;
+    default:
+        *dbl = 1; *lanes = 1; break;
+    }
+    return 0;
+}
+
+/* one scalar operation on lane 0 of the host; returns the raised flags */
+static uint32_t scalar_run(uint32_t guest, int dbl, char kind, uint64_t x, uint64_t y)
+{
+    union fv a, b;
+    uint32_t saved;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.q[0] = x;
+    b.q[0] = y;
+    host_enter(guest, &saved);
+    if (dbl) {
+        switch (kind) {
+        case '+': __asm__ volatile("addsd %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        case '-': __asm__ volatile("subsd %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        case '*': __asm__ volatile("mulsd %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        default: __asm__ volatile("divsd %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        }
+    } else {
+        switch (kind) {
+        case '+': __asm__ volatile("addss %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        case '-': __asm__ volatile("subss %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        case '*': __asm__ volatile("mulss %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        default: __asm__ volatile("divss %1, %0" : "+x"(a.v) : "x"(b.v) : "memory"); break;
+        }
+    }
+    return host_leave(&saved);
+}
+
+/* the significand of a finite nonzero value as a number in [1,2), sign kept */
+static uint64_t to_unit(uint64_t v, int dbl)
+{
+    unsigned mbits = dbl ? 52 : 23, ebits = dbl ? 11 : 8;
+    uint64_t mmask = (1ull << mbits) - 1, sign = v & (1ull << (mbits + ebits));
+    uint64_t exp = (v >> mbits) & ((1ull << ebits) - 1), sig = v & mmask;
+    if (!exp)                                   /* denormal: normalise the significand */
+        while (sig && !(sig >> mbits))
+            sig <<= 1;
+    uint64_t bias = (1ull << (ebits - 1)) - 1;
+    return sign | (bias << mbits) | (sig & mmask);
+}
+
+static int unbounded_pe(uint32_t guest, unsigned mn, const union fv *a, const union fv *b)
+{
+    int dbl, lanes, pe = 0;
+    char kind;
+    if (scalar_of(mn, &dbl, &lanes, &kind))
+        return -1;
+    unsigned mbits = dbl ? 52 : 23;
+    uint64_t emask = dbl ? 0x7ffull : 0xffull;
+    uint64_t mag = (1ull << (mbits + (dbl ? 11 : 8))) - 1;    /* all but the sign */
+    for (int i = 0; i < lanes; i++) {
+        uint64_t x = dbl ? a->q[i] : a->d[i], y = dbl ? b->q[i] : b->d[i];
+        uint32_t f = scalar_run(guest, dbl, kind, x, y);
+        if (!(f & 0x18u)) {                      /* no overflow/underflow in this lane */
+            pe |= (f & 0x20u) != 0;
+            continue;
+        }
+        if (kind == '*' || kind == '/') {
+            f = scalar_run(guest, dbl, kind, to_unit(x, dbl), to_unit(y, dbl));
+            pe |= (f & 0x20u) != 0;
+        } else if (f & 0x08u) {                  /* ADD/SUB overflow: both / 4 */
+            uint64_t ex = (x >> mbits) & emask, ey = (y >> mbits) & emask;
+            if ((ex <= 2 && (x & mag)) || (ey <= 2 && (y & mag))) {
+                pe = 1;                          /* a tiny operand below the huge one's ulp */
+                continue;
+            }
+            if (ex > 2) x -= 2ull << mbits;
+            if (ey > 2) y -= 2ull << mbits;
+            f = scalar_run(guest, dbl, kind, x, y);
+            pe |= (f & 0x20u) != 0;
+        }
+        /* ADD/SUB underflow: exact */
+    }
+    return pe;
+}
+
 /* Store or fault per the rules above.  Returns V3_X_NEXT when the result may be stored. */
 /* #XM with CR4.OSXMMEXCPT, else #UD */
 static int fp_fault(struct v3_emu_ctx *ctx)
@@ -331,6 +443,7 @@ static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     int um_clear = !(guest & 0x800u);
     if (um_clear)
         guest &= ~0x8000u;
+    union fv a_in = a;
     host_enter(guest, &saved);
     r = host_op(mn, &a, &b, imm);
     raised = host_leave(&saved);
@@ -345,12 +458,14 @@ static int op_fp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((mn == ZYDIS_MNEMONIC_ROUNDPS || mn == ZYDIS_MNEMONIC_ROUNDPD || mn == ZYDIS_MNEMONIC_ROUNDSS ||
          mn == ZYDIS_MNEMONIC_ROUNDSD) && (imm & 8))
         raised &= ~0x20u;    /* imm[3]: precision exception suppressed */
+    if ((raised & 0x18u & ~(c->fpu.mxcsr >> 7)) && !(raised & MX_PRE & ~(c->fpu.mxcsr >> 7))) {
+        int pe = unbounded_pe(guest, mn, &a_in, &b);
+        if (pe >= 0)
+            raised = (raised & ~0x20u) | (pe ? 0x20u : 0);
+    }
     if ((mn == ZYDIS_MNEMONIC_DPPS || mn == ZYDIS_MNEMONIC_DPPD) &&
         (raised & ~(c->fpu.mxcsr >> 7) & MX_FLAGS)) {
-        union fv a0;
-        memset(&a0, 0, sizeof(a0));
-        memcpy(a0.b, c->fpu.xmm[d->reg & 15], 16);
-        c->fpu.mxcsr |= dp_fault_flags(guest, mn, &a0, &b, imm);
+        c->fpu.mxcsr |= dp_fault_flags(guest, mn, &a_in, &b, imm);
         return fp_fault(ctx);
     }
     if ((st = fp_outcome(ctx, raised)))

@@ -190,6 +190,29 @@ static void t_simd_fp_exceptions(void **s)
     assert_int_equal(core.fpu.mxcsr & 0x3f, 0);
     uint64_t z = 1ull << 14;                                    /* 2^-1060 = 2^14 * 2^-1074 */
     assert_memory_equal(core.fpu.xmm[1], &z, 8);
+    /* an overflow/underflow fault reports PE from the unbounded-exponent result: exact
+     * 2^1000 * 2^100 with OM clear -> OE only; 2^-1000 * 2^-100 with UM clear -> UE only
+     * (masked, both are inexact: OE|PE, UE|PE); values observed on the AMD EPYC host too */
+    core.fpu.mxcsr = 0x1f80 & ~0x400u;
+    x = 0x7e70000000000000ull;                                  /* 2^1000 */
+    y = 0x4630000000000000ull;                                  /* 2^100 */
+    memcpy(core.fpu.xmm[1], &x, 8);
+    memcpy(core.fpu.xmm[2], &y, 8);
+    expect_exc(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_EXC_XM);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0x08);
+    core.fpu.mxcsr = 0x1f80;
+    assert_int_equal(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_X_NEXT);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0x28);
+    core.fpu.mxcsr = 0x1f80 & ~0x800u;
+    x = 0x0170000000000000ull;                                  /* 2^-1000 */
+    y = 0x39b0000000000000ull;                                  /* 2^-100 */
+    memcpy(core.fpu.xmm[1], &x, 8);
+    memcpy(core.fpu.xmm[2], &y, 8);
+    expect_exc(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_EXC_XM);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0x10);
+    core.fpu.mxcsr = 0x1f80;
+    assert_int_equal(EXEC(0xf2, 0x0f, 0x59, 0xca), V3_X_NEXT);
+    assert_int_equal(core.fpu.mxcsr & 0x3f, 0x30);
     /* COMISS with a QNaN: IE (signalled for QNaN by COMISS, not UCOMISS) */
     core.fpu.mxcsr = 0x1f80;
     uint32_t qnan = 0x7fc00000u;

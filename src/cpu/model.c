@@ -14,6 +14,16 @@ static void copy_str(char *dst, const char *src, unsigned max)
         dst[i] = 0;
 }
 
+/* CPUID.1:ECX of the host: the SSE floating-point instructions run on the
+ * host's SSE unit (src/emu/ops_vfp.c), so the model reports an SSE level
+ * only if the host has it */
+static uint32_t host_leaf1_ecx(void)
+{
+    uint32_t a = 1, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return c;
+}
+
 /*
  * The default model is an AMD-compatible 64-bit CPU (the undefined flags of
  * the emulator follow AMD).  Family 17h model 31h (a Zen 2 EPYC signature)
@@ -26,8 +36,12 @@ void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
     memset(m, 0, sizeof(*m));
     m->max_leaf = 0xd;
     m->max_ext_leaf = 0x80000008;
-    /* ECX: CX16(13) MOVBE(22) POPCNT(23) XSAVE(26) HYPERVISOR(31); OSXSAVE(27) mirrors CR4 */
-    m->feat_ecx = (1u << 13) | (1u << 22) | (1u << 23) | (1u << 26) | (1u << 31);
+    /* ECX: SSE3(0) SSSE3(9) CX16(13) SSE4.1(19) SSE4.2(20) MOVBE(22) POPCNT(23) XSAVE(26)
+     * HYPERVISOR(31); OSXSAVE(27) mirrors CR4; not MONITOR(3).  The SSE levels also need
+     * the host's (see host_leaf1_ecx). */
+    const uint32_t sse_levels = 1u | (1u << 9) | (1u << 19) | (1u << 20);
+    m->feat_ecx = (sse_levels & host_leaf1_ecx()) | (1u << 13) | (1u << 22) | (1u << 23) | (1u << 26) |
+                  (1u << 31);
     /* EDX: FPU DE(2) PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13)
      * CMOV(15) PAT(16) MMX(23) FXSR(24) SSE(25) SSE2(26) */
     m->feat_edx = 1u | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |

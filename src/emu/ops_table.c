@@ -22,9 +22,11 @@ extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
 extern const struct v3_op_entry v3_ops_x87_trans[]; /* ops_x87_trans.c: x87 transcendentals */
 extern const struct v3_op_entry v3_ops_bmi[];      /* ops_bmi.c: BMI1 ANDN BEXTR BLSI BLSMSK BLSR, CLFLUSH(OPT) */
-extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: FXSAVE, MXCSR */
 extern const struct v3_op_entry v3_ops_xsave[];    /* ops_xsave.c: XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV */
 extern const struct v3_op_entry v3_ops_rand[];     /* ops_rand.c: RDRAND, RDSEED (host entropy) */
+extern const struct v3_op_entry v3_ops_vint[];     /* ops_vint.c: MMX, SSE-SSE4.2 integer SIMD, CRC32 */
+extern const struct v3_op_entry v3_ops_vfp[];      /* ops_vfp.c: SSE-SSE4.1 floating point */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -38,6 +40,8 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_branch,
     v3_ops_misc,
     v3_ops_simd,
+    v3_ops_vint,
+    v3_ops_vfp,
     v3_ops_system,
     v3_ops_x87,
     v3_ops_x87_trans,

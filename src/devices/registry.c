@@ -9,7 +9,7 @@
 
 extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
     v3_dev_testdev, v3_dev_rtc, v3_dev_acpi_pm, v3_dev_i8042, v3_dev_fw_cfg, v3_dev_pic, v3_dev_pit,
-    v3_dev_lapic, v3_dev_ioapic;
+    v3_dev_lapic, v3_dev_ioapic, v3_dev_fpu_err;
 
 const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_uart,
@@ -25,6 +25,7 @@ const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_pit,
     &v3_dev_lapic,
     &v3_dev_ioapic,
+    &v3_dev_fpu_err,
     NULL,
 };
 
@@ -38,6 +39,7 @@ static const char *const pc_devices[] = {
     "acpi-pm,tmr32=on",       /* the FADT declares TMR_VAL_EXT (v3/platform.h) */
     "i8042",
     "fw-cfg",
+    "fpu-err",
     "uart",
     "debug-exit",
     "sysctl-a",

@@ -29,7 +29,7 @@
  * the decode cache is not locked.
  *
  * Guest exceptions are delivered through the system level
- * (v3_cpu_deliver_event(), src/cpu/system/); a build without it turns a
+ * (v3_cpu_deliver_event(), src/arch/); a build without it turns a
  * guest exception into a V3_EXIT_ERROR exit.  Events and stop requests are
  * taken at instruction boundaries: the loop tests one flag word (and the
  * interrupt shadow) after every instruction.

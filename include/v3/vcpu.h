@@ -205,7 +205,7 @@ struct v3_core {
     enum v3_cpu_mode mode;        /**< kept current by v3_core_update_mode() */
     uint8_t cpl;
 
-    /* ---- system-level bookkeeping (src/cpu/system/system.h) ---- */
+    /* ---- system-level bookkeeping (src/arch/system.h) ---- */
     uint8_t intr_shadow;          /**< V3_SHADOW_STI / V3_SHADOW_MOVSS: set by the instruction that
                                        starts a shadow, cleared by the loop before the next one */
     uint8_t nmi_blocked;          /**< an NMI handler runs (until the next IRET) */
@@ -214,7 +214,7 @@ struct v3_core {
     uint64_t a20_clear;           /**< physical address bits forced to 0: (1 << 20) while the A20
                                        gate is disabled, 0 otherwise (the reset value) */
     uint64_t mtrr[28];            /**< MTRR storage: DEF_TYPE, 11 fixed, 8 variable base/mask pairs */
-    struct {                      /**< MSRs kept without effect (src/cpu/system/system.c lists them) */
+    struct {                      /**< MSRs kept without effect (src/arch/system.c lists them) */
         uint64_t misc_enable;     /**< Intel IA32_MISC_ENABLE */
         uint64_t perf_ctl[4];     /**< AMD PERF_CTL0-3 (nothing counts) */
         uint64_t perf_ctr[4];     /**< AMD PERF_CTR0-3 (48 bits; RDPMC 0-3 reads them) */

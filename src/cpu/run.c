@@ -19,10 +19,10 @@
 #include "internal/vm.h"
 #include "paging/tlb.h"
 #include "cpu/cpu.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/debug.h>
 
-/* System-level services (src/cpu/system/): used when linked in. */
+/* System-level services (src/arch/): used when linked in. */
 #pragma weak v3_cpu_deliver_event
 #pragma weak v3_cpu_debug_trap
 #pragma weak v3_cpu_exec_breakpoint

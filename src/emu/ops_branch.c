@@ -12,7 +12,7 @@
  */
 #include <Zydis/Zydis.h>
 #include "emu/alu_core.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel);
 int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t sel, bool call);

@@ -13,7 +13,7 @@
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/backend.h>
 #include <v3/cpu.h>
 

@@ -4,7 +4,7 @@
  * control/debug registers, MSRs, interrupts and IRET, SYSCALL/SYSRET,
  * SYSENTER/SYSEXIT, SWAPGS, CLI/STI/HLT, port I/O permission, LAR/LSL/
  * VERR/VERW/ARPL, BOUND, hypercalls.  The architectural work is in
- * src/cpu/system/system.c; these handlers decode operands and apply the
+ * src/arch/system.c; these handlers decode operands and apply the
  * privilege rules of each instruction.
  *
  * Exits (V3_X_EXIT) leave RIP at the instruction; the back end retires it.
@@ -13,7 +13,7 @@
 #include <v3/debug.h>
 #include "emu/insn.h"
 #include "emu/x87.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/cpu.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }

@@ -3,7 +3,7 @@
 #include "internal/host.h"
 #include "internal/vm.h"
 #include "emu/fault_cache.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/paging.h>
 
 #include <v3/cpu.h>

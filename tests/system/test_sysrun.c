@@ -13,7 +13,7 @@
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include <v3/vm.h>
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 #define RAM (1u << 20)
 static struct v3_vm *vm;

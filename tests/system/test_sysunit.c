@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the system level (src/cpu/system): control-register and MSR
+ * Unit tests of the system level (src/arch): control-register and MSR
  * checks that QEMU TCG does not enforce (so the guest programs cannot
  * compare them), event delivery frames in real and protected mode, triple
  * fault, segment-load faults, the TSS I/O bitmap and breakpoint predicates.
@@ -13,7 +13,7 @@
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include <v3/vm.h>
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 #define RAM (4u << 20)
 static struct v3_vm *vm;
@@ -175,7 +175,7 @@ static void test_msrs(void **state)
     assert_int_equal(exc.vector, V3_EXC_GP);
 }
 
-/* The inert MSRs of src/cpu/system/system.c, per vendor (values from the
+/* The inert MSRs of src/arch/system.c, per vendor (values from the
  * AMD BKDG/PPR for family 17h and the Intel SDM vol. 4). */
 /* DR6 bit 16 (RTM) is reserved and reads 1 on a CPU without RTM (SDM 17.2.3) */
 static void test_dr6_rtm(void **state)

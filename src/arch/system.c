@@ -4,7 +4,7 @@
  * delivery, control/debug registers, MSRs, I/O permission, breakpoints.
  * See system.h for the contracts.
  */
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include "internal/clock.h"
 #include "internal/host.h"
 #include "internal/vm.h"

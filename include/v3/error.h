@@ -34,6 +34,7 @@ enum v3_error {
     V3_EPTE          = -19,  /**< a page-table entry lies outside RAM-backed memory */
     V3_EIMAGE        = -20,  /**< a guest image is malformed */
     V3_EIO           = -21,  /**< a host I/O operation failed */
+    V3_ENOACCEL      = -22,  /**< the hardware accelerator (KVM) is missing, not accessible or lacks a capability */
 };
 
 /**

@@ -39,9 +39,7 @@
 #define KVM_NOMINAL_IPNS 1u
 #define KVM_MAX_SLOTS 64
 #define KVM_MAX_KNOWN 256
-/* The hypercall doorbell: a port write here is a hypercall (ID in RAX), see
- * docs/ARCHITECTURE.md: KVM answers VMCALL/VMMCALL itself. */
-#define KVM_HC_DOORBELL_PORT 0x0599
+#define KVM_HC_DOORBELL_PORT V3_HCALL_DOORBELL_PORT
 
 struct kvm_slot {
     int used;
@@ -356,11 +354,11 @@ static void kvm_remember_overlays(struct kvm_core *k, const struct v3_mem_region
 /*
  * The map's change listener (runs with the map's write lock held): called
  * after an insert and before a removal.  A region we knew that is still in
- * the map at @p start is the one being removed.  KVM completes a slot
- * deletion only once no vCPU can use it any more (it zaps the mappings and
- * waits for every vCPU to leave guest mode), so the slots can change while
- * the vCPU runs; an access that misses a slot meanwhile comes back as an
- * MMIO exit, which goes through the map (and waits for this change).
+ * the map at @p start is the one being removed.  The vCPU holds its map
+ * read lock for the whole of KVM_RUN and the writer kicks it out first
+ * (v3_mem_map::core_kick), so slots never change under a running guest:
+ * replacing a RAM slot by its pieces (delete, then add) would otherwise
+ * leave a moment where guest code has no memory.
  */
 static void kvm_map_changed(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)
 {
@@ -647,6 +645,8 @@ done:
 
 /* ------------------------------------------------------------ back-end ops */
 
+static void kvm_kick(struct v3_core *core);
+
 static void kvm_free_core(struct v3_core *core)
 {
     struct kvm_core *k = kvm_of(core);
@@ -654,6 +654,7 @@ static void kvm_free_core(struct v3_core *core)
     if (!k)
         return;
     v3_mem_remove_listener(core->vm, kvm_map_changed, k);
+    core->vm->mem.core_kick = NULL;
     if (k->has_timer)
         timer_delete(k->timer);
     if (tls_run == k->run)
@@ -738,6 +739,7 @@ static int kvm_init_core(struct v3_core *core)
     rc = v3_mem_add_listener(core->vm, kvm_map_changed, k);
     if (rc < 0)
         goto fail;
+    core->vm->mem.core_kick = kvm_kick;
     k->full_sync = 1;
     return 0;
 fail:
@@ -999,8 +1001,11 @@ static int kvm_run_core(struct v3_core *core, struct v3_exit *ex)
             }
             kvm_arm_timer(k, t_end - t0);
         }
+        /* the map cannot change while the guest runs: a writer kicks us out first */
+        v3_mem_core_read_lock(core);
         r = ioctl(k->fd, KVM_RUN, 0);
         err = errno;
+        v3_mem_core_read_unlock(core);
         run->immediate_exit = 0;
         if (t_end)
             kvm_arm_timer(k, 0);

@@ -258,6 +258,6 @@ const struct v3_vm_config *v3_vm_config(const struct v3_vm *vm)
 void v3_vm_set_a20(struct v3_vm *vm, bool enabled)
 {
     /* the KVM back end has no A20 gate: addresses are never masked there */
-    if (vm && vm->num_cores && vm->backend == &v3_emu_backend)
+    if (vm && vm->num_cores && vm->backend != &v3_kvm_backend)
         v3_cpu_set_a20(&vm->cores[0], enabled);
 }

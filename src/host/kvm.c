@@ -1001,6 +1001,8 @@ static int kvm_run_core(struct v3_core *core, struct v3_exit *ex)
             }
             kvm_arm_timer(k, t_end - t0);
         }
+        /* without an in-kernel LAPIC, KVM reloads CR8 (the TPR) from the run page at every entry */
+        run->cr8 = core->cr8;
         /* the map cannot change while the guest runs: a writer kicks us out first */
         v3_mem_core_read_lock(core);
         r = ioctl(k->fd, KVM_RUN, 0);

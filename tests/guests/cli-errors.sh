@@ -44,6 +44,11 @@ expect 2 "invalid instruction count"       --max-insns 0 -kernel "$hello"
 expect 2 "invalid instruction count"       --max-insns -5 -kernel "$hello"
 expect 2 "--real needs --flat"             --real -kernel "$hello"
 expect 12 "cannot open '$tmp.missing'"     -kernel "$tmp.missing"
+expect 2 "invalid accelerator 'hvf'"       -accel hvf -kernel "$hello"
+# the KVM back end on a device that is missing, or not KVM: one line names it
+V3_KVM_DEVICE=$tmp.nokvm expect 12 "no such device"  -accel kvm -kernel "$hello"
+V3_KVM_DEVICE=$tmp.nokvm expect 12 "hardware accelerator not available" -accel kvm -kernel "$hello"
+V3_KVM_DEVICE=/dev/null expect 12 "KVM API version" -accel kvm -kernel "$hello"
 
 printf 'this is not a kernel\n' > "$tmp.txt"
 expect 12 "no multiboot header"            -kernel "$tmp.txt"
@@ -61,6 +66,7 @@ printf '\125\252\353\000HdrS\000\002' | dd of="$tmp.bz" bs=1 seek=510 conv=notru
 expect 12 "boot protocol 2.00 is too old"  -kernel "$tmp.bz"
 
 if [ "$cpu" = cpu ]; then
+    V3_KVM_DEVICE=$tmp.nokvm expect 1 "accelerator: emu" -accel auto -kernel "$hello"
     expect 1 "Hello from a v3vmm guest!"   -m 16M -kernel "$hello"
     expect 8 "instruction limit (100) reached" --max-insns 100 -kernel "$hello"
     printf '\372\364' > "$tmp.hlt"        # cli; hlt

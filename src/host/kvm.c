@@ -210,7 +210,6 @@ static int kvm_attach_thread(struct kvm_core *k)
     }
     k->thread = pthread_self();
     k->has_thread = 1;
-    tls_run = k->run;
     return 0;
 }
 
@@ -488,29 +487,27 @@ static uint64_t *msr_field(struct v3_core *c, uint32_t idx)
     }
 }
 
-struct kvm_msrs_buf {
-    struct kvm_msrs hdr;
-    struct kvm_msr_entry e[KVM_NMSRS];
-};
-
 static int kvm_msrs(struct kvm_core *k, bool set)
 {
-    struct kvm_msrs_buf b;
+    /* struct kvm_msrs followed by its entries */
+    uint64_t buf[(sizeof(struct kvm_msrs) + KVM_NMSRS * sizeof(struct kvm_msr_entry)) / 8 + 1];
+    struct kvm_msrs *h = (struct kvm_msrs *)buf;
+    struct kvm_msr_entry *e = h->entries;
     int r;
 
-    memset(&b, 0, sizeof(b));
-    b.hdr.nmsrs = KVM_NMSRS;
+    memset(buf, 0, sizeof(buf));
+    h->nmsrs = KVM_NMSRS;
     for (unsigned i = 0; i < KVM_NMSRS; i++) {
-        b.e[i].index = kvm_msr_list[i];
+        e[i].index = kvm_msr_list[i];
         if (set)
-            b.e[i].data = *msr_field(k->core, kvm_msr_list[i]);
+            e[i].data = *msr_field(k->core, kvm_msr_list[i]);
     }
-    r = kvm_ioctl(k->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &b);
+    r = kvm_ioctl(k->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, h);
     if (r < 0)
         return V3_EIO;
     if (!set)
         for (int i = 0; i < r; i++)
-            *msr_field(k->core, b.e[i].index) = b.e[i].data;
+            *msr_field(k->core, e[i].index) = e[i].data;
     return 0;
 }
 
@@ -657,8 +654,6 @@ static void kvm_free_core(struct v3_core *core)
     core->vm->mem.core_kick = NULL;
     if (k->has_timer)
         timer_delete(k->timer);
-    if (tls_run == k->run)
-        tls_run = NULL;
     if (k->run)
         munmap(k->run, k->run_size);
     if (k->fd >= 0)
@@ -942,16 +937,30 @@ static int kvm_pio_string(struct kvm_core *k, struct v3_exit *ex)
     return 0;
 }
 
+static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exit *ex);
+
+/* The signal handler reaches the run page through tls_run only while run()
+ * runs: a VM freed on another thread leaves no pointer behind. */
 static int kvm_run_core(struct v3_core *core, struct v3_exit *ex)
 {
     struct kvm_core *k = kvm_of(core);
-    struct v3_vm *vm = core->vm;
-    uint64_t t_end = 0;
     int rc;
 
     if (!k)
         return V3_EINVAL;
     kvm_attach_thread(k);
+    tls_run = k->run;
+    rc = kvm_run_inner(k, core, ex);
+    tls_run = NULL;
+    return rc;
+}
+
+static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exit *ex)
+{
+    struct v3_vm *vm = core->vm;
+    uint64_t t_end = 0;
+    int rc;
+
     if (k->slice_ns)
         t_end = v3_time_ns() + k->slice_ns;
     if (vm->config.max_insns) {

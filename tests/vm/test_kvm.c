@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <v3/v3.h>
 #include <v3/backend.h>
+#include <v3/hypercall.h>
 #include <v3/loader.h>
 #include <v3/mem.h>
 #include <v3/vm.h>
@@ -263,6 +264,52 @@ static void run_churn(const char *backend)
 static void test_churn_emu(void **state) { (void)state; run_churn("emu"); }
 static void test_churn_kvm(void **state) { (void)state; run_churn("kvm"); }
 
+/* The hypercall doorbell (port 0x599, ID in RAX) reaches the VM's hypercall
+ * table on both back ends; the handler's result comes back in RAX. */
+static int hc_sum(struct v3_core *c, uint64_t id, uint64_t *res, void *priv)
+{
+    (void)priv;
+    *res = id + c->gpr[V3_RBX] + c->gpr[V3_RCX];
+    return 0;
+}
+
+static const uint8_t hc_guest[] = {
+    0x66, 0xBA, 0x99, 0x05,                   /* mov dx, 0x599 */
+    0xB8, 0x42, 0x42, 0x00, 0x00,             /* mov eax, 0x4242 */
+    0xBB, 0x00, 0x01, 0x00, 0x00,             /* mov ebx, 0x100 */
+    0xB9, 0x00, 0x20, 0x00, 0x00,             /* mov ecx, 0x2000 */
+    0xEF,                                     /* out dx, eax: hypercall 0x4242 */
+    0xA3, 0x00, 0x50, 0x00, 0x00,             /* mov [DST], eax */
+    0xB8, 0x99, 0x99, 0x00, 0x00,             /* mov eax, 0x9999 (not registered) */
+    0xEE,                                     /* out dx, al */
+    0xA3, 0x04, 0x50, 0x00, 0x00,             /* mov [DST+4], eax */
+    0xF4,                                     /* hlt */
+};
+
+static void run_doorbell(const char *backend)
+{
+    struct v3_vm *vm;
+    struct v3_vm_result res;
+    uint32_t out[2];
+    int err;
+
+    if (!strcmp(backend, "kvm") && !kvm_usable())
+        skip();
+    vm = make_vm(backend, &err);
+    assert_non_null(vm);
+    assert_int_equal(v3_register_hypercall(vm, 0x4242, hc_sum, NULL), V3_OK);
+    assert_int_equal(v3_load_flat(vm, hc_guest, sizeof(hc_guest), CODE, CODE, V3_FLAT_PROT32), V3_OK);
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    assert_int_equal(res.reason, V3_STOP_HLT);
+    assert_int_equal(v3_read_gpa_memory(vm, NULL, DST, 8, out), 8);
+    assert_int_equal(out[0], 0x4242 + 0x100 + 0x2000);
+    assert_int_equal(out[1], 0xffffffffu);                /* unknown ID: -1 */
+    v3_free_vm(vm);
+}
+
+static void test_doorbell_emu(void **state) { (void)state; run_doorbell("emu"); }
+static void test_doorbell_kvm(void **state) { (void)state; run_doorbell("kvm"); }
+
 /* ---- error paths ---- */
 
 static void test_no_device(void **state)
@@ -329,6 +376,8 @@ int main(void)
         cmocka_unit_test(test_map_kvm),
         cmocka_unit_test(test_churn_emu),
         cmocka_unit_test(test_churn_kvm),
+        cmocka_unit_test(test_doorbell_emu),
+        cmocka_unit_test(test_doorbell_kvm),
         cmocka_unit_test(test_no_device),
         cmocka_unit_test(test_not_kvm_device),
         cmocka_unit_test(test_missing_cap),

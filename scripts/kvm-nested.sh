@@ -16,11 +16,13 @@
 # unit tests, prints one line per check on the serial port, and reports the
 # number of failures through the isa-debug-exit port (a byte written to
 # /dev/port at 0xf4, so QEMU exits with status (failures << 1) | 1).
-# V3_NESTED_GUESTS="NAME..." or "all" picks the guests (default: a set that
-# fits a 5-minute budget; V3_NESTED_TIMEOUT raises QEMU's 280 s bound).
+# V3_NESTED_GUESTS="NAME..." or "all" picks the guests, V3_NESTED_SKIP leaves
+# some out (default: the known failures); V3_NESTED_TIMEOUT changes QEMU's
+# 280 s bound.
 # Exit status: 0 all passed, 1 failures, 77 skipped.  Under CTest
 # (test_kvm_nested, which sets V3_CTEST) it runs only with V3_KVM_NESTED=1.
-# V3_NESTED_BENCH=1 also runs bench_kvm inside (its output on stdout).
+# V3_NESTED_BENCH=1 also runs bench_kvm inside (its output on stdout);
+# V3_NESTED_UNIT=0 leaves out test_kvm.
 set -uo pipefail
 build=${1:?usage: kvm-nested.sh BUILD_DIR [QEMU]}
 qemu=${2:-qemu-system-x86_64}
@@ -89,14 +91,21 @@ for img in "$build"/tests/system/guests/*.bin; do
     done
     echo "$n $n.bin" >> "$st/t/manifest"
 done
-# Which guests: V3_NESTED_GUESTS (names, or "all"); by default the ones that
-# fit the 5-minute CI budget (a guest costs 5-30 s in the nested machine).
-sel=${V3_NESTED_GUESTS:-hello hooks a20 exc32 long64}
+# Which guests: V3_NESTED_GUESTS (names, or "all", the default), less
+# V3_NESTED_SKIP, by default the two known failures (docs/ARCHITECTURE.md,
+# "The KVM back end"): "modes" makes the nested machine stop responding
+# (v3vm cannot even be killed there), "tasks" triple-faults on its #DF
+# through a task gate.
+sel=${V3_NESTED_GUESTS:-all}
+skip=${V3_NESTED_SKIP-modes tasks}
 if [ "$sel" != all ]; then
     awk -v sel=" $sel " 'index(sel, " " $1 " ")' "$st/t/manifest" > "$st/t/manifest.sel"
     mv "$st/t/manifest.sel" "$st/t/manifest"
 fi
+awk -v skip=" $skip " '!index(skip, " " $1 " ")' "$st/t/manifest" > "$st/t/manifest.sel"
+mv "$st/t/manifest.sel" "$st/t/manifest"
 [ "${V3_NESTED_BENCH:-0}" = 1 ] && touch "$st/t/bench"
+[ "${V3_NESTED_UNIT:-1}" = 0 ] && touch "$st/t/nounit"
 
 cat > "$tmp/init" <<'EOF'
 #!/bin/sh
@@ -106,8 +115,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 fail=0
-ok() { echo "PASS $*"; }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+up() { cut -d' ' -f1 /proc/uptime; }
+ok() { echo "PASS [$(up) s] $*"; }
+bad() { echo "FAIL [$(up) s] $*"; fail=$((fail + 1)); }
 for m in irqbypass kvm ccp kvm-amd; do
     insmod /t/mod/$m.ko 2>/tmp/insmod.err || { bad "insmod $m: $(cat /tmp/insmod.err)"; }
 done
@@ -120,7 +130,7 @@ V3_KVM_DEVICE=/dev/nonexistent ./v3vm -accel auto -kernel guests/hello.elf -seri
 if grep -q "accelerator: emu" /tmp/e2 && cmp -s /tmp/e2.out guests/hello.expected; then ok "auto falls back to emu"; else bad "auto fallback: $(cat /tmp/e2)"; fi
 ./v3vm -accel auto -kernel guests/hello.elf -serial none >/dev/null 2>/tmp/e3
 if grep -q "accelerator: kvm" /tmp/e3; then ok "auto picks kvm"; else bad "auto: $(cat /tmp/e3)"; fi
-if [ -x ./test_kvm ]; then
+if [ -x ./test_kvm ] && [ ! -f nounit ]; then
     if ./test_kvm > /tmp/unit 2>&1; then ok "test_kvm"; else bad "test_kvm"; fi
     grep -E "PASSED|FAILED|SKIP" /tmp/unit
 fi
@@ -157,7 +167,7 @@ while read -r n img; do
     fi
 done < manifest
 if [ -f bench ] && [ -x ./bench_kvm ]; then
-    echo "BENCH-BEGIN"; ./bench_kvm; echo "BENCH-END"
+    echo "BENCH-BEGIN"; ./bench_kvm 2000 100000; echo "BENCH-END [$(up) s]"
 fi
 echo "nested-kvm: $fail failure(s)"
 [ $fail -gt 127 ] && fail=127

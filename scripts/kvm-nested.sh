@@ -93,8 +93,7 @@ for img in "$build"/tests/system/guests/*.bin; do
 done
 # Which guests: V3_NESTED_GUESTS (names, or "all", the default), less
 # V3_NESTED_SKIP, by default the two known failures (docs/ARCHITECTURE.md,
-# "The KVM back end"): "modes" makes the nested machine stop responding
-# (v3vm cannot even be killed there), "tasks" triple-faults on its #DF
+# "The KVM back end"): "modes" makes the nested machine stop responding, "tasks" triple-faults on its #DF
 # through a task gate.
 sel=${V3_NESTED_GUESTS:-all}
 skip=${V3_NESTED_SKIP-modes tasks}
@@ -154,7 +153,7 @@ apply_dev() {  # expected deviations... > wanted
 }
 while read -r n img; do
     t0=$(date +%s)
-    timeout 25 ./v3vm -accel kvm -m 64M -kernel guests/$img -serial stdio </dev/null >/tmp/$n.kvm 2>/tmp/$n.kvm.err
+    timeout -k 5 25 ./v3vm -accel kvm -m 64M -kernel guests/$img -serial stdio </dev/null >/tmp/$n.kvm 2>/tmp/$n.kvm.err
     st=$?
     apply_dev guests/$n.expected guests/$n.qemu-deviations guests/$n.kvm-deviations
     want_st=$(sed -n 's/^#status \([0-9]*\).*/\1/p' guests/$n.kvm-deviations 2>/dev/null)

@@ -310,6 +310,57 @@ static void run_doorbell(const char *backend)
 static void test_doorbell_emu(void **state) { (void)state; run_doorbell("emu"); }
 static void test_doorbell_kvm(void **state) { (void)state; run_doorbell("kvm"); }
 
+/* External interrupts from another thread (v3_vm_raise_interrupt): the
+ * guest halts with IF = 1 and counts handler runs until 3.  Real mode, so
+ * that a KVM without hardware support (PVM, which cannot emulate a
+ * protected-mode IRET) runs it too.  Assembled with nasm from:
+ *     xor ax, ax / mov ds, ax / mov word [0x100], handler / mov word [0x102], 0x100
+ *     sti / wait: hlt / cmp word [0x5000], 3 / jb wait / cli / hlt
+ *     handler: inc word [0x5000] / iret                                       */
+static const uint8_t irq_guest[] = {
+    0x31, 0xc0, 0x8e, 0xd8, 0xc7, 0x06, 0x00, 0x01, 0x1b, 0x00, 0xc7, 0x06,
+    0x02, 0x01, 0x00, 0x01, 0xfb, 0xf4, 0x83, 0x3e, 0x00, 0x50, 0x03, 0x72,
+    0xf8, 0xfa, 0xf4, 0xff, 0x06, 0x00, 0x50, 0xcf,
+};
+
+static void *irq_thread(void *p)
+{
+    struct v3_vm *vm = p;
+    for (int i = 0; i < 3; i++) {
+        usleep(30000);
+        if (v3_vm_raise_interrupt(vm, 0x40) != V3_OK)
+            break;
+    }
+    return NULL;
+}
+
+static void run_irq(const char *backend)
+{
+    struct v3_vm *vm;
+    struct v3_vm_result res;
+    pthread_t t;
+    uint16_t count = 0;
+    int err;
+
+    if (!strcmp(backend, "kvm") && !kvm_usable())
+        skip();
+    vm = make_vm(backend, &err);
+    assert_non_null(vm);
+    assert_int_equal(v3_load_flat(vm, irq_guest, sizeof(irq_guest), CODE, CODE, V3_FLAT_REAL), V3_OK);
+    v3_vm_interrupt_sources(vm, 1);
+    assert_int_equal(pthread_create(&t, NULL, irq_thread, vm), 0);
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    pthread_join(t, NULL);
+    v3_vm_interrupt_sources(vm, -1);
+    assert_int_equal(res.reason, V3_STOP_HLT);          /* the final cli; hlt */
+    assert_int_equal(v3_read_gpa_memory(vm, NULL, DST, 2, &count), 2);
+    assert_int_equal(count, 3);
+    v3_free_vm(vm);
+}
+
+static void test_irq_emu(void **state) { (void)state; run_irq("emu"); }
+static void test_irq_kvm(void **state) { (void)state; run_irq("kvm"); }
+
 /* ---- error paths ---- */
 
 static void test_no_device(void **state)
@@ -378,6 +429,8 @@ int main(void)
         cmocka_unit_test(test_churn_kvm),
         cmocka_unit_test(test_doorbell_emu),
         cmocka_unit_test(test_doorbell_kvm),
+        cmocka_unit_test(test_irq_emu),
+        cmocka_unit_test(test_irq_kvm),
         cmocka_unit_test(test_no_device),
         cmocka_unit_test(test_not_kvm_device),
         cmocka_unit_test(test_missing_cap),

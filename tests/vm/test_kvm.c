@@ -361,6 +361,34 @@ static void run_irq(const char *backend)
 static void test_irq_emu(void **state) { (void)state; run_irq("emu"); }
 static void test_irq_kvm(void **state) { (void)state; run_irq("kvm"); }
 
+/* An instruction limit ends a guest that never exits: on kvm through the
+ * slice timer (instructions become time at 1 per ns), on emu by counting. */
+static void run_limit(const char *backend)
+{
+    static const uint8_t spin[] = { 0xEB, 0xFE };      /* jmp $ */
+    struct v3_vm_config cfg;
+    struct v3_vm_result res;
+    struct v3_vm *vm;
+    int err;
+
+    if (!strcmp(backend, "kvm") && !kvm_usable())
+        skip();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = 1ull << 20;
+    cfg.backend = backend;
+    cfg.max_insns = 20000000;
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    assert_int_equal(v3_load_flat(vm, spin, sizeof(spin), CODE, CODE, V3_FLAT_PROT32), V3_OK);
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    assert_int_equal(res.reason, V3_STOP_INSN_LIMIT);
+    assert_int_equal(res.rip, CODE);
+    v3_free_vm(vm);
+}
+
+static void test_limit_emu(void **state) { (void)state; run_limit("emu"); }
+static void test_limit_kvm(void **state) { (void)state; run_limit("kvm"); }
+
 /* ---- error paths ---- */
 
 static void test_no_device(void **state)
@@ -431,6 +459,8 @@ int main(void)
         cmocka_unit_test(test_doorbell_kvm),
         cmocka_unit_test(test_irq_emu),
         cmocka_unit_test(test_irq_kvm),
+        cmocka_unit_test(test_limit_emu),
+        cmocka_unit_test(test_limit_kvm),
         cmocka_unit_test(test_no_device),
         cmocka_unit_test(test_not_kvm_device),
         cmocka_unit_test(test_missing_cap),

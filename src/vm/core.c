@@ -41,6 +41,7 @@ void v3_core_reset(struct v3_core *core)
     void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
     const struct v3_debug *dbg = core->dbg;           /* the debugger's state survives a reset */
+    struct v3_clock *clock = core->clock;             /* the VM clock the TSC derives from */
     uint8_t dbg_flags = core->dbg_flags;
 
     memset(core, 0, sizeof(*core));
@@ -51,6 +52,7 @@ void v3_core_reset(struct v3_core *core)
     core->emu_fault = emu_fault;
     core->mem_read_depth = mem_read_depth;
     core->dbg = dbg;
+    core->clock = clock;
     core->dbg_flags = dbg_flags;
 
     core->rflags = 0x2;

@@ -81,6 +81,16 @@ void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end);
  */
 void v3_cpu_kick(struct v3_core *core);
 
+/**
+ * Drop a request of the back end's kick() (struct v3_backend_ops) that has
+ * not yet ended a run: the next run() does not return V3_EXIT_KICK for it.
+ * For the VMM's run loop, on the vCPU's thread while the vCPU is not
+ * running, once it has looked at everything a kick announces (device
+ * deadlines, pending interrupts); a kick made after this call still ends
+ * the next run.
+ */
+void v3_cpu_discard_kick(struct v3_core *core);
+
 /** Decode-cache and loop counters. */
 struct v3_cpu_stats {
     uint64_t blocks_decoded;    /**< blocks built */

@@ -69,6 +69,12 @@ void v3_cpu_kick(struct v3_core *core)
         __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_KICK, __ATOMIC_RELAXED);
 }
 
+void v3_cpu_discard_kick(struct v3_core *core)
+{
+    if (core && core->backend)
+        __atomic_and_fetch(&cpu_of(core)->brk, ~CPU_BRK_EXIT, __ATOMIC_ACQ_REL);
+}
+
 void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end)
 {
     if (!core || !core->backend || end <= start)

@@ -30,6 +30,7 @@
  */
 #include "internal/clock.h"
 #include "internal/host.h"
+#include "internal/ticks.h"
 #include <v3/device.h>
 #include <v3/error.h>
 #include <v3/io.h>
@@ -448,9 +449,7 @@ static void tsc_deadline_arm(struct lapic_dev *s, struct vlapic *a, uint64_t dea
         a->timer_next = now;
     } else {
         uint64_t d = deadline - tsc;
-        /* ns = ticks * 1e9 / hz, without overflow for any tick count */
-        uint64_t ns = (d / s->tsc_hz) * 1000000000ull +
-                      ((d % s->tsc_hz) * 1000000000ull + s->tsc_hz - 1) / s->tsc_hz;
+        uint64_t ns = v3_ticks_to_ns_up(d, s->tsc_hz);
         a->timer_next = now + ns < now ? V3_NO_DEADLINE - 1 : now + ns;
     }
     v3_dev_deadline_changed(s->dev);

@@ -215,6 +215,18 @@ static int vcpu_prepare(struct v3_vm *vm, struct v3_core *core, uint64_t *deadli
     uint64_t now = v3_clock_now(&vm->clock);
     uint64_t next = v3_devmodel_poll(vm, now);
 
+    if (is_emu(vm)) {
+        /* A kick made before this point (most often by the device timers just
+         * run, or by the exit just handled, on this thread) announces a deadline
+         * change, an interrupt or pending_irq.  Interrupts are looked at below
+         * and the other two right here, so the run need not end at its first
+         * instruction for it; a kick made after this point still ends it. */
+        v3_cpu_discard_kick(core);
+        if (__atomic_load_n(&vm->dm.deadline_dirty, __ATOMIC_ACQUIRE))
+            next = v3_devmodel_poll(vm, now);
+        if (__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) && be->kick)
+            be->kick(core);
+    }
     *deadline = next;
     if (vm->pending_stop != V3_STOP_NONE)
         return 0;                   /* a device timer asked to stop: nothing more happens */

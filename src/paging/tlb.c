@@ -58,6 +58,18 @@ void v3_tlb_flush_all(struct v3_core *core)
     v3_tlb_unlock(t);
 }
 
+void v3_tlb_drop_write(struct v3_core *core)
+{
+    struct v3_tlb *t = tlb_of(core);
+
+    if (!t)
+        return;
+    v3_tlb_lock(t);
+    for (unsigned i = 0; i < t->nlive; i++)
+        t->e[t->live[i]].perm &= (uint16_t)~(V3_ACCESS_WRITE * 0x111u);
+    v3_tlb_unlock(t);
+}
+
 void v3_tlb_flush_nonglobal(struct v3_core *core)
 {
     struct v3_tlb *t = tlb_of(core);

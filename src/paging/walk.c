@@ -53,6 +53,7 @@ struct walk {
     unsigned n;
     void *ptr[MAX_LEVELS];
     uint64_t val[MAX_LEVELS];
+    uint64_t ea[MAX_LEVELS];    /* their guest physical addresses (the dirty log) */
     bool wide;              /* 8-byte entries */
     bool all_a;             /* A already set in every entry used */
     struct v3_tlb_win win;         /* last memory window used */
@@ -61,6 +62,14 @@ struct walk {
     bool need_lock;         /* a window was missing: redo the walk with the map lock */
     uint64_t addr_mask, rsvd_pae, rsvd_long;
 };
+
+/* The dirty log: a walk wrote A/D into a paging entry, or hands out a
+ * writable host address. */
+static inline void walk_mark(struct v3_core *c, uint64_t gpa)
+{
+    if (c->vm)
+        v3_mem_mark_dirty(&c->vm->mem, gpa);
+}
 
 #define WALK_RETRY 1         /* internal: walk again with the map's read lock */
 
@@ -281,6 +290,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
         return page_fault(c, la, access, 0, exc);
     w->ptr[0] = p;
     w->val[0] = e;
+    w->ea[0] = ea;
     if ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE)) {
         /* 4 MiB page; PDE bits 20:13 are physical bits 39:32 (PSE-36) */
         if (e & ((1u << 21) | (uint32_t)bits(20, m - 19)))
@@ -300,6 +310,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
             return page_fault(c, la, access, 0, exc);
         w->ptr[1] = p;
         w->val[1] = e2;
+        w->ea[1] = ea;
         w->n = 2;
         e &= e2 | ~(uint32_t)(PTE_RW | PTE_US);     /* effective R/W, U/S */
         w->gpa = (e2 & 0xfffff000u) | (la & 0xfff);
@@ -374,6 +385,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         any |= e;
         w->ptr[n] = p;
         w->val[n] = e;
+        w->ea[n] = ea;
         n++;
         if (leaf) {
             uint64_t off = (1ull << shift) - 1;
@@ -529,6 +541,8 @@ leaf:
         tflags |= V3_TLB_DIRTY;
     else
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
+    if (!(access & V3_ACCESS_WRITE))
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);   /* the dirty log: writable only when filled by a write */
     if ((e & PTE_G) && (c->cr4 & V3_CR4_PGE))
         tflags |= V3_TLB_GLOBAL;
     v3_tlb_insert(t, la & ~0xfffull, wbase + off, g & ~0xfffull, perm, tflags, shift);
@@ -645,6 +659,7 @@ again:
             V3_WARN("page walk: entry for %#llx keeps changing", ull(la));
             goto out;
         }
+        walk_mark(c, w.ea[i]);
     }
     if (is_write(access))
         w.dirty = true;
@@ -656,16 +671,19 @@ again:
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
         tflags |= V3_TLB_WHOOK;
     }
-    if (!w.dirty)
-        perm &= ~(V3_ACCESS_WRITE * 0x111u);
+    if (!w.dirty || !is_write(access))
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);   /* is_write: the dirty log marks writable fills */
     else
         tflags |= V3_TLB_DIRTY;
     if (w.global)
         tflags |= V3_TLB_GLOBAL;
     if (w.t)
         v3_tlb_insert(w.t, la & ~0xfffull, hpage, w.gpa & ~0xfffull, perm, tflags, w.shift);
-    if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK))
+    if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK)) {
         *hva = hpage + (la & 0xfff);
+        if (is_write(access))
+            walk_mark(c, w.gpa);
+    }
 out:
     if (w.t)
         v3_tlb_unlock(w.t);

@@ -29,6 +29,9 @@ struct v3vm_args {
     int dump_devices;               /* --dump-devices */
     const char *gdb;                /* -gdb SPEC or -s */
     int gdb_wait;                   /* -S */
+    uint64_t snapshot_at;           /* --snapshot-at-insn N FILE: N (0: not given) */
+    const char *snapshot_file;      /* ... FILE */
+    const char *loadvm;             /* -loadvm FILE */
 };
 
 enum {

@@ -673,7 +673,7 @@ again:
     }
     if (!w.dirty || !is_write(access))
         perm &= ~(V3_ACCESS_WRITE * 0x111u);   /* is_write: the dirty log marks writable fills */
-    else
+    if (w.dirty)
         tflags |= V3_TLB_DIRTY;
     if (w.global)
         tflags |= V3_TLB_GLOBAL;

@@ -419,6 +419,42 @@ static int nosave_create(struct v3_device *dev, struct v3_dev_args *args)
     return 0;
 }
 
+/* RAM that the pc machine moves above 4 GiB: in the dirty log, saved, restored, reset. */
+static void test_high_ram(void **state)
+{
+    const uint64_t mem = 0xc0000000ull + (8u << 20), hi = 1ull << 32;
+    uint8_t *ram1, *ram2, b = 0x5a, got = 0, z = 0;
+    struct v3_vm *vm1 = make_vm(mem, &ram1), *vm2 = make_vm(mem, &ram2);
+    uint64_t lo_pages = 0xc0000000ull / 4096, total = v3_vm_dirty_pages(vm1);
+    uint64_t *bm = calloc((total + 63) / 64, 8);
+    struct v3_vm_snapshot *s;
+    void *a;
+    size_t len;
+    int err;
+
+    (void)state;
+    assert_non_null(bm);
+    assert_int_equal(total, lo_pages + 2048);
+    s = v3_vm_snapshot_take(vm1, &err);
+    assert_non_null(s);
+    assert_int_equal(v3_write_gpa_memory(vm1, NULL, hi + 0x5123, 1, &b), 1);
+    assert_int_equal(v3_vm_dirty_log(vm1, bm, (total + 63) / 64, 0), V3_OK);
+    for (uint64_t i = 0; i < total; i++)
+        assert_int_equal((bm[i / 64] >> (i % 64)) & 1, i == lo_pages + 5);
+    assert_int_equal(v3_vm_save_buf(vm1, &a, &len), V3_OK);
+    assert_int_equal(v3_vm_restore(vm2, a, len), V3_OK);
+    assert_int_equal(v3_read_gpa_memory(vm2, NULL, hi + 0x5123, 1, &got), 1);
+    assert_int_equal(got, 0x5a);
+    assert_int_equal(v3_vm_reset(vm1, s), V3_OK);
+    assert_int_equal(v3_read_gpa_memory(vm1, NULL, hi + 0x5123, 1, &got), 1);
+    assert_int_equal(got, z);
+    v3_snapshot_buf_free(a);
+    v3_vm_snapshot_free(s);
+    free(bm);
+    v3_free_vm(vm1);
+    v3_free_vm(vm2);
+}
+
 static const struct v3_device_ops nosave_ops = {
     .name = "nosave", .help = "test device without save()", .create = nosave_create,
 };
@@ -449,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_device_without_save),
+        cmocka_unit_test(test_high_ram),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -152,9 +152,11 @@ void v3_vm_snapshot_free(struct v3_vm_snapshot *snap);
  * Return @p vm to @p snap: copy back the RAM pages dirtied since the
  * snapshot was taken or last reset to (or, when the log was cleared or
  * another snapshot took it over since, every page that differs), restore
- * every vCPU, the clock and every device, drop the decoded code of the
- * copied pages and every vCPU's cached translations (paging structures
- * may be among the pages), and clear the dirty log.
+ * every vCPU, the clock and every device, drop the decoded code and the
+ * cached translations of the copied pages (all of a vCPU's translations
+ * when a copied page held paging structures a walk used, or when its
+ * paging controls or CR3 differ from the snapshot's), and clear the dirty
+ * log.
  * @return V3_OK; V3_EINVAL (NULL, or a snapshot of another VM), V3_EBUSY,
  *         or a device's load() error (logged).
  */

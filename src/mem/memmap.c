@@ -108,10 +108,12 @@ int v3_mem_dirty_init(struct v3_mem_map *m, uint64_t hi_start, uint64_t hi_pages
 
     m->dirty = v3_zalloc((size_t)(words ? words : 1) * 8);
     m->dirty_sum = v3_zalloc((size_t)(sums ? sums : 1) * 8);
-    if (!m->dirty || !m->dirty_sum) {
+    m->ptpages = v3_zalloc((size_t)(words ? words : 1) * 8);
+    if (!m->dirty || !m->dirty_sum || !m->ptpages) {
         v3_free(m->dirty);
         v3_free(m->dirty_sum);
-        m->dirty = m->dirty_sum = NULL;
+        v3_free(m->ptpages);
+        m->dirty = m->dirty_sum = m->ptpages = NULL;
         V3_ERROR("memory map: out of memory for the dirty-page log");
         return V3_ENOMEM;
     }
@@ -157,7 +159,8 @@ void v3_mem_map_deinit(struct v3_vm *vm)
     v3_free(m->idx);
     v3_free(m->dirty);
     v3_free(m->dirty_sum);
-    m->dirty = m->dirty_sum = NULL;
+    v3_free(m->ptpages);
+    m->dirty = m->dirty_sum = m->ptpages = NULL;
     m->idx = NULL;
     m->idx_cap = 0;
     v3_free_pages(m->base.host_addr, m->base_pages);

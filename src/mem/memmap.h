@@ -44,6 +44,12 @@ struct v3_mem_map {
     uint64_t dirty_lo_pages;         /* base RAM pages */
     uint64_t dirty_hi_start;         /* first page number of the high RAM */
     uint64_t dirty_hi_pages;
+    /* Same indexing: pages a page walk has read a paging-structure entry
+     * from since the bit was last cleared (a fast reset that copies one of
+     * them back must drop every cached translation, not only those of the
+     * copied pages).  Set by the walker; cleared by a full TLB flush from
+     * src/vm/snapshot.c. */
+    uint64_t *ptpages;
 };
 
 /* Set up the dirty log for base RAM and @p hi_pages pages at page @p hi_start
@@ -74,6 +80,20 @@ static inline void v3_mem_mark_dirty(struct v3_mem_map *m, uint64_t gpa)
         return;
     __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
     __atomic_fetch_or(&m->dirty_sum[i >> 12], 1ull << ((i >> 6) & 63), __ATOMIC_RELAXED);
+}
+
+/* Note that the page of @p gpa holds a paging-structure entry a walk used. */
+static inline void v3_mem_mark_pt(struct v3_mem_map *m, uint64_t gpa)
+{
+    uint64_t i = m ? v3_mem_dirty_index(m, gpa >> 12) : ~0ull, bit;
+    uint64_t *w;
+
+    if (!m || i == ~0ull || !m->ptpages)
+        return;
+    w = &m->ptpages[i >> 6];
+    bit = 1ull << (i & 63);
+    if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+        __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 
 /* Mark every page of [gpa, gpa + len) written. */

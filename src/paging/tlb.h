@@ -182,6 +182,10 @@ int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, 
  * next write through each page fills again and marks it). */
 void v3_tlb_drop_write(struct v3_core *core);
 
+/* Drop the entries whose guest physical page is marked in the dirty log
+ * of map @p m (a fast reset copies those pages back). */
+void v3_tlb_drop_dirty(struct v3_core *core, const struct v3_mem_map *m);
+
 /* Drop the entries whose guest physical page lies in [start, end). */
 void v3_tlb_invalidate_gpa_range(struct v3_core *core, uint64_t start, uint64_t end);
 

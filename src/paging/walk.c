@@ -71,6 +71,13 @@ static inline void walk_mark(struct v3_core *c, uint64_t gpa)
         v3_mem_mark_dirty(&c->vm->mem, gpa);
 }
 
+/* The page of @p ea holds a paging-structure entry this walk used. */
+static inline void walk_pt(struct v3_core *c, uint64_t ea)
+{
+    if (c->vm)
+        v3_mem_mark_pt(&c->vm->mem, ea);
+}
+
 #define WALK_RETRY 1         /* internal: walk again with the map's read lock */
 
 #define WALK_COMMIT 1u       /* set A/D bits and fill the TLB */
@@ -291,6 +298,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
     w->ptr[0] = p;
     w->val[0] = e;
     w->ea[0] = ea;
+    walk_pt(c, ea);
     if ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE)) {
         /* 4 MiB page; PDE bits 20:13 are physical bits 39:32 (PSE-36) */
         if (e & ((1u << 21) | (uint32_t)bits(20, m - 19)))
@@ -311,6 +319,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
         w->ptr[1] = p;
         w->val[1] = e2;
         w->ea[1] = ea;
+        walk_pt(c, ea);
         w->n = 2;
         e &= e2 | ~(uint32_t)(PTE_RW | PTE_US);     /* effective R/W, U/S */
         w->gpa = (e2 & 0xfffff000u) | (la & 0xfff);
@@ -352,6 +361,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         if (!p && !(p = unbacked_entry(c, w, ea)))
             return bad_entry(w, 3, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        walk_pt(c, ea);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
         if (e & (bits(2, 1) | bits(8, 5) | w->rsvd_pae | PTE_XD))
@@ -386,6 +396,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         w->ptr[n] = p;
         w->val[n] = e;
         w->ea[n] = ea;
+        walk_pt(c, ea);
         n++;
         if (leaf) {
             uint64_t off = (1ull << shift) - 1;
@@ -425,13 +436,14 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
    @p hbias), is present and accessed, and has no bit of @p rsvd set. */
 static inline __attribute__((always_inline)) bool fast_entry(uintptr_t hbias, uint64_t wstart, uint64_t wsize,
                                                             uint64_t table, uint64_t la, unsigned shift,
-                                                            uint64_t rsvd, uint64_t *e)
+                                                            uint64_t rsvd, uint64_t *e, struct v3_mem_map *m)
 {
     uint64_t ea = table + ((la >> shift) & 511) * 8;
 
     if (__builtin_expect(ea - wstart >= wsize, 0))
         return false;
     *e = __atomic_load_n((const uint64_t *)(hbias + (uintptr_t)ea), __ATOMIC_RELAXED);
+    v3_mem_mark_pt(m, ea);
     return !((~*e & (PTE_P | PTE_A)) | (*e & rsvd));
 }
 
@@ -454,14 +466,16 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
                                                           unsigned access, uint64_t *gpa, void **hva)
 {
     const struct v3_tlb_win *win;
+    struct v3_mem_map *mm;
     uint64_t amask, rsvd, wstart, wsize, off, all, any, e, pmask, g;
     uint8_t *wbase;
     uintptr_t hb;
     unsigned shift, perm, tflags;
     bool la57, nxe;
 
-    if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA))
+    if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA) || !c->vm)
         return FAST_NO;
+    mm = &c->vm->mem;
     la57 = c->cr4 & V3_CR4_LA57;
     /* canonical: bits 63:47 (63:56) all equal */
     if (__builtin_expect(!la57, 1)) {
@@ -487,18 +501,18 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     any = 0;
     /* PML5E, PML4E: PS is reserved */
     if (la57) {
-        if (!fast_entry(hb, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e))
+        if (!fast_entry(hb, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e, mm))
             goto no;
         all &= e;
         any |= e;
     }
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e, mm))
         goto no;
     all &= e;
     any |= e;
     /* PDPTE: a 1 GiB page's address bits 29:13 are reserved */
     shift = 30;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 30, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 30, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;
@@ -509,7 +523,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PDE: a 2 MiB page's address bits 20:13 are reserved */
     shift = 21;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 21, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 21, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;
@@ -520,7 +534,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PTE (bit 7 is PAT) */
     shift = 12;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 12, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 12, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;

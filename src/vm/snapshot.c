@@ -1116,7 +1116,34 @@ static int reset(struct v3_vm *vm, const struct v3_vm_snapshot *s)
         return rc;
     lines_set(vm, s->dev_lines);
     if (vm->snap_owner == s->id) {
-        /* the log lists exactly the pages written since the snapshot */
+        /* the log lists exactly the pages written since the snapshot.
+           Translations: those of these pages go; if one of them held a
+           paging-structure entry a walk used, every translation goes */
+        bool full = false;
+        for (uint64_t sw = 0; sw < sums && !full; sw++) {
+            uint64_t sm = vm->mem.dirty_sum[sw];
+            while (sm && !full) {
+                uint64_t w = sw * 64 + (uint64_t)__builtin_ctzll(sm);
+                sm &= sm - 1;
+                full = (vm->mem.dirty[w] & vm->mem.ptpages[w]) != 0;
+            }
+        }
+        if (full) {
+            drop_caches(vm, false);
+            memset(vm->mem.ptpages, 0, (size_t)words * 8);
+        } else {
+            for (unsigned i = 0; i < vm->num_cores; i++) {
+                struct v3_core *c = &vm->cores[i];
+                struct v3_core saved;
+                memcpy(&saved, s->cores + i * clen, CORE_ARCH_LEN);
+                /* other paging controls or address space: nothing cached holds */
+                if (c->cr0 != saved.cr0 || c->cr3 != saved.cr3 || c->cr4 != saved.cr4 ||
+                    c->efer != saved.efer || c->a20_clear != saved.a20_clear)
+                    v3_tlb_flush_all(c);
+                else
+                    v3_tlb_drop_dirty(c, &vm->mem);
+            }
+        }
         for (uint64_t sw = 0; sw < sums; sw++) {
             uint64_t sm = vm->mem.dirty_sum[sw];
             if (!sm)
@@ -1143,6 +1170,8 @@ static int reset(struct v3_vm *vm, const struct v3_vm_snapshot *s)
         memset(vm->mem.dirty, 0, (size_t)words * 8);
         memset(vm->mem.dirty_sum, 0, (size_t)sums * 8);
         vm->snap_owner = s->id;
+        drop_caches(vm, false);
+        memset(vm->mem.ptpages, 0, (size_t)words * 8);
     }
     for (unsigned i = 0; i < vm->num_cores; i++) {
         struct cpu_extra x;
@@ -1152,9 +1181,6 @@ static int reset(struct v3_vm *vm, const struct v3_vm_snapshot *s)
     }
     clock_set(vm, s->clk[0], s->clk[1]);
     vm_extra_set(vm, &s->vx);
-    /* translations: paging structures may be among the pages copied back
-       (the walker's A/D updates make them dirty), so none survives */
-    drop_caches(vm, false);
     return V3_OK;
 }
 

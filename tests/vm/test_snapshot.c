@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "v3test.h"
+#include "paging/tlb.h"          /* v3_tlb_probe() (internal) */
 #include <v3/cpu.h>
 #include <v3/device.h>
 #include <v3/mem.h>
@@ -419,6 +420,45 @@ static int nosave_create(struct v3_device *dev, struct v3_dev_args *args)
     return 0;
 }
 
+/* A reset that copies a paging structure back drops every translation made
+ * through it; one that copies only data pages keeps the others. */
+static void test_reset_translations(void **state)
+{
+    uint8_t *ram, v = 0;
+    struct v3_vm *vm = make_vm(RAM, &ram);
+    struct v3_core *c = v3_get_core(vm, 0);
+    struct v3_exception exc;
+    struct v3_vm_snapshot *s;
+    uint64_t pde = 0x0 | 0xe3;
+    struct v3_tlb_probe pr;
+    int err;
+
+    (void)state;
+    setup_paging(ram, c);
+    ram[0x200000] = 0xa1;
+    ram[0x0] = 0xb2;
+    s = v3_vm_snapshot_take(vm, &err);
+    assert_non_null(s);
+    assert_int_equal(v3_read_gva_memory(c, 0x200000, 1, &v, 0, &exc), 1);
+    assert_int_equal(v, 0xa1);
+    /* the VMM remaps la 0x200000 to gpa 0 (the PD page is dirty now), then flushes as INVLPG would */
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, PD + 8, 8, &pde), 8);
+    v3_tlb_flush_all(c);
+    assert_int_equal(v3_read_gva_memory(c, 0x200000, 1, &v, 0, &exc), 1);
+    assert_int_equal(v, 0xb2);
+    assert_int_equal(v3_vm_reset(vm, s), V3_OK);
+    assert_int_equal(v3_read_gva_memory(c, 0x200000, 1, &v, 0, &exc), 1);
+    assert_int_equal(v, 0xa1);
+    /* a data page only: translations of other pages survive the reset */
+    assert_int_equal(v3_read_gva_memory(c, 0x300000, 1, &v, 0, &exc), 1);
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, DATA, 1, &v), 1);
+    assert_int_equal(v3_vm_reset(vm, s), V3_OK);
+    assert_int_equal(v3_tlb_probe(c, 0x300000, &pr), 1);
+    assert_int_equal(pr.gpa, 0x300000);
+    v3_vm_snapshot_free(s);
+    v3_free_vm(vm);
+}
+
 /* RAM that the pc machine moves above 4 GiB: in the dirty log, saved, restored, reset. */
 static void test_high_ram(void **state)
 {
@@ -486,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_device_without_save),
         cmocka_unit_test(test_high_ram),
+        cmocka_unit_test(test_reset_translations),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -14,7 +14,11 @@
  * Only RAM-backed pages are cached (base RAM, shadow regions); write-hooked
  * pages are cached for reads and fetches only; fully hooked pages never.
  * Write permission is only cached once the dirty bit of the mapping entry is
- * set, so the first write to a clean page takes the slow path and sets D.
+ * set, so the first write to a clean page takes the slow path and sets D;
+ * and only by a fill made for a write, which marks the page in the VM's
+ * dirty-page log (src/mem/memmap.h): a page read first takes one more fill
+ * on its first write.  Clearing the log takes write permission from every
+ * entry (v3_tlb_drop_write()).
  *
  * Use from the software CPU, on every guest memory access:
  *

@@ -892,7 +892,7 @@ int v3_vm_restore(struct v3_vm *vm, const void *buf, size_t len)
 int v3_vm_restore_cb(struct v3_vm *vm, v3_snapshot_read_fn read, void *opaque)
 {
     struct v3_snap s = { 0 };
-    uint8_t chunk[65536];
+    uint8_t chunk[16384];
     int rc;
 
     if (!vm || !read) {

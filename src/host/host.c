@@ -79,6 +79,9 @@ const char *v3_strerror(int err)
     case V3_EIO:          return "host I/O error";
     case V3_ENOFIT:       return "the guest image does not fit in guest RAM";
     case V3_ENOACCEL:     return "hardware accelerator not available";
+    case V3_ESNAPVER:     return "the snapshot has another format version";
+    case V3_ECHECKSUM:    return "the snapshot checksum does not match (corrupt snapshot)";
+    case V3_EMISMATCH:    return "the snapshot does not match this VM's configuration";
     default:              return "unknown error";
     }
 }

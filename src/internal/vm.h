@@ -94,6 +94,10 @@ struct v3_vm {
     /* guest accesses to unbacked memory: pages already logged (+1), count (src/mem/access.c) */
     uint64_t unbacked_logged[V3_UNBACKED_LOG];
     unsigned unbacked_nlogged;
+
+    /* ---- snapshots (src/vm/snapshot.c) ---- */
+    uint64_t snap_owner;             /* in-memory snapshot whose reset the dirty log serves (0: none) */
+    uint64_t snap_next_id;
 };
 
 /* A20 gate of every vCPU (port 0x92, the keyboard controller). */

@@ -185,6 +185,9 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
             if (rc < 0)
                 goto fail_vm;
         }
+        rc = v3_mem_dirty_init(&vm->mem, (1ull << 32) >> 12, vm->high_ram_len >> 12);
+        if (rc < 0)
+            goto fail_vm;
     }
     for (unsigned i = 0; i < cfg->num_regions; i++) {
         const struct v3_vm_region_config *r = &cfg->regions[i];

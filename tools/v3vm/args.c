@@ -182,6 +182,19 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             NEED_ARG();
             if (parse_u64(argv[++i], &o->max_insns) < 0 || !o->max_insns)
                 return fail(err, errlen, "invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "--snapshot-at-insn")) {
+            if (i + 2 >= argc || !argv[i + 1] || !argv[i + 2])
+                return fail(err, errlen, "option '%s' needs an instruction count and a file", a);
+            if (parse_u64(argv[++i], &o->snapshot_at) < 0 || !o->snapshot_at)
+                return fail(err, errlen, "invalid instruction count '%s'", argv[i]);
+            o->snapshot_file = argv[++i];
+            if (!o->snapshot_file[0])
+                return fail(err, errlen, "empty snapshot file name");
+        } else if (!strcmp(a, "-loadvm")) {
+            NEED_ARG();
+            o->loadvm = argv[++i];
+            if (!o->loadvm[0])
+                return fail(err, errlen, "empty snapshot file name");
         } else if (!strcmp(a, "--strict-mem")) {
             o->strict_mem = 1;
         } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
@@ -203,6 +216,10 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
         return fail(err, errlen, "-initrd needs a multiboot kernel, not --flat");
     if (o->gdb_wait && !o->gdb)
         return fail(err, errlen, "-S needs -gdb or -s");
+    if (o->snapshot_at && o->max_insns)
+        return fail(err, errlen, "--snapshot-at-insn and --max-insns cannot be combined");
+    if (o->snapshot_at && o->gdb)
+        return fail(err, errlen, "--snapshot-at-insn and -gdb cannot be combined");
     return V3VM_ARGS_RUN;
 }
 

@@ -30,6 +30,9 @@ struct v3vm_args {
     const char *gdb;                /* -gdb SPEC or -s */
     int gdb_wait;                   /* -S */
     const char *accel;              /* -accel emu (default), kvm or auto */
+    uint64_t snapshot_at;           /* --snapshot-at-insn N FILE: N (0: not given) */
+    const char *snapshot_file;      /* ... FILE */
+    const char *loadvm;             /* -loadvm FILE */
 };
 
 enum {

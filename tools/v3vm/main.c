@@ -65,6 +65,10 @@ static void usage(FILE *f)
 "  --vga                print the VGA text screen when the VM stops\n"
 "  --trace exits        log every VM exit\n"
 "  --max-insns N        stop after N guest instructions\n"
+"  --snapshot-at-insn N FILE\n"
+"                       run N guest instructions, save the VM to FILE and stop\n"
+"  -loadvm FILE         continue from a snapshot (give the same -kernel, -m,\n"
+"                       -machine, -device and -clock as when it was saved)\n"
 "  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
 "  -s                   shorthand for -gdb tcp::1234\n"
 "  -S                   with -gdb: wait for gdb before the first instruction\n"
@@ -280,6 +284,18 @@ static void dump_map(struct v3_vm *vm)
                 (unsigned long long)r->hook_calls);
 }
 
+/* Snapshot file I/O (-loadvm, --snapshot-at-insn). */
+static int snap_write(void *opaque, const void *data, size_t len)
+{
+    return fwrite(data, 1, len, (FILE *)opaque) == len ? 0 : V3_EIO;
+}
+
+static int64_t snap_read(void *opaque, void *data, size_t len)
+{
+    size_t n = fread(data, 1, len, (FILE *)opaque);
+    return (n == 0 && ferror((FILE *)opaque)) ? V3_EIO : (int64_t)n;
+}
+
 static void print_stats(struct v3_vm *vm)
 {
     fflush(stdout);
@@ -418,6 +434,8 @@ int main(int argc, char **argv)
     cfg.backend = accel;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
+    if (args.snapshot_at)
+        cfg.max_insns = args.snapshot_at;
     cfg.strict_mem = strict_mem;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
@@ -495,6 +513,21 @@ int main(int argc, char **argv)
         free(mod_strings[i]);
     }
     nmods = 0;
+    if (args.loadvm) {
+        FILE *f = fopen(args.loadvm, "rb");
+        if (!f) {
+            fprintf(stderr, "%s: cannot open snapshot '%s': %s\n", prog, args.loadvm, strerror(errno));
+            status = EXIT_SETUP;
+            goto out;
+        }
+        rc = v3_vm_restore_cb(the_vm, snap_read, f);
+        fclose(f);
+        if (rc < 0) {
+            fprintf(stderr, "%s: cannot restore '%s': %s\n", prog, args.loadvm, v3_strerror(rc));
+            status = EXIT_SETUP;
+            goto out;
+        }
+    }
     if (dump)
         dump_map(the_vm);
 
@@ -540,6 +573,23 @@ int main(int argc, char **argv)
         status = EXIT_HLT;
         break;
     case V3_STOP_INSN_LIMIT:
+        if (args.snapshot_at) {
+            FILE *f = fopen(args.snapshot_file, "wb");
+            rc = f ? v3_vm_save(the_vm, snap_write, f) : V3_EIO;
+            if (f && fclose(f) != 0 && rc == 0)
+                rc = V3_EIO;
+            if (rc < 0) {
+                fprintf(stderr, "%s: cannot save the VM to '%s': %s%s%s\n", prog, args.snapshot_file,
+                        v3_strerror(rc), f ? "" : ": ", f ? "" : strerror(errno));
+                status = EXIT_VM_ERROR;
+            } else {
+                if (log_level >= V3_LOG_INFO)
+                    fprintf(stderr, "%s: saved the VM after %llu instructions to '%s'\n", prog,
+                            (unsigned long long)args.snapshot_at, args.snapshot_file);
+                status = 0;
+            }
+            break;
+        }
         fprintf(stderr, "%s: instruction limit (%llu) reached at rip %#llx\n", prog,
                 (unsigned long long)max_insns, (unsigned long long)res.rip);
         status = EXIT_INSN_LIMIT;

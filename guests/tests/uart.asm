@@ -108,7 +108,7 @@ main:
         and al, 0x03
         SHOWB "lsr"
         UIN 2
-        and al, 0x0f
+        and al, 0x07                    ; without bit 3: a character timeout depends on time
         SHOWB "iir then"
         UOUT 2, 0x07                    ; clear the FIFO
         UIN 5

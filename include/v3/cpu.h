@@ -80,6 +80,14 @@ void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end);
  */
 void v3_cpu_kick(struct v3_core *core);
 
+/**
+ * True while an injected event (v3_backend_ops::inject) waits for delivery
+ * on the software CPU (an NMI blocked by an earlier one, an interrupt not
+ * yet taken): the slot is busy and another inject() would fail.  The
+ * thread that runs the vCPU, between runs.
+ */
+bool v3_cpu_event_pending(struct v3_core *core);
+
 /** The CPU model CPUID reports. */
 struct v3_cpu_model {
     char vendor[13];            /**< 12 characters + NUL, e.g. "GenuineIntel" */

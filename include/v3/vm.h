@@ -25,6 +25,9 @@
 struct v3_vm;
 struct v3_backend_ops;
 
+/** The most vCPUs a VM may have. */
+#define V3_MAX_CORES 64u
+
 /** An extra memory region for the configuration: host memory the caller owns. */
 struct v3_vm_region_config {
     uint64_t start, end;    /**< guest physical, page aligned, start < end */
@@ -59,7 +62,10 @@ struct v3_serial_io {
 /** VM configuration.  Zero-initialise, then set what you need. */
 struct v3_vm_config {
     uint64_t mem_size;      /**< guest RAM in bytes: non-zero multiple of 4 KiB */
-    unsigned num_cores;     /**< vCPUs; 0 means 1.  Only 1 is supported for now. */
+    /** vCPUs; 0 means 1, at most V3_MAX_CORES.  More than one needs the host's thread
+     *  members (v3/host.h).  vCPU 0 (the BSP) starts where the loader put it; the
+     *  others start in the wait-for-SIPI state (INIT / start-up IPIs through the LAPIC). */
+    unsigned num_cores;
 
     /** Back end by name: NULL or "emu" for the software CPU. */
     const char *backend;
@@ -214,6 +220,15 @@ void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_c
 
 /** Copy the statistics.  V3_EINVAL for NULL. */
 int v3_vm_get_stats(struct v3_vm *vm, struct v3_vm_stats *st);
+
+/**
+ * Copy the statistics of vCPU @p idx: its exits by reason, the instructions
+ * it retired (insns), and the VM's run time (run_ns); the VM-wide counters
+ * (io_unhooked, mem_unbacked, hypercalls_*) read 0.  V3_EINVAL for NULL or
+ * an index out of range.  Between runs (the counters of a running vCPU
+ * change under the caller).
+ */
+int v3_vm_get_vcpu_stats(struct v3_vm *vm, unsigned idx, struct v3_vm_stats *st);
 
 /** Log the statistics (exits by reason, hook calls per region, instructions, time) at @p level. */
 void v3_vm_print_stats(struct v3_vm *vm, int level);

@@ -69,6 +69,11 @@ void v3_cpu_kick(struct v3_core *core)
         __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_KICK, __ATOMIC_RELAXED);
 }
 
+bool v3_cpu_event_pending(struct v3_core *core)
+{
+    return core && core->backend && cpu_of(core)->ev_pending;
+}
+
 void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end)
 {
     if (!core || !core->backend || end <= start)

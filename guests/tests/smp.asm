@@ -42,6 +42,7 @@ CMD_SPIN   equ 2
 CMD_SPLIT  equ 3
 CMD_C8B    equ 4
 CMD_PAGING equ 5
+CMD_XMC    equ 6
 
 %macro GATE 2
         mov eax, %1
@@ -127,6 +128,20 @@ main:
         mov eax, [c8b + 4]
         xor ebx, ebx
         CHECK "lock cmpxchg8b high: "
+
+        ; cross-modifying code: every processor runs xfunc, the BSP rewrites
+        ; its immediate, every processor runs it again (the command is the
+        ; synchronisation the SDM asks for)
+        mov dword [xfunc + 1], 0x11111111
+        mov eax, CMD_XMC
+        call run_cmd
+        mov dword [xfunc + 1], 0x22222222
+        mov dword [xmc_ok], 0
+        mov eax, CMD_XMC
+        call run_cmd
+        mov eax, [xmc_ok]
+        mov ebx, [ncpu]
+        CHECK "cross-modifying code: "
 
         ; IPI ping-pong with APIC 1
         cmp dword [ncpu], 2
@@ -236,7 +251,16 @@ do_cmd:
         je cmd_c8b
         cmp eax, CMD_PAGING
         je paging_on
+        cmp eax, CMD_XMC
+        je cmd_xmc
         ret
+
+cmd_xmc:
+        call xfunc
+        cmp eax, 0x22222222
+        jne .old
+        lock inc dword [xmc_ok]
+.old:   ret
 
 cmd_xadd:
         mov ecx, XADD_N
@@ -394,6 +418,12 @@ ap_main:
         lock inc dword [done]
         jmp .idle
 
+; a page of its own: the code other processors rewrite
+        align 4096
+xfunc:  mov eax, 0
+        ret
+        align 4096
+
 ; ---------------------------------------------------------------- trampoline
         bits 16
 tramp_start:
@@ -429,6 +459,7 @@ scount: dd 0
 pings:  dd 0
 pongs:  dd 0
 shot:   dd 0
+xmc_ok: dd 0
 seen:   times 64 dd 0
 
 %include "lib_end.inc"

@@ -160,6 +160,8 @@ struct v3_cpu_stats {
     uint64_t insns_decoded;     /**< instructions decoded into blocks */
     uint64_t block_execs;       /**< block dispatches */
     uint64_t smc_invalidations; /**< code pages dropped because the guest wrote them */
+    uint64_t xmc_requests;      /**< stores of this vCPU into code another vCPU decoded */
+    uint64_t xmc_invalidations; /**< code pages dropped because another vCPU wrote them */
     uint64_t map_invalidations; /**< memory-map listener calls that dropped code */
     uint64_t cross_page_insns;  /**< page-crossing instructions executed (never cached) */
     uint64_t cache_flushes;     /**< whole-cache flushes (size bound) */

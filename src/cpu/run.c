@@ -398,6 +398,8 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
         *ret = 0;
         return 1;
     }
+    if (brk & CPU_BRK_XMC)
+        cpu_xmc_process(cpu);
     if (brk & CPU_BRK_EXIT) {
         exit->reason = V3_EXIT_KICK;
         exit->insn_rip = core->rip;

@@ -81,7 +81,7 @@ struct v3_vm {
     int smp_stopping;                /* atomic: a vCPU stopped the VM; the others leave */
     int smp_idle;                    /* atomic: vCPUs waiting with nothing that can wake them */
     void *smp_lock;                  /* SMP: serialises device polling and the stop decision */
-    void *split_lock;                /* LOCKed accesses that cross a cache line or a page */
+    uint8_t *xmc_shared;             /* SMP: bit per RAM page some vCPU decoded (src/cpu/cache.c) */
     int run_state;                   /* atomic: VM_IDLE, VM_RUNNING (in v3_run_vm), VM_FREEING */
 
     /* ---- I/O ports, hypercalls, MSR/CPUID hooks (src/vm) ---- */

@@ -51,8 +51,7 @@ static void vm_destroy(struct v3_vm *vm)
     v3_free(vm->io_warned);
     if (vm->smp_lock)
         v3_host.mutex_free(vm->smp_lock);
-    if (vm->split_lock)
-        v3_host.mutex_free(vm->split_lock);
+    v3_free(vm->xmc_shared);
     v3_free(vm->vrun);
     v3_free(vm->cores);
     v3_free(vm);
@@ -129,8 +128,7 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
     vm->vrun = v3_zalloc(sizeof(struct v3_vcpu_run) * n);
     vm->io_warned = v3_zalloc(65536 / 8);
     vm->smp_lock = v3_host.mutex_alloc();
-    vm->split_lock = v3_host.mutex_alloc();
-    if (!vm->cores || !vm->vrun || !vm->io_warned || !vm->smp_lock || !vm->split_lock) {
+    if (!vm->cores || !vm->vrun || !vm->io_warned || !vm->smp_lock) {
         V3_ERROR("v3_create_vm: out of memory for vCPUs");
         rc = V3_ENOMEM;
         goto fail_vm;

@@ -465,7 +465,7 @@ static int idle_wait(struct v3_vm *vm, struct v3_vcpu_run *vr)
 
     __atomic_add_fetch(&vm->smp_idle, 1, __ATOMIC_SEQ_CST);
     for (;;) {
-        if (smp_leaving(vm) || __atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST) ||
+        if (smp_leaving(vm) || (core->id == 0 && __atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST)) ||
             peek_pending_stop(vm) || core_wakeup(vm, vr))
             break;
         if (!vr->wait_sipi && (core->rflags & V3_FLAG_IF) &&
@@ -554,7 +554,8 @@ static void run_core(struct v3_vm *vm, struct v3_vcpu_run *vr)
 
         if (smp_leaving(vm))
             break;
-        if (__atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
+        /* v3_stop_vm(): vCPU 0 reports it (it is woken like every other) */
+        if (core->id == 0 && __atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
             res->reason = V3_STOP_REQUESTED;
             res->rip = core->rip;
             break;

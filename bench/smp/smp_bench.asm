@@ -158,8 +158,8 @@ tramp_gdt:
 tramp_end:
         bits 32
 
-        align 64
-shared: dd 0
+        align 4096                              ; data apart from code (a store into a
+shared: dd 0                                    ; code page drops its decoded blocks)
         align 64
 lines:  times 64 * 16 db 0
 ncpu:   dd 0

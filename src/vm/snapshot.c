@@ -202,8 +202,11 @@ static void vm_extra_get(struct v3_vm *vm, struct vm_extra *x)
     memset(x, 0, sizeof(*x));
     x->pending_irq = __atomic_load_n(&vm->pending_irq, __ATOMIC_RELAXED);
     x->halted = vm->halted;
-    x->pending_stop = (int32_t)vm->pending_stop;
-    x->pending_exit_code = vm->pending_exit_code;
+    {
+        uint64_t w = __atomic_load_n(&vm->pending_stop, __ATOMIC_ACQUIRE);   /* reason | code << 32 */
+        x->pending_stop = (int32_t)(uint32_t)w;
+        x->pending_exit_code = (int32_t)(w >> 32);
+    }
     x->hypercalls_done = vm->hypercalls_done;
 }
 
@@ -211,8 +214,9 @@ static void vm_extra_set(struct v3_vm *vm, const struct vm_extra *x)
 {
     __atomic_store_n(&vm->pending_irq, x->pending_irq, __ATOMIC_RELAXED);
     vm->halted = x->halted;
-    vm->pending_stop = (enum v3_stop_reason)x->pending_stop;
-    vm->pending_exit_code = x->pending_exit_code;
+    __atomic_store_n(&vm->pending_stop,
+                     (uint64_t)(uint32_t)x->pending_stop | (uint64_t)(uint32_t)x->pending_exit_code << 32,
+                     __ATOMIC_RELEASE);
     vm->hypercalls_done = x->hypercalls_done;
 }
 

@@ -42,17 +42,17 @@ static void test_poweroff_and_reset(void **state)
     (void)state;
     make("acpi-pm", 1 << 20);
     outp(0x604, 2, (3u << 10) | (1u << 13));        /* S3: not modelled, ignored */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
     outp(0x604, 2, (5u << 10));                     /* SLP_TYP without SLP_EN */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
     assert_int_equal((inp(0x604, 2) >> 10) & 7, 5);
     outp(0x605, 1, (5u << 2) | 0x20);               /* byte write of the high half: S5 */
-    assert_int_equal(vm->pending_stop, V3_STOP_POWEROFF);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_POWEROFF);
     vm->pending_stop = V3_STOP_NONE;
     outp(0xcf9, 1, 0x02);                           /* no reset without bit 2 */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
     outp(0xcf9, 1, 0x06);
-    assert_int_equal(vm->pending_stop, V3_STOP_RESET);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_RESET);
     v3_free_vm(vm);
 }
 
@@ -84,9 +84,9 @@ static void test_i8042(void **state)
     outp(0x64, 1, 0xd0);
     assert_int_equal(inp(0x60, 1) & 3, 3);          /* reset high, A20 on */
     outp(0x64, 1, 0x12);                            /* unknown: logged, ignored */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
     outp(0x64, 1, 0xfe);                            /* pulse reset */
-    assert_int_equal(vm->pending_stop, V3_STOP_RESET);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_RESET);
     v3_free_vm(vm);
 }
 

@@ -2,6 +2,7 @@
 /* v3vm's command line (see args.h). */
 #include "args.h"
 #include <v3/device.h>
+#include <v3/vm.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -86,6 +87,7 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
     o->machine = "pc";
     o->accel = "emu";
     o->mem = 128ull << 20;
+    o->smp = 1;
     if (errlen)
         err[0] = 0;
     for (int i = 1; i < argc; i++) {
@@ -103,6 +105,15 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             if (parse_size(argv[++i], &o->mem) < 0 || (o->mem & 0xfff))
                 return fail(err, errlen, "invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)",
                             argv[i]);
+        } else if (!strcmp(a, "-smp")) {
+            uint64_t n;
+            NEED_ARG();
+            i++;
+            /* QEMU's spelling "-smp N" or "-smp cpus=N" */
+            if (parse_u64(!strncmp(argv[i], "cpus=", 5) ? argv[i] + 5 : argv[i], &n) < 0 || n < 1 ||
+                n > V3_MAX_CORES)
+                return fail(err, errlen, "invalid vCPU count '%s' (1 to %u)", argv[i], V3_MAX_CORES);
+            o->smp = (unsigned)n;
         } else if (!strcmp(a, "-kernel")) {
             NEED_ARG();
             o->kernel = argv[++i];

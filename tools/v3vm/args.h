@@ -15,6 +15,7 @@
 struct v3vm_args {
     const char *kernel, *append, *initrd, *serial;  /* point into argv; serial defaults to "stdio" */
     uint64_t mem;                   /* bytes (default 128 MiB) */
+    unsigned smp;                   /* vCPUs (default 1) */
     uint64_t max_insns;             /* 0: none */
     int flat;                       /* --flat given: flat_addr, flat_entry */
     uint64_t flat_addr, flat_entry;

@@ -42,6 +42,8 @@ static void usage(FILE *f)
 "multiboot v1 kernel (ELF32 or a.out-kludge image); the type is detected.\n"
 "\n"
 "  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
+"  -smp N               N vCPUs (1-64, default 1), each on its own host thread; vCPU 0\n"
+"                       starts at the image's entry, the others wait for INIT/SIPI\n"
 "  -kernel FILE         the kernel image (required)\n"
 "  -append CMDLINE      kernel command line (multiboot: given as 'FILE CMDLINE', as\n"
 "                       QEMU and GRUB do; --raw-cmdline passes CMDLINE alone)\n"
@@ -426,6 +428,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     /* -machine pc moves RAM above 3 GiB to 4 GiB (v3_create_vm; the layout of v3/platform.h) */
     cfg.mem_size = mem;
+    cfg.num_cores = args.smp;
     cfg.devices = V3_DEV_ALL;
     cfg.machine = machine;
     cfg.device_args = devargs;
@@ -469,7 +472,7 @@ int main(int argc, char **argv)
     } else {
         enum v3_image_type type = v3_detect_image(image, image_len);
         struct v3_linux_boot lb = { .cmdline = append, .layout = &layout };
-        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, 1) < 0) {
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, args.smp) < 0) {
             fprintf(stderr, "%s: a Linux guest needs 2 MiB of RAM at least\n", prog);
             status = EXIT_USAGE;
             goto out;

@@ -2,6 +2,7 @@
 /* v3vm's command line (see args.h). */
 #include "args.h"
 #include <v3/device.h>
+#include <v3/cpuid.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -59,6 +60,32 @@ static int parse_size(const char *s, uint64_t *out)
     if (v == 0 || v > (1ull << (52 - shift)))
         return -1;
     *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* -cpu NAME[,+feat|-feat...]: NAME amd (default), intel; features by name (v3_cpu_feature_name) */
+static int check_cpu(const char *s, char *err, size_t errlen)
+{
+    size_t n = strcspn(s, ",");
+    if (!((n == 3 && !strncmp(s, "amd", 3)) || (n == 5 && !strncmp(s, "intel", 5)) ||
+          (n == 7 && !strncmp(s, "default", 7))))
+        return fail(err, errlen, "unknown CPU model '%.*s' (amd, intel; -cpu help lists them)", (int)n, s);
+    for (s += n; *s; s += n) {
+        s++;                                    /* the comma */
+        n = strcspn(s, ",");
+        if (n < 2 || (s[0] != '+' && s[0] != '-'))
+            return fail(err, errlen, "invalid -cpu feature '%.*s' (+NAME or -NAME)", (int)n, s);
+        int known = 0;
+        const char *f;
+        for (unsigned i = 0; (f = v3_cpu_feature_name(i, NULL)); i++) {
+            size_t k = 0;
+            for (; k < n - 1 && f[k] && (s[1 + k] == f[k] || (s[1 + k] == '.' && f[k] == '_')); k++)
+                ;
+            known |= k == n - 1 && !f[k];
+        }
+        if (!known)
+            return fail(err, errlen, "unknown CPU feature '%.*s' (-cpu help lists them)", (int)n - 1, s + 1);
+    }
     return 0;
 }
 
@@ -134,6 +161,13 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             if (o->ndevices == sizeof(o->devices) / sizeof(o->devices[0]))
                 return fail(err, errlen, "at most %zu -device options", sizeof(o->devices) / sizeof(o->devices[0]));
             o->devices[o->ndevices++] = argv[++i];
+        } else if (!strcmp(a, "-cpu")) {
+            NEED_ARG();
+            o->cpu = argv[++i];
+            if (!strcmp(o->cpu, "help"))
+                return V3VM_ARGS_LIST_CPU;
+            if (check_cpu(o->cpu, err, errlen))
+                return V3VM_ARGS_ERROR;
         } else if (!strcmp(a, "-clock")) {
             NEED_ARG();
             i++;

@@ -29,6 +29,7 @@ struct v3vm_args {
     int dump_devices;               /* --dump-devices */
     const char *gdb;                /* -gdb SPEC or -s */
     int gdb_wait;                   /* -S */
+    const char *cpu;                /* -cpu NAME[,+feat|-feat...] (checked for syntax and names) */
 };
 
 enum {
@@ -38,6 +39,7 @@ enum {
     V3VM_ARGS_ERROR,                /* usage error: message in err */
     V3VM_ARGS_LIST_DEVICES,         /* -device help */
     V3VM_ARGS_LIST_MACHINES,        /* -machine help */
+    V3VM_ARGS_LIST_CPU,             /* -cpu help */
 };
 
 /* Parse argv[1..argc-1].  Returns a V3VM_ARGS_* value; on V3VM_ARGS_ERROR

@@ -324,6 +324,7 @@ int main(int argc, char **argv)
     int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, raw_cmdline = 0;
     char *mb_cmdline = NULL;
     char gdb_host[256];
+    struct v3_cpu_model cpu_model;
     unsigned gdb_port = 0;
 
     if (argc > 0 && argv[0]) {
@@ -347,6 +348,14 @@ int main(int argc, char **argv)
         for (const char *const *m = v3_machine_names(); *m; m++)
             printf("  %s\n", *m);
         return 0;
+    case V3VM_ARGS_LIST_CPU: {
+        const char *name, *desc;
+        printf("CPU models (-cpu NAME[,+FEAT|-FEAT...]): amd (default), intel\n"
+               "Features (+FEAT only for one the software CPU implements):\n");
+        for (unsigned f = 0; (name = v3_cpu_feature_name(f, &desc)); f++)
+            printf("  %-14s %s\n", name, desc);
+        return 0;
+    }
     case V3VM_ARGS_ERROR:
         die_usage("%s", errbuf);
         break;
@@ -392,6 +401,25 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     }
 
+    if (args.cpu) {
+        /* after v3_init: the model depends on the host (SSE levels, entropy) */
+        const char *p = args.cpu;
+        size_t n = strcspn(p, ",");
+        v3_cpu_vendor_model(&cpu_model, !strncmp(p, "intel", n) ? V3_CPU_VENDOR_INTEL : V3_CPU_VENDOR_AMD);
+        for (p += n; *p; p += n) {
+            char feat[64];
+            p++;
+            n = strcspn(p, ",");
+            snprintf(feat, sizeof(feat), "%.*s", (int)(n - 1), p + 1);
+            int rc = v3_cpu_model_set_feature(&cpu_model, feat, p[0] == '+');
+            if (rc == V3_EUNSUPPORTED)
+                die_usage("-cpu: +%s: the software CPU does not implement %s (only clearing is possible)",
+                          feat, feat);
+            if (rc < 0)
+                die_usage("-cpu: invalid feature '%s' (-cpu help lists them)", feat);
+        }
+    }
+
     status = EXIT_SETUP;
     image = read_file(kernel, &image_len, mem);
     if (!image)
@@ -414,6 +442,7 @@ int main(int argc, char **argv)
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
     cfg.strict_mem = strict_mem;
+    cfg.cpu_model = args.cpu ? &cpu_model : NULL;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
         setvbuf(stdout, NULL, _IOLBF, 0);

@@ -3,8 +3,14 @@
 # Run one system-level guest test program and compare its serial output
 # with the architectural expectation.
 #
-#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY
-#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY
+#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY [ARGS]
+#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY [ARGS]
+#
+# ARGS (optional): a file whose line "v3vm OPTIONS" adds options to the v3vm
+#     run and whose line "qemu OPTIONS" replaces QEMU's "-cpu max" (so it
+#     must name the CPU, e.g. "-cpu max,popcnt=off"); lines starting with
+#     "#" are comments.  A program runs once per <name>.<variant>.args
+#     besides its plain run (tests/system/CMakeLists.txt).
 #
 # EXPECTED holds the lines the architecture defines (what v3vmm must print).
 # DEVIATIONS (may be "-") lists where QEMU TCG is known to differ, as blocks
@@ -15,7 +21,20 @@
 # v3vm is compared with EXPECTED as is.  Exit status: 0 pass, 1 fail,
 # 77 skipped (the runner is not available).
 set -u
-kind=$1 image=$2 expected=$3 dev=$4 runner=$5
+kind=$1 image=$2 expected=$3 dev=$4 runner=$5 argsfile=${6:-}
+qemu_cpu="-cpu max" extra=""
+if [ -n "$argsfile" ]; then
+    if [ ! -f "$argsfile" ]; then
+        echo "FAIL: no arguments file $argsfile"
+        exit 1
+    fi
+    line=$(grep "^$kind " "$argsfile" | head -n 1 | cut -d' ' -f2-)
+    if [ "$kind" = qemu ] && [ -n "$line" ]; then
+        qemu_cpu=$line
+    else
+        extra=$line
+    fi
+fi
 tmp=${TMPDIR:-/tmp}/v3sys.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
@@ -54,13 +73,15 @@ fi
 
 case $kind in
 qemu)
-    timeout 60 "$runner" -accel tcg -cpu max -no-reboot -nodefaults -display none \
+    # shellcheck disable=SC2086  # the options are words
+    timeout 60 "$runner" -accel tcg $qemu_cpu -no-reboot -nodefaults -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -m 128 \
         -kernel "$image" > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 v3vm)
-    timeout 120 "$runner" -m 128M -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
+    # shellcheck disable=SC2086
+    timeout 120 "$runner" $extra -m 128M -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 *)

@@ -63,7 +63,38 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* -cpu NAME[,+feat|-feat...]: NAME amd (default), intel; features by name (v3_cpu_feature_name) */
+/*
+ * One feature of -cpu: "+NAME", "-NAME", or QEMU's "NAME=on" / "NAME=off".
+ * The name goes to @p name (NUL-terminated), the sign to *on.  -1: bad syntax.
+ */
+int v3vm_cpu_feature(const char *s, size_t n, char *name, size_t namelen, int *on)
+{
+    const char *eq = memchr(s, '=', n);
+    size_t k;
+    if (n >= 2 && (s[0] == '+' || s[0] == '-') && !eq) {
+        *on = s[0] == '+';
+        s++;
+        k = n - 1;
+    } else if (eq && (size_t)(eq - s) >= 1) {
+        size_t vl = n - (size_t)(eq - s) - 1;
+        if (vl == 2 && !strncmp(eq + 1, "on", 2))
+            *on = 1;
+        else if (vl == 3 && !strncmp(eq + 1, "off", 3))
+            *on = 0;
+        else
+            return -1;
+        k = (size_t)(eq - s);
+    } else {
+        return -1;
+    }
+    if (k + 1 > namelen)
+        return -1;
+    memcpy(name, s, k);
+    name[k] = 0;
+    return 0;
+}
+
+/* -cpu NAME[,+feat|-feat|feat=on|feat=off...]: NAME amd (default), intel; names: v3_cpu_feature_name */
 static int check_cpu(const char *s, char *err, size_t errlen)
 {
     size_t n = strcspn(s, ",");
@@ -71,20 +102,26 @@ static int check_cpu(const char *s, char *err, size_t errlen)
           (n == 7 && !strncmp(s, "default", 7))))
         return fail(err, errlen, "unknown CPU model '%.*s' (amd, intel; -cpu help lists them)", (int)n, s);
     for (s += n; *s; s += n) {
+        char name[64];
+        int on;
         s++;                                    /* the comma */
         n = strcspn(s, ",");
-        if (n < 2 || (s[0] != '+' && s[0] != '-'))
-            return fail(err, errlen, "invalid -cpu feature '%.*s' (+NAME or -NAME)", (int)n, s);
+        if (v3vm_cpu_feature(s, n, name, sizeof(name), &on) < 0)
+            return fail(err, errlen, "invalid -cpu feature '%.*s' (+NAME, -NAME, NAME=on or NAME=off)",
+                        (int)n, s);
         int known = 0;
         const char *f;
         for (unsigned i = 0; (f = v3_cpu_feature_name(i, NULL)); i++) {
             size_t k = 0;
-            for (; k < n - 1 && f[k] && (s[1 + k] == f[k] || (s[1 + k] == '.' && f[k] == '_')); k++)
+            for (; name[k] && f[k] && (name[k] == f[k] || (name[k] == '.' && f[k] == '_')); k++)
                 ;
-            known |= k == n - 1 && !f[k];
+            known |= !name[k] && !f[k];
         }
+        if (!known && on)
+            return fail(err, errlen, "-cpu: cannot add '%s': the software CPU does not implement it "
+                        "(-cpu help lists the features)", name);
         if (!known)
-            return fail(err, errlen, "unknown CPU feature '%.*s' (-cpu help lists them)", (int)n - 1, s + 1);
+            return fail(err, errlen, "unknown CPU feature '%s' (-cpu help lists them)", name);
     }
     return 0;
 }

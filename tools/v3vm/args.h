@@ -59,4 +59,8 @@ struct v3vm_module_spec {
 int v3vm_parse_initrd(const char *list, struct v3vm_module_spec *specs, unsigned *n, char *err,
                       size_t errlen);
 
+/* One -cpu feature of @p n bytes at @p s: "+NAME", "-NAME", "NAME=on" or
+   "NAME=off".  0 with the name in @p name and *on, or -1 (bad syntax). */
+int v3vm_cpu_feature(const char *s, size_t n, char *name, size_t namelen, int *on);
+
 #endif

@@ -408,13 +408,15 @@ int main(int argc, char **argv)
         v3_cpu_vendor_model(&cpu_model, !strncmp(p, "intel", n) ? V3_CPU_VENDOR_INTEL : V3_CPU_VENDOR_AMD);
         for (p += n; *p; p += n) {
             char feat[64];
+            int on = 0;
             p++;
             n = strcspn(p, ",");
-            snprintf(feat, sizeof(feat), "%.*s", (int)(n - 1), p + 1);
-            int rc = v3_cpu_model_set_feature(&cpu_model, feat, p[0] == '+');
+            if (v3vm_cpu_feature(p, n, feat, sizeof(feat), &on) < 0)
+                die_usage("-cpu: invalid feature '%.*s'", (int)n, p);
+            int rc = v3_cpu_model_set_feature(&cpu_model, feat, on);
             if (rc == V3_EUNSUPPORTED)
-                die_usage("-cpu: +%s: the software CPU does not implement %s (only clearing is possible)",
-                          feat, feat);
+                die_usage("-cpu: cannot add '%s': the software CPU does not implement it on this host "
+                          "(only clearing is possible)", feat);
             if (rc < 0)
                 die_usage("-cpu: invalid feature '%s' (-cpu help lists them)", feat);
         }

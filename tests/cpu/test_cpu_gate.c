@@ -17,6 +17,7 @@
 #include "v3test.h"
 #include "guest64.h"
 #include <v3/cpuid.h>
+#include "arch/system.h"
 
 #define CODE    0x20001000ull
 #define GDT     0x20010000ull
@@ -271,6 +272,46 @@ static void test_model_change_drops_blocks(void **state)
     guest_teardown();
 }
 
+/* Features that are not instructions: EFER.NXE needs NX, EFER.SCE SYSCALL
+ * (#GP(0) on WRMSR otherwise); PS in a PDPTE needs Page1GB (else reserved:
+ * #PF with RSVD). */
+static void test_nx_syscall_1g(void **state)
+{
+    (void)state;
+    struct v3_cpu_model full, m;
+    struct v3_exception exc;
+    uint64_t gpa;
+    v3_cpu_default_model(&full);
+    guest_setup(&full);
+    uint64_t efer = g.core->efer;
+    assert_int_equal(v3_cpu_wrmsr(g.core, V3_MSR_EFER, efer | V3_EFER_NXE, &exc), 0);
+    assert_int_equal(v3_cpu_wrmsr(g.core, V3_MSR_EFER, efer, &exc), 0);
+    /* a 1 GiB page: PML4[0] -> PDPT at 0x2000; entry 1 maps 1 GiB at 1 GiB */
+    uint64_t *pdpt = (uint64_t *)(g.ram + 0x2000);
+    pdpt[1] = 0x40000000ull | 0x83;
+    v3_tlb_flush_all(g.core);
+    assert_int_equal(v3_gva_to_gpa(g.core, 0x40001234ull, V3_ACCESS_READ, &gpa, &exc), V3_OK);
+    assert_int_equal(gpa, 0x40001234ull);
+
+    m = full;
+    assert_int_equal(v3_cpu_model_set_feature(&m, "nx", false), V3_OK);
+    assert_int_equal(v3_cpu_model_set_feature(&m, "syscall", false), V3_OK);
+    assert_int_equal(v3_cpu_model_set_feature(&m, "pdpe1gb", false), V3_OK);
+    assert_int_equal(v3_cpu_set_model(g.core, &m), V3_OK);
+    memset(&exc, 0, sizeof(exc));
+    assert_int_equal(v3_cpu_wrmsr(g.core, V3_MSR_EFER, (efer & ~V3_EFER_SCE) | V3_EFER_NXE, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_GP);
+    assert_int_equal(v3_cpu_wrmsr(g.core, V3_MSR_EFER, efer | V3_EFER_SCE, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(g.core, V3_MSR_EFER, efer & ~V3_EFER_SCE, &exc), 0);
+    memset(&exc, 0, sizeof(exc));
+    assert_int_equal(v3_gva_to_gpa(g.core, 0x40001234ull, V3_ACCESS_READ, &gpa, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_PF);
+    assert_true(exc.error_code & V3_PF_RSVD);
+    /* the 2 MiB pages of the window still translate */
+    assert_int_equal(v3_gva_to_gpa(g.core, G64_LA + 0x10, V3_ACCESS_READ, &gpa, &exc), V3_OK);
+    guest_teardown();
+}
+
 /* The feature names: set/clear, aliases, QEMU spelling, + of an unimplemented feature. */
 static void test_feature_names(void **state)
 {
@@ -311,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_feature_names),
         cmocka_unit_test(test_gates),
         cmocka_unit_test(test_model_change_drops_blocks),
+        cmocka_unit_test(test_nx_syscall_1g),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

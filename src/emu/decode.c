@@ -27,10 +27,11 @@ static int op_index_state;   /* 0 none, 1 building, 2 ready */
  * BSR, as on CPUs without those features (SDM vol. 2 TZCNT/LZCNT).
  * x87 (CPUID FPU, CR0.EM/TS) stays with the x87 handlers.
  */
-#define GATE_SET 0
-#define GATE_MN  1
+#define GATE_SET  0
+#define GATE_MN   1
+#define GATE_MN64 2        /* a mnemonic, gated in 64-bit mode only */
 static const struct v3_feature_gate {
-    uint8_t kind;          /* GATE_SET: key is a ZydisISASet; GATE_MN: a ZydisMnemonic */
+    uint8_t kind;          /* GATE_SET: key is a ZydisISASet; GATE_MN(64): a ZydisMnemonic */
     uint8_t word, bit;     /* enum v3_cpuid_word, bit */
     uint16_t key;
 } feature_gates[] = {
@@ -67,6 +68,8 @@ static const struct v3_feature_gate {
     { GATE_MN,  V3_CPUID_1_EDX, 11, ZYDIS_MNEMONIC_SYSEXIT },
     { GATE_MN,  V3_CPUID_X1_EDX, 11, ZYDIS_MNEMONIC_SYSCALL },
     { GATE_MN,  V3_CPUID_X1_EDX, 11, ZYDIS_MNEMONIC_SYSRET },
+    { GATE_MN64, V3_CPUID_X1_ECX, 0, ZYDIS_MNEMONIC_LAHF },     /* LAHF-SAHF in 64-bit mode */
+    { GATE_MN64, V3_CPUID_X1_ECX, 0, ZYDIS_MNEMONIC_SAHF },
     /* SSE integer instructions on MMX registers (the xmm forms are SSE2) */
     { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PAVGB },
     { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PAVGW },
@@ -87,19 +90,21 @@ static const struct v3_feature_gate {
 /* index + 1 into feature_gates (0: no gate), by ISA set and by mnemonic */
 static uint8_t gate_by_set[ZYDIS_ISA_SET_MAX_VALUE + 1];
 static uint8_t gate_by_mn[V3_MN_COUNT];
+static uint8_t gate_by_mn64[V3_MN_COUNT];
 
 static bool gate_open(const struct v3_cpu_model *m, unsigned g)
 {
     return !g || v3_cpu_model_has(m, feature_gates[g - 1].word, feature_gates[g - 1].bit);
 }
 
-bool v3_decode_feature_ok(const struct v3_cpu_model *m, unsigned isa_set, unsigned mnemonic)
+bool v3_decode_feature_ok(const struct v3_cpu_model *m, unsigned isa_set, unsigned mnemonic, bool long64)
 {
     v3_emu_init_table();
     if (!m)
         return true;
     return gate_open(m, isa_set <= ZYDIS_ISA_SET_MAX_VALUE ? gate_by_set[isa_set] : 0) &&
-           gate_open(m, mnemonic < V3_MN_COUNT ? gate_by_mn[mnemonic] : 0);
+           gate_open(m, mnemonic < V3_MN_COUNT ? gate_by_mn[mnemonic] : 0) &&
+           (!long64 || gate_open(m, mnemonic < V3_MN_COUNT ? gate_by_mn64[mnemonic] : 0));
 }
 
 void v3_emu_init_table(void)
@@ -132,6 +137,8 @@ void v3_emu_init_table(void)
             gate_by_set[fg->key] = (uint8_t)(g + 1);
         else if (fg->kind == GATE_MN && fg->key < V3_MN_COUNT)
             gate_by_mn[fg->key] = (uint8_t)(g + 1);
+        else if (fg->kind == GATE_MN64 && fg->key < V3_MN_COUNT)
+            gate_by_mn64[fg->key] = (uint8_t)(g + 1);
     }
     /* rules apply to mnemonics no family handles (a handler silently wins) */
     for (const struct v3_arch_rule *r = v3_arch_rules; r->mnemonic; r++)
@@ -402,7 +409,7 @@ int v3_decode_model(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len,
         mn = special == V3_RC_SREG ? V3_MN_MOV_SREG : special == V3_RC_CR ? V3_MN_MOV_CR
                                                                        : V3_MN_MOV_DR;
     out->mnemonic = (uint16_t)mn;
-    if (model && !v3_decode_feature_ok(model, zi.meta.isa_set, mn)) {
+    if (model && !v3_decode_feature_ok(model, zi.meta.isa_set, mn, mode == V3_MODE_LONG64)) {
         /* TZCNT/LZCNT of a CPU without BMI1/ABM: the REP prefix is ignored */
         if (mn == ZYDIS_MNEMONIC_TZCNT || mn == ZYDIS_MNEMONIC_LZCNT) {
             mn = mn == ZYDIS_MNEMONIC_TZCNT ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR;

@@ -242,8 +242,9 @@ int v3_decode_model(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len,
                     const struct v3_cpu_model *model, struct v3_insn *out);
 
 /** True when @p model reports the feature(s) an instruction of Zydis ISA set
- *  @p isa_set and mnemonic @p mnemonic needs (true for NULL @p model). */
-bool v3_decode_feature_ok(const struct v3_cpu_model *model, unsigned isa_set, unsigned mnemonic);
+ *  @p isa_set and mnemonic @p mnemonic needs, in 64-bit mode when @p long64
+ *  (true for NULL @p model). */
+bool v3_decode_feature_ok(const struct v3_cpu_model *model, unsigned isa_set, unsigned mnemonic, bool long64);
 
 /* ------------------------------------------------------------ handler table */
 

@@ -45,6 +45,7 @@ static const struct fcase fcases[] = {
     { "smap",    { 0x0f, 0x01, 0xcb }, 3, 0, { 0 }, 0 },                   /* stac */
     { "rdrand",  { 0x48, 0x0f, 0xc7, 0xf0 }, 4, 0, { 0 }, 0 },
     { "rdseed",  { 0x48, 0x0f, 0xc7, 0xf8 }, 4, 0, { 0 }, 0 },
+    { "lahf_lm", { 0x9f }, 1, 0, { 0 }, 0 },                               /* lahf (64-bit mode) */
 };
 
 static uint8_t *host_page;

@@ -9,6 +9,57 @@
 USER_STACK equ 0x70000
 KSTACK0    equ 0x80000
 
+; instructions of the extensions a CPU model can clear (-cpu ...,-feat):
+; with the feature, the result; without, #UD (TZCNT/LZCNT: BSF/BSR)
+%macro FEATS 0
+        xor eax, eax
+        mov ecx, 0x55
+        TRY "cmovz", cmovz eax, ecx
+        SHOW "eax", eax
+        call newline
+        TRY "mmx paddb", paddb mm0, mm1
+        TRY "emms", emms
+        TRY "sse addps", addps xmm0, xmm1
+        TRY "sse pavgb mm", pavgb mm0, mm1
+        TRY "sse2 paddq", paddq xmm0, xmm1
+        TRY "sse3 haddps", haddps xmm0, xmm1
+        TRY "sse3 fisttp", fisttp dword [xarea + 1000]
+        TRY "ssse3 pshufb", pshufb xmm0, xmm1
+        TRY "sse4.1 ptest", ptest xmm0, xmm1
+        TRY "sse4.2 pcmpgtq", pcmpgtq xmm0, xmm1
+        mov eax, 0x12345678
+        mov ecx, 0xdeadbeef
+        TRY "sse4.2 crc32", crc32 eax, ecx
+        SHOW "eax", eax
+        call newline
+        xor eax, eax
+        mov ecx, 0xf0f0
+        TRY "popcnt", popcnt eax, ecx
+        SHOW "eax", eax
+        call newline
+        mov ecx, 0xf0
+        TRY "lzcnt", lzcnt eax, ecx
+        SHOW "eax", eax
+        call newline
+        mov eax, 0x99
+        xor ecx, ecx
+        TRY "tzcnt 0", tzcnt eax, ecx
+        SHOW "eax", eax
+        call newline
+        mov dword [xarea + 1000], 0x11223344
+        TRY "movbe", movbe eax, [xarea + 1000]
+        SHOW "eax", eax
+        call newline
+        mov ebx, xarea
+        TRY "clflush", clflush [ebx]
+        TRY "fxsave", fxsave [ebx]
+        mov eax, 3
+        xor edx, edx
+        TRY "xsaveopt", xsaveopt [ebx]
+        TRY "rdtscp", rdtscp
+        TRY "rdseed", rdseed eax
+%endmacro
+
 ; the checks shared by both privilege levels
 %macro COMMON 0
         stc
@@ -43,7 +94,9 @@ KSTACK0    equ 0x80000
         mov dword [xarea + 520], 1
         TRY "xrstor xcomp_bv", xrstor [ebx]
         mov dword [xarea + 520], 0
+        mov [rd_esp], esp               ; a #UD inside rdrand_cf resumes with its return address pushed
         TRY "rdrand", call rdrand_cf
+        mov esp, [rd_esp]
         SHOW "cf", [rd_cf]
         call newline
         mov eax, xarea
@@ -116,6 +169,8 @@ main:
         mov eax, ring3
         mov ebx, 0x3002                 ; IOPL 3: the serial port from ring 3
         call to_ring3
+        SAYLN "features"
+        FEATS
         SAYLN "isa: done"
         ret
 
@@ -156,6 +211,7 @@ rdrand_cf:
 
 kesp:   dd 0
 rd_cf:  dd 0
+rd_esp: dd 0
 
 %include "lib_end.inc"
         alignb 64

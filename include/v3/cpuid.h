@@ -61,11 +61,49 @@ bool v3_cpu_model_is_intel(const struct v3_cpu_model *m);
  *  OSXMMEXCPT, OSXSAVE, FSGSBASE, SMEP, SMAP, UMIP, ...) raises #GP. */
 void v3_cpu_default_model(struct v3_cpu_model *m);
 
+/** The CPUID output words that hold feature bits of a model (v3_cpu_model_has). */
+enum v3_cpuid_word {
+    V3_CPUID_1_ECX = 0,         /**< leaf 1 ECX (feat_ecx) */
+    V3_CPUID_1_EDX,             /**< leaf 1 EDX (feat_edx) */
+    V3_CPUID_7_EBX,             /**< leaf 7 subleaf 0 EBX (leaf7_ebx) */
+    V3_CPUID_7_ECX,             /**< leaf 7 subleaf 0 ECX (leaf7_ecx) */
+    V3_CPUID_X1_ECX,            /**< leaf 0x80000001 ECX (ext_feat_ecx) */
+    V3_CPUID_X1_EDX,            /**< leaf 0x80000001 EDX (ext_feat_edx) */
+    V3_CPUID_D1_EAX,            /**< leaf 0xD subleaf 1 EAX (leaf_d1_eax; needs XSAVE too) */
+};
+
+/** True when model @p m reports feature bit @p bit (0..31) of CPUID word
+ *  @p word (enum v3_cpuid_word).  A leaf-0xD bit counts only with XSAVE.
+ *  False for NULL or an unknown word.  Pure, any thread. */
+bool v3_cpu_model_has(const struct v3_cpu_model *m, unsigned word, unsigned bit);
+
+/**
+ * Set (@p on) or clear a feature of model @p m by its Linux /proc/cpuinfo
+ * name ("sse4_1", "popcnt", "abm", ...; "pni" is an alias of "sse3", "lzcnt"
+ * of "abm"; a '.' in @p name matches '_', so QEMU's "sse4.1" works too).  On an AMD model, clearing a leaf-1 EDX bit that AMD repeats in
+ * 0x80000001 EDX clears both.  Setting is allowed only for a feature the
+ * software CPU implements (it is in v3_cpu_vendor_model of the same vendor).
+ * Returns V3_OK, V3_EINVAL for NULL arguments, V3_ENOENT for an unknown name,
+ * V3_EUNSUPPORTED for setting a feature the software CPU does not implement
+ * (nothing is logged: the caller reports).  Call after v3_init (the
+ * software CPU's RDRAND/RDSEED depend on the host's entropy source).  Apply the result to a vCPU with v3_cpu_set_model.
+ */
+int v3_cpu_model_set_feature(struct v3_cpu_model *m, const char *name, bool on);
+
+/** The @p i-th feature name v3_cpu_model_set_feature accepts (aliases
+ *  included), or NULL past the end; with @p desc (optional) a one-line
+ *  description.  For listing (e.g. "-cpu help"). */
+const char *v3_cpu_feature_name(unsigned i, const char **desc);
+
 /** Replace the model of @p core (copied into core->model) and apply its
  *  MAXPHYADDR to the vCPU's page walker (v3_paging_set_maxphyaddr, which
  *  flushes the TLB).
  *  V3_EINVAL for NULL, a max_leaf < 1, phys_bits outside 36..52 or
- *  virt_bits other than 48/57.  Call between runs of the vCPU. */
+ *  virt_bits other than 48/57.  Call between runs of the vCPU.  Instructions
+ *  follow the model: one whose feature the model does not report raises
+ *  #UD (TZCNT without BMI1 runs as BSF, LZCNT without ABM as BSR); the
+ *  change bumps core->model_gen, so back ends drop instructions decoded
+ *  under the old model before the vCPU runs again. */
 int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m);
 
 /**

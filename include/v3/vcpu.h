@@ -204,6 +204,8 @@ struct v3_core {
     struct v3_fpu_state fpu;
 
     struct v3_cpu_model model;    /**< what CPUID reports (v3/cpuid.h); max_leaf 0: the default */
+    uint32_t model_gen;           /**< bumped by v3_cpu_set_model: decoded instructions of an older
+                                       generation are stale (decode-time feature gates) */
 
     enum v3_cpu_mode mode;        /**< kept current by v3_core_update_mode() */
     uint8_t cpl;

@@ -108,6 +108,14 @@ struct v3_vm_config {
      * (v3_read/write_gpa_memory()) always fail on holes with V3_EUNMAPPED.
      */
     bool strict_mem;
+    /**
+     * CPU model of every vCPU (v3/cpuid.h; copied, the caller keeps it), applied
+     * with v3_cpu_set_model() before the back end sets the vCPU up; NULL: the
+     * default model (v3_cpu_default_model).  Instructions follow it: one whose
+     * feature it does not report raises #UD (see v3_cpu_set_model).  A model
+     * v3_cpu_set_model rejects makes v3_create_vm fail with its error.
+     */
+    const struct v3_cpu_model *cpu_model;
 };
 
 /** Why v3_run_vm() returned. */

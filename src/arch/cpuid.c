@@ -44,10 +44,10 @@ void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
     m->feat_ecx = (sse_levels & host_leaf1_ecx()) | (1u << 13) | (1u << 22) | (1u << 23) | (1u << 26) |
                   (1u << 31);
     /* EDX: FPU DE(2) PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13)
-     * CMOV(15) PAT(16) MMX(23) FXSR(24) SSE(25) SSE2(26) */
+     * CMOV(15) PAT(16) CLFSH(19) MMX(23) FXSR(24) SSE(25) SSE2(26) */
     m->feat_edx = 1u | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
                   (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) |
-                  (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+                  (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
     /* 0x80000001 ECX: LAHF/SAHF(0) ABM/LZCNT(5) 3DNowPrefetch(8);
      * EDX: SYSCALL(11) NX(20) 1GB pages(26) RDTSCP(27) LM(29) */
     m->ext_feat_ecx = 1u | (1u << 5) | (1u << 8);
@@ -113,7 +113,120 @@ int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
             return rc;
     }
     core->model = *m;
+    core->model_gen++;       /* instructions decoded under the old model are stale */
     return V3_OK;
+}
+
+static uint32_t *word_ptr(struct v3_cpu_model *m, unsigned word)
+{
+    switch (word) {
+    case V3_CPUID_1_ECX:  return &m->feat_ecx;
+    case V3_CPUID_1_EDX:  return &m->feat_edx;
+    case V3_CPUID_7_EBX:  return &m->leaf7_ebx;
+    case V3_CPUID_7_ECX:  return &m->leaf7_ecx;
+    case V3_CPUID_X1_ECX: return &m->ext_feat_ecx;
+    case V3_CPUID_X1_EDX: return &m->ext_feat_edx;
+    case V3_CPUID_D1_EAX: return &m->leaf_d1_eax;
+    default:              return NULL;
+    }
+}
+
+bool v3_cpu_model_has(const struct v3_cpu_model *m, unsigned word, unsigned bit)
+{
+    if (!m || bit >= 32)
+        return false;
+    const uint32_t *w = word_ptr((struct v3_cpu_model *)m, word);
+    if (!w || !((*w >> bit) & 1))
+        return false;
+    return word != V3_CPUID_D1_EAX || ((m->feat_ecx >> 26) & 1);   /* leaf 0xD needs XSAVE */
+}
+
+/* Feature names (Linux /proc/cpuinfo spelling) a model can set or clear. */
+static const struct {
+    const char *name;
+    uint8_t word, bit;
+    const char *desc;
+} feature_names[] = {
+    { "tsc",      V3_CPUID_1_EDX, 4,  "RDTSC" },
+    { "cx8",      V3_CPUID_1_EDX, 8,  "CMPXCHG8B" },
+    { "sep",      V3_CPUID_1_EDX, 11, "SYSENTER/SYSEXIT" },
+    { "pge",      V3_CPUID_1_EDX, 13, "global pages" },
+    { "cmov",     V3_CPUID_1_EDX, 15, "CMOVcc (and FCMOVcc)" },
+    { "clflush",  V3_CPUID_1_EDX, 19, "CLFLUSH" },
+    { "mmx",      V3_CPUID_1_EDX, 23, "MMX" },
+    { "fxsr",     V3_CPUID_1_EDX, 24, "FXSAVE/FXRSTOR" },
+    { "sse",      V3_CPUID_1_EDX, 25, "SSE" },
+    { "sse2",     V3_CPUID_1_EDX, 26, "SSE2" },
+    { "sse3",     V3_CPUID_1_ECX, 0,  "SSE3" },
+    { "pni",      V3_CPUID_1_ECX, 0,  "SSE3 (alias)" },
+    { "ssse3",    V3_CPUID_1_ECX, 9,  "SSSE3" },
+    { "cx16",     V3_CPUID_1_ECX, 13, "CMPXCHG16B" },
+    { "sse4_1",   V3_CPUID_1_ECX, 19, "SSE4.1" },
+    { "sse4_2",   V3_CPUID_1_ECX, 20, "SSE4.2 (with CRC32)" },
+    { "movbe",    V3_CPUID_1_ECX, 22, "MOVBE" },
+    { "popcnt",   V3_CPUID_1_ECX, 23, "POPCNT" },
+    { "xsave",    V3_CPUID_1_ECX, 26, "XSAVE/XRSTOR/XGETBV/XSETBV" },
+    { "rdrand",   V3_CPUID_1_ECX, 30, "RDRAND" },
+    { "hypervisor", V3_CPUID_1_ECX, 31, "running under a hypervisor" },
+    { "bmi1",     V3_CPUID_7_EBX, 3,  "BMI1 (TZCNT; without it TZCNT runs as BSF)" },
+    { "smep",     V3_CPUID_7_EBX, 7,  "CR4.SMEP" },
+    { "rdseed",   V3_CPUID_7_EBX, 18, "RDSEED" },
+    { "smap",     V3_CPUID_7_EBX, 20, "CR4.SMAP, CLAC/STAC" },
+    { "umip",     V3_CPUID_7_ECX, 2,  "CR4.UMIP" },
+    { "lahf_lm",  V3_CPUID_X1_ECX, 0, "LAHF/SAHF in 64-bit mode" },
+    { "abm",      V3_CPUID_X1_ECX, 5, "LZCNT (without it LZCNT runs as BSR)" },
+    { "lzcnt",    V3_CPUID_X1_ECX, 5, "LZCNT (alias of abm)" },
+    { "3dnowprefetch", V3_CPUID_X1_ECX, 8, "PREFETCHW" },
+    { "syscall",  V3_CPUID_X1_EDX, 11, "SYSCALL/SYSRET" },
+    { "nx",       V3_CPUID_X1_EDX, 20, "no-execute pages (EFER.NXE)" },
+    { "pdpe1gb",  V3_CPUID_X1_EDX, 26, "1 GiB pages" },
+    { "rdtscp",   V3_CPUID_X1_EDX, 27, "RDTSCP" },
+    { "xsaveopt", V3_CPUID_D1_EAX, 0, "XSAVEOPT" },
+};
+
+/* Equal names; '.' matches '_' (QEMU spells sse4.1 what Linux spells sse4_1). */
+static bool name_eq(const char *a, const char *b)
+{
+    for (; *a && (*a == *b || (*a == '.' && *b == '_')); a++, b++)
+        ;
+    return *a == *b;
+}
+
+int v3_cpu_model_set_feature(struct v3_cpu_model *m, const char *name, bool on)
+{
+    if (!m || !name)
+        return V3_EINVAL;
+    for (unsigned i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++) {
+        if (!name_eq(name, feature_names[i].name))
+            continue;
+        unsigned word = feature_names[i].word, bit = feature_names[i].bit;
+        uint32_t *w = word_ptr(m, word);
+        bool intel = v3_cpu_model_is_intel(m);
+        if (on) {
+            struct v3_cpu_model full;
+            v3_cpu_vendor_model(&full, intel ? V3_CPU_VENDOR_INTEL : V3_CPU_VENDOR_AMD);
+            if (!((*word_ptr(&full, word) >> bit) & 1))
+                return V3_EUNSUPPORTED;   /* not implemented by the software CPU */
+            *w |= 1u << bit;
+            if (!intel && word == V3_CPUID_1_EDX && ((0x0183f3ffu >> bit) & 1))
+                m->ext_feat_edx |= 1u << bit;
+        } else {
+            *w &= ~(1u << bit);
+            if (!intel && word == V3_CPUID_1_EDX && ((0x0183f3ffu >> bit) & 1))
+                m->ext_feat_edx &= ~(1u << bit);
+        }
+        return V3_OK;
+    }
+    return V3_ENOENT;
+}
+
+const char *v3_cpu_feature_name(unsigned i, const char **desc)
+{
+    if (i >= sizeof(feature_names) / sizeof(feature_names[0]))
+        return NULL;
+    if (desc)
+        *desc = feature_names[i].desc;
+    return feature_names[i].name;
 }
 
 int v3_cpu_set_cpuid_exit(struct v3_core *core, uint32_t leaf, bool on)

@@ -1177,7 +1177,18 @@ int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_except
         return 0;
     case V3_MSR_EFER: {
         uint64_t old = c->efer;
-        if (val & ~(V3_EFER_SCE | V3_EFER_LME | V3_EFER_LMA | V3_EFER_NXE))
+        /* each bit exists only with its CPUID feature (0x80000001 EDX:
+           SYSCALL 11, NX 20, LM 29); a bit the model lacks is reserved */
+        uint32_t x1[4];
+        uint64_t efer_ok = 0;
+        v3_cpu_cpuid(c, 0x80000001u, 0, x1);
+        if (x1[3] & (1u << 11))
+            efer_ok |= V3_EFER_SCE;
+        if (x1[3] & (1u << 20))
+            efer_ok |= V3_EFER_NXE;
+        if (x1[3] & (1u << 29))
+            efer_ok |= V3_EFER_LME | V3_EFER_LMA;
+        if (val & ~efer_ok)
             return set_exc(exc, V3_EXC_GP, true, 0);
         if ((c->cr0 & V3_CR0_PG) && ((val ^ old) & V3_EFER_LME))
             return set_exc(exc, V3_EXC_GP, true, 0);

@@ -261,7 +261,8 @@ struct cpu_block *cpu_block_build(struct v3_cpu *cpu, uint64_t gpa, const uint8_
         cpu_cache_flush(cpu);
 
     while (n < CPU_BLOCK_MAX && off < avail) {
-        int rc = v3_decode((enum v3_cpu_mode)mode, hva + off, avail - off, &tmp[n]);
+        int rc = v3_decode_model((enum v3_cpu_mode)mode, hva + off, avail - off, &cpu->core->model,
+                                 &tmp[n]);
         if (rc == V3_DEC_SHORT)
             break;                       /* crosses the page end: not cached */
         if (rc < 0) {

@@ -85,6 +85,7 @@ struct v3_cpu {
     struct v3_core *core;
     volatile uint32_t brk;             /* CPU_BRK_* (atomic updates) */
     uint32_t running;
+    uint32_t model_gen;                /* core->model_gen the decode cache was built under */
 
     uint64_t limit;                    /* absolute insn_count limit, 0 = none */
     uint64_t slice_end;                /* absolute insn_count end of the slice, ~0 = none */

@@ -136,6 +136,7 @@ static int emu_init_core(struct v3_core *core)
     core->backend = cpu;
     if (!core->model.max_leaf)
         v3_cpu_default_model(&core->model);
+    cpu->model_gen = core->model_gen;
     v3_emu_init_table();
 
     rc = cpu_cache_init(cpu);
@@ -694,12 +695,12 @@ static __attribute__((noinline)) int exec_uncached(struct v3_cpu *cpu, uint64_t 
     got = fetch_bytes(cpu, la, bytes, first, &exc, &rc);
     if (rc < 0)
         goto fetch_fail;
-    len = v3_decode((enum v3_cpu_mode)mode, bytes, got, &in);
+    len = v3_decode_model((enum v3_cpu_mode)mode, bytes, got, &cpu->core->model, &in);
     if (len == V3_DEC_SHORT) {
         got += fetch_bytes(cpu, la + got, bytes + got, 15 - got, &exc, &rc);
         if (rc < 0)
             goto fetch_fail;
-        len = v3_decode((enum v3_cpu_mode)mode, bytes, got, &in);
+        len = v3_decode_model((enum v3_cpu_mode)mode, bytes, got, &cpu->core->model, &in);
     }
     if (len < 0) {
         memset(&in, 0, sizeof(in));
@@ -744,6 +745,11 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
        hook cache, wait until the loop offers a quiescent point (a block
        boundary; see v3_mem_core_quiesce()). */
     v3_mem_core_read_lock(core);
+    if (__builtin_expect(cpu->model_gen != core->model_gen, 0)) {
+        /* v3_cpu_set_model since the last run: the feature gates were applied at decode time */
+        cpu_cache_flush(cpu);
+        cpu->model_gen = core->model_gen;
+    }
     if (cpu->ins_pending)
         ins_done(cpu);
     cpu->running = 1;

@@ -3,6 +3,7 @@
 #include <Zydis/Zydis.h>
 #include "internal/host.h"
 #include "emu/insn.h"
+#include <v3/cpuid.h>
 
 /* ------------------------------------------------------------ handler index */
 
@@ -11,6 +12,100 @@ extern const struct v3_op_entry *const v3_op_families[];   /* ops_table.c */
 static const struct v3_op_entry *op_index[V3_MN_COUNT];
 static const struct v3_arch_rule *rule_index[V3_MN_COUNT];   /* only where op_index is NULL */
 static int op_index_state;   /* 0 none, 1 building, 2 ready */
+
+/* ------------------------------------------------------------ feature gates */
+
+/*
+ * THE table of instruction feature gates: an instruction of a Zydis ISA set
+ * (or a mnemonic) listed here decodes to #UD when the model of the vCPU does
+ * not report the CPUID bit (decode time only: the model is fixed while a
+ * vCPU runs; v3_cpu_set_model bumps core->model_gen so back ends re-decode).
+ * An instruction may meet two gates (its ISA set and its mnemonic), e.g. the
+ * SSE integer instructions on MMX registers (PAVGB mm...: Zydis files them
+ * as PENTIUMMMX) need SSE as well as MMX.  TZCNT without BMI1 and LZCNT
+ * without ABM are not #UD: the F3 prefix is ignored and they run as BSF and
+ * BSR, as on CPUs without those features (SDM vol. 2 TZCNT/LZCNT).
+ * x87 (CPUID FPU, CR0.EM/TS) stays with the x87 handlers.
+ */
+#define GATE_SET  0
+#define GATE_MN   1
+#define GATE_MN64 2        /* a mnemonic, gated in 64-bit mode only */
+static const struct v3_feature_gate {
+    uint8_t kind;          /* GATE_SET: key is a ZydisISASet; GATE_MN(64): a ZydisMnemonic */
+    uint8_t word, bit;     /* enum v3_cpuid_word, bit */
+    uint16_t key;
+} feature_gates[] = {
+    { GATE_SET, V3_CPUID_1_EDX, 23, ZYDIS_ISA_SET_PENTIUMMMX },
+    { GATE_SET, V3_CPUID_1_EDX, 25, ZYDIS_ISA_SET_SSE },
+    { GATE_SET, V3_CPUID_1_EDX, 25, ZYDIS_ISA_SET_SSEMXCSR },
+    { GATE_SET, V3_CPUID_1_EDX, 26, ZYDIS_ISA_SET_SSE2 },
+    { GATE_SET, V3_CPUID_1_EDX, 26, ZYDIS_ISA_SET_SSE2MMX },
+    { GATE_SET, V3_CPUID_1_ECX, 0,  ZYDIS_ISA_SET_SSE3 },
+    { GATE_SET, V3_CPUID_1_ECX, 0,  ZYDIS_ISA_SET_SSE3X87 },
+    { GATE_SET, V3_CPUID_1_ECX, 9,  ZYDIS_ISA_SET_SSSE3 },
+    { GATE_SET, V3_CPUID_1_ECX, 9,  ZYDIS_ISA_SET_SSSE3MMX },
+    { GATE_SET, V3_CPUID_1_ECX, 19, ZYDIS_ISA_SET_SSE4 },
+    { GATE_SET, V3_CPUID_1_ECX, 20, ZYDIS_ISA_SET_SSE42 },       /* with CRC32 */
+    { GATE_SET, V3_CPUID_1_ECX, 23, ZYDIS_ISA_SET_POPCNT },
+    { GATE_SET, V3_CPUID_1_ECX, 13, ZYDIS_ISA_SET_CMPXCHG16B },
+    { GATE_SET, V3_CPUID_1_ECX, 22, ZYDIS_ISA_SET_MOVBE },
+    { GATE_SET, V3_CPUID_7_EBX, 3,  ZYDIS_ISA_SET_BMI1 },        /* TZCNT: BSF instead */
+    { GATE_SET, V3_CPUID_X1_ECX, 5, ZYDIS_ISA_SET_LZCNT },       /* ABM; LZCNT: BSR instead */
+    { GATE_SET, V3_CPUID_1_ECX, 26, ZYDIS_ISA_SET_XSAVE },
+    { GATE_SET, V3_CPUID_D1_EAX, 0, ZYDIS_ISA_SET_XSAVEOPT },
+    { GATE_SET, V3_CPUID_1_ECX, 30, ZYDIS_ISA_SET_RDRAND },
+    { GATE_SET, V3_CPUID_7_EBX, 18, ZYDIS_ISA_SET_RDSEED },
+    { GATE_SET, V3_CPUID_7_EBX, 20, ZYDIS_ISA_SET_SMAP },        /* CLAC/STAC */
+    { GATE_SET, V3_CPUID_X1_EDX, 27, ZYDIS_ISA_SET_RDTSCP },
+    { GATE_SET, V3_CPUID_1_EDX, 19, ZYDIS_ISA_SET_CLFSH },
+    { GATE_SET, V3_CPUID_1_EDX, 24, ZYDIS_ISA_SET_FXSAVE },
+    { GATE_SET, V3_CPUID_1_EDX, 24, ZYDIS_ISA_SET_FXSAVE64 },
+    { GATE_SET, V3_CPUID_1_EDX, 15, ZYDIS_ISA_SET_CMOV },
+    { GATE_SET, V3_CPUID_1_EDX, 15, ZYDIS_ISA_SET_FCMOV },
+    { GATE_MN,  V3_CPUID_1_EDX, 4,  ZYDIS_MNEMONIC_RDTSC },
+    { GATE_MN,  V3_CPUID_1_EDX, 8,  ZYDIS_MNEMONIC_CMPXCHG8B },
+    { GATE_MN,  V3_CPUID_1_EDX, 11, ZYDIS_MNEMONIC_SYSENTER },
+    { GATE_MN,  V3_CPUID_1_EDX, 11, ZYDIS_MNEMONIC_SYSEXIT },
+    { GATE_MN,  V3_CPUID_X1_EDX, 11, ZYDIS_MNEMONIC_SYSCALL },
+    { GATE_MN,  V3_CPUID_X1_EDX, 11, ZYDIS_MNEMONIC_SYSRET },
+    { GATE_MN64, V3_CPUID_X1_ECX, 0, ZYDIS_MNEMONIC_LAHF },     /* LAHF-SAHF in 64-bit mode */
+    { GATE_MN64, V3_CPUID_X1_ECX, 0, ZYDIS_MNEMONIC_SAHF },
+    /* SSE integer instructions on MMX registers (the xmm forms are SSE2) */
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PAVGB },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PAVGW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PEXTRW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PINSRW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMAXSW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMAXUB },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMINSW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMINUB },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMOVMSKB },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PMULHUW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PSADBW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_PSHUFW },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_MASKMOVQ },
+    { GATE_MN,  V3_CPUID_1_EDX, 25, ZYDIS_MNEMONIC_MOVNTQ },
+};
+#define NGATES (sizeof(feature_gates) / sizeof(feature_gates[0]))
+/* index + 1 into feature_gates (0: no gate), by ISA set and by mnemonic */
+static uint8_t gate_by_set[ZYDIS_ISA_SET_MAX_VALUE + 1];
+static uint8_t gate_by_mn[V3_MN_COUNT];
+static uint8_t gate_by_mn64[V3_MN_COUNT];
+
+static bool gate_open(const struct v3_cpu_model *m, unsigned g)
+{
+    return !g || v3_cpu_model_has(m, feature_gates[g - 1].word, feature_gates[g - 1].bit);
+}
+
+bool v3_decode_feature_ok(const struct v3_cpu_model *m, unsigned isa_set, unsigned mnemonic, bool long64)
+{
+    v3_emu_init_table();
+    if (!m)
+        return true;
+    return gate_open(m, isa_set <= ZYDIS_ISA_SET_MAX_VALUE ? gate_by_set[isa_set] : 0) &&
+           gate_open(m, mnemonic < V3_MN_COUNT ? gate_by_mn[mnemonic] : 0) &&
+           (!long64 || gate_open(m, mnemonic < V3_MN_COUNT ? gate_by_mn64[mnemonic] : 0));
+}
 
 void v3_emu_init_table(void)
 {
@@ -35,6 +130,15 @@ void v3_emu_init_table(void)
             }
             op_index[e->mnemonic] = e;
         }
+    }
+    for (unsigned g = 0; g < NGATES; g++) {
+        const struct v3_feature_gate *fg = &feature_gates[g];
+        if (fg->kind == GATE_SET && fg->key <= ZYDIS_ISA_SET_MAX_VALUE)
+            gate_by_set[fg->key] = (uint8_t)(g + 1);
+        else if (fg->kind == GATE_MN && fg->key < V3_MN_COUNT)
+            gate_by_mn[fg->key] = (uint8_t)(g + 1);
+        else if (fg->kind == GATE_MN64 && fg->key < V3_MN_COUNT)
+            gate_by_mn64[fg->key] = (uint8_t)(g + 1);
     }
     /* rules apply to mnemonics no family handles (a handler silently wins) */
     for (const struct v3_arch_rule *r = v3_arch_rules; r->mnemonic; r++)
@@ -189,6 +293,12 @@ static void map_reg(ZydisRegister r, struct v3_operand *o)
 
 int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3_insn *out)
 {
+    return v3_decode_model(mode, bytes, len, NULL, out);
+}
+
+int v3_decode_model(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len,
+                    const struct v3_cpu_model *model, struct v3_insn *out)
+{
     ZydisDecodedInstruction zi;
     ZydisDecoderContext zctx;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
@@ -299,6 +409,20 @@ int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3
         mn = special == V3_RC_SREG ? V3_MN_MOV_SREG : special == V3_RC_CR ? V3_MN_MOV_CR
                                                                        : V3_MN_MOV_DR;
     out->mnemonic = (uint16_t)mn;
+    if (model && !v3_decode_feature_ok(model, zi.meta.isa_set, mn, mode == V3_MODE_LONG64)) {
+        /* TZCNT/LZCNT of a CPU without BMI1/ABM: the REP prefix is ignored */
+        if (mn == ZYDIS_MNEMONIC_TZCNT || mn == ZYDIS_MNEMONIC_LZCNT) {
+            mn = mn == ZYDIS_MNEMONIC_TZCNT ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR;
+            out->mnemonic = (uint16_t)mn;
+            out->prefix &= (uint8_t)~V3_PFX_REP;
+        } else {
+            out->handler = v3_op_ud_model;
+            out->opflags = 0;
+            if (out->prefix & V3_PFX_LOCK)
+                return V3_DEC_UD;
+            return out->len;
+        }
+    }
     const struct v3_op_entry *e = mn < V3_MN_COUNT ? op_index[mn] : NULL;
     if (!e) {
         const struct v3_arch_rule *r = mn < V3_MN_COUNT ? rule_index[mn] : NULL;

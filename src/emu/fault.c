@@ -28,6 +28,7 @@ struct fc_dec {
     uint64_t mlo, mhi;        /* masks of the len bytes */
     uint8_t len;              /* 0: empty */
     uint8_t mode;
+    uint32_t model_gen;       /* core->model_gen it was decoded under (feature gates) */
     struct v3_insn in;
 };
 
@@ -456,14 +457,16 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
         uint8_t b[16];
         __builtin_memcpy(b, res->bytes, 15);
         b[15] = 0;
-        if (d->len && d->len <= got && d->mode == (uint8_t)core->mode &&
+        if (d->len && d->len <= got && d->mode == (uint8_t)core->mode && d->model_gen == core->model_gen &&
             !(((load8(b) ^ d->lo) & d->mlo) | ((load8(b + 8) ^ d->hi) & d->mhi))) {
             __builtin_memcpy(&in, &d->in, sizeof(in));
             res->len = in.len;
             goto execute;
         }
     }
-    dl = v3_decode(core->mode, res->bytes, got, &in);
+    /* the model's feature gates (an unset model is the default: nothing to gate) */
+    const struct v3_cpu_model *model = core->model.max_leaf ? &core->model : NULL;
+    dl = v3_decode_model(core->mode, res->bytes, got, model, &in);
     if (dl == V3_DEC_SHORT && got < want) {
         struct v3_exception sexc;
         uint64_t la2 = (la + got) & (core->mode == V3_MODE_LONG64 ? ~0ull : 0xffffffffull);
@@ -477,7 +480,7 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
         }
         got = want;
         res->len = (uint8_t)got;
-        dl = v3_decode(core->mode, res->bytes, got, &in);
+        dl = v3_decode_model(core->mode, res->bytes, got, model, &in);
     }
     if (dl == V3_DEC_SHORT) {
         v3_exc_gp0(&ctx);    /* ran into the CS limit */
@@ -502,6 +505,7 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
         d->lo &= d->mlo;
         d->hi &= d->mhi;
         d->mode = (uint8_t)core->mode;
+        d->model_gen = core->model_gen;
         d->in = in;
         d->len = in.len;
     }

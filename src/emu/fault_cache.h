@@ -7,8 +7,10 @@
  * address of the instruction.  An entry keeps the instruction bytes and the
  * CPU mode it was decoded for; a hit needs the freshly fetched bytes to be
  * equal, so a changed instruction (self-modifying code, a remapped page, a
- * different address space) is decoded again.  Nothing else invalidates it:
- * v3_decode() depends only on the mode and the bytes.
+ * different address space) is decoded again, and so is one decoded under
+ * another CPU model (struct v3_core::model_gen: the decoder's feature gates).
+ * Nothing else invalidates it: v3_decode_model() depends only on the mode,
+ * the bytes and the model.
  *
  * Operand translations: linear page -> guest physical page for one access
  * kind and privilege context, for pages the software TLB does not cache

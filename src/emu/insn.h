@@ -228,6 +228,24 @@ enum v3_cc { V3_CC_O, V3_CC_NO, V3_CC_B, V3_CC_AE, V3_CC_E, V3_CC_NE, V3_CC_BE, 
  */
 int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3_insn *out);
 
+struct v3_cpu_model;
+/**
+ * v3_decode() for a vCPU whose CPU model is @p model (NULL: no feature gate,
+ * as v3_decode): an instruction whose feature @p model does not report
+ * (the feature-gate table of src/emu/decode.c) decodes to v3_op_ud_model
+ * (#UD); TZCNT without BMI1 decodes as BSF, LZCNT without ABM as BSR.
+ * The result depends on the mode, the bytes and the model: a cache of
+ * decoded instructions must be dropped when the model changes
+ * (struct v3_core::model_gen).
+ */
+int v3_decode_model(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len,
+                    const struct v3_cpu_model *model, struct v3_insn *out);
+
+/** True when @p model reports the feature(s) an instruction of Zydis ISA set
+ *  @p isa_set and mnemonic @p mnemonic needs, in 64-bit mode when @p long64
+ *  (true for NULL @p model). */
+bool v3_decode_feature_ok(const struct v3_cpu_model *model, unsigned isa_set, unsigned mnemonic, bool long64);
+
 /* ------------------------------------------------------------ handler table */
 
 #define V3_OPF_LOCK   0x01    /* LOCK allowed (memory destination forms) */
@@ -250,6 +268,10 @@ int v3_op_unsupported(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
 /** #UD: the handler of every mnemonic with neither a handler nor a rule. */
 int v3_op_ud_unreported(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+/** #UD: the instruction's feature is cleared in the vCPU's model (the
+ *  decoder's feature gate).  Unlike v3_op_ud_unreported, the fault path
+ *  raises it too (the model, not the emulator, says the CPU lacks it). */
+int v3_op_ud_model(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
 /** An architectural rule for a mnemonic without a handler whose behaviour on
  *  the modelled CPU is not plain #UD (src/emu/ops_arch.c). */

@@ -34,6 +34,12 @@ int v3_op_ud_unreported(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return v3_exc_ud(ctx);
 }
 
+int v3_op_ud_model(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    (void)in;
+    return v3_exc_ud(ctx);
+}
+
 /* Hint space (0F 0D, 0F 18-0F 1F) executed as a NOP by a CPU without the
  * feature: no operand is accessed, nothing faults. */
 static int rule_hint_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)

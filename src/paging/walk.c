@@ -341,6 +341,13 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
     return V3_OK;
 }
 
+/* The vCPU's model lacks 1 GiB pages (CPUID 0x80000001 EDX bit 26; an unset
+   model is the default, which has them). */
+static inline bool no_1g_pages(const struct v3_core *c)
+{
+    return c->model.max_leaf && !(c->model.ext_feat_edx & (1u << 26));
+}
+
 /* PAE, 4-level and 5-level paging: 8-byte entries, 9 index bits per level. */
 static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned access, struct walk *w,
                   struct v3_exception *exc)
@@ -388,6 +395,8 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         } else if (level > 1 && (e & PTE_PS)) {
             leaf = true;                            /* 1 GiB or 2 MiB page */
             rs |= bits(shift - 1, 13);
+            if (level == 3 && no_1g_pages(c))
+                rs |= PTE_PS;                       /* PS in a PDPTE is reserved without Page1GB */
         }
         if (e & rs)
             return page_fault(c, la, access, V3_PF_P | V3_PF_RSVD, exc);
@@ -517,8 +526,8 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     all &= e;
     any |= e;
     if (e & PTE_PS) {
-        if (e & bits(29, 13))
-            goto no;
+        if ((e & bits(29, 13)) || no_1g_pages(c))
+            goto no;                                /* the full walk reports the fault */
         goto leaf;
     }
     /* PDE: a 2 MiB page's address bits 20:13 are reserved */

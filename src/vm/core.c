@@ -46,12 +46,14 @@ void v3_core_reset(struct v3_core *core)
     void (*ferr)(struct v3_core *, void *) = core->ferr;   /* the FERR# wiring */
     void *ferr_opaque = core->ferr_opaque;
     struct v3_cpu_model model = core->model;          /* and the CPU model */
+    uint32_t model_gen = core->model_gen;
 
     memset(core, 0, sizeof(*core));
     core->clock = clock;
     core->ferr = ferr;
     core->ferr_opaque = ferr_opaque;
     core->model = model;
+    core->model_gen = model_gen;
     core->vm = vm;
     core->id = id;
     core->tlb = tlb;

@@ -7,6 +7,7 @@
 #include <v3/paging.h>
 
 #include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 static int select_backend(struct v3_vm *vm, const struct v3_vm_config *cfg)
 {
@@ -220,6 +221,14 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         rc = v3_paging_init_core(core);
         if (rc < 0)
             goto fail_vm;
+        if (cfg->cpu_model) {
+            rc = v3_cpu_set_model(core, cfg->cpu_model);
+            if (rc < 0) {
+                V3_ERROR("v3_create_vm: invalid CPU model for vCPU %u: %s", i, v3_strerror(rc));
+                v3_paging_free_core(core);
+                goto fail_vm;
+            }
+        }
         if (vm->backend->init_core) {
             rc = vm->backend->init_core(core);
             if (rc < 0 && rc == V3_ENOACCEL) {

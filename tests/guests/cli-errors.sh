@@ -87,6 +87,12 @@ long=$(head -c 4096 /dev/zero | tr '\0' 'a')
 expect 2 "path of module 1 is too long"    -kernel "$hello" -initrd "$long"
 m17="$hello"; for i in 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do m17="$m17,$hello"; done
 expect 2 "too many modules (at most 16)"   -kernel "$hello" -initrd "$m17"
+expect 0 "sse4_1"                          -cpu help
+expect 2 "unknown CPU model 'pentium'"     -cpu pentium -kernel "$hello"
+expect 2 "unknown CPU feature 'nosuch'"    -cpu amd,-nosuch -kernel "$hello"
+expect 2 "cannot add 'avx'"                -cpu amd,+avx -kernel "$hello"
+expect 2 "invalid -cpu feature 'sse3'"     -cpu amd,sse3 -kernel "$hello"
+expect 2 "invalid -cpu feature 'sse3=no'"  -cpu intel,sse3=no -kernel "$hello"
 # with more than 4 GiB of contiguous RAM (-machine none: no hole below 4 GiB)
 # the test device's MMIO page lies inside RAM's range: nothing is loaded there
 expect 12 "device memory"                  -machine none -m 5G --flat 0xFEB00000 -kernel "$hello"
@@ -95,6 +101,7 @@ expect 12 "lands on a full-hook region"    -machine none -m 5G --flat 0xFEAFF000
 if [ "$cpu" = cpu ]; then
     V3_KVM_DEVICE=$tmp.nokvm expect 1 "accelerator: emu" -accel auto -kernel "$hello"
     expect 1 "Hello from a v3vmm guest!"   -m 16M -kernel "$hello"
+    expect 1 "Hello from a v3vmm guest!"   -cpu intel,-sse4_1,popcnt=off,+abm -m 16M -kernel "$hello"
     expect 8 "instruction limit (100) reached" --max-insns 100 -kernel "$hello"
     printf '\372\364' > "$tmp.hlt"        # cli; hlt
     expect 6 "halted"                      --flat 0x1000 -kernel "$tmp.hlt"

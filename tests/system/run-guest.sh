@@ -3,10 +3,15 @@
 # Run one system-level guest test program and compare its serial output
 # with the architectural expectation.
 #
-#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY [SMP]
-#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY [SMP]
+#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY [SMP|ARGS]
+#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY [SMP|ARGS]
 #
-# SMP (default 1) is the number of vCPUs, given to both as -smp SMP.
+# SMP (a number, default 1) is the number of vCPUs, given to both as -smp SMP.
+# ARGS (a file instead): its line "v3vm OPTIONS" adds options to the v3vm
+#     run and its line "qemu OPTIONS" replaces QEMU's "-cpu max" (so it
+#     must name the CPU, e.g. "-cpu max,popcnt=off"); lines starting with
+#     "#" are comments.  A program runs once per <name>.<variant>.args
+#     besides its plain run (tests/system/CMakeLists.txt).
 # EXPECTED holds the lines the architecture defines (what v3vmm must print).
 # DEVIATIONS (may be "-") lists where QEMU TCG is known to differ, as blocks
 #     # why, with the evidence
@@ -16,7 +21,25 @@
 # v3vm is compared with EXPECTED as is.  Exit status: 0 pass, 1 fail,
 # 77 skipped (the runner is not available).
 set -u
-kind=$1 image=$2 expected=$3 dev=$4 runner=$5 smp=${6:-1}
+kind=$1 image=$2 expected=$3 dev=$4 runner=$5 smp=1 argsfile=""
+case ${6:-} in
+"") ;;
+*[!0-9]*) argsfile=$6 ;;
+*) smp=$6 ;;
+esac
+qemu_cpu="-cpu max" extra=""
+if [ -n "$argsfile" ]; then
+    if [ ! -f "$argsfile" ]; then
+        echo "FAIL: no arguments file $argsfile"
+        exit 1
+    fi
+    line=$(grep "^$kind " "$argsfile" | head -n 1 | cut -d' ' -f2-)
+    if [ "$kind" = qemu ] && [ -n "$line" ]; then
+        qemu_cpu=$line
+    else
+        extra=$line
+    fi
+fi
 tmp=${TMPDIR:-/tmp}/v3sys.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
@@ -58,13 +81,15 @@ limit=60
 [ "$smp" -gt 1 ] && limit=200
 case $kind in
 qemu)
-    timeout $limit "$runner" -accel tcg -cpu max -no-reboot -nodefaults -display none \
+    # shellcheck disable=SC2086  # the options are words
+    timeout $limit "$runner" -accel tcg $qemu_cpu -no-reboot -nodefaults -display none \
         -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -m 128 -smp "$smp" \
         -kernel "$image" > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 v3vm)
-    timeout $((limit * 2)) "$runner" -m 128M -smp "$smp" -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
+    # shellcheck disable=SC2086
+    timeout $((limit * 2)) "$runner" $extra -m 128M -smp "$smp" -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 *)

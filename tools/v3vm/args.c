@@ -3,6 +3,7 @@
 #include "args.h"
 #include <v3/device.h>
 #include <v3/vm.h>
+#include <v3/cpuid.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -60,6 +61,69 @@ static int parse_size(const char *s, uint64_t *out)
     if (v == 0 || v > (1ull << (52 - shift)))
         return -1;
     *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/*
+ * One feature of -cpu: "+NAME", "-NAME", or QEMU's "NAME=on" / "NAME=off".
+ * The name goes to @p name (NUL-terminated), the sign to *on.  -1: bad syntax.
+ */
+int v3vm_cpu_feature(const char *s, size_t n, char *name, size_t namelen, int *on)
+{
+    const char *eq = memchr(s, '=', n);
+    size_t k;
+    if (n >= 2 && (s[0] == '+' || s[0] == '-') && !eq) {
+        *on = s[0] == '+';
+        s++;
+        k = n - 1;
+    } else if (eq && (size_t)(eq - s) >= 1) {
+        size_t vl = n - (size_t)(eq - s) - 1;
+        if (vl == 2 && !strncmp(eq + 1, "on", 2))
+            *on = 1;
+        else if (vl == 3 && !strncmp(eq + 1, "off", 3))
+            *on = 0;
+        else
+            return -1;
+        k = (size_t)(eq - s);
+    } else {
+        return -1;
+    }
+    if (k + 1 > namelen)
+        return -1;
+    memcpy(name, s, k);
+    name[k] = 0;
+    return 0;
+}
+
+/* -cpu NAME[,+feat|-feat|feat=on|feat=off...]: NAME amd (default), intel; names: v3_cpu_feature_name */
+static int check_cpu(const char *s, char *err, size_t errlen)
+{
+    size_t n = strcspn(s, ",");
+    if (!((n == 3 && !strncmp(s, "amd", 3)) || (n == 5 && !strncmp(s, "intel", 5)) ||
+          (n == 7 && !strncmp(s, "default", 7))))
+        return fail(err, errlen, "unknown CPU model '%.*s' (amd, intel; -cpu help lists them)", (int)n, s);
+    for (s += n; *s; s += n) {
+        char name[64];
+        int on;
+        s++;                                    /* the comma */
+        n = strcspn(s, ",");
+        if (v3vm_cpu_feature(s, n, name, sizeof(name), &on) < 0)
+            return fail(err, errlen, "invalid -cpu feature '%.*s' (+NAME, -NAME, NAME=on or NAME=off)",
+                        (int)n, s);
+        int known = 0;
+        const char *f;
+        for (unsigned i = 0; (f = v3_cpu_feature_name(i, NULL)); i++) {
+            size_t k = 0;
+            for (; name[k] && f[k] && (name[k] == f[k] || (name[k] == '.' && f[k] == '_')); k++)
+                ;
+            known |= !name[k] && !f[k];
+        }
+        if (!known && on)
+            return fail(err, errlen, "-cpu: cannot add '%s': the software CPU does not implement it "
+                        "(-cpu help lists the features)", name);
+        if (!known)
+            return fail(err, errlen, "unknown CPU feature '%s' (-cpu help lists them)", name);
+    }
     return 0;
 }
 
@@ -146,6 +210,13 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             if (o->ndevices == sizeof(o->devices) / sizeof(o->devices[0]))
                 return fail(err, errlen, "at most %zu -device options", sizeof(o->devices) / sizeof(o->devices[0]));
             o->devices[o->ndevices++] = argv[++i];
+        } else if (!strcmp(a, "-cpu")) {
+            NEED_ARG();
+            o->cpu = argv[++i];
+            if (!strcmp(o->cpu, "help"))
+                return V3VM_ARGS_LIST_CPU;
+            if (check_cpu(o->cpu, err, errlen))
+                return V3VM_ARGS_ERROR;
         } else if (!strcmp(a, "-clock")) {
             NEED_ARG();
             i++;

@@ -34,6 +34,7 @@ struct v3vm_args {
     uint64_t snapshot_at;           /* --snapshot-at-insn N FILE: N (0: not given) */
     const char *snapshot_file;      /* ... FILE */
     const char *loadvm;             /* -loadvm FILE */
+    const char *cpu;                /* -cpu NAME[,+feat|-feat...] (checked for syntax and names) */
 };
 
 enum {
@@ -43,6 +44,7 @@ enum {
     V3VM_ARGS_ERROR,                /* usage error: message in err */
     V3VM_ARGS_LIST_DEVICES,         /* -device help */
     V3VM_ARGS_LIST_MACHINES,        /* -machine help */
+    V3VM_ARGS_LIST_CPU,             /* -cpu help */
 };
 
 /* Parse argv[1..argc-1].  Returns a V3VM_ARGS_* value; on V3VM_ARGS_ERROR
@@ -61,5 +63,9 @@ struct v3vm_module_spec {
    V3VM_MAX_MODULES).  0 and *n, or -1 with the message in err. */
 int v3vm_parse_initrd(const char *list, struct v3vm_module_spec *specs, unsigned *n, char *err,
                       size_t errlen);
+
+/* One -cpu feature of @p n bytes at @p s: "+NAME", "-NAME", "NAME=on" or
+   "NAME=off".  0 with the name in @p name and *on, or -1 (bad syntax). */
+int v3vm_cpu_feature(const char *s, size_t n, char *name, size_t namelen, int *on);
 
 #endif

@@ -345,6 +345,7 @@ int main(int argc, char **argv)
     int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, raw_cmdline = 0;
     char *mb_cmdline = NULL;
     char gdb_host[256];
+    struct v3_cpu_model cpu_model;
     unsigned gdb_port = 0;
 
     if (argc > 0 && argv[0]) {
@@ -368,6 +369,14 @@ int main(int argc, char **argv)
         for (const char *const *m = v3_machine_names(); *m; m++)
             printf("  %s\n", *m);
         return 0;
+    case V3VM_ARGS_LIST_CPU: {
+        const char *name, *desc;
+        printf("CPU models (-cpu NAME[,+FEAT|-FEAT...]): amd (default), intel\n"
+               "Features (+FEAT only for one the software CPU implements):\n");
+        for (unsigned f = 0; (name = v3_cpu_feature_name(f, &desc)); f++)
+            printf("  %-14s %s\n", name, desc);
+        return 0;
+    }
     case V3VM_ARGS_ERROR:
         die_usage("%s", errbuf);
         break;
@@ -414,6 +423,27 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     }
 
+    if (args.cpu) {
+        /* after v3_init: the model depends on the host (SSE levels, entropy) */
+        const char *p = args.cpu;
+        size_t n = strcspn(p, ",");
+        v3_cpu_vendor_model(&cpu_model, !strncmp(p, "intel", n) ? V3_CPU_VENDOR_INTEL : V3_CPU_VENDOR_AMD);
+        for (p += n; *p; p += n) {
+            char feat[64];
+            int on = 0;
+            p++;
+            n = strcspn(p, ",");
+            if (v3vm_cpu_feature(p, n, feat, sizeof(feat), &on) < 0)
+                die_usage("-cpu: invalid feature '%.*s'", (int)n, p);
+            int rc = v3_cpu_model_set_feature(&cpu_model, feat, on);
+            if (rc == V3_EUNSUPPORTED)
+                die_usage("-cpu: cannot add '%s': the software CPU does not implement it on this host "
+                          "(only clearing is possible)", feat);
+            if (rc < 0)
+                die_usage("-cpu: invalid feature '%s' (-cpu help lists them)", feat);
+        }
+    }
+
     status = EXIT_SETUP;
     image = read_file(kernel, &image_len, mem);
     if (!image)
@@ -440,6 +470,7 @@ int main(int argc, char **argv)
     if (args.snapshot_at)
         cfg.max_insns = args.snapshot_at;
     cfg.strict_mem = strict_mem;
+    cfg.cpu_model = args.cpu ? &cpu_model : NULL;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
         setvbuf(stdout, NULL, _IOLBF, 0);

@@ -94,9 +94,13 @@ done
 # Which guests: V3_NESTED_GUESTS (names, or "all", the default), less
 # V3_NESTED_SKIP, by default the two known failures (docs/ARCHITECTURE.md,
 # "The KVM back end"): "modes" makes the nested machine stop responding, "tasks" triple-faults on its #DF
-# through a task gate.
+# through a task gate; and the device programs whose .qemu-deviations
+# describe QEMU's devices (apic, ioapic, pic, pit, uart: under nested KVM
+# v3vmm's own devices answer while the CPU is QEMU's, so neither expected
+# file applies as is), isa (CPU and hypercall deviations mixed with KVM's
+# VMCALL handling) and smp (several vCPUs: not on the KVM back end yet).
 sel=${V3_NESTED_GUESTS:-all}
-skip=${V3_NESTED_SKIP-modes tasks}
+skip=${V3_NESTED_SKIP-modes tasks apic ioapic pic pit uart isa smp}
 if [ "$sel" != all ]; then
     awk -v sel=" $sel " 'index(sel, " " $1 " ")' "$st/t/manifest" > "$st/t/manifest.sel"
     mv "$st/t/manifest.sel" "$st/t/manifest"

@@ -38,6 +38,7 @@ void v3_core_reset(struct v3_core *core)
     struct v3_vm *vm = core->vm;
     unsigned id = core->id;
     void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
+    struct v3_clock *clock = core->clock;         /* the TSC keeps following the VM clock */
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
 
     memset(core, 0, sizeof(*core));
@@ -46,6 +47,7 @@ void v3_core_reset(struct v3_core *core)
     core->tlb = tlb;
     core->backend = backend;
     core->emu_fault = emu_fault;
+    core->clock = clock;
     core->mem_read_depth = mem_read_depth;
 
     core->rflags = 0x2;

@@ -348,6 +348,24 @@ static int op_priv_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+/* CLAC/STAC (SMAP): #UD outside CPL 0 (real mode and VM86 run at CPL 0 / 3 as
+ * the core records them); set or clear RFLAGS.AC. */
+static int op_clac_stac(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    uint64_t fl;
+
+    if (c->cpl > 0 || vm86(c))
+        return v3_exc_ud(ctx);
+    fl = v3_core_get_rflags(c);
+    if (in->mnemonic == ZYDIS_MNEMONIC_STAC)
+        fl |= V3_FLAG_AC;
+    else
+        fl &= ~V3_FLAG_AC;
+    v3_core_set_rflags(c, fl);
+    return V3_X_NEXT;
+}
+
 /* ------------------------------------------------------------ MSRs, TSC */
 
 static int op_rdmsr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -1084,6 +1102,8 @@ const struct v3_op_entry v3_ops_system[] = {
     { ZYDIS_MNEMONIC_INVLPG, 0, op_invlpg },
     { ZYDIS_MNEMONIC_WBINVD, 0, op_priv_nop },
     { ZYDIS_MNEMONIC_INVD, 0, op_priv_nop },
+    { ZYDIS_MNEMONIC_CLAC, 0, op_clac_stac },
+    { ZYDIS_MNEMONIC_STAC, 0, op_clac_stac },
     { ZYDIS_MNEMONIC_RDMSR, 0, op_rdmsr },
     { ZYDIS_MNEMONIC_WRMSR, 0, op_wrmsr },
     { ZYDIS_MNEMONIC_RDTSCP, 0, op_rdtscp },

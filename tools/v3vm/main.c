@@ -15,6 +15,7 @@
 #include <v3/devices.h>
 #include <v3/loader.h>
 #include <v3/platform.h>
+#include "console.h"
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -196,20 +197,6 @@ static void serial_out_file(void *priv, uint8_t b)
         fflush(f);
 }
 
-static int serial_in_stdin(void *priv, uint8_t *b)
-{
-    struct pollfd p = { .fd = 0, .events = POLLIN };
-    static int eof;
-
-    if (eof || poll(&p, 1, 0) != 1 || !(p.revents & (POLLIN | POLLHUP)))
-        return 0;
-    if (read(0, b, 1) != 1) {
-        eof = 1;
-        return 0;
-    }
-    return 1;
-}
-
 /* What a loader error means for the user (the log line above has the details). */
 static const char *load_error(int rc)
 {
@@ -222,9 +209,16 @@ static const char *load_error(int rc)
     }
 }
 
+static void console_quit(void)
+{
+    if (the_vm)
+        v3_stop_vm(the_vm);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
+    console_restore();
     if (the_vm)
         v3_stop_vm(the_vm);
 }
@@ -459,7 +453,7 @@ int main(int argc, char **argv)
         setvbuf(stdout, NULL, _IOLBF, 0);
         cfg.serial.output = serial_out_file;
         cfg.serial.priv = stdout;
-        cfg.serial.input = serial_in_stdin;
+        cfg.serial.input = console_input;
     } else if (!strncmp(serial, "file:", 5)) {
         serial_file = fopen(serial + 5, "wb");
         if (!serial_file) {
@@ -551,7 +545,10 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
+    if (!strcmp(serial, "stdio"))
+        console_init(console_quit);
     v3_run_vm(the_vm, &res);
+    console_restore();
     fflush(stdout);
     if (serial_file)
         fflush(serial_file);
@@ -584,6 +581,11 @@ int main(int argc, char **argv)
         status = EXIT_INSN_LIMIT;
         break;
     case V3_STOP_REQUESTED:
+        if (console_quit_requested()) {     /* Ctrl-A X, as QEMU: a normal end */
+            fprintf(stderr, "\n%s: terminated (Ctrl-A X)\n", prog);
+            status = 0;
+            break;
+        }
         fprintf(stderr, "%s: stopped\n", prog);
         status = EXIT_STOPPED;
         break;

@@ -3,7 +3,7 @@
 # Only packages that are missing are installed; running it twice is cheap.
 set -euo pipefail
 pkgs=(cmake ninja-build gcc clang libclang-rt-14-dev make pkg-config nasm
-      libzydis-dev libcmocka-dev libunicorn-dev qemu-system-x86 valgrind binutils
+      libzydis-dev libcmocka-dev libunicorn-dev qemu-system-x86 valgrind binutils gdb python3
       acpica-tools cpio xz-utils zstd tmux)
 missing=()
 for p in "${pkgs[@]}"; do

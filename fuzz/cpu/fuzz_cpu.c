@@ -12,8 +12,11 @@
  * With -DV3_FUZZ_MAIN this file builds a replay driver: it runs the files
  * named on the command line, or N deterministic pseudo-random inputs.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 #define CODE  0x10000u
 #define WHOOK 0x30000u
 #define FHOOK 0x31000u
+#define INSN_BUDGET 500
 
 static uint8_t whook_mem[4096] __attribute__((aligned(4096)));
 
@@ -55,8 +59,11 @@ static void setup_mode(struct v3_core *c, uint8_t *ram, unsigned mode)
     }
     c->cr4 = V3_CR4_OSFXSR;
     if (mode == 0) {
+        /* CS:IP = 1000:0000, so the code at CODE is inside the 64 KiB segment */
         c->cr0 = V3_CR0_ET;
-        c->rip = CODE;
+        c->seg[V3_CS].selector = CODE >> 4;
+        c->seg[V3_CS].base = CODE;
+        c->rip = 0;
     } else {
         for (int s = 0; s < 6; s++) {
             c->seg[s].limit = 0xffffffff;
@@ -88,40 +95,114 @@ static void quiet_log(enum v3_log_level level, const char *fmt, va_list ap)
     (void)level; (void)fmt; (void)ap;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    static int inited;
-    struct v3_vm_config cfg;
-    struct v3_vm *vm;
-    struct v3_core *c;
-    struct v3_exit ex;
-    void *hva;
-    uint8_t *ram;
-    unsigned mode;
-    int rounds = 0;
+/*
+ * One VM for every input (making a VM per input cost most of the time: the
+ * back end's decode cache and TLB are allocated and freed, and RAM is mapped
+ * and faulted in again).  Each input starts from the same state: vCPU reset
+ * (registers, TLB), RAM and the write-hooked page zeroed, the decode cache
+ * emptied, the instruction budget set again.  RAM is small (2 MiB), so
+ * zeroing all of it is cheaper than tracking what the guest wrote.
+ */
+static struct v3_vm *vm;
+static struct v3_core *core;
+static uint8_t *ram;
 
-    if (size < 1 + 136)
-        return 0;
-    if (!inited) {
-        struct v3_os_hooks h = *v3_posix_os_hooks();
-        h.log = quiet_log;
-        if (v3_init(&h) < 0)
-            abort();
-        inited = 1;
-    }
+static void make_vm(void)
+{
+    struct v3_os_hooks h = *v3_posix_os_hooks();
+    struct v3_vm_config cfg;
+    void *hva;
+
+    h.log = quiet_log;
+    if (v3_init(&h) < 0)
+        abort();
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = MEM;
     cfg.backend_ops = &v3_emu_backend;
     vm = v3_create_vm(&cfg, NULL);
     if (!vm)
         abort();
-    c = v3_get_core(vm, 0);
+    core = v3_get_core(vm, 0);
     if (v3_gpa_to_hva(vm, 0, &hva) < 0)
         abort();
     ram = hva;
     if (v3_hook_write_mem(vm, WHOOK, WHOOK + 4096, whook_mem, wh_write, NULL) < 0 ||
         v3_hook_full_mem(vm, FHOOK, FHOOK + 4096, fh_read, fh_write, NULL) < 0)
         abort();
+}
+
+/*
+ * A watchdog thread stops the vCPU (v3_cpu_request_stop) when one input has
+ * run for WATCHDOG_MS: the instruction budget counts a REP string
+ * instruction once, and one can do 2^32 (or 2^64) iterations over unbacked
+ * memory, which reads as all ones and never faults.  That is the guest's
+ * right, but not a useful fuzz input.  3 ms: a sanitizer build runs the
+ * 500-instruction budget in well under that unless a REP runs on; 10 ms
+ * halved the throughput.  An input's end thus depends on time after 3 ms.
+ */
+#define WATCHDOG_MS 3
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
+static int wd_armed;
+static unsigned long wd_gen;
+static struct timespec wd_deadline;
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wd_lock);
+    for (;;) {
+        unsigned long g;
+        while (!wd_armed)
+            pthread_cond_wait(&wd_cond, &wd_lock);
+        g = wd_gen;
+        if (pthread_cond_timedwait(&wd_cond, &wd_lock, &wd_deadline) == ETIMEDOUT && wd_armed &&
+            wd_gen == g) {
+            v3_cpu_request_stop(core);
+            wd_armed = 0;
+        }
+    }
+    return NULL;
+}
+
+static void watchdog_arm(int on)
+{
+    pthread_mutex_lock(&wd_lock);
+    wd_armed = on;
+    wd_gen++;
+    if (on) {
+        clock_gettime(CLOCK_REALTIME, &wd_deadline);
+        wd_deadline.tv_nsec += WATCHDOG_MS * 1000000L;
+        if (wd_deadline.tv_nsec >= 1000000000L) {
+            wd_deadline.tv_sec++;
+            wd_deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_cond_signal(&wd_cond);
+    pthread_mutex_unlock(&wd_lock);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct v3_core *c;
+    struct v3_exit ex;
+    unsigned mode;
+    int rounds = 0;
+
+    if (size < 1 + 136)
+        return 0;
+    if (!vm) {
+        pthread_t t;
+        make_vm();
+        if (pthread_create(&t, NULL, watchdog, NULL) != 0)
+            abort();
+        pthread_detach(t);
+    }
+    c = core;
+    v3_core_reset(c);
+    memset(ram, 0, MEM);
+    memset(whook_mem, 0, sizeof(whook_mem));
+    v3_cpu_invalidate_code(c, 0, MEM);
 
     mode = data[0] % 3;
     /* the rest of the input: code at CODE, repeated over the low RAM as data */
@@ -142,7 +223,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         v3_core_set_rflags(c, (fl & 0x8d5) | 2);
     }
     c->gpr[4] = (c->gpr[4] & 0xfff0) | 0x8000;         /* a stack inside RAM, usually */
-    v3_cpu_set_insn_limit(c, c->insn_count + 20000);
+    /* a small budget: random code soon writes over itself, and every write
+       to decoded code drops and rebuilds its block (about 20 decoded per
+       executed instruction, slow under the sanitizers) */
+    v3_cpu_set_insn_limit(c, c->insn_count + INSN_BUDGET);
+    watchdog_arm(1);
     for (;;) {
         int rc = v3_emu_backend.run(c, &ex);
         if (ex.reason <= V3_EXIT_NONE || ex.reason > V3_EXIT_ERROR)
@@ -161,7 +246,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         break;
     }
-    v3_free_vm(vm);
+    watchdog_arm(0);
+    if (getenv("FUZZ_CPU_STATS")) {
+        struct v3_cpu_stats st;
+        v3_cpu_get_stats(c, &st);
+        fprintf(stderr, "insns %llu blocks %llu decoded %llu execs %llu smc %llu cross %llu\n",
+                (unsigned long long)c->insn_count, (unsigned long long)st.blocks_decoded,
+                (unsigned long long)st.insns_decoded, (unsigned long long)st.block_execs,
+                (unsigned long long)st.smc_invalidations, (unsigned long long)st.cross_page_insns);
+    }
     return 0;
 }
 

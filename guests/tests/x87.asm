@@ -1,8 +1,9 @@
 ; SPDX-License-Identifier: MIT
 ; x87 basics: FNINIT state, control and status words, the register stack
 ; (TOP in FSW), loads/stores of every size, arithmetic, integer conversion
-; with each rounding control, FCOMIP flags, FNSAVE/FRSTOR, and #NM from
-; CR0.TS / CR0.EM / CR0.MP.
+; with each rounding control, FCOMIP flags, FNSAVE/FRSTOR, #MF for an
+; unmasked exception with CR0.NE = 1, FSQRT FRNDINT FPREM FXTRACT FBSTP FBLD
+; FISTTP FCOMPP FXAM, and #NM from CR0.TS / CR0.EM / CR0.MP.
 %include "lib.inc"
 
 %macro SHOWFPU 1
@@ -173,6 +174,65 @@ main:
         fistp dword [res]
         SHOW "st0", [res]
         fninit
+        call newline
+        ; numeric exceptions: 1/0 with ZE unmasked sets ES and B without a
+        ; fault; with CR0.NE = 1 the next waiting instruction raises #MF (16),
+        ; the no-wait forms do not; FNCLEX clears the pending exception
+        fninit
+        mov word [w], 0x37b
+        fldcw [w]
+        fld1
+        fldz
+        TRY "fdivp by 0 unmasked", fdivp st1, st0
+        SHOWFPU "fsw"
+        TRY "fwait pending", fwait
+        TRY "fld1 pending", fld1
+        TRY "fnstsw pending", fnstsw ax
+        TRY "fnclex", fnclex
+        TRY "fwait after fnclex", fwait
+        SHOWFPU "fsw"
+        fninit
+        call newline
+        ; newer instructions with exactly defined results
+        fld qword [d325]
+        fsqrt
+        fstp tword [out]
+        SHOW "sqrt 3.25", [out + 6]
+        SHOW "", [out + 2]
+        fld qword [d325]
+        frndint
+        fistp dword [res]
+        SHOW "frndint", [res]
+        fild dword [ten]
+        fild dword [three]
+        fxch
+        fprem
+        fistp dword [res]
+        SHOW "10 fprem 3", [res]
+        fstp st0
+        fld qword [d325]
+        fxtract
+        fistp dword [res]
+        SHOW "fxtract mant*1", [res]
+        fistp dword [res]
+        SHOW "exp", [res]
+        fild dword [hundred]
+        fbstp [out]
+        SHOW "fbstp 100", [out]
+        fbld [out]
+        fistp dword [res]
+        SHOW "fbld", [res]
+        fld qword [d325]
+        fisttp dword [res]
+        SHOW "fisttp 3.25", [res]
+        fldpi
+        fld1
+        fcompp
+        SHOWFPU "fcompp 1 vs pi"
+        fldz
+        fxam
+        SHOWFPU "fxam 0"
+        fstp st0
         call newline
         ; #NM
         mov eax, cr0

@@ -37,6 +37,7 @@ enum v3_exit_reason {
     V3_EXIT_SLICE,       /**< the instruction slice set with set_slice() ran out */
     V3_EXIT_KICK,        /**< another thread called kick(): the VMM has something for the vCPU */
     V3_EXIT_ERROR,       /**< the back end could not go on: see v3_exit::error */
+    V3_EXIT_DEBUG,       /**< a debugger breakpoint, step or watchpoint (v3/debug.h): see v3_exit::debug */
 };
 
 struct v3_exit {
@@ -66,6 +67,11 @@ struct v3_exit {
             uint8_t len;
             const char *msg;           /**< static text */
         } error;
+        struct {
+            uint8_t kind;              /**< enum v3_debug_kind */
+            uint8_t watch_type;        /**< V3_DEBUG_WATCH: enum v3_watch_type of the access */
+            uint64_t addr;             /**< V3_DEBUG_WATCH: the watchpoint's address */
+        } debug;
     };
 };
 

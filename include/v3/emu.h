@@ -55,6 +55,9 @@
 #include <stdint.h>
 #include <v3/vcpu.h>
 
+/** Most iterations of a REP string instruction done by one emulation call. */
+#define V3_EMU_REP_CHUNK 4096u
+
 enum v3_emu_status {
     V3_EMU_DONE = 0,        /**< instruction completed, RIP advanced */
     V3_EMU_EXCEPTION,       /**< inject res->exc; guest state unchanged (REP: see below) */
@@ -74,11 +77,16 @@ struct v3_emu_result {
 /**
  * Complete the access at linear address @p gva / guest physical @p gpa
  * (access = V3_ACCESS_* from v3/paging.h) that faulted because it hit a
- * hooked region.  @p gpa must be covered by a region: an address with no
- * region at all gives V3_EMU_ERROR / V3_EUNMAPPED.
+ * hooked region.  A @p gpa that no region covers is emulated as on a PC
+ * (reads all ones, writes dropped; see v3_vm_config::strict_mem); with
+ * strict_mem it gives V3_EMU_ERROR / V3_EUNMAPPED, as does any access of
+ * the instruction to unbacked memory.
  * A REP string instruction interrupted by a fault part-way leaves RCX, RSI
  * and RDI describing the elements still to do and RIP at the instruction,
- * so re-executing it resumes.
+ * so re-executing it resumes.  One call does at most V3_EMU_REP_CHUNK
+ * iterations: with RCX not yet zero the result is V3_EMU_DONE with RIP
+ * still at the instruction, and executing it again (re-entering the guest,
+ * or calling again) goes on.
  * @return 0 when res->status is V3_EMU_DONE, otherwise a negative
  *         enum v3_error (V3_EFAULT, V3_EUNSUPPORTED, or the error).
  */

@@ -34,6 +34,7 @@ enum v3_error {
     V3_EPTE          = -19,  /**< a page-table entry lies outside RAM-backed memory */
     V3_EIMAGE        = -20,  /**< a guest image is malformed */
     V3_EIO           = -21,  /**< a host I/O operation failed */
+    V3_ENOFIT        = -22,  /**< a guest image (or part of it) does not fit in guest RAM */
 };
 
 /**

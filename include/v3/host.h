@@ -95,6 +95,14 @@ struct v3_os_hooks {
     /** Optional: wall-clock time in nanoseconds since 1970-01-01 UTC (POSIX:
      *  CLOCK_REALTIME).  The RTC starts from it; without it, from a fixed date. */
     uint64_t (*wall_ns)(void);
+    /** Optional (may be NULL): fill @p buf with @p len bytes from a
+     *  cryptographically secure random source (POSIX: getrandom()).  Called
+     *  from vCPU threads, any number at once.  Returns 0 when all @p len
+     *  bytes were written, a negative value otherwise.  With it the CPU
+     *  model reports RDRAND and RDSEED, whose values come from here (a
+     *  failure reads as the instruction's CF = 0, "no value available");
+     *  without it they are not reported and raise #UD. */
+    int (*entropy)(void *buf, size_t len);
 };
 
 /**
@@ -117,6 +125,12 @@ const struct v3_os_hooks *v3_os(void);
  * pthread locks, CLOCK_MONOTONIC, logging to stderr, sched_yield(), and
  * barrier_all through Linux membarrier(2) when the kernel offers the
  * private expedited command (else barrier_all is NULL).  Static storage.
+ * Lock misuse is a programming error there: a lock operation that pthreads
+ * fails (relocking a lock the thread holds, e.g. a memory-map listener
+ * taking the map's lock again: EDEADLK; unlocking a lock it does not hold:
+ * EPERM) prints the operation and the error on stderr and aborts the
+ * process, rather than go on with a corrupted lock.  Mutexes are
+ * error-checking, so relocking one aborts instead of hanging.
  */
 const struct v3_os_hooks *v3_posix_os_hooks(void);
 

@@ -8,6 +8,12 @@
  * its registers; the value it stores in *result goes back in RAX.  An ID
  * with no handler sets RAX to -1 (all ones) and the guest continues.
  * Handlers are kept in a red-black tree keyed by ID.
+ *
+ * Privilege: a hypercall made at CPL > 0 (user mode, and virtual-8086
+ * mode) does not run its handler unless the handler was registered with
+ * V3_HCALL_USER; RAX is set to -1 (as KVM's -KVM_EPERM) and the guest
+ * continues.  This keeps guest user space from reaching VMM services that
+ * are meant for the guest kernel.
  */
 #ifndef V3_HYPERCALL_H
 #define V3_HYPERCALL_H
@@ -34,6 +40,17 @@ typedef int (*v3_hypercall_fn)(struct v3_core *core, uint64_t id, uint64_t *resu
  *         @p fn; V3_EINVAL for a NULL VM; V3_ENOMEM.
  */
 int v3_register_hypercall(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv);
+
+/** v3_register_hypercall_flags(): the handler also runs for calls made at CPL > 0. */
+#define V3_HCALL_USER  (1u << 0)
+
+/**
+ * Register @p fn for @p id with V3_HCALL_* @p flags (v3_register_hypercall()
+ * is this with flags 0: kernel-mode callers only).
+ * @return as v3_register_hypercall(); V3_EINVAL for unknown flag bits.
+ */
+int v3_register_hypercall_flags(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv,
+                                unsigned flags);
 
 /** Remove the handler of @p id.  V3_ENOENT if none, V3_EINVAL for a NULL VM. */
 int v3_remove_hypercall(struct v3_vm *vm, uint64_t id);

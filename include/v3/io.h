@@ -45,13 +45,17 @@ uint64_t v3_io_port_calls(struct v3_vm *vm, uint16_t port);
 
 /* ---- MSR and CPUID hooks ---- */
 
-/** RDMSR of a hooked MSR: set *value.  0, or a negative error (the VM stops). */
+/** RDMSR of a hooked MSR: set *value.  0; V3_EFAULT to make the RDMSR raise #GP(0)
+ *  (as hardware does for a reserved or illegal access); another negative error stops
+ *  the VM. */
 typedef int (*v3_msr_read_fn)(struct v3_core *core, uint32_t msr, uint64_t *value, void *priv);
-/** WRMSR of a hooked MSR.  0, or a negative error. */
+/** WRMSR of a hooked MSR.  0, V3_EFAULT (#GP(0) at the WRMSR), or a negative error. */
 typedef int (*v3_msr_write_fn)(struct v3_core *core, uint32_t msr, uint64_t value, void *priv);
 
 /**
- * Hook an MSR the back end does not model (its MSR exits).  An MSR exit for
+ * Hook an MSR the back end does not model (its MSR exits; the software CPU
+ * also exits for every WRMSR of IA32_APIC_BASE, 0x1B, which a local APIC
+ * hooks; unhooked, the VMM stores it in core->apic_base).  An MSR exit for
  * an MSR with no hook injects #GP(0) at the RDMSR/WRMSR, as hardware does.
  * A NULL callback makes that direction raise #GP.
  * @return V3_OK, V3_EEXIST, V3_ENOCALLBACK (both NULL), V3_EINVAL, V3_ENOMEM.

@@ -14,10 +14,12 @@
  * segments (CS 0x08 code, others 0x10 data), paging and interrupts off,
  * EAX = 0x2BADB002 and EBX = the information structure's address.
  *
- * Every bad image is rejected with V3_EIMAGE (or V3_ESIZE for a segment
- * outside RAM, V3_EOVERLAP for overlapping segments, V3_EUNSUPPORTED for a
- * required multiboot feature v3 does not provide) and one log line naming
- * the problem, before any guest memory is written.
+ * Every bad image is rejected with V3_EIMAGE (or V3_ENOFIT for a segment,
+ * module, entry point or information area outside guest RAM, V3_EHOOKED for
+ * one that lands on a hooked (device, MMIO) region inside RAM's range,
+ * V3_EOVERLAP for overlapping segments, V3_EUNSUPPORTED for a required
+ * multiboot feature v3 does not provide) and one log line naming the
+ * problem, before any guest memory is written.
  */
 #ifndef V3_LOADER_H
 #define V3_LOADER_H
@@ -61,7 +63,8 @@ enum v3_flat_mode { V3_FLAT_PROT32 = 0, V3_FLAT_REAL = 1 };
  * Copy a flat binary to guest physical @p addr and start vCPU 0 at @p entry:
  * in 32-bit flat protected mode (V3_FLAT_PROT32), or in real mode
  * (V3_FLAT_REAL, @p entry below 1 MiB: CS = entry >> 4, IP = entry & 15).
- * @return V3_OK; V3_ESIZE if the image does not fit in RAM; V3_EIMAGE for an
+ * @return V3_OK; V3_ENOFIT if the image does not fit in RAM; V3_EHOOKED if it
+ *         would land on a hooked (device) region; V3_EIMAGE for an
  *         empty image; V3_EINVAL for a bad entry or mode.
  */
 int v3_load_flat(struct v3_vm *vm, const void *image, size_t len, uint64_t addr, uint64_t entry,

@@ -251,9 +251,9 @@ int v3_mem_add_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv);
 int v3_mem_remove_listener(struct v3_vm *vm, v3_mem_listener_fn fn, void *priv);
 /** Current map generation: changes with every insert or removal, never 0, unique across VMs. */
 uint64_t v3_mem_generation(struct v3_vm *vm);
-/** Take the map's read lock: the map cannot change until v3_mem_read_unlock().  Do not change the map while holding it. */
+/** Take the map's read lock: the map cannot change until v3_mem_read_unlock().  Do not change the map while holding it.  A NULL VM is logged and ignored. */
 void v3_mem_read_lock(struct v3_vm *vm);
-/** Release the read lock taken by v3_mem_read_lock(). */
+/** Release the read lock taken by v3_mem_read_lock().  A NULL VM is logged and ignored. */
 void v3_mem_read_unlock(struct v3_vm *vm);
 
 #endif

@@ -25,7 +25,8 @@
  * with EFER.NXE (bit 63 is reserved while NXE is clear; 32-bit paging has no
  * XD), SMEP, and SMAP with RFLAGS.AC (implicit supervisor accesses ignore AC).
  * Reserved bits are checked at every level for the configured MAXPHYADDR
- * (52 by default, matching V3_GPA_LIMIT; see v3_paging_set_maxphyaddr()).
+ * (40 by default, what the default CPU model reports in CPUID 0x80000008;
+ * see v3_paging_set_maxphyaddr()).
  * Where Intel and AMD differ the Intel rule is used: bit 8 of a non-leaf
  * PML4E/PDPTE is ignored, not reserved.  PAE PDPTEs are read from memory
  * on every walk (as AMD processors do; no PDPTE registers): a non-present
@@ -38,10 +39,15 @@
  * that maps the page on a write.  They are set with atomic
  * compare-and-exchange on the entry's backing memory (RAM, shadow or
  * write-hooked region; a write hook's callback is not called for these
- * updates).  A paging-structure entry that lies in a fully hooked region or
- * in no region at all makes the walk fail with V3_EPTE (one log line): the
- * guest pointed its page tables at something that is not memory, and the
- * VMM decides what to do (typically a fatal guest error).
+ * updates).  A paging-structure entry that lies in a fully hooked region
+ * makes the walk fail with V3_EPTE (one log line): the guest pointed its
+ * page tables at a device, and the VMM decides what to do.  An entry in no
+ * region at all reads as all ones, as on a PC (unbacked memory floats
+ * high): present, A and D set (nothing is written back), and with reserved
+ * bits in PAE and long mode and in a 32-bit PDE with CR4.PSE (bit 21), so
+ * the walk raises #PF with P and RSVD; a 32-bit walk without PSE goes on to
+ * a page table at 0xFFFFF000.  With v3_vm_config::strict_mem such an entry
+ * gives V3_EPTE instead.
  *
  * Faults: a #PF carries the architectural error code (P, W/R, U/S, RSVD,
  * and I/D when the access is an instruction fetch and CR4.SMEP is set, or
@@ -78,8 +84,9 @@
 #define V3_ACCESS_SUPERVISOR 0x08u  /**< implicit supervisor access (descriptor tables, TSS) regardless of CPL; ignores RFLAGS.AC */
 #define V3_ACCESS_STACK      0x10u  /**< stack access: a non-canonical address raises #SS instead of #GP */
 
-/** Default MAXPHYADDR (physical address width) used for reserved-bit checks. */
-#define V3_PAGING_MAXPHYADDR 52
+/** Default MAXPHYADDR (physical address width) used for reserved-bit checks: the
+ *  default CPU model's (struct v3_cpu_model::phys_bits). */
+#define V3_PAGING_MAXPHYADDR 40
 
 /**
  * Translate linear address @p la for an access of kind @p access.
@@ -90,8 +97,8 @@
  * @return V3_OK with *gpa set;
  *         V3_EFAULT with *exc filled: #PF (error code, cr2 = la), or
  *         #GP(0)/#SS(0) for a non-canonical address in long mode;
- *         V3_EPTE if a paging-structure entry lies outside RAM-backed memory
- *         (the VMM decides; typically a fatal guest error);
+ *         V3_EPTE if a paging-structure entry lies in hooked memory (or in
+ *         unbacked memory with strict_mem; the VMM decides);
  *         V3_EINVAL for a NULL core/VM/result or a bad @p access.
  */
 int v3_gva_to_gpa(struct v3_core *core, uint64_t la, unsigned access, uint64_t *gpa,
@@ -119,18 +126,25 @@ int v3_gva_check(struct v3_core *core, uint64_t la, unsigned access, uint64_t *g
  * Pages that the TLB holds are read through it (the TLB may be stale with
  * respect to guest page-table edits not yet followed by INVLPG/CR3 writes,
  * exactly like a hardware TLB).
+ * These are guest accesses (string I/O, the fault path's fetch use them):
+ * guest-physical memory that no region backs reads as all ones, and a
+ * paging-structure entry there as an all-ones entry (a #PF with RSVD in
+ * PAE and long mode), unless the VM has v3_vm_config::strict_mem, which
+ * gives V3_EUNMAPPED / V3_EPTE as v3_read_gpa_memory() would.
  * @return @p len, or a negative error: V3_EFAULT with *exc describing the
- *         first faulting address (nothing read), V3_EPTE, V3_EINVAL, or a
- *         memory-map error from v3_read_gpa_memory() (V3_EUNMAPPED,
- *         V3_ECALLBACK; bytes before the failing page were read).
+ *         first faulting address (nothing read), V3_EPTE (an entry in
+ *         hooked memory, or unbacked with strict_mem), V3_EINVAL, or a
+ *         memory-map error (V3_EUNMAPPED with strict_mem, V3_ECALLBACK;
+ *         bytes before the failing page were read).
  */
 int64_t v3_read_gva_memory(struct v3_core *core, uint64_t la, size_t len, void *dst,
                            unsigned access, struct v3_exception *exc);
 
 /**
  * Write counterpart of v3_read_gva_memory(): @p access is V3_ACCESS_WRITE
- * (or 0) with optional modifiers.  On a fault nothing is written and no A/D
- * bit changes.  A memory-map error part-way (V3_EUNMAPPED or V3_ECALLBACK
+ * (or 0) with optional modifiers.  Bytes for unbacked guest-physical memory
+ * are dropped (strict_mem: V3_EUNMAPPED).  On a fault nothing is written
+ * and no A/D bit changes.  A memory-map error part-way (V3_EUNMAPPED or V3_ECALLBACK
  * from v3_write_gpa_memory()) leaves the pages before the failing one
  * written.  The only other partial write is when another vCPU changes the
  * page tables between the check and the copy.

@@ -14,4 +14,6 @@
 #include <v3/device.h>
 #include <v3/irqchip.h>
 #include <v3/loader.h>
+#include <v3/debug.h>
+#include <v3/gdbstub.h>
 #endif

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct v3_vm;
+struct v3_debug;
 
 /** General registers, in x86 encoding order. */
 enum v3_gpr {
@@ -204,7 +205,7 @@ struct v3_core {
     enum v3_cpu_mode mode;        /**< kept current by v3_core_update_mode() */
     uint8_t cpl;
 
-    /* ---- system-level bookkeeping (src/cpu/system/system.h) ---- */
+    /* ---- system-level bookkeeping (src/arch/system.h) ---- */
     uint8_t intr_shadow;          /**< V3_SHADOW_STI / V3_SHADOW_MOVSS: set by the instruction that
                                        starts a shadow, cleared by the loop before the next one */
     uint8_t nmi_blocked;          /**< an NMI handler runs (until the next IRET) */
@@ -213,6 +214,12 @@ struct v3_core {
     uint64_t a20_clear;           /**< physical address bits forced to 0: (1 << 20) while the A20
                                        gate is disabled, 0 otherwise (the reset value) */
     uint64_t mtrr[28];            /**< MTRR storage: DEF_TYPE, 11 fixed, 8 variable base/mask pairs */
+    struct {                      /**< MSRs kept without effect (src/arch/system.c lists them) */
+        uint64_t misc_enable;     /**< Intel IA32_MISC_ENABLE */
+        uint64_t perf_ctl[4];     /**< AMD PERF_CTL0-3 (nothing counts) */
+        uint64_t perf_ctr[4];     /**< AMD PERF_CTR0-3 (48 bits; RDPMC 0-3 reads them) */
+        uint64_t hwcr, syscfg, nb_cfg, de_cfg;   /**< AMD HWCR, SYSCFG, NB_CFG, DE_CFG */
+    } msr_inert;
 
     /* ---- owned by the VMM, not architectural ---- */
     struct v3_vm *vm;             /**< the VM this core belongs to */
@@ -225,6 +232,29 @@ struct v3_core {
     struct v3_clock *clock;       /**< the VM clock (src/internal/clock.h), NULL outside a VM */
     unsigned mem_read_depth;      /**< internal (src/mem/memmap.h): nesting depth of this vCPU's
                                        memory-map read lock, 0 outside guest memory accesses */
+
+    /* ---- debugger (v3/debug.h): not architectural, the guest's DR0-7 are separate ---- */
+    const struct v3_debug *dbg;   /**< the VM's breakpoint and watchpoint lists */
+    uint8_t dbg_flags;            /**< V3_DBG_F_*: non-zero makes the CPU check every instruction */
+    uint8_t dbg_stepped;          /**< back end: an instruction ran since single-stepping was set */
+    uint8_t dbg_watch_type;       /**< memory path: enum v3_watch_type of a pending watchpoint hit, 0 if none */
+    uint64_t dbg_watch_la;        /**< its watchpoint's address */
+    /**
+     * FERR# output: the x87 error signal a PC routes to IRQ 13.  With
+     * CR0.NE = 0, the first waiting x87 instruction (or FWAIT) that finds an
+     * unmasked exception pending (FSW.ES) calls ferr(core, ferr_opaque) once
+     * and then executes (as with IGNNE# asserted); it is called again only
+     * after the exception was cleared (FNCLEX, FNINIT, FNSAVE, or FRSTOR,
+     * FLDENV, FXRSTOR loading a status word without ES).  Called on the
+     * vCPU's thread, inside instruction execution: it must only record the
+     * request (e.g. raise the interrupt line).  NULL (the default): FERR#
+     * is not connected and nothing happens.  With CR0.NE = 1 the pending
+     * exception raises #MF instead and ferr is not called.  The platform
+     * sets these before the vCPU runs.
+     */
+    void (*ferr)(struct v3_core *core, void *opaque);
+    void *ferr_opaque;
+    uint8_t ferr_asserted;        /**< internal (src/emu): FERR# reported, until the exception is cleared */
 };
 
 /** Return RFLAGS with lazy arithmetic flags materialised. */

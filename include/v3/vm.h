@@ -89,6 +89,18 @@ struct v3_vm_config {
     /** Stop after this many guest instructions (0: no limit). */
     uint64_t max_insns;
     unsigned trace;                   /**< V3_TRACE_* */
+    /**
+     * Guest accesses to guest-physical memory that no region backs.  false
+     * (default): as on a PC, reads give all ones, writes are dropped, an
+     * instruction fetch reads 0xFF bytes, and a paging-structure entry read
+     * from there is all ones (a #PF with the RSVD bit, see v3/paging.h); each
+     * page is logged once (the first 16 pages) and every access is counted
+     * in v3_vm_stats::mem_unbacked.  true: such an access stops the VM with
+     * V3_STOP_ERROR / V3_EUNMAPPED (a paging-structure entry there: V3_EPTE),
+     * for debugging guests and VMMs.  Accesses made by the API
+     * (v3_read/write_gpa_memory()) always fail on holes with V3_EUNMAPPED.
+     */
+    bool strict_mem;
 };
 
 /** Why v3_run_vm() returned. */
@@ -102,6 +114,7 @@ enum v3_stop_reason {
     V3_STOP_ERROR,          /**< back-end or VMM error; see error, rip, bytes */
     V3_STOP_POWEROFF,       /**< the guest powered the machine off (ACPI S5) */
     V3_STOP_RESET,          /**< the guest asked for a reset (reset control register) */
+    V3_STOP_DEBUG,          /**< a debugger breakpoint, step or watchpoint (v3/debug.h); see debug_* */
 };
 
 /** Outcome of v3_run_vm(). */
@@ -113,10 +126,14 @@ struct v3_vm_result {
     uint64_t rip;           /**< RIP of the instruction that stopped the VM (errors, HLT) */
     uint8_t bytes[15];      /**< its bytes, as far as they were readable */
     uint8_t len;
+    unsigned core;          /**< V3_STOP_DEBUG: the vCPU that stopped */
+    int debug_kind;         /**< V3_STOP_DEBUG: enum v3_debug_kind */
+    unsigned debug_watch_type;  /**< V3_DEBUG_WATCH: enum v3_watch_type of the access */
+    uint64_t debug_addr;    /**< V3_DEBUG_WATCH: the watchpoint's address */
 };
 
 /** Per-VM statistics. */
-enum { V3_STAT_EXIT_REASONS = 14 };     /**< = number of enum v3_exit_reason values */
+enum { V3_STAT_EXIT_REASONS = 15 };     /**< = number of enum v3_exit_reason values */
 struct v3_vm_stats {
     uint64_t exits[V3_STAT_EXIT_REASONS];   /**< indexed by enum v3_exit_reason */
     uint64_t exits_total;
@@ -124,6 +141,8 @@ struct v3_vm_stats {
     uint64_t io_unhooked;                   /**< accesses to unhooked ports */
     uint64_t hypercalls_unknown;
     uint64_t run_ns;                        /**< time spent in v3_run_vm() */
+    uint64_t mem_unbacked;                  /**< guest accesses to unbacked memory (see strict_mem) */
+    uint64_t hypercalls_denied;             /**< made at CPL > 0 for a kernel-only handler (v3/hypercall.h) */
 };
 
 /**
@@ -139,7 +158,16 @@ struct v3_vm_stats {
  */
 struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err);
 
-/** Free a VM: devices, hooks, back-end state, overlay regions, guest RAM, vCPUs.  NULL is ignored. */
+/**
+ * Free a VM: devices, hooks, back-end state, overlay regions, guest RAM,
+ * vCPUs.  NULL is ignored.  If another thread is inside v3_run_vm() for
+ * this VM, v3_free_vm() stops it (as v3_stop_vm()) and waits until that
+ * call has returned before freeing anything (it logs a warning: this is
+ * an embedder's mistake, made safe); from then on v3_run_vm() on the VM
+ * returns V3_EBUSY until the memory is gone.  Must not be called from a
+ * callback running inside v3_run_vm() (it would wait for itself), nor
+ * while another thread may still call anything else on the VM.
+ */
 void v3_free_vm(struct v3_vm *vm);
 
 /** vCPU @p idx, or NULL if out of range. */
@@ -150,11 +178,14 @@ unsigned v3_vm_num_cores(const struct v3_vm *vm);
 
 /**
  * Run the VM until it stops.  May be called again after a stop other than
- * V3_STOP_DEBUG_EXIT / V3_STOP_SHUTDOWN / V3_STOP_ERROR to continue.
+ * V3_STOP_DEBUG_EXIT / V3_STOP_SHUTDOWN / V3_STOP_ERROR to continue (after
+ * V3_STOP_DEBUG the vCPU resumes where it stopped; see v3/debug.h).
  * @param res receives the reason (must not be NULL).
+ * One thread at a time: while the VM runs in one thread, a call from
+ * another returns V3_EBUSY at once (nothing changed, *res untouched).
  * @return V3_OK when the VM stopped for any reason listed in enum
- *         v3_stop_reason (an error stop included: see res->error), or
- *         V3_EINVAL for NULL arguments.
+ *         v3_stop_reason (an error stop included: see res->error),
+ *         V3_EINVAL for NULL arguments, or V3_EBUSY (see above).
  */
 int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res);
 

@@ -115,6 +115,8 @@ struct v3_cpu {
 
     /* an INS exit: the VMM writes guest memory at ES:rDI; its code is dropped on the next run() */
     bool ins_pending;
+    uint8_t db_deferred;        /* data-breakpoint hits (B0-B3) of a MOV SS/POP SS, reported after
+                                   the instruction that follows it (SDM vol. 3 6.8.3) */
     uint8_t ins_asize;
     uint64_t ins_rdi, ins_base;
 

@@ -274,7 +274,7 @@ static __attribute__((noinline)) int mem_read_slow(struct v3_cpu *cpu, uint64_t 
         if (pc[i].hva) {
             memcpy((uint8_t *)dst + off, pc[i].hva, pc[i].len);
         } else {
-            int64_t r = v3_read_gpa_memory(cpu->core->vm, cpu->core, pc[i].gpa, pc[i].len,
+            int64_t r = v3_guest_read_gpa(cpu->core->vm, cpu->core, pc[i].gpa, pc[i].len,
                                            (uint8_t *)dst + off);
             if (r < 0)
                 return (int)r;
@@ -309,7 +309,7 @@ static __attribute__((noinline)) int mem_write_slow(struct v3_cpu *cpu, uint64_t
         if (pc[i].hva) {
             memcpy(pc[i].hva, (const uint8_t *)src + off, pc[i].len);
         } else {
-            int64_t r = v3_write_gpa_memory(cpu->core->vm, cpu->core, pc[i].gpa, pc[i].len,
+            int64_t r = v3_guest_write_gpa(cpu->core->vm, cpu->core, pc[i].gpa, pc[i].len,
                                             (const uint8_t *)src + off);
             if (r < 0)
                 return (int)r;

@@ -5,8 +5,10 @@
  * Loop structure (one iteration per block dispatch):
  *   1. boundary work, only when something asks for it: cpu->brk (stop,
  *      injected event, self-modified code, kick), a pending event, an
- *      interrupt shadow, RFLAGS.TF or active DR7 breakpoints (then blocks
- *      run one instruction at a time), the instruction limit;
+ *      interrupt shadow, RFLAGS.TF, active DR7 breakpoints, a debugger's
+ *      step or watchpoints (v3/debug.h; then blocks run one instruction at
+ *      a time; debugger breakpoints alone end a block before them), the
+ *      instruction limit;
  *   2. translate CS:RIP through the software TLB, find the block for that
  *      guest physical address and mode or decode it;
  *   3. run the block's handlers back to back; a handler that jumps, an
@@ -17,9 +19,10 @@
 #include "internal/vm.h"
 #include "paging/tlb.h"
 #include "cpu/cpu.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
+#include <v3/debug.h>
 
-/* System-level services (src/cpu/system/): used when linked in. */
+/* System-level services (src/arch/): used when linked in. */
 #pragma weak v3_cpu_deliver_event
 #pragma weak v3_cpu_debug_trap
 #pragma weak v3_cpu_exec_breakpoint
@@ -131,6 +134,9 @@ static int emu_init_core(struct v3_core *core)
         if (rc < 0)
             goto fail;
     }
+    rc = v3_paging_set_maxphyaddr(core, cpu->model.phys_bits);   /* one MAXPHYADDR: CPUID and walker */
+    if (rc < 0)
+        goto fail;
     rc = v3_mem_add_listener(core->vm, map_listener, cpu);
     if (rc < 0) {
         V3_ERROR("cpu: cannot register the memory-map listener (%d)", rc);
@@ -242,7 +248,7 @@ static unsigned fetch_bytes(struct v3_cpu *cpu, uint64_t la, uint8_t *buf, unsig
         if (hva) {
             memcpy(buf + got, hva, l);
         } else {
-            int64_t r = v3_read_gpa_memory(cpu->core->vm, cpu->core, gpa, l, buf + got);
+            int64_t r = v3_guest_read_gpa(cpu->core->vm, cpu->core, gpa, l, buf + got);
             if (r < 0) {
                 *rc_out = (int)r;
                 break;
@@ -290,6 +296,8 @@ static __attribute__((noinline)) int take_exception(struct v3_cpu *cpu, const st
         return 1;
     }
     rc = v3_cpu_deliver_event(cpu->core, &ev);
+    if (cpu->core->dbg_flags & V3_DBG_F_STEP)
+        cpu->core->dbg_stepped = 1;     /* a debugger's step ends at the handler */
     if (rc == V3_CPU_SHUTDOWN) {
         exit->reason = V3_EXIT_SHUTDOWN;
         exit->insn_rip = cpu->core->rip;
@@ -433,6 +441,62 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
     return 0;
 }
 
+/*
+ * Debugger stops (v3/debug.h), checked at every instruction boundary while
+ * core->dbg_flags is set: a watchpoint the last instruction hit, a completed
+ * single step, a breakpoint at the next instruction.  1 when *exit is filled.
+ */
+static __attribute__((noinline, cold)) int debug_stop(struct v3_cpu *cpu, struct v3_exit *exit)
+{
+    struct v3_core *core = cpu->core;
+    unsigned kind = V3_DEBUG_NONE;
+
+    if (core->dbg_watch_type) {
+        kind = V3_DEBUG_WATCH;
+        exit->debug.watch_type = core->dbg_watch_type;
+        exit->debug.addr = core->dbg_watch_la;
+        core->dbg_watch_type = 0;
+        core->dbg_stepped = 0;
+    } else if ((core->dbg_flags & V3_DBG_F_STEP) && core->dbg_stepped) {
+        kind = V3_DEBUG_STEP;
+        core->dbg_stepped = 0;
+    } else if ((core->dbg_flags & V3_DBG_F_BREAK) && core->dbg) {
+        uint64_t la = fetch_la(core);
+        for (unsigned i = 0; i < core->dbg->nbreak; i++)
+            if (core->dbg->brk[i] == la)
+                kind = V3_DEBUG_BREAK;
+    }
+    if (kind == V3_DEBUG_NONE)
+        return 0;
+    exit->reason = V3_EXIT_DEBUG;
+    exit->insn_rip = core->rip;
+    exit->debug.kind = (uint8_t)kind;
+    return 1;
+}
+
+/* A debugger breakpoint in linear [la, la + len): the block there runs only up to it, and is not chained into. */
+static __attribute__((noinline, cold)) bool break_in(const struct v3_core *core, uint64_t la, uint32_t len)
+{
+    for (unsigned i = 0; i < core->dbg->nbreak; i++)
+        if (core->dbg->brk[i] - la < len)
+            return true;
+    return false;
+}
+
+/* Instructions of block @p b (at linear @p la) before its first debugger breakpoint (at least 1). */
+static __attribute__((noinline, cold)) unsigned break_before(const struct v3_core *core, uint64_t la,
+                                                             const struct cpu_block *b)
+{
+    uint64_t a = la;
+    for (unsigned i = 0; i < b->n; i++) {
+        for (unsigned k = 0; k < core->dbg->nbreak; k++)
+            if (core->dbg->brk[k] == a)
+                return i ? i : 1;
+        a += b->insn[i].len;
+    }
+    return b->n;        /* a breakpoint inside an instruction is never reached */
+}
+
 /* The lookup part of chain_next(): 64-bit code, TLB hit for the fetch, block in the direct-mapped table. */
 static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3_core *core)
 {
@@ -454,19 +518,38 @@ static inline const struct cpu_block *chain_lookup(struct v3_cpu *cpu, struct v3
     return b;
 }
 
+/* chain_next() when the debugger has breakpoints (and nothing else): the
+ * same checks without it, and not into a block holding a breakpoint. */
+static __attribute__((noinline)) const struct cpu_block *chain_past_breaks(struct v3_cpu *cpu, struct v3_core *core,
+                                                                           uint64_t mask)
+{
+    const struct cpu_block *b;
+    if ((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
+        core->insn_count + CPU_BLOCK_MAX > cpu->stop_at ||
+        mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) || v3_mem_writer_waiting(core))
+        return NULL;
+    b = chain_lookup(cpu, core);
+    if (b && break_in(core, core->rip, b->bytes))
+        return NULL;
+    return b;
+}
+
 /*
  * Block chaining: the block at the new RIP when the loop's boundary work has
  * nothing to do (no break request, pending event, interrupt shadow, reaping,
- * instruction limit, TF or DR7 breakpoints), the code is 64-bit (no CS limit)
- * as it was, the fetch hits the software TLB and the block is in the
- * direct-mapped table.  NULL: return to the outer loop, which does it all.
+ * instruction limit, TF, DR7 breakpoints, debugger state other than
+ * breakpoints, and no debugger breakpoint in the next block), the code is
+ * 64-bit (no CS limit) as it was, the fetch hits the software TLB and the
+ * block is in the direct-mapped table.  NULL: return to the outer loop,
+ * which does it all.
  */
 static inline const struct cpu_block *chain_next(struct v3_cpu *cpu, struct v3_core *core, uint64_t mask)
 {
     if (__builtin_expect((cpu_brk(cpu) | core->intr_shadow) != 0 || cpu->ev_pending || cpu->graveyard ||
-                         core->insn_count + CPU_BLOCK_MAX > cpu->stop_at || mask != ~0ull || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff) ||
+                         core->insn_count + CPU_BLOCK_MAX > cpu->stop_at || mask != ~0ull ||
+                         (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || ((core->dr[7] & 0xff) | core->dbg_flags) ||
                          v3_mem_writer_waiting(core), 0))
-        return NULL;
+        return core->dbg_flags == V3_DBG_F_BREAK ? chain_past_breaks(cpu, core, mask) : NULL;
     return chain_lookup(cpu, core);
 }
 
@@ -562,8 +645,9 @@ static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t
                decoded code sets cpu->brk.  A loop back to the block's own
                start needs no lookup. */
             core->rip &= mask;
+            /* with debugger state every block ends at the loop or chain_next() */
             if (__builtin_expect(cpu_brk(cpu) || cpu->graveyard || core->insn_count + CPU_BLOCK_MAX > cpu->stop_at ||
-                                 v3_mem_writer_waiting(core), 0))
+                                 core->dbg_flags || v3_mem_writer_waiting(core), 0))
                 return 0;
             if (core->rip == cpu->blk_rip) {
                 cpu->stats.block_execs++;
@@ -674,8 +758,11 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         struct v3_exception exc;
         struct cpu_block *b;
         bool single;
+        unsigned brk_n;
         int rc;
 
+        if (__builtin_expect(core->dbg_flags != 0, 0) && debug_stop(cpu, exit))
+            break;
         if (__builtin_expect(v3_mem_writer_waiting(core), 0))
             v3_mem_core_quiesce(core);          /* let a map change through */
         if (__builtin_expect(cpu_brk(cpu) || cpu->ev_pending || cpu->graveyard, 0)) {
@@ -692,13 +779,18 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             break;
         }
         core->intr_shadow = 0;
-        single = shadow || (core->rflags & V3_FLAG_TF) || (core->dr[7] & 0xff);
+        /* debugger breakpoints alone do not force single instructions: a block
+           runs whole, or up to its first breakpoint (see brk_n below), and
+           chains only to blocks without one */
+        single = shadow || (core->rflags & (V3_FLAG_TF | V3_FLAG_RF)) || (core->dr[7] & 0xff) ||
+                 (core->dbg_flags & ~V3_DBG_F_BREAK);
 
         mode = core->mode;
         mask = ip_mask(core->mode);
         la = fetch_la(core);
-        if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && (core->rflags & V3_FLAG_RF)) {
-            /* RF suppresses instruction breakpoints for this one instruction only */
+        if (__builtin_expect(single, 0) && (core->rflags & V3_FLAG_RF)) {
+            /* RF suppresses instruction breakpoints for this one instruction only, and
+             * is clear after it (a fault pushes it set again; IRET may load it) */
             core->rflags &= ~V3_FLAG_RF;
         } else if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_exec_breakpoint) {
             unsigned hits = v3_cpu_exec_breakpoint(core, la);
@@ -735,13 +827,18 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
         b = hva ? cpu_block_lookup(cpu, gpa, mode) : NULL;
         if (!b && hva)
             b = cpu_block_build(cpu, gpa, hva, 4096 - (unsigned)(gpa & 0xfff), mode);
+        brk_n = 0;
+        if (__builtin_expect(core->dbg_flags & V3_DBG_F_BREAK, 0) && !single && b &&
+            break_in(core, la, b->bytes))
+            brk_n = break_before(core, la, b);
         {
             uint64_t rflags_tf = core->rflags & V3_FLAG_TF;
             uint64_t retired = core->insn_count;
             const struct v3_emu_mem_ops *plain_mem = NULL;
             int r;
-            if (__builtin_expect(single, 0) && (core->dr[7] & 0xff) && v3_cpu_dbg_mem_ops) {
-                /* data breakpoints: check this instruction's accesses */
+            if (__builtin_expect(single, 0) && ((core->dr[7] & 0xff) || (core->dbg_flags & V3_DBG_F_WATCH)) &&
+                v3_cpu_dbg_mem_ops) {
+                /* data breakpoints, the guest's or the debugger's: check this instruction's accesses */
                 plain_mem = cpu->ctx.mem;
                 cpu->ctx.mem = v3_cpu_dbg_mem_ops(plain_mem);
                 core->db_pending = 0;
@@ -751,6 +848,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             } else {
                 cpu->stats.block_execs++;
                 n = single ? 1 : b->n;
+                if (__builtin_expect(brk_n != 0, 0) && brk_n < n)
+                    n = brk_n;          /* up to a debugger breakpoint in the block */
                 if (cpu->stop_at - core->insn_count < n)
                     n = (unsigned)(cpu->stop_at - core->insn_count);
                 if (__builtin_expect(mode != V3_MODE_LONG64, 0) &&
@@ -773,6 +872,8 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
             }
             if (plain_mem)
                 cpu->ctx.mem = plain_mem;
+            if (core->dbg_flags & V3_DBG_F_STEP)
+                core->dbg_stepped = 1;
             if (r)
                 break;
             if (__builtin_expect(single, 0) && core->insn_count == retired) {
@@ -781,13 +882,29 @@ static int emu_run(struct v3_core *core, struct v3_exit *exit)
                    follows it (the trap would land on the handler's first
                    instruction).  Restarted, it will hit its data breakpoints again. */
                 core->db_pending = 0;
+                core->dbg_watch_type = 0;
+                cpu->db_deferred = 0;
                 continue;
             }
             if (single && v3_cpu_debug_trap &&
-                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending))) {
+                ((rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS)) || (plain_mem && core->db_pending) ||
+                 cpu->db_deferred)) {
                 unsigned hits = plain_mem ? core->db_pending : 0;
+                bool step = rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS);
                 core->db_pending = 0;
-                rc = v3_cpu_debug_trap(core, hits, rflags_tf && !(core->intr_shadow & V3_SHADOW_MOVSS));
+                if (core->intr_shadow & V3_SHADOW_MOVSS) {
+                    /* MOV SS / POP SS: its debug exceptions wait for the end of the next
+                       instruction, and are reported with that one's (a SYSCALL or INT n
+                       there takes them in the new context, as the CPU does) */
+                    cpu->db_deferred |= (uint8_t)hits;
+                    hits = 0;
+                } else {
+                    hits |= cpu->db_deferred;
+                    cpu->db_deferred = 0;
+                }
+                if (!hits && !step)
+                    continue;
+                rc = v3_cpu_debug_trap(core, hits, step);
                 if (rc == V3_CPU_SHUTDOWN) {
                     exit->reason = V3_EXIT_SHUTDOWN;
                     exit->insn_rip = core->rip;

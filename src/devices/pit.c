@@ -29,10 +29,13 @@
  *     tied high as on a PC, so counters 0 and 1 never see a trigger;
  *     gate 2 is port 0x61 bit 0.
  *   - count 0 is 65536 (binary) or 10000 (BCD).
- * Counter 0's OUT drives IRQ 0: each rising edge of OUT is a pulse on the
- * line (the PC's IRQ 0 is edge triggered), raised from timer() at the
- * deadline of the next edge.  Edges the vCPU loop missed while it was late
- * give one pulse.
+ * Counter 0's OUT drives IRQ 0, raised from timer() at the deadline of the
+ * next rising edge.  In modes 0 and 1 OUT stays high after the edge, and
+ * so does the line (an IOAPIC pin programmed level-triggered sees it
+ * high) until OUT drops again when the counter is reprogrammed; in modes
+ * 2-5 OUT is high for most of the period or strobes low for one clock, and
+ * each rising edge is a pulse.  Edges the vCPU loop missed while it was
+ * late give one pulse.
  */
 #include "internal/host.h"
 #include <v3/device.h>
@@ -504,8 +507,13 @@ static void pit_write_any(struct v3_device *dev, uint64_t off, unsigned size, ui
     for (unsigned i = 0; i < size; i++)
         if (claimed(port, port + i))
             pit_write_byte(p, port + i, (uint8_t)(val >> (8 * i)), t);
-    if (!is61)      /* only counter 0 has a deadline; port 0x61 drives gate 2 */
+    if (!is61) {    /* only counter 0 has a deadline; port 0x61 drives gate 2 */
+        struct pit_channel *c = &p->ch[0];
+        /* modes 0/1 hold the line at OUT: reprogramming drops it with OUT */
+        if (c->mode > 1 || !ch_out(c, t))
+            v3_irq_set(p->irq0, 0);
         v3_dev_deadline_changed(dev);
+    }
 }
 
 static uint64_t pit_read(struct v3_device *dev, struct v3_core *core, uint64_t off, unsigned size)
@@ -556,7 +564,10 @@ static void pit_timer(struct v3_device *dev, uint64_t now)
     ch_settle(c, t);
     edge = ch_next_edge(c, p->last_edge);
     if (edge != NO_TICK && edge <= t) {
-        v3_irq_pulse(p->irq0);
+        if (c->mode <= 1)
+            v3_irq_set(p->irq0, 1);     /* OUT stays high */
+        else
+            v3_irq_pulse(p->irq0);
         p->last_edge = t;
     }
 }

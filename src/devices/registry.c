@@ -8,7 +8,8 @@
 #include "internal/devmodel.h"
 
 extern const struct v3_device_ops v3_dev_uart, v3_dev_debug_exit, v3_dev_sysctl_a, v3_dev_vga,
-    v3_dev_testdev, v3_dev_rtc, v3_dev_acpi_pm, v3_dev_i8042, v3_dev_fw_cfg, v3_dev_pic, v3_dev_pit;
+    v3_dev_testdev, v3_dev_rtc, v3_dev_acpi_pm, v3_dev_i8042, v3_dev_fw_cfg, v3_dev_pic, v3_dev_pit,
+    v3_dev_lapic, v3_dev_ioapic, v3_dev_fpu_err;
 
 const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_uart,
@@ -22,17 +23,23 @@ const struct v3_device_ops *const v3_device_registry[] = {
     &v3_dev_fw_cfg,
     &v3_dev_pic,
     &v3_dev_pit,
+    &v3_dev_lapic,
+    &v3_dev_ioapic,
+    &v3_dev_fpu_err,
     NULL,
 };
 
 /* The PC: interrupt controllers first (devices created later wire to them). */
 static const char *const pc_devices[] = {
     "pic",
+    "lapic",
+    "ioapic",
     "pit",
     "rtc",
     "acpi-pm,tmr32=on",       /* the FADT declares TMR_VAL_EXT (v3/platform.h) */
     "i8042",
     "fw-cfg",
+    "fpu-err",
     "uart",
     "debug-exit",
     "sysctl-a",

@@ -9,6 +9,7 @@
 extern const struct v3_op_entry *const v3_op_families[];   /* ops_table.c */
 
 static const struct v3_op_entry *op_index[V3_MN_COUNT];
+static const struct v3_arch_rule *rule_index[V3_MN_COUNT];   /* only where op_index is NULL */
 static int op_index_state;   /* 0 none, 1 building, 2 ready */
 
 void v3_emu_init_table(void)
@@ -35,6 +36,10 @@ void v3_emu_init_table(void)
             op_index[e->mnemonic] = e;
         }
     }
+    /* rules apply to mnemonics no family handles (a handler silently wins) */
+    for (const struct v3_arch_rule *r = v3_arch_rules; r->mnemonic; r++)
+        if (r->mnemonic < V3_MN_COUNT && r->fn && !op_index[r->mnemonic] && !rule_index[r->mnemonic])
+            rule_index[r->mnemonic] = r;
     __atomic_store_n(&op_index_state, 2, __ATOMIC_RELEASE);
 }
 
@@ -42,6 +47,19 @@ const struct v3_op_entry *v3_emu_lookup(unsigned mnemonic)
 {
     v3_emu_init_table();
     return mnemonic < V3_MN_COUNT ? op_index[mnemonic] : NULL;
+}
+
+int v3_emu_classify(unsigned mnemonic, const char **rule)
+{
+    v3_emu_init_table();
+    if (mnemonic < V3_MN_COUNT && op_index[mnemonic])
+        return V3_MNC_HANDLER;
+    if (mnemonic < V3_MN_COUNT && rule_index[mnemonic]) {
+        if (rule)
+            *rule = rule_index[mnemonic]->rule;
+        return V3_MNC_RULE;
+    }
+    return V3_MNC_UD;
 }
 
 int v3_op_unsupported(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -250,7 +268,8 @@ int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3
             int s = map_sreg(z->mem.segment);
             o->reg = (uint8_t)(s < 0 ? V3_DS : s);
             if (map_addr_reg(z->mem.base, &o->base) || map_addr_reg(z->mem.index, &o->index)) {
-                out->handler = v3_op_unsupported;
+                /* VSIB (AVX2/AVX-512 gathers and scatters): not reported */
+                out->handler = v3_op_ud_unreported;
                 out->opflags = 0;
                 return out->len;
             }
@@ -282,7 +301,11 @@ int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3
     out->mnemonic = (uint16_t)mn;
     const struct v3_op_entry *e = mn < V3_MN_COUNT ? op_index[mn] : NULL;
     if (!e) {
-        out->handler = v3_op_unsupported;
+        const struct v3_arch_rule *r = mn < V3_MN_COUNT ? rule_index[mn] : NULL;
+        out->handler = r ? r->fn : v3_op_ud_unreported;
+        out->opflags = 0;
+        if (out->prefix & V3_PFX_LOCK)
+            return V3_DEC_UD;
         return out->len;
     }
     out->handler = e->fn;

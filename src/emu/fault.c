@@ -262,7 +262,7 @@ static int fp_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len,
     if (n == 1 && hook_piece(ctx->core, p[0].gpa, p[0].len, dst, 0, &rc))
         return rc;
     for (unsigned i = 0; i < n; i++) {
-        int64_t r = v3_read_gpa_memory(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, d);
+        int64_t r = v3_guest_read_gpa(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, d);
         if (r < 0)
             return (int)r;
         d += p[i].len;
@@ -285,7 +285,7 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
         return rc;
     /* every piece must be mapped before the first one is written (a single
      * piece is checked by v3_write_gpa_memory() before it writes) */
-    for (unsigned i = 0; n > 1 && i < n; i++) {
+    for (unsigned i = 0; n > 1 && !v3_mem_unbacked_ok(ctx->core->vm) && i < n; i++) {
         if (!v3_mem_lookup(ctx->core->vm, &ctx->core->mem_cache, p[i].gpa) ||
             !v3_mem_lookup(ctx->core->vm, &ctx->core->mem_cache, p[i].gpa + p[i].len - 1))
             return V3_EUNMAPPED;
@@ -294,7 +294,7 @@ static int fp_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsign
     if (n == 1 && hook_piece(ctx->core, p[0].gpa, p[0].len, (void *)(uintptr_t)src, 1, &rc))
         return rc;
     for (unsigned i = 0; i < n; i++) {
-        int64_t r = v3_write_gpa_memory(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, s);
+        int64_t r = v3_guest_write_gpa(ctx->core->vm, ctx->core, p[i].gpa, p[i].len, s);
         if (r < 0)
             return (int)r;
         s += p[i].len;
@@ -391,7 +391,10 @@ static inline uint64_t load8(const uint8_t *p)
 static int emulate(struct v3_core *core, struct v3_emu_result *res)
 {
     struct v3_fault_cache *fc = fc_get(core);
-    struct v3_emu_ctx ctx = { .core = core, .mem = &fault_mem_ops };
+    /* a REP string instruction does at most V3_EMU_REP_CHUNK iterations per
+       call (RIP stays at it; the guest re-executes it), so that one call is
+       bounded even over unbacked memory, which never faults */
+    struct v3_emu_ctx ctx = { .core = core, .mem = &fault_mem_ops, .rep_limit = V3_EMU_REP_CHUNK };
 
     if (fc && fc_xl_sync(fc, core))
         ctx.mem_priv = fc;
@@ -504,8 +507,11 @@ static int emulate(struct v3_core *core, struct v3_emu_result *res)
     }
 
 execute:;
-    /* ---- execute */
-    int st = v3_exec(&ctx, &in);
+    /* ---- execute.  An instruction without semantics here (the #UD fallback
+     * of a model that does not report it) reached memory on the CPU that
+     * faulted, so that CPU has it: the emulator's gap, reported as
+     * unsupported, not an architectural #UD. */
+    int st = in.handler == v3_op_ud_unreported ? V3_X_UNSUPPORTED : v3_exec(&ctx, &in);
     switch (st) {
     case V3_X_NEXT:
     case V3_X_JUMP:
@@ -552,7 +558,7 @@ int v3_handle_mem_fault(struct v3_core *core, uint64_t gva, uint64_t gpa, unsign
         V3_ERROR("emu: core has no VM");
         return finish_err(res, V3_EMU_ERROR, V3_EINVAL);
     }
-    if (!v3_mem_lookup(core->vm, &core->mem_cache, gpa)) {
+    if (!v3_mem_lookup(core->vm, &core->mem_cache, gpa) && !v3_mem_unbacked_ok(core->vm)) {
         V3_ERROR("emu: fault at gpa %llx: no region", (unsigned long long)gpa);
         return finish_err(res, V3_EMU_ERROR, V3_EUNMAPPED);
     }

@@ -115,7 +115,10 @@
  *     owner edits it additively): the extern and the array entry.
  *  The index (mnemonic -> entry) is built once, on first v3_decode() or by
  *  v3_emu_init_table().  A mnemonic listed twice keeps the first entry and
- *  logs an error.  Unlisted mnemonics decode to v3_op_unsupported.
+ *  logs an error.  A mnemonic without a handler decodes to its
+ *  architectural rule (src/emu/ops_arch.c: v3_arch_rules[], the few whose
+ *  answer is not #UD) or to #UD (v3_op_ud_unreported): no guest instruction
+ *  can reach V3_X_UNSUPPORTED through the decoder.
  *  V3_OPF_LOCK in entry.flags: the handler honours LOCK (with a memory
  *  destination); LOCK on any other instruction or form decodes to #UD.
  */
@@ -220,8 +223,8 @@ enum v3_cc { V3_CC_O, V3_CC_NO, V3_CC_B, V3_CC_AE, V3_CC_E, V3_CC_NE, V3_CC_BE, 
  * Decode the instruction at @p bytes (@p len bytes available, at most 15
  * used) for @p mode.  Never reads beyond @p len.
  * @return the instruction length (>0) with *out filled, or V3_DEC_*.
- *         An encoding without a handler decodes fine with
- *         out->handler = v3_op_unsupported.
+ *         An encoding without a handler decodes fine with its
+ *         architectural rule or v3_op_ud_unreported as out->handler.
  */
 int v3_decode(enum v3_cpu_mode mode, const uint8_t *bytes, size_t len, struct v3_insn *out);
 
@@ -241,8 +244,29 @@ void v3_emu_init_table(void);
 /** Entry registered for @p mnemonic, or NULL. */
 const struct v3_op_entry *v3_emu_lookup(unsigned mnemonic);
 
-/** Handler of unlisted mnemonics: returns V3_X_UNSUPPORTED. */
+/** Returns V3_X_UNSUPPORTED (kept for handlers' own use; the decoder never
+ *  selects it). */
 int v3_op_unsupported(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+
+/** #UD: the handler of every mnemonic with neither a handler nor a rule. */
+int v3_op_ud_unreported(struct v3_emu_ctx *ctx, const struct v3_insn *in);
+
+/** An architectural rule for a mnemonic without a handler whose behaviour on
+ *  the modelled CPU is not plain #UD (src/emu/ops_arch.c). */
+struct v3_arch_rule {
+    uint16_t mnemonic;        /* 0 terminates v3_arch_rules[] */
+    v3_insn_fn fn;
+    const char *rule;         /* what the architecture says, one line */
+};
+extern const struct v3_arch_rule v3_arch_rules[];
+
+enum v3_mn_class {
+    V3_MNC_HANDLER = 1,       /* a family handler */
+    V3_MNC_RULE,              /* v3_arch_rules[] entry */
+    V3_MNC_UD,                /* #UD fallback */
+};
+/** How @p mnemonic executes; *rule (optional) gets the rule's text for V3_MNC_RULE. */
+int v3_emu_classify(unsigned mnemonic, const char **rule);
 
 /* ------------------------------------------------------------ execution context */
 

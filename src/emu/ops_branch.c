@@ -7,12 +7,12 @@
  * transfers: real and virtual-8086 mode load CS as selector << 4; protected
  * and long mode load a code-segment descriptor of the same privilege
  * (conforming or not) through the system level's descriptor reader.  Call
- * gates, task switches and far returns to an outer privilege level are not
- * handled here (V3_X_UNSUPPORTED).
+ * gates and task switches go to the system family (v3_sys_far_gate); far
+ * returns to an outer privilege level to v3_sys_far_ret.
  */
 #include <Zydis/Zydis.h>
 #include "emu/alu_core.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel);
 int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t sel, bool call);
@@ -68,8 +68,10 @@ static int far_load_cs(struct v3_emu_ctx *ctx, uint16_t sel, bool is_ret)
     v3_cpu_desc_to_seg(desc[0], sel, &seg);
     type = V3_SEG_TYPE(seg.attrib);
     dpl = V3_SEG_DPL(seg.attrib);
+    /* a system descriptor here (a far RET to one; JMP/CALL reach gates and
+     * TSSs through v3_sys_far_gate first): #GP(selector) */
     if (!(seg.attrib & V3_SEG_S))
-        return V3_X_UNSUPPORTED;              /* gates and TSS: system level */
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & ~3u);
     if (!(type & 8))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & ~3u);
     if (is_ret) {

@@ -6,14 +6,14 @@
  * gives #UD in 64-bit mode), LZCNT/TZCNT/POPCNT, BSWAP, the NOP forms,
  * PAUSE, fences and prefetches, UD0/UD1/UD2, CPUID and RDTSC.
  *
- * Undefined flags: LZCNT/TZCNT leave OF SF AF PF as they were; AAA/AAS give
+ * Undefined flags: LZCNT/TZCNT clear SF AF PF and keep OF (AMD); AAA/AAS give
  * OF SF ZF PF from the result byte of AL as the AMD CPUs do... (see
  * bcd_flags); DAA/DAS leave OF at 0; AAM/AAD set CF AF OF to 0.  BSWAP of a
  * 16-bit register gives 0 (AMD behaviour).
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/backend.h>
 #include <v3/cpu.h>
 
@@ -326,7 +326,9 @@ static int op_bitcount(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     }
     if ((st = v3_op_write(ctx, in, &in->op[0], s, r)))
         return st;
-    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_ZF, (v == 0 ? V3_FLAG_CF : 0) | (r == 0 ? V3_FLAG_ZF : 0));
+    /* AMD: SF, AF and PF cleared, OF kept (measured on the host EPYC) */
+    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF,
+                 (v == 0 ? V3_FLAG_CF : 0) | (r == 0 ? V3_FLAG_ZF : 0));
     return V3_X_NEXT;
 }
 
@@ -350,17 +352,18 @@ static int op_cpuid(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     struct v3_core *c = ctx->core;
     uint32_t leaf = (uint32_t)c->gpr[V3_RAX], sub = (uint32_t)c->gpr[V3_RCX], out[4];
     (void)in;
-    if (c->backend && v3_cpu_cpuid_exits(c, leaf)) {
-        ctx->exit_reason = V3_EXIT_CPUID;
-        ctx->exit_info[0] = leaf;
-        ctx->exit_info[1] = sub;
-        return V3_X_EXIT;
-    }
     v3_cpu_cpuid(c, leaf, sub, out);
     c->gpr[V3_RAX] = out[0];
     c->gpr[V3_RBX] = out[1];
     c->gpr[V3_RCX] = out[2];
     c->gpr[V3_RDX] = out[3];
+    if (c->backend && v3_cpu_cpuid_exits(c, leaf)) {
+        /* the VMM's hook starts from the model's values (v3/io.h) */
+        ctx->exit_reason = V3_EXIT_CPUID;
+        ctx->exit_info[0] = leaf;
+        ctx->exit_info[1] = sub;
+        return V3_X_EXIT;
+    }
     return V3_X_NEXT;
 }
 

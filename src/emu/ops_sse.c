@@ -3,12 +3,14 @@
  * MMX/SSE data moves: MOVD MOVQ MOVDQA MOVDQU MOVAPS MOVUPS MOVAPD MOVUPD
  * MOVNTI MOVNTDQ MOVNTPS MOVNTPD LDDQU, and the scalar MOVSD/MOVSS.
  * Aligned forms raise #GP(0) on a linear address not 16-byte aligned.
- * Availability: CR0.EM -> #UD, CR4.OSFXSR clear -> #UD (SSE), CR0.TS -> #NM.
+ * Availability: CR0.EM -> #UD, CR4.OSFXSR clear -> #UD (SSE), CR0.TS -> #NM,
+ * MMX with a pending unmasked x87 exception -> #MF.
  * An MMX register access puts the x87 unit in MMX state (TOP = 0, all tags
  * valid).
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
+#include "emu/vec.h"
 
 static int uses_cls(const struct v3_insn *in, unsigned cls)
 {
@@ -20,17 +22,10 @@ static int uses_cls(const struct v3_insn *in, unsigned cls)
 
 static int check_avail(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
-    const struct v3_core *c = ctx->core;
     int mmx = uses_cls(in, V3_RC_MMX), xmm = uses_cls(in, V3_RC_XMM);
     if (!mmx && !xmm)
         return V3_X_NEXT;     /* MOVNTI: plain GPR store */
-    if (c->cr0 & V3_CR0_EM)
-        return v3_exc_ud(ctx);
-    if (xmm && !(c->cr4 & V3_CR4_OSFXSR))
-        return v3_exc_ud(ctx);
-    if (c->cr0 & V3_CR0_TS)
-        return v3_exc_nm(ctx);
-    return V3_X_NEXT;
+    return v3_vec_avail(ctx, mmx, xmm);
 }
 
 static void mmx_enter(struct v3_core *c)

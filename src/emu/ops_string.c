@@ -11,12 +11,13 @@
  * bounds the iterations of one execution (V3_X_JUMP, RIP unchanged).
  *
  * MOVSD and CMPSD share their mnemonic with the SSE2 scalar instructions:
- * the 0F-map forms go to the SSE family (v3_op_sse_movsd).
+ * the 0F-map forms go to the SSE families (v3_op_sse_movsd, v3_op_vfp_cmpsd).
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
 
 int v3_op_sse_movsd(struct v3_emu_ctx *ctx, const struct v3_insn *in);   /* ops_sse.c */
+int v3_op_vfp_cmpsd(struct v3_emu_ctx *ctx, const struct v3_insn *in);   /* ops_vfp.c */
 
 enum { ST_MOVS, ST_STOS, ST_LODS, ST_CMPS, ST_SCAS };
 
@@ -191,7 +192,7 @@ static int op_lods(struct v3_emu_ctx *x, const struct v3_insn *in) { return stri
 static int op_cmps(struct v3_emu_ctx *x, const struct v3_insn *in)
 {
     if (in->opmap != 0)   /* 0F-map CMPSD: SSE2 compare, not a string op */
-        return V3_X_UNSUPPORTED;
+        return v3_op_vfp_cmpsd(x, in);
     return string_op(x, in, ST_CMPS);
 }
 static int op_scas(struct v3_emu_ctx *x, const struct v3_insn *in) { return string_op(x, in, ST_SCAS); }

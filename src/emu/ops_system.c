@@ -4,18 +4,23 @@
  * control/debug registers, MSRs, interrupts and IRET, SYSCALL/SYSRET,
  * SYSENTER/SYSEXIT, SWAPGS, CLI/STI/HLT, port I/O permission, LAR/LSL/
  * VERR/VERW/ARPL, BOUND, hypercalls.  The architectural work is in
- * src/cpu/system/system.c; these handlers decode operands and apply the
+ * src/arch/system.c; these handlers decode operands and apply the
  * privilege rules of each instruction.
  *
  * Exits (V3_X_EXIT) leave RIP at the instruction; the back end retires it.
  */
 #include <Zydis/Zydis.h>
+#include <v3/debug.h>
 #include "emu/insn.h"
-#include "cpu/system/system.h"
+#include "emu/x87.h"
+#include "arch/system.h"
+#include <v3/cpu.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }
 static inline unsigned iopl(const struct v3_core *c) { return (unsigned)((c->rflags >> 12) & 3); }
+
+static inline bool canon48(uint64_t v) { return (uint64_t)((int64_t)(v << 16) >> 16) == v; }
 
 /* Map a system-level return code to a handler status. */
 static int sys_status(struct v3_emu_ctx *ctx, int rc)
@@ -153,6 +158,8 @@ static int op_lgdt_lidt(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     memcpy(&base, b + 2, bsz);
     if (bsz == 4 && in->opsize == 2)
         base &= 0xffffff;
+    if (bsz == 8 && !canon48(base))
+        return v3_exc_gp0(ctx);       /* AMD APM: the new base address is non-canonical */
     if (in->mnemonic == ZYDIS_MNEMONIC_LGDT) {
         c->gdtr.base = base;
         c->gdtr.limit = limit;
@@ -233,8 +240,14 @@ static int op_lldt_ltr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
         return v3_raise(ctx, V3_EXC_NP, 1, sel & 0xfffc);
     struct v3_segment s;
     v3_cpu_desc_to_seg(d[0], sel, &s);
-    if (c->efer & V3_EFER_LMA)
+    if (c->efer & V3_EFER_LMA) {
+        /* 16-byte descriptor: the upper half's type field must be 0, the base canonical */
+        if (((d[1] >> 40) & 0x1f) != 0)
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
         s.base |= (d[1] & 0xffffffffull) << 32;
+        if (!canon48(s.base))
+            return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
+    }
     if (ltr) {
         /* mark busy in the GDT */
         uint8_t acc = (uint8_t)((d[0] >> 40) | 2);
@@ -348,24 +361,6 @@ static int op_priv_nop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* CLAC/STAC (SMAP): #UD outside CPL 0 (real mode and VM86 run at CPL 0 / 3 as
- * the core records them); set or clear RFLAGS.AC. */
-static int op_clac_stac(struct v3_emu_ctx *ctx, const struct v3_insn *in)
-{
-    struct v3_core *c = ctx->core;
-    uint64_t fl;
-
-    if (c->cpl > 0 || vm86(c))
-        return v3_exc_ud(ctx);
-    fl = v3_core_get_rflags(c);
-    if (in->mnemonic == ZYDIS_MNEMONIC_STAC)
-        fl |= V3_FLAG_AC;
-    else
-        fl &= ~V3_FLAG_AC;
-    v3_core_set_rflags(c, fl);
-    return V3_X_NEXT;
-}
-
 /* ------------------------------------------------------------ MSRs, TSC */
 
 static int op_rdmsr(struct v3_emu_ctx *ctx, const struct v3_insn *in)
@@ -424,17 +419,20 @@ static int op_rdtscp(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
-/* RDPMC: no performance counters are modelled; the general-purpose ones read 0. */
+/* RDPMC: nothing counts.  ECX 0-3 are AMD's legacy counters: the values
+ * last written to PERF_CTR0-3 (0 on an Intel model, which has no counters
+ * in this range modelled); other indexes #GP(0). */
 static int op_rdpmc(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
+    uint32_t i = (uint32_t)c->gpr[V3_RCX];
 
-    if (pmode(c) && c->cpl > 0 && !(c->cr4 & V3_CR4_PCE))
+    if (pmode(c) && (c->cpl > 0 || vm86(c)) && !(c->cr4 & V3_CR4_PCE))
         return v3_exc_gp0(ctx);
-    if ((uint32_t)c->gpr[V3_RCX] >= 4)
+    if (i >= 4)
         return v3_exc_gp0(ctx);
-    c->gpr[V3_RAX] = 0;
-    c->gpr[V3_RDX] = 0;
+    c->gpr[V3_RAX] = (uint32_t)c->msr_inert.perf_ctr[i];
+    c->gpr[V3_RDX] = (uint32_t)(c->msr_inert.perf_ctr[i] >> 32);
     return V3_X_NEXT;
 }
 
@@ -738,14 +736,39 @@ static void flat_seg(struct v3_segment *s, uint16_t sel, unsigned dpl, bool code
                            (code && l64 ? V3_SEG_L : V3_SEG_DB));
 }
 
+/* Vendor of the core's CPU model (CPUID leaf 0): the SYSCALL/SYSENTER rules differ. */
+static bool model_intel(struct v3_core *c)
+{
+    uint32_t id[4];
+    v3_cpu_cpuid(c, 0, 0, id);
+    return id[1] == 0x756e6547u;          /* "Genu" */
+}
+
 static int op_syscall(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     uint64_t fl = v3_core_get_rflags(c);
     uint16_t sel = (uint16_t)(c->star >> 32) & 0xfffc;
 
-    if (!(c->efer & V3_EFER_SCE) || !(c->efer & V3_EFER_LMA))
+    if (!(c->efer & V3_EFER_SCE))
         return v3_exc_ud(ctx);
+    if (c->mode != V3_MODE_LONG64 && model_intel(c))
+        return v3_exc_ud(ctx);            /* Intel: SYSCALL only in 64-bit mode */
+    if (!(c->efer & V3_EFER_LMA)) {
+        /* AMD legacy mode: ECX = return EIP, CS:EIP from STAR, flat ring-0
+         * CS/SS, VM IF RF cleared (AMD APM vol. 3, SYSCALL).  Real mode is
+         * not handled (#UD). */
+        if (!pmode(c))
+            return v3_exc_ud(ctx);
+        c->gpr[V3_RCX] = (uint32_t)(c->rip + in->len);
+        flat_seg(&c->seg[V3_CS], sel, 0, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)(sel + 8), 0, false, false);
+        c->rip = (uint32_t)c->star;
+        v3_core_set_rflags(c, fl & ~(V3_FLAG_VM | V3_FLAG_IF | V3_FLAG_RF));
+        v3_core_update_mode(c);
+        c->cpl = 0;
+        return V3_X_JUMP;
+    }
     c->gpr[V3_RCX] = c->rip + in->len;
     c->gpr[V3_R11] = fl & ~V3_FLAG_RF;
     flat_seg(&c->seg[V3_CS], sel, 0, true, true);
@@ -763,7 +786,21 @@ static int op_sysret(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t base = (uint16_t)(c->star >> 48);
     bool to64 = in->opsize == 8;
 
-    if (!(c->efer & V3_EFER_SCE) || c->mode != V3_MODE_LONG64)
+    if (!(c->efer & V3_EFER_SCE))
+        return v3_exc_ud(ctx);
+    if (!(c->efer & V3_EFER_LMA) && !model_intel(c)) {
+        /* AMD legacy mode: CS = STAR[63:48] | 3, SS = that + 8, EIP = ECX, IF set */
+        if (!pmode(c) || vm86(c) || c->cpl != 0)
+            return v3_exc_gp0(ctx);
+        flat_seg(&c->seg[V3_CS], (uint16_t)(base | 3), 3, true, false);
+        flat_seg(&c->seg[V3_SS], (uint16_t)((base + 8) | 3), 3, false, false);
+        c->rip = (uint32_t)c->gpr[V3_RCX];
+        v3_core_set_rflags(c, v3_core_get_rflags(c) | V3_FLAG_IF);
+        v3_core_update_mode(c);
+        c->cpl = 3;
+        return V3_X_JUMP;
+    }
+    if (c->mode != V3_MODE_LONG64)
         return v3_exc_ud(ctx);
     if (c->cpl != 0)
         return v3_exc_gp0(ctx);
@@ -790,6 +827,9 @@ static int op_sysenter(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool lma = (c->efer & V3_EFER_LMA) != 0;
 
+    if (lma && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSENTER is #UD in long mode (APM vol. 3) */
+
     if (!pmode(c))
         return v3_exc_gp0(ctx);
     if (sel == 0)
@@ -810,6 +850,8 @@ static int op_sysexit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint16_t sel = (uint16_t)c->sysenter_cs & 0xfffc;
     bool to64 = in->opsize == 8;
 
+    if ((c->efer & V3_EFER_LMA) && !model_intel(c))
+        return v3_exc_ud(ctx);            /* AMD: SYSEXIT is #UD in long mode */
     if (!pmode(c) || vm86(c))
         return v3_exc_gp0(ctx);
     if (c->cpl != 0 || sel == 0)
@@ -1045,6 +1087,7 @@ static int op_fninit(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     if ((st = fpu_check(ctx)))
         return st;
     v3_fpu_init(f);
+    ctx->core->ferr_asserted = 0;
     return V3_X_NEXT;
 }
 
@@ -1063,11 +1106,12 @@ static int op_fldcw(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     uint64_t v;
     int st;
-    if ((st = fpu_check(ctx)))
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
     if ((st = v3_op_read(ctx, in, &in->op[0], 2, &v)))
         return st;
     ctx->core->fpu.fcw = (uint16_t)(v | 0x40);
+    v3_x87_update_es(&ctx->core->fpu);     /* a flag the new mask unmasks is pending */
     return V3_X_NEXT;
 }
 
@@ -1076,7 +1120,7 @@ static int op_fwait(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint64_t cr0 = ctx->core->cr0;
     if ((cr0 & (V3_CR0_MP | V3_CR0_TS)) == (V3_CR0_MP | V3_CR0_TS))
         return v3_exc_nm(ctx);
-    return V3_X_NEXT;
+    return v3_x87_begin(ctx, 2);    /* the pending-exception check only */
 }
 
 const struct v3_op_entry v3_ops_system[] = {
@@ -1102,8 +1146,6 @@ const struct v3_op_entry v3_ops_system[] = {
     { ZYDIS_MNEMONIC_INVLPG, 0, op_invlpg },
     { ZYDIS_MNEMONIC_WBINVD, 0, op_priv_nop },
     { ZYDIS_MNEMONIC_INVD, 0, op_priv_nop },
-    { ZYDIS_MNEMONIC_CLAC, 0, op_clac_stac },
-    { ZYDIS_MNEMONIC_STAC, 0, op_clac_stac },
     { ZYDIS_MNEMONIC_RDMSR, 0, op_rdmsr },
     { ZYDIS_MNEMONIC_WRMSR, 0, op_wrmsr },
     { ZYDIS_MNEMONIC_RDTSCP, 0, op_rdtscp },
@@ -1208,8 +1250,10 @@ int v3_sys_far_gate(struct v3_emu_ctx *ctx, const struct v3_insn *in, uint16_t s
     }
     if (!lm && (gtype == 0xb || gtype == 0x3))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);        /* busy TSS */
+    if (gtype == 0x1 && !lm)
+        return V3_X_UNSUPPORTED;          /* task switch to a 16-bit TSS: not implemented */
     if (gtype != 0xc && !(gtype == 4 && !lm))
-        return V3_X_UNSUPPORTED;          /* 16-bit TSS */
+        return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);   /* LDT, interrupt/trap gate, reserved */
     if (((g[0] >> 45) & 3) < cpl || ((g[0] >> 45) & 3) < (sel & 3u))
         return v3_raise(ctx, V3_EXC_GP, 1, sel & 0xfffc);
     if (!((g[0] >> 47) & 1))
@@ -1409,12 +1453,42 @@ int v3_sys_far_is_gate(struct v3_emu_ctx *ctx, uint16_t sel)
 
 static const struct v3_emu_mem_ops *dbg_inner;
 
+/* A debugger watchpoint (v3/debug.h) hit by an access; the first of an instruction is recorded. */
+static bool debug_check_access(struct v3_core *core, uint64_t la, unsigned len, unsigned kinds)
+{
+    const struct v3_debug *d = core->dbg;
+
+    if (!d || !(core->dbg_flags & V3_DBG_F_WATCH) || !len)
+        return false;
+    for (unsigned i = 0; i < d->nwatch; i++) {
+        const struct v3_debug_watch *w = &d->watch[i];
+        if ((w->type & kinds) && la <= w->la + (w->len - 1) && w->la <= la + (len - 1)) {
+            if (!core->dbg_watch_type) {
+                /* the first hit of the instruction is the one reported */
+                core->dbg_watch_type = (uint8_t)(w->type == V3_WATCH_ACCESS ? V3_WATCH_ACCESS
+                                                 : (w->type & kinds));
+                core->dbg_watch_la = w->la;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The guest's DR0-3 hits, and the debugger's watchpoints (v3/debug.h), of one access. */
+static void dbg_check(struct v3_core *c, uint64_t la, unsigned len, unsigned kinds)
+{
+    c->db_pending |= (uint8_t)v3_cpu_data_breakpoint(c, la, len, (kinds & V3_WATCH_WRITE) != 0);
+    if (c->dbg_flags & V3_DBG_F_WATCH)
+        debug_check_access(c, la, len, kinds);
+}
+
 static int dbg_read(struct v3_emu_ctx *ctx, uint64_t la, void *dst, unsigned len, unsigned access)
 {
     int rc = dbg_inner->read(ctx, la, dst, len, access);
     if (rc == 0)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
-                                                                 (access & V3_ACCESS_WRITE) != 0);
+        dbg_check(ctx->core, la, len,
+                  (access & V3_ACCESS_WRITE) ? V3_WATCH_ACCESS : V3_WATCH_READ);
     return rc;
 }
 
@@ -1422,7 +1496,7 @@ static int dbg_write(struct v3_emu_ctx *ctx, uint64_t la, const void *src, unsig
 {
     int rc = dbg_inner->write(ctx, la, src, len, access);
     if (rc == 0)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len, true);
+        dbg_check(ctx->core, la, len, V3_WATCH_WRITE);
     return rc;
 }
 
@@ -1430,8 +1504,8 @@ static void *dbg_map(struct v3_emu_ctx *ctx, uint64_t la, unsigned len, unsigned
 {
     void *p = dbg_inner->map ? dbg_inner->map(ctx, la, len, access) : NULL;
     if (p)
-        ctx->core->db_pending |= (uint8_t)v3_cpu_data_breakpoint(ctx->core, la, len,
-                                                                 (access & V3_ACCESS_WRITE) != 0);
+        dbg_check(ctx->core, la, len,
+                  (access & V3_ACCESS_WRITE) ? V3_WATCH_ACCESS : V3_WATCH_READ);
     return p;
 }
 

@@ -2,7 +2,8 @@
 /*
  * The list of handler families.  To add a family: one extern line and one
  * array line (see src/emu/insn.h, section 3).  Order matters only for a
- * mnemonic registered twice (the first wins).
+ * mnemonic registered twice (the first wins).  A mnemonic in no family
+ * runs its architectural rule or raises #UD (src/emu/ops_arch.c).
  */
 #include <stddef.h>
 #include "emu/insn.h"
@@ -19,7 +20,13 @@ extern const struct v3_op_entry v3_ops_branch[];   /* ops_branch.c: JMP Jcc CALL
 extern const struct v3_op_entry v3_ops_misc[];     /* ops_misc.c: XLAT CBW.. LAHF flags PUSHA ENTER PUSHF BCD LZCNT BSWAP NOP UD CPUID RDTSC */
 extern const struct v3_op_entry v3_ops_x87[];       /* ops_x87.c: x87 load/store/arithmetic, FNSAVE/FRSTOR */
 extern const struct v3_op_entry v3_ops_system[];    /* ops_system.c: system instructions, I/O, interrupts, x87 control */
-extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: SSE2 integer SIMD/logic, FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_x87_trans[]; /* ops_x87_trans.c: x87 transcendentals */
+extern const struct v3_op_entry v3_ops_bmi[];      /* ops_bmi.c: BMI1 ANDN BEXTR BLSI BLSMSK BLSR, CLFLUSH(OPT) */
+extern const struct v3_op_entry v3_ops_simd[];     /* ops_simd.c: FXSAVE, MXCSR */
+extern const struct v3_op_entry v3_ops_xsave[];    /* ops_xsave.c: XSAVE/XRSTOR/XSAVEOPT, XGETBV/XSETBV */
+extern const struct v3_op_entry v3_ops_rand[];     /* ops_rand.c: RDRAND, RDSEED (host entropy) */
+extern const struct v3_op_entry v3_ops_vint[];     /* ops_vint.c: MMX, SSE-SSE4.2 integer SIMD, CRC32 */
+extern const struct v3_op_entry v3_ops_vfp[];      /* ops_vfp.c: SSE-SSE4.1 floating point */
 
 const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_mov,
@@ -33,7 +40,13 @@ const struct v3_op_entry *const v3_op_families[] = {
     v3_ops_branch,
     v3_ops_misc,
     v3_ops_simd,
+    v3_ops_vint,
+    v3_ops_vfp,
     v3_ops_system,
     v3_ops_x87,
+    v3_ops_x87_trans,
+    v3_ops_bmi,
+    v3_ops_xsave,
+    v3_ops_rand,
     NULL,
 };

@@ -1,311 +1,706 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * x87 FPU: the load/store/arithmetic instructions compilers emit, on the
- * host's 80-bit extended type (x86-64 long double), with the register stack
- * kept in core->fpu in FXSAVE order (st[i] is ST(i)), TOP in FSW[13:11] and
- * the abridged tag word in ftw (bit per physical register).
+ * x87 FPU: data transfer, arithmetic, comparison, constants, stack and
+ * control instructions, with the register stack and status word of
+ * src/emu/x87.h.  Transcendentals are in ops_x87_trans.c; FNINIT, FNSTSW,
+ * FNSTCW, FLDCW and FWAIT in ops_system.c.
  *
- * CR0.EM or CR0.TS give #NM before anything else.  Results are rounded with
- * the host's default control (round to nearest, 64-bit precision); the
- * guest's FCW precision and rounding controls are honoured for FIST/FISTP
- * rounding only.  Numeric exceptions are not reported (the status flags are
- * not set) and stack overflow/underflow is not detected: an empty register
- * reads as +0.  Transcendental instructions and BCD forms are not
- * implemented (V3_X_UNSUPPORTED).
+ * Exactness.  Every operation whose result the SDM defines exactly runs on
+ * the host FPU under the guest's control word (x87_host.c): results,
+ * precision and rounding control, denormals, NaN propagation, C0-C3 and the
+ * exception flags are the host CPU's.  What the host cannot see is done
+ * here: the tag word and TOP, stack overflow/underflow (IE|SF, C1 = 1/0,
+ * the QNaN indefinite as masked response), and the unmasked responses
+ * (IE, DE, ZE: destination, memory and stack unchanged; OE, UE: the host's
+ * bias-adjusted result to a register, nothing stored to memory).
+ *
+ * Numeric exceptions: an unmasked exception sets FSW.ES and FSW.B; the next
+ * waiting x87 instruction (or FWAIT) raises #MF when CR0.NE = 1, or asserts
+ * FERR# through core->ferr when CR0.NE = 0 (v3_x87_begin).  CR0.EM or
+ * CR0.TS give #NM first.
+ *
+ * Not modelled: FOP, FIP and FDP (the last-instruction pointers) are not
+ * updated.  FISTTP (SSE3) runs whether or not the CPUID model reports SSE3
+ * (handlers do not see the model).  The MMX instructions (ops_sse.c) do not
+ * check for a pending x87 exception.
+ *
+ * AMD behaviours taken from the host where the SDM says "undefined" or is
+ * silent (measured with tests/cpu/test_x87diff.c): FCMOVcc and FCOMI keep
+ * C1; FFREE/FFREEP clear C1; FCOMI/FUCOMI set RFLAGS also when IE is
+ * unmasked (and then do not pop); a stack underflow in FCOM & co. sets
+ * C3 C2 C0 also when IE is unmasked; FPREM/FPREM1 with an empty register
+ * clear C2; FLD m32/m64 of a denormal with DE unmasked still pushes; FSTP
+ * ST(i) through the D9 D8+i alias from an empty ST(0) signals nothing.
  */
 #include <Zydis/Zydis.h>
-#include "emu/insn.h"
+#include "emu/x87.h"
 
-typedef long double ext_t;
+const struct x87v v3_x87_indefinite = { { 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff } };
 
-static inline unsigned fpu_top(const struct v3_fpu_state *f) { return (f->fsw >> 11) & 7; }
 static inline void set_top(struct v3_fpu_state *f, unsigned t)
 {
     f->fsw = (uint16_t)((f->fsw & ~0x3800) | ((t & 7) << 11));
 }
 
-static ext_t st_get(const struct v3_fpu_state *f, unsigned i)
+void v3_x87_put(struct v3_fpu_state *f, unsigned i, const struct x87v *v)
 {
-    ext_t v = 0;
-    if (f->ftw & (1u << ((fpu_top(f) + i) & 7)))
-        memcpy(&v, f->st[i], 10);
-    return v;
+    memset(f->st[i & 7], 0, 16);
+    memcpy(f->st[i & 7], v->b, 10);
+    f->ftw |= (uint8_t)(1u << ((x87_top(f) + i) & 7));
 }
 
-static void st_set(struct v3_fpu_state *f, unsigned i, ext_t v)
+/* rotate st[] so that ST(i) keeps naming the same physical register */
+static void rot_down(struct v3_fpu_state *f)      /* TOP-1: new ST(0) = old ST(7) */
 {
-    memset(f->st[i], 0, 16);
-    memcpy(f->st[i], &v, 10);
-    f->ftw |= (uint8_t)(1u << ((fpu_top(f) + i) & 7));
-}
-
-static void fpush(struct v3_fpu_state *f, ext_t v)
-{
+    uint8_t t[16];
+    memcpy(t, f->st[7], 16);
     memmove(f->st[1], f->st[0], 16 * 7);
-    set_top(f, fpu_top(f) - 1);
-    st_set(f, 0, v);
+    memcpy(f->st[0], t, 16);
+    set_top(f, x87_top(f) - 1);
 }
 
-static void fpop(struct v3_fpu_state *f)
+static void rot_up(struct v3_fpu_state *f)        /* TOP+1: new ST(7) = old ST(0) */
 {
-    f->ftw &= (uint8_t)~(1u << fpu_top(f));
+    uint8_t t[16];
+    memcpy(t, f->st[0], 16);
     memmove(f->st[0], f->st[1], 16 * 7);
-    memset(f->st[7], 0, 16);
-    set_top(f, fpu_top(f) + 1);
+    memcpy(f->st[7], t, 16);
+    set_top(f, x87_top(f) + 1);
 }
 
-static int nm_check(struct v3_emu_ctx *ctx)
+void v3_x87_push(struct v3_fpu_state *f, const struct x87v *v)
 {
-    if (ctx->core->cr0 & (V3_CR0_EM | V3_CR0_TS))
+    rot_down(f);
+    v3_x87_put(f, 0, v);
+}
+
+void v3_x87_pop(struct v3_fpu_state *f)
+{
+    f->ftw &= (uint8_t)~(1u << x87_top(f));
+    rot_up(f);
+}
+
+unsigned v3_x87_raise(struct v3_fpu_state *f, unsigned exc)
+{
+    unsigned unm = exc & ~(unsigned)f->fcw & 0x3f;
+    f->fsw |= (uint16_t)(exc & 0x7f);
+    if (unm || ((exc & X87_SF) && (~f->fcw & X87_IE)))
+        f->fsw |= X87_ES | X87_B;
+    return unm;
+}
+
+void v3_x87_update_es(struct v3_fpu_state *f)
+{
+    if (f->fsw & ~f->fcw & 0x3f)
+        f->fsw |= X87_ES | X87_B;
+    else
+        f->fsw &= (uint16_t)~(X87_ES | X87_B);
+}
+
+int v3_x87_underflow(struct v3_fpu_state *f)
+{
+    f->fsw &= (uint16_t)~X87_C1;
+    return v3_x87_raise(f, X87_IE | X87_SF) != 0;
+}
+
+int v3_x87_overflow(struct v3_fpu_state *f)
+{
+    f->fsw |= X87_C1;
+    return v3_x87_raise(f, X87_IE | X87_SF) != 0;
+}
+
+int v3_x87_begin(struct v3_emu_ctx *ctx, int waiting)
+{
+    struct v3_core *c = ctx->core;
+    if (waiting != 2 && (c->cr0 & (V3_CR0_EM | V3_CR0_TS)))
         return v3_exc_nm(ctx);
-    return V3_X_NEXT;
-}
-
-/* Read a memory operand as a floating (real) value of its size. */
-static int read_real(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
-                     ext_t *v)
-{
-    uint8_t b[10];
-    int st;
-    if ((st = v3_mem_read_op(ctx, in, op, b, op->size, V3_ACCESS_READ)))
-        return st;
-    if (op->size == 4) {
-        float x;
-        memcpy(&x, b, 4);
-        *v = x;
-    } else if (op->size == 8) {
-        double x;
-        memcpy(&x, b, 8);
-        *v = x;
-    } else if (op->size == 10) {
-        ext_t x = 0;
-        memcpy(&x, b, 10);
-        *v = x;
-    } else {
-        return V3_X_UNSUPPORTED;
+    if (!(c->fpu.fsw & X87_ES))
+        c->ferr_asserted = 0;     /* cleared by whatever means (FNCLEX, FRSTOR, FXRSTOR...) */
+    if (waiting && (c->fpu.fsw & X87_ES)) {
+        if (c->cr0 & V3_CR0_NE)
+            return v3_raise(ctx, V3_EXC_MF, 0, 0);
+        if (!c->ferr_asserted) {
+            c->ferr_asserted = 1;
+            if (c->ferr)
+                c->ferr(c, c->ferr_opaque);
+        }
     }
     return V3_X_NEXT;
 }
 
-static int read_int(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
-                    ext_t *v)
+/* ------------------------------------------------------------ helpers */
+
+/* Merge the host status after an operation: exception flags (sticky, with
+ * ES/B), and the condition bits in @p cmask.  Returns the unmasked set. */
+static unsigned merge(struct v3_fpu_state *f, const struct x87h *h, unsigned cmask)
 {
-    uint64_t raw = 0;
-    int st;
-    if (op->size != 2 && op->size != 4 && op->size != 8)
-        return V3_X_UNSUPPORTED;
-    if ((st = v3_mem_read_op(ctx, in, op, &raw, op->size, V3_ACCESS_READ)))
-        return st;
-    *v = (ext_t)(int64_t)v3_sext(raw, op->size);
-    return V3_X_NEXT;
+    (void)cmask;      /* the host started from the guest's condition codes */
+    f->fsw = (uint16_t)((f->fsw & ~X87_CC) | (h->sw & X87_CC));
+    return v3_x87_raise(f, h->sw & 0x3f);
 }
 
-/* Round to an integer with the FCW rounding control. */
-static ext_t round_rc(ext_t v, unsigned rc)
+static void hrun(struct v3_fpu_state *f, enum x87h_op op, struct x87h *h)
 {
-    ext_t t = (ext_t)(int64_t)v;           /* truncation (|v| < 2^63 here) */
-    ext_t frac = v - t;
-    switch (rc) {
-    case 0: {                              /* nearest, ties to even */
-        ext_t a = frac < 0 ? -frac : frac;
-        if (a > 0.5L || (a == 0.5L && ((int64_t)t & 1)))
-            t += frac < 0 ? -1 : 1;
-        return t;
-    }
-    case 1: return frac < 0 ? t - 1 : t;   /* down */
-    case 2: return frac > 0 ? t + 1 : t;   /* up */
-    default: return t;                     /* toward zero */
-    }
+    h->cw = f->fcw;
+    h->sw = f->fsw;
+    v3_x87_host(op, h);
 }
+
+/* memory operand of the instruction, or NULL */
+static const struct v3_operand *mem_op(const struct v3_insn *in)
+{
+    for (unsigned i = 0; i < in->nops; i++)
+        if (in->op[i].kind == V3_OPK_MEM)
+            return &in->op[i];
+    return NULL;
+}
+
+/* the ST(i) source of a one-register form (the last visible operand), or @p def */
+static unsigned src_reg(const struct v3_insn *in, unsigned def)
+{
+    if (in->nops == 0)
+        return def;
+    return in->op[in->nops - 1].reg & 7;
+}
+
+/* Push @p v (a value computed with exception set @p exc) checking for
+ * overflow first.  Used by the loads and constants. */
+static void push_checked(struct v3_fpu_state *f, const struct x87h *h, unsigned cmask)
+{
+    struct x87v v;
+    merge(f, h, cmask);
+    /* the host started with TOP = 0: it pushed unless an unmasked exception
+     * aborted the load (AMD loads a denormal with DE unmasked: only the
+     * host knows) */
+    if (((h->sw >> 11) & 7) != 7)
+        return;
+    memcpy(v.b, h->r0, 10);
+    f->fsw &= (uint16_t)~X87_C1;
+    v3_x87_push(f, &v);
+}
+
+/* ------------------------------------------------------------ loads */
 
 static int op_fld(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_fpu_state *f = &ctx->core->fpu;
-    const struct v3_operand *op = &in->op[in->nops > 1 ? 1 : 0];
-    ext_t v;
+    const struct v3_operand *m = mem_op(in);
+    struct x87h h;
+    enum x87h_op op;
     int st;
-    if ((st = nm_check(ctx)))
+
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
+    memset(&h, 0, sizeof(h));
     switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_FLD1:   v = 1.0L; break;
-    case ZYDIS_MNEMONIC_FLDZ:   v = 0.0L; break;
+    case ZYDIS_MNEMONIC_FLD1:   op = X87H_LD1; break;
+    case ZYDIS_MNEMONIC_FLDZ:   op = X87H_LDZ; break;
+    case ZYDIS_MNEMONIC_FLDPI:  op = X87H_LDPI; break;
+    case ZYDIS_MNEMONIC_FLDL2T: op = X87H_LDL2T; break;
+    case ZYDIS_MNEMONIC_FLDL2E: op = X87H_LDL2E; break;
+    case ZYDIS_MNEMONIC_FLDLG2: op = X87H_LDLG2; break;
+    case ZYDIS_MNEMONIC_FLDLN2: op = X87H_LDLN2; break;
+    case ZYDIS_MNEMONIC_FBLD:   op = X87H_BLD; break;
     case ZYDIS_MNEMONIC_FILD:
-        if ((st = read_int(ctx, in, op, &v)))
-            return st;
+        if (!m)
+            return v3_exc_ud(ctx);
+        op = m->size == 2 ? X87H_ILDS : m->size == 4 ? X87H_ILDL : X87H_ILDLL;
         break;
-    default:
-        if (op->kind == V3_OPK_REG)
-            v = st_get(f, op->reg & 7);
-        else if ((st = read_real(ctx, in, op, &v)))
-            return st;
+    default:                                    /* FLD */
+        if (!m) {
+            unsigned i = src_reg(in, 1);
+            struct x87v v = x87_get(f, i);
+            if (!x87_valid(f, i)) {             /* underflow only (no overflow check) */
+                if (v3_x87_underflow(f))
+                    return V3_X_NEXT;
+                v3_x87_push(f, &v3_x87_indefinite);
+                return V3_X_NEXT;
+            }
+            if (x87_valid(f, 7)) {
+                if (v3_x87_overflow(f))
+                    return V3_X_NEXT;
+                v = v3_x87_indefinite;
+            } else {
+                f->fsw &= (uint16_t)~X87_C1;
+            }
+            v3_x87_push(f, &v);
+            return V3_X_NEXT;
+        }
+        op = m->size == 4 ? X87H_LDS : m->size == 8 ? X87H_LDL : X87H_COUNT;
         break;
     }
-    fpush(f, v);
+    if (m && (st = v3_mem_read_op(ctx, in, m, h.m, m->size, V3_ACCESS_READ)))
+        return st;
+    if (x87_valid(f, 7)) {                      /* stack overflow */
+        if (!v3_x87_overflow(f))
+            v3_x87_push(f, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    if (op == X87H_COUNT) {                     /* m80: no conversion, no exception */
+        struct x87v v;
+        memcpy(v.b, h.m, 10);
+        f->fsw &= (uint16_t)~X87_C1;
+        v3_x87_push(f, &v);
+        return V3_X_NEXT;
+    }
+    hrun(f, op, &h);
+    push_checked(f, &h, 0);
     return V3_X_NEXT;
 }
+
+/* ------------------------------------------------------------ stores */
 
 static int op_fst(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
-    struct v3_core *c = ctx->core;
-    struct v3_fpu_state *f = &c->fpu;
-    const struct v3_operand *op = &in->op[0];
-    bool pop = in->mnemonic == ZYDIS_MNEMONIC_FSTP || in->mnemonic == ZYDIS_MNEMONIC_FISTP;
-    bool integer = in->mnemonic == ZYDIS_MNEMONIC_FIST || in->mnemonic == ZYDIS_MNEMONIC_FISTP;
-    ext_t v;
+    struct v3_fpu_state *f = &ctx->core->fpu;
+    const struct v3_operand *m = mem_op(in);
+    unsigned mn = in->mnemonic;
+    bool pop = mn == ZYDIS_MNEMONIC_FSTP || mn == ZYDIS_MNEMONIC_FISTP || mn == ZYDIS_MNEMONIC_FSTPNCE ||
+               mn == ZYDIS_MNEMONIC_FISTTP || mn == ZYDIS_MNEMONIC_FBSTP;
+    struct x87h h;
+    enum x87h_op op;
+    unsigned sz;
+    uint16_t fsw0 = f->fsw;
     int st;
-    if ((st = nm_check(ctx)))
+
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
-    v = st_get(f, 0);
-    if (op->kind == V3_OPK_REG) {
-        st_set(f, op->reg & 7, v);
-    } else if (integer) {
-        unsigned sz = op->size;
-        ext_t r = round_rc(v, (f->fcw >> 10) & 3);
-        ext_t lim = sz == 2 ? 32768.0L : sz == 4 ? 2147483648.0L : 9223372036854775808.0L;
-        uint64_t out;
-        if (r >= lim || r < -lim || r != r)
-            out = 1ull << (sz * 8 - 1);        /* integer indefinite */
-        else
-            out = (uint64_t)(int64_t)r;
-        if ((st = v3_mem_write_op(ctx, in, op, &out, sz)))
-            return st;
-    } else {
-        uint8_t b[10];
-        if (op->size == 4) {
-            float x = (float)v;
-            memcpy(b, &x, 4);
-        } else if (op->size == 8) {
-            double x = (double)v;
-            memcpy(b, &x, 8);
-        } else if (op->size == 10) {
-            memcpy(b, &v, 10);
-        } else {
-            return V3_X_UNSUPPORTED;
+    if (!m) {                                   /* FST/FSTP ST(i) */
+        unsigned i = src_reg(in, 1);
+        struct x87v v = x87_get(f, 0);
+        if (!x87_valid(f, 0) && mn == ZYDIS_MNEMONIC_FSTPNCE) {
+            /* AMD: the D9 D8+i alias from an empty ST(0) signals nothing
+             * and leaves ST(i) as it was (measured on the host) */
+            f->fsw &= (uint16_t)~X87_C1;
+            v3_x87_pop(f);
+            return V3_X_NEXT;
         }
-        if ((st = v3_mem_write_op(ctx, in, op, b, op->size)))
-            return st;
+        if (!x87_valid(f, 0)) {
+            if (v3_x87_underflow(f))
+                return V3_X_NEXT;
+            v = v3_x87_indefinite;
+        } else {
+            f->fsw &= (uint16_t)~X87_C1;
+        }
+        v3_x87_put(f, i, &v);
+        if (pop)
+            v3_x87_pop(f);
+        return V3_X_NEXT;
+    }
+    sz = m->size;
+    memset(&h, 0, sizeof(h));
+    switch (mn) {
+    case ZYDIS_MNEMONIC_FIST:
+    case ZYDIS_MNEMONIC_FISTP:
+        op = sz == 2 ? X87H_ISTS : sz == 4 ? X87H_ISTL : X87H_ISTPLL;
+        break;
+    case ZYDIS_MNEMONIC_FISTTP:
+        op = sz == 2 ? X87H_ISTTPS : sz == 4 ? X87H_ISTTPL : X87H_ISTTPLL;
+        break;
+    case ZYDIS_MNEMONIC_FBSTP:
+        op = X87H_BSTP;
+        break;
+    default:
+        op = sz == 4 ? X87H_STS : sz == 8 ? X87H_STL : X87H_COUNT;
+        break;
+    }
+    if (!x87_valid(f, 0)) {
+        /* underflow: the masked response stores the indefinite of the format */
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        memcpy(h.x, v3_x87_indefinite.b, 10);
+        h.cw = (uint16_t)(f->fcw | 0x3f);
+        if (op == X87H_COUNT)
+            memcpy(h.o, v3_x87_indefinite.b, 10);
+        else
+            v3_x87_host(op, &h);
+    } else {
+        memcpy(h.x, f->st[0], 10);
+        if (op == X87H_COUNT) {                 /* m80: exact copy */
+            memcpy(h.o, h.x, 10);
+            f->fsw &= (uint16_t)~X87_C1;
+        } else {
+            hrun(f, op, &h);
+            unsigned unm = merge(f, &h, X87_C1);
+            if (unm & (X87_IE | X87_OE | X87_UE))
+                return V3_X_NEXT;               /* nothing stored, nothing popped */
+        }
+    }
+    if ((st = v3_mem_write_op(ctx, in, m, h.o, sz))) {
+        f->fsw = fsw0;                          /* the fault leaves the FPU as it was */
+        return st;
     }
     if (pop)
-        fpop(f);
+        v3_x87_pop(f);
     return V3_X_NEXT;
 }
 
-/* FADD/FSUB/FSUBR/FMUL/FDIV/FDIVR and their P / FI forms. */
+/* ------------------------------------------------------------ arithmetic */
+
+/* FADD/FSUB/FSUBR/FMUL/FDIV/FDIVR, their P forms and FI forms. */
 static int op_farith(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_fpu_state *f = &ctx->core->fpu;
-    unsigned m = in->mnemonic, dst = 0;
-    bool pop = false, rev = false;
-    int kind;           /* 0 add, 1 sub, 2 mul, 3 div */
-    ext_t a, b, r;
+    const struct v3_operand *m = mem_op(in);
+    unsigned mn = in->mnemonic, k, dst = 0, src = 1;
+    bool pop = false;
+    struct x87h h;
+    enum x87h_op op;
     int st;
 
-    if ((st = nm_check(ctx)))
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
-    switch (m) {
-    case ZYDIS_MNEMONIC_FADD: case ZYDIS_MNEMONIC_FIADD: kind = 0; break;
-    case ZYDIS_MNEMONIC_FADDP: kind = 0; pop = true; break;
-    case ZYDIS_MNEMONIC_FSUB: case ZYDIS_MNEMONIC_FISUB: kind = 1; break;
-    case ZYDIS_MNEMONIC_FSUBP: kind = 1; pop = true; break;
-    case ZYDIS_MNEMONIC_FSUBR: case ZYDIS_MNEMONIC_FISUBR: kind = 1; rev = true; break;
-    case ZYDIS_MNEMONIC_FSUBRP: kind = 1; rev = true; pop = true; break;
-    case ZYDIS_MNEMONIC_FMUL: case ZYDIS_MNEMONIC_FIMUL: kind = 2; break;
-    case ZYDIS_MNEMONIC_FMULP: kind = 2; pop = true; break;
-    case ZYDIS_MNEMONIC_FDIV: case ZYDIS_MNEMONIC_FIDIV: kind = 3; break;
-    case ZYDIS_MNEMONIC_FDIVP: kind = 3; pop = true; break;
-    case ZYDIS_MNEMONIC_FDIVR: case ZYDIS_MNEMONIC_FIDIVR: kind = 3; rev = true; break;
-    default: kind = 3; rev = true; pop = true; break;     /* FDIVRP */
+    switch (mn) {
+    case ZYDIS_MNEMONIC_FADDP: pop = true; /* fall through */
+    case ZYDIS_MNEMONIC_FADD: case ZYDIS_MNEMONIC_FIADD: k = 0; break;
+    case ZYDIS_MNEMONIC_FMULP: pop = true; /* fall through */
+    case ZYDIS_MNEMONIC_FMUL: case ZYDIS_MNEMONIC_FIMUL: k = 1; break;
+    case ZYDIS_MNEMONIC_FSUBP: pop = true; /* fall through */
+    case ZYDIS_MNEMONIC_FSUB: case ZYDIS_MNEMONIC_FISUB: k = 2; break;
+    case ZYDIS_MNEMONIC_FSUBRP: pop = true; /* fall through */
+    case ZYDIS_MNEMONIC_FSUBR: case ZYDIS_MNEMONIC_FISUBR: k = 3; break;
+    case ZYDIS_MNEMONIC_FDIVP: pop = true; /* fall through */
+    case ZYDIS_MNEMONIC_FDIV: case ZYDIS_MNEMONIC_FIDIV: k = 4; break;
+    case ZYDIS_MNEMONIC_FDIVRP: pop = true; /* fall through */
+    default: k = 5; break;                      /* FDIVR, FIDIVR */
     }
-    bool integer = m == ZYDIS_MNEMONIC_FIADD || m == ZYDIS_MNEMONIC_FISUB || m == ZYDIS_MNEMONIC_FISUBR ||
-                   m == ZYDIS_MNEMONIC_FIMUL || m == ZYDIS_MNEMONIC_FIDIV || m == ZYDIS_MNEMONIC_FIDIVR;
-    const struct v3_operand *mem = NULL;
-    for (unsigned i = 0; i < in->nops; i++)
-        if (in->op[i].kind == V3_OPK_MEM)
-            mem = &in->op[i];
-    if (mem) {
-        a = st_get(f, 0);
-        if ((st = integer ? read_int(ctx, in, mem, &b) : read_real(ctx, in, mem, &b)))
+    memset(&h, 0, sizeof(h));
+    if (m) {
+        bool integer = mn == ZYDIS_MNEMONIC_FIADD || mn == ZYDIS_MNEMONIC_FISUB || mn == ZYDIS_MNEMONIC_FISUBR ||
+                       mn == ZYDIS_MNEMONIC_FIMUL || mn == ZYDIS_MNEMONIC_FIDIV || mn == ZYDIS_MNEMONIC_FIDIVR;
+        if (integer)
+            op = (enum x87h_op)((m->size == 2 ? X87H_ADDIS : X87H_ADDIL) + k);
+        else
+            op = (enum x87h_op)((m->size == 4 ? X87H_ADDS : X87H_ADDL) + k);
+        if ((st = v3_mem_read_op(ctx, in, m, h.m, m->size, V3_ACCESS_READ)))
             return st;
-    } else if (in->nops >= 2) {
-        dst = in->op[0].reg & 7;
-        a = st_get(f, dst);
-        b = st_get(f, in->op[1].reg & 7);
-    } else {                                   /* FADDP with no operands: ST(1) op ST(0) */
-        dst = 1;
-        a = st_get(f, 1);
-        b = st_get(f, 0);
+        src = dst = 0;
+    } else {
+        if (in->nops >= 2) {
+            dst = in->op[0].reg & 7;
+            src = in->op[1].reg & 7;
+        } else {                                /* no operands: ST(1) op ST(0) */
+            dst = 1;
+            src = 0;
+        }
+        /* destination ST(0): host ST0 = ST0 op ST1 with ST1 = ST(src);
+         * destination ST(i): host ST1 = ST1 op ST0 with ST0 = ST(0) */
+        op = (enum x87h_op)((dst == 0 ? X87H_ADD0 : X87H_ADD1) + k);
     }
-    if (rev) {
-        ext_t t = a;
-        a = b;
-        b = t;
+    if (!x87_valid(f, 0) || !x87_valid(f, dst ? dst : src)) {
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        v3_x87_put(f, dst, &v3_x87_indefinite);
+    } else {
+        unsigned other = dst ? dst : src;
+        memcpy(h.x, f->st[0], 10);
+        memcpy(h.y, f->st[other], 10);
+        hrun(f, op, &h);
+        unsigned unm = merge(f, &h, X87_C1);
+        if (unm & (X87_IE | X87_DE | X87_ZE))
+            return V3_X_NEXT;
+        struct x87v r;
+        memcpy(r.b, dst ? h.r1 : h.r0, 10);
+        v3_x87_put(f, dst, &r);
     }
-    switch (kind) {
-    case 0: r = a + b; break;
-    case 1: r = a - b; break;
-    case 2: r = a * b; break;
-    default: r = a / b; break;
-    }
-    st_set(f, dst, r);
     if (pop)
-        fpop(f);
+        v3_x87_pop(f);
+    return V3_X_NEXT;
+}
+
+/* FSQRT, FRNDINT: ST(0) = op ST(0).  FSCALE, FPREM, FPREM1: ST(0) = ST(0) op ST(1). */
+static int op_funop(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_fpu_state *f = &ctx->core->fpu;
+    unsigned mn = in->mnemonic, cmask = X87_C1;
+    bool two = false;
+    struct x87h h;
+    enum x87h_op op;
+    int st;
+
+    if ((st = v3_x87_begin(ctx, 1)))
+        return st;
+    switch (mn) {
+    case ZYDIS_MNEMONIC_FSQRT: op = X87H_SQRT; break;
+    case ZYDIS_MNEMONIC_FRNDINT: op = X87H_RNDINT; break;
+    case ZYDIS_MNEMONIC_FSCALE: op = X87H_SCALE; two = true; break;
+    case ZYDIS_MNEMONIC_FPREM: op = X87H_PREM; two = true; cmask = X87_CC; break;
+    default: op = X87H_PREM1; two = true; cmask = X87_CC; break;
+    }
+    if (!x87_valid(f, 0) || (two && !x87_valid(f, 1))) {
+        if (op == X87H_PREM || op == X87H_PREM1)
+            f->fsw &= (uint16_t)~X87_C2;        /* "complete" */
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        v3_x87_put(f, 0, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    memset(&h, 0, sizeof(h));
+    memcpy(h.x, f->st[0], 10);
+    memcpy(h.y, f->st[1], 10);
+    hrun(f, op, &h);
+    unsigned unm = merge(f, &h, cmask);
+    if (unm & (X87_IE | X87_DE | X87_ZE))
+        return V3_X_NEXT;
+    struct x87v r;
+    memcpy(r.b, h.r0, 10);
+    v3_x87_put(f, 0, &r);
+    return V3_X_NEXT;
+}
+
+/* FXTRACT: ST(0) = exponent, then push the significand. */
+static int op_fxtract(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_fpu_state *f = &ctx->core->fpu;
+    struct x87h h;
+    struct x87v e, s;
+    int st;
+    (void)in;
+    if ((st = v3_x87_begin(ctx, 1)))
+        return st;
+    if (!x87_valid(f, 0)) {
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        v3_x87_put(f, 0, &v3_x87_indefinite);
+        if (x87_valid(f, 7)) {
+            v3_x87_overflow(f);
+            f->fsw &= (uint16_t)~X87_C1;
+        }
+        v3_x87_push(f, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    if (x87_valid(f, 7)) {
+        if (v3_x87_overflow(f))
+            return V3_X_NEXT;
+        v3_x87_put(f, 0, &v3_x87_indefinite);
+        v3_x87_push(f, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    memset(&h, 0, sizeof(h));
+    memcpy(h.x, f->st[0], 10);
+    hrun(f, X87H_XTRACT, &h);
+    if (merge(f, &h, X87_C1) & (X87_IE | X87_DE | X87_ZE))
+        return V3_X_NEXT;
+    memcpy(s.b, h.r0, 10);
+    memcpy(e.b, h.r1, 10);
+    v3_x87_put(f, 0, &e);
+    v3_x87_push(f, &s);
     return V3_X_NEXT;
 }
 
 static int op_funary(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_fpu_state *f = &ctx->core->fpu;
-    ext_t v;
+    struct x87v v;
     int st;
-    if ((st = nm_check(ctx)))
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
-    v = st_get(f, 0);
+    if (!x87_valid(f, 0)) {
+        if (!v3_x87_underflow(f))
+            v3_x87_put(f, 0, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    v = x87_get(f, 0);
     if (in->mnemonic == ZYDIS_MNEMONIC_FCHS)
-        v = -v;
+        v.b[9] ^= 0x80;
     else
-        v = v < 0 ? -v : v;
-    st_set(f, 0, v);
+        v.b[9] &= 0x7f;
+    f->fsw &= (uint16_t)~X87_C1;
+    v3_x87_put(f, 0, &v);
     return V3_X_NEXT;
 }
 
-static int op_fxch(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+/* ------------------------------------------------------------ comparisons */
+
+/* FCOM/FCOMP/FCOMPP/FUCOM/FUCOMP/FUCOMPP/FICOM/FICOMP/FTST/FXAM */
+static int op_fcom(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_fpu_state *f = &ctx->core->fpu;
-    unsigned i = 1;
+    const struct v3_operand *m = mem_op(in);
+    unsigned mn = in->mnemonic, pops = 0, src = 1;
+    struct x87h h;
+    enum x87h_op op;
     int st;
-    if ((st = nm_check(ctx)))
+
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
-    for (unsigned k = 0; k < in->nops; k++)
-        if (in->op[k].kind == V3_OPK_REG && (in->op[k].reg & 7))
-            i = in->op[k].reg & 7;
-    ext_t a = st_get(f, 0), b = st_get(f, i);
-    st_set(f, 0, b);
-    st_set(f, i, a);
+    memset(&h, 0, sizeof(h));
+    switch (mn) {
+    case ZYDIS_MNEMONIC_FTST: op = X87H_TST; break;
+    case ZYDIS_MNEMONIC_FXAM: op = X87H_XAM; break;
+    case ZYDIS_MNEMONIC_FCOMPP: op = X87H_COM; pops = 2; break;
+    case ZYDIS_MNEMONIC_FUCOMPP: op = X87H_UCOM; pops = 2; break;
+    case ZYDIS_MNEMONIC_FUCOM: case ZYDIS_MNEMONIC_FUCOMP:
+        op = X87H_UCOM;
+        src = src_reg(in, 1);
+        pops = mn == ZYDIS_MNEMONIC_FUCOMP;
+        break;
+    default:                                    /* FCOM, FCOMP, FICOM, FICOMP */
+        pops = mn == ZYDIS_MNEMONIC_FCOMP || mn == ZYDIS_MNEMONIC_FICOMP;
+        if (m) {
+            bool integer = mn == ZYDIS_MNEMONIC_FICOM || mn == ZYDIS_MNEMONIC_FICOMP;
+            op = integer ? (m->size == 2 ? X87H_COMIS : X87H_COMIL) : (m->size == 4 ? X87H_COMS : X87H_COML);
+            if ((st = v3_mem_read_op(ctx, in, m, h.m, m->size, V3_ACCESS_READ)))
+                return st;
+        } else {
+            op = X87H_COM;
+            src = src_reg(in, 1);
+        }
+        break;
+    }
+    if (op == X87H_XAM) {
+        if (!x87_valid(f, 0)) {                 /* empty: C3 C2 C0 = 101, C1 = sign */
+            unsigned c1 = (f->st[0][9] & 0x80) ? X87_C1 : 0;
+            f->fsw = (uint16_t)((f->fsw & ~X87_CC) | X87_C3 | X87_C0 | c1);
+            return V3_X_NEXT;
+        }
+        memcpy(h.x, f->st[0], 10);
+        hrun(f, op, &h);
+        merge(f, &h, X87_CC);
+        return V3_X_NEXT;
+    }
+    if (!x87_valid(f, 0) || (op == X87H_COM || op == X87H_UCOM ? !x87_valid(f, src) : 0)) {
+        f->fsw |= X87_C0 | X87_C2 | X87_C3;     /* unordered, also when IE is unmasked */
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+    } else {
+        memcpy(h.x, f->st[0], 10);
+        memcpy(h.y, f->st[src], 10);
+        hrun(f, op, &h);
+        if (merge(f, &h, X87_CC) & (X87_IE | X87_DE))
+            return V3_X_NEXT;
+    }
+    while (pops--)
+        v3_x87_pop(f);
     return V3_X_NEXT;
 }
 
-/* FCOMI/FCOMIP/FUCOMI/FUCOMIP: ZF, PF, CF from ST(0) vs ST(i). */
+/* FCOMI/FCOMIP/FUCOMI/FUCOMIP: ZF, PF, CF from ST(0) vs ST(i); OF SF AF = 0. */
 static int op_fcomi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 {
     struct v3_core *c = ctx->core;
     struct v3_fpu_state *f = &c->fpu;
-    unsigned i = in->nops >= 2 ? (in->op[1].reg & 7) : 1;
+    unsigned mn = in->mnemonic, i = src_reg(in, 1);
+    bool pop = mn == ZYDIS_MNEMONIC_FCOMIP || mn == ZYDIS_MNEMONIC_FUCOMIP;
     uint64_t fl;
+    struct x87h h;
     int st;
-    if ((st = nm_check(ctx)))
+
+    if ((st = v3_x87_begin(ctx, 1)))
         return st;
-    ext_t a = st_get(f, 0), b = st_get(f, i);
-    if (a != a || b != b)
+    /* RFLAGS are set also when the exception is unmasked (the instruction
+     * then does not pop); the condition codes are not changed (AMD keeps C1
+     * as well) */
+    if (!x87_valid(f, 0) || !x87_valid(f, i)) {
         fl = V3_FLAG_ZF | V3_FLAG_PF | V3_FLAG_CF;
-    else if (a < b)
-        fl = V3_FLAG_CF;
-    else if (a == b)
-        fl = V3_FLAG_ZF;
-    else
-        fl = 0;
+        if (v3_x87_underflow(f))
+            pop = false;
+    } else {
+        memset(&h, 0, sizeof(h));
+        memcpy(h.x, f->st[0], 10);
+        memcpy(h.y, f->st[i], 10);
+        hrun(f, mn == ZYDIS_MNEMONIC_FCOMI || mn == ZYDIS_MNEMONIC_FCOMIP ? X87H_COM : X87H_UCOM, &h);
+        if (v3_x87_raise(f, h.sw & 0x3f) & (X87_IE | X87_DE))
+            pop = false;
+        fl = ((h.sw & X87_C3) ? V3_FLAG_ZF : 0) | ((h.sw & X87_C2) ? V3_FLAG_PF : 0) |
+             ((h.sw & X87_C0) ? V3_FLAG_CF : 0);
+    }
     v3_flags_set(c, V3_FLAG_ZF | V3_FLAG_PF | V3_FLAG_CF | V3_FLAG_OF | V3_FLAG_SF | V3_FLAG_AF, fl);
-    if (in->mnemonic == ZYDIS_MNEMONIC_FCOMIP || in->mnemonic == ZYDIS_MNEMONIC_FUCOMIP)
-        fpop(f);
+    if (pop)
+        v3_x87_pop(f);
+    return V3_X_NEXT;
+}
+
+/* ------------------------------------------------------------ register stack */
+
+static int op_fxch(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_fpu_state *f = &ctx->core->fpu;
+    unsigned i = src_reg(in, 1);
+    int st;
+    if ((st = v3_x87_begin(ctx, 1)))
+        return st;
+    struct x87v a = x87_get(f, 0), b = x87_get(f, i);
+    if (!x87_valid(f, 0) || !x87_valid(f, i)) {
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        if (!x87_valid(f, 0))
+            a = v3_x87_indefinite;
+        if (!x87_valid(f, i))
+            b = v3_x87_indefinite;
+    } else {
+        f->fsw &= (uint16_t)~X87_C1;
+    }
+    v3_x87_put(f, 0, &b);
+    v3_x87_put(f, i, &a);
+    return V3_X_NEXT;
+}
+
+static int op_fcmov(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    struct v3_fpu_state *f = &c->fpu;
+    unsigned i = src_reg(in, 1), cc;
+    int st;
+    if ((st = v3_x87_begin(ctx, 1)))
+        return st;
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_FCMOVB: cc = 0x2; break;
+    case ZYDIS_MNEMONIC_FCMOVNB: cc = 0x3; break;
+    case ZYDIS_MNEMONIC_FCMOVE: cc = 0x4; break;
+    case ZYDIS_MNEMONIC_FCMOVNE: cc = 0x5; break;
+    case ZYDIS_MNEMONIC_FCMOVBE: cc = 0x6; break;
+    case ZYDIS_MNEMONIC_FCMOVNBE: cc = 0x7; break;
+    case ZYDIS_MNEMONIC_FCMOVU: cc = 0xa; break;
+    default: cc = 0xb; break;                   /* FCMOVNU */
+    }
+    if (!x87_valid(f, 0) || !x87_valid(f, i)) {
+        if (v3_x87_underflow(f))
+            return V3_X_NEXT;
+        v3_x87_put(f, 0, &v3_x87_indefinite);
+        return V3_X_NEXT;
+    }
+    if (v3_cond(c, cc)) {                       /* condition codes unchanged (AMD keeps C1) */
+        struct x87v v = x87_get(f, i);
+        v3_x87_put(f, 0, &v);
+    }
+    return V3_X_NEXT;
+}
+
+/* FFREE, FFREEP, FINCSTP, FDECSTP, FNOP, the 8087/287 no-ops, FNCLEX */
+static int op_fstack(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    struct v3_fpu_state *f = &c->fpu;
+    unsigned mn = in->mnemonic;
+    bool nowait = mn == ZYDIS_MNEMONIC_FNCLEX || mn == ZYDIS_MNEMONIC_FENI8087_NOP ||
+                  mn == ZYDIS_MNEMONIC_FDISI8087_NOP || mn == ZYDIS_MNEMONIC_FSETPM287_NOP;
+    int st;
+    if ((st = v3_x87_begin(ctx, !nowait)))
+        return st;
+    switch (mn) {
+    case ZYDIS_MNEMONIC_FFREE:
+    case ZYDIS_MNEMONIC_FFREEP:
+        f->fsw &= (uint16_t)~X87_C1;
+        f->ftw &= (uint8_t)~(1u << ((x87_top(f) + src_reg(in, 0)) & 7));
+        if (mn == ZYDIS_MNEMONIC_FFREEP)
+            v3_x87_pop(f);
+        break;
+    case ZYDIS_MNEMONIC_FINCSTP:
+        f->fsw &= (uint16_t)~X87_C1;
+        rot_up(f);
+        break;
+    case ZYDIS_MNEMONIC_FDECSTP:
+        f->fsw &= (uint16_t)~X87_C1;
+        rot_down(f);
+        break;
+    case ZYDIS_MNEMONIC_FNCLEX:
+        f->fsw &= (uint16_t)~(0xff | X87_B);
+        c->ferr_asserted = 0;
+        break;
+    default:
+        break;
+    }
     return V3_X_NEXT;
 }
 
@@ -314,7 +709,7 @@ static int op_fcomi(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 static uint16_t full_tags(const struct v3_fpu_state *f)
 {
     uint16_t t = 0;
-    unsigned top = fpu_top(f);
+    unsigned top = x87_top(f);
     for (unsigned p = 0; p < 8; p++) {
         unsigned tag = 3;
         if (f->ftw & (1u << p)) {
@@ -348,7 +743,7 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     uint64_t ea = v3_op_ea(c, in, op);
     int st;
 
-    if ((st = nm_check(ctx)))
+    if ((st = v3_x87_begin(ctx, !save)))
         return st;
     if (op->kind != V3_OPK_MEM)
         return v3_exc_ud(ctx);
@@ -367,6 +762,7 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
             return V3_X_NEXT;
         }
         v3_fpu_init(f);           /* FNSAVE then initialises the FPU */
+        c->ferr_asserted = 0;
         return V3_X_NEXT;
     }
     if ((st = v3_mem_read_seg(ctx, op->reg, ea, img, len, V3_ACCESS_READ)))
@@ -390,43 +786,31 @@ static int op_fnsave_frstor(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     return V3_X_NEXT;
 }
 
+#define E(m, fn) { ZYDIS_MNEMONIC_##m, 0, fn }
 const struct v3_op_entry v3_ops_x87[] = {
-    { ZYDIS_MNEMONIC_FLD, 0, op_fld },
-    { ZYDIS_MNEMONIC_FLD1, 0, op_fld },
-    { ZYDIS_MNEMONIC_FLDZ, 0, op_fld },
-    { ZYDIS_MNEMONIC_FILD, 0, op_fld },
-    { ZYDIS_MNEMONIC_FST, 0, op_fst },
-    { ZYDIS_MNEMONIC_FSTP, 0, op_fst },
-    { ZYDIS_MNEMONIC_FIST, 0, op_fst },
-    { ZYDIS_MNEMONIC_FISTP, 0, op_fst },
-    { ZYDIS_MNEMONIC_FADD, 0, op_farith },
-    { ZYDIS_MNEMONIC_FADDP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FIADD, 0, op_farith },
-    { ZYDIS_MNEMONIC_FSUB, 0, op_farith },
-    { ZYDIS_MNEMONIC_FSUBP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FISUB, 0, op_farith },
-    { ZYDIS_MNEMONIC_FSUBR, 0, op_farith },
-    { ZYDIS_MNEMONIC_FSUBRP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FISUBR, 0, op_farith },
-    { ZYDIS_MNEMONIC_FMUL, 0, op_farith },
-    { ZYDIS_MNEMONIC_FMULP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FIMUL, 0, op_farith },
-    { ZYDIS_MNEMONIC_FDIV, 0, op_farith },
-    { ZYDIS_MNEMONIC_FDIVP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FIDIV, 0, op_farith },
-    { ZYDIS_MNEMONIC_FDIVR, 0, op_farith },
-    { ZYDIS_MNEMONIC_FDIVRP, 0, op_farith },
-    { ZYDIS_MNEMONIC_FIDIVR, 0, op_farith },
-    { ZYDIS_MNEMONIC_FCHS, 0, op_funary },
-    { ZYDIS_MNEMONIC_FABS, 0, op_funary },
-    { ZYDIS_MNEMONIC_FXCH, 0, op_fxch },
-    { ZYDIS_MNEMONIC_FCOMI, 0, op_fcomi },
-    { ZYDIS_MNEMONIC_FCOMIP, 0, op_fcomi },
-    { ZYDIS_MNEMONIC_FUCOMI, 0, op_fcomi },
-    { ZYDIS_MNEMONIC_FUCOMIP, 0, op_fcomi },
-    { ZYDIS_MNEMONIC_FNSAVE, 0, op_fnsave_frstor },
-    { ZYDIS_MNEMONIC_FRSTOR, 0, op_fnsave_frstor },
-    { ZYDIS_MNEMONIC_FNSTENV, 0, op_fnsave_frstor },
-    { ZYDIS_MNEMONIC_FLDENV, 0, op_fnsave_frstor },
+    E(FLD, op_fld), E(FLD1, op_fld), E(FLDZ, op_fld), E(FLDPI, op_fld), E(FLDL2T, op_fld),
+    E(FLDL2E, op_fld), E(FLDLG2, op_fld), E(FLDLN2, op_fld), E(FILD, op_fld), E(FBLD, op_fld),
+    E(FST, op_fst), E(FSTP, op_fst), E(FSTPNCE, op_fst), E(FIST, op_fst), E(FISTP, op_fst),
+    E(FISTTP, op_fst), E(FBSTP, op_fst),
+    E(FADD, op_farith), E(FADDP, op_farith), E(FIADD, op_farith),
+    E(FSUB, op_farith), E(FSUBP, op_farith), E(FISUB, op_farith),
+    E(FSUBR, op_farith), E(FSUBRP, op_farith), E(FISUBR, op_farith),
+    E(FMUL, op_farith), E(FMULP, op_farith), E(FIMUL, op_farith),
+    E(FDIV, op_farith), E(FDIVP, op_farith), E(FIDIV, op_farith),
+    E(FDIVR, op_farith), E(FDIVRP, op_farith), E(FIDIVR, op_farith),
+    E(FSQRT, op_funop), E(FRNDINT, op_funop), E(FSCALE, op_funop), E(FPREM, op_funop),
+    E(FPREM1, op_funop), E(FXTRACT, op_fxtract),
+    E(FCHS, op_funary), E(FABS, op_funary),
+    E(FCOM, op_fcom), E(FCOMP, op_fcom), E(FCOMPP, op_fcom), E(FUCOM, op_fcom), E(FUCOMP, op_fcom),
+    E(FUCOMPP, op_fcom), E(FICOM, op_fcom), E(FICOMP, op_fcom), E(FTST, op_fcom), E(FXAM, op_fcom),
+    E(FCOMI, op_fcomi), E(FCOMIP, op_fcomi), E(FUCOMI, op_fcomi), E(FUCOMIP, op_fcomi),
+    E(FXCH, op_fxch),
+    E(FCMOVB, op_fcmov), E(FCMOVNB, op_fcmov), E(FCMOVE, op_fcmov), E(FCMOVNE, op_fcmov),
+    E(FCMOVBE, op_fcmov), E(FCMOVNBE, op_fcmov), E(FCMOVU, op_fcmov), E(FCMOVNU, op_fcmov),
+    E(FFREE, op_fstack), E(FFREEP, op_fstack), E(FINCSTP, op_fstack), E(FDECSTP, op_fstack),
+    E(FNOP, op_fstack), E(FNCLEX, op_fstack), E(FENI8087_NOP, op_fstack),
+    E(FDISI8087_NOP, op_fstack), E(FSETPM287_NOP, op_fstack),
+    E(FNSAVE, op_fnsave_frstor), E(FRSTOR, op_fnsave_frstor), E(FNSTENV, op_fnsave_frstor),
+    E(FLDENV, op_fnsave_frstor),
     { 0, 0, NULL },
 };

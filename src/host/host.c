@@ -77,6 +77,7 @@ const char *v3_strerror(int err)
     case V3_EPTE:         return "page-table entry outside RAM-backed memory";
     case V3_EIMAGE:       return "malformed guest image";
     case V3_EIO:          return "host I/O error";
+    case V3_ENOFIT:       return "the guest image does not fit in guest RAM";
     default:              return "unknown error";
     }
 }

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Host OS interface for Linux user space: the only file of libv3 that uses libc freely. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,19 +55,57 @@ static void posix_log(enum v3_log_level level, const char *fmt, va_list ap)
     funlockfile(stderr);
 }
 
+/*
+ * Lock operations check what pthreads returns.  A failure is a programming
+ * error in the caller of the core (a thread that relocks a lock it holds,
+ * e.g. a memory-map listener or hook that takes the map's lock again:
+ * EDEADLK; an unlock by a thread that does not hold the lock: EPERM), or a
+ * broken lock (EINVAL, EAGAIN).  Going on would corrupt the lock and then
+ * the memory map, so the POSIX host logs the operation and the error on
+ * stderr and aborts.  Mutexes are error-checking (PTHREAD_MUTEX_ERRORCHECK),
+ * so relocking one is reported instead of hanging.  Relocking an rwlock is
+ * reported where glibc detects it (a thread holding the write lock asks for
+ * it again, for either side); a read lock taken again by its holder while
+ * a writer waits may deadlock, as pthreads allows.
+ */
+static void lock_check(int rc, const char *op, void *lock)
+{
+    if (__builtin_expect(rc == 0, 1))
+        return;
+    fprintf(stderr, "v3: %s(%p) failed: %s (%s): a lock used wrongly, aborting\n", op, lock,
+            strerror(rc), rc == EDEADLK ? "this thread already holds it" :
+                          rc == EPERM ? "this thread does not hold it" : "invalid lock");
+    fflush(stderr);
+    abort();
+}
+
 static void *posix_mutex_alloc(void)
 {
     pthread_mutex_t *m = malloc(sizeof(*m));
+    pthread_mutexattr_t a;
 
-    if (m && pthread_mutex_init(m, NULL) != 0) {
+    if (!m)
+        return NULL;
+    if (pthread_mutexattr_init(&a) != 0) {
+        free(m);
+        return NULL;
+    }
+    if (pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK) != 0 || pthread_mutex_init(m, &a) != 0) {
         free(m);
         m = NULL;
     }
+    pthread_mutexattr_destroy(&a);
     return m;
 }
-static void posix_mutex_free(void *m) { if (m) { pthread_mutex_destroy(m); free(m); } }
-static void posix_mutex_lock(void *m) { pthread_mutex_lock(m); }
-static void posix_mutex_unlock(void *m) { pthread_mutex_unlock(m); }
+static void posix_mutex_free(void *m)
+{
+    if (m) {
+        lock_check(pthread_mutex_destroy(m), "pthread_mutex_destroy", m);
+        free(m);
+    }
+}
+static void posix_mutex_lock(void *m) { lock_check(pthread_mutex_lock(m), "pthread_mutex_lock", m); }
+static void posix_mutex_unlock(void *m) { lock_check(pthread_mutex_unlock(m), "pthread_mutex_unlock", m); }
 
 static void *posix_rwlock_alloc(void)
 {
@@ -75,11 +117,17 @@ static void *posix_rwlock_alloc(void)
     }
     return l;
 }
-static void posix_rwlock_free(void *l) { if (l) { pthread_rwlock_destroy(l); free(l); } }
-static void posix_read_lock(void *l) { pthread_rwlock_rdlock(l); }
-static void posix_read_unlock(void *l) { pthread_rwlock_unlock(l); }
-static void posix_write_lock(void *l) { pthread_rwlock_wrlock(l); }
-static void posix_write_unlock(void *l) { pthread_rwlock_unlock(l); }
+static void posix_rwlock_free(void *l)
+{
+    if (l) {
+        lock_check(pthread_rwlock_destroy(l), "pthread_rwlock_destroy", l);
+        free(l);
+    }
+}
+static void posix_read_lock(void *l) { lock_check(pthread_rwlock_rdlock(l), "pthread_rwlock_rdlock", l); }
+static void posix_read_unlock(void *l) { lock_check(pthread_rwlock_unlock(l), "pthread_rwlock_unlock", l); }
+static void posix_write_lock(void *l) { lock_check(pthread_rwlock_wrlock(l), "pthread_rwlock_wrlock", l); }
+static void posix_write_unlock(void *l) { lock_check(pthread_rwlock_unlock(l), "pthread_rwlock_unlock", l); }
 
 static uint64_t posix_time_ns(void)
 {
@@ -186,6 +234,22 @@ static int posix_membarrier_ok(void)
     return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
+static int posix_entropy(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static struct v3_os_hooks posix_hooks;
 
 static void posix_probe(void)
@@ -219,6 +283,7 @@ static struct v3_os_hooks posix_hooks = {
     .event_wait = posix_event_wait,
     .event_signal = posix_event_signal,
     .wall_ns = posix_wall_ns,
+    .entropy = posix_entropy,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

@@ -4,6 +4,7 @@
 #define V3_INTERNAL_VM_H
 
 #include <v3/backend.h>
+#include <v3/debug.h>
 #include <v3/devices.h>
 #include <v3/hypercall.h>
 #include <v3/io.h>
@@ -27,6 +28,7 @@ struct v3_hypercall {
     uint64_t id;
     v3_hypercall_fn fn;
     void *priv;
+    unsigned flags;                  /* V3_HCALL_* */
 };
 
 struct v3_msr_hook {
@@ -43,6 +45,8 @@ struct v3_cpuid_hook {
     v3_cpuid_fn fn;
     void *priv;
 };
+
+enum { VM_IDLE = 0, VM_RUNNING = 1, VM_FREEING = 2 };
 
 struct v3_uart;
 struct v3_vga;
@@ -64,6 +68,7 @@ struct v3_vm {
     int pending_irq;                 /* atomic: vector + 1, 0 if none */
     int irq_sources;                 /* atomic: asynchronous interrupt sources */
     int halted;                      /* vCPU 0 waits in HLT */
+    int run_state;                   /* atomic: VM_IDLE, VM_RUNNING (in v3_run_vm), VM_FREEING */
 
     /* ---- I/O ports, hypercalls, MSR/CPUID hooks (src/vm) ---- */
     struct v3_rb_root io_hooks;
@@ -83,6 +88,12 @@ struct v3_vm {
     uint64_t rate_ipns_q16;          /* realtime: measured instructions per ns, 16.16 */
 
     struct v3_vm_stats stats;
+
+    /* ---- debugger breakpoints and watchpoints (src/vm/debug.c, v3/debug.h) ---- */
+    struct v3_debug debug;
+    /* guest accesses to unbacked memory: pages already logged (+1), count (src/mem/access.c) */
+    uint64_t unbacked_logged[V3_UNBACKED_LOG];
+    unsigned unbacked_nlogged;
 };
 
 /* A20 gate of every vCPU (port 0x92, the keyboard controller). */
@@ -91,6 +102,10 @@ void v3_vm_set_a20(struct v3_vm *vm, bool enabled);
 /* Interrupts (src/vm/irq.c) */
 void v3_irq_route(struct v3_vm *vm, unsigned irq, int level);
 int v3_vm_intr_next(struct v3_vm *vm, struct v3_core *core, bool ack);
+
+/* v3_free_vm(): bar v3_run_vm() from now on; if it runs in another thread,
+   stop it and wait until it has returned (src/vm/run.c). */
+void vm_run_quiesce(struct v3_vm *vm);
 
 /* Exit handlers (src/vm/exits.c).  Return 0 to continue, negative error to stop. */
 int v3_handle_io_exit(struct v3_core *core, const struct v3_exit *ex);

@@ -99,12 +99,51 @@ static inline uint64_t piece_len(const struct v3_mem_region *r, uint64_t cur, ui
 }
 
 /*
+ * Guest-physical memory that nothing backs, as a PC answers it: reads give
+ * all ones, writes are dropped.  The first V3_UNBACKED_LOG distinct pages are
+ * logged once each (a warning), then one line says further pages are not
+ * logged; every access is counted in v3_vm_stats::mem_unbacked.
+ */
+void v3_mem_note_unbacked(struct v3_vm *vm, uint64_t gpa, bool write)
+{
+    uint64_t page = gpa & ~(uint64_t)(V3_PAGE_SIZE - 1);
+    unsigned n;
+
+    __atomic_add_fetch(&vm->stats.mem_unbacked, 1, __ATOMIC_RELAXED);
+    n = __atomic_load_n(&vm->unbacked_nlogged, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < n && i < V3_UNBACKED_LOG; i++)
+        if (__atomic_load_n(&vm->unbacked_logged[i], __ATOMIC_RELAXED) == page + 1)
+            return;
+    if (n > V3_UNBACKED_LOG)
+        return;
+    n = __atomic_fetch_add(&vm->unbacked_nlogged, 1, __ATOMIC_RELAXED);
+    if (n < V3_UNBACKED_LOG) {
+        __atomic_store_n(&vm->unbacked_logged[n], page + 1, __ATOMIC_RELAXED);
+        V3_WARN("guest %s of unbacked guest-physical memory at %#llx (%s; logged once per page)",
+                write ? "write" : "read", ull(gpa), write ? "dropped" : "reads all ones");
+    } else if (n == V3_UNBACKED_LOG) {
+        V3_WARN("guest accesses unbacked memory on more than %u pages: further pages are not logged",
+                V3_UNBACKED_LOG);
+    }
+}
+
+/* Guest access to a hole [cur, cur + n): all ones, or nothing written. */
+static void unbacked_piece(struct v3_vm *vm, uint64_t cur, uint64_t n, char *data, bool write)
+{
+    for (uint64_t a = cur; a < cur + n; a = (a | (V3_PAGE_SIZE - 1)) + 1)
+        v3_mem_note_unbacked(vm, a, write);
+    if (!write)
+        memset(data, 0xff, (size_t)n);
+}
+
+/*
  * One guest physical access of either direction.  Both passes run under the
  * read lock; a write-hook piece calls the callback first and stores only if
- * it returned 0.
+ * it returned 0.  @p guest (an access the guest makes, VM not strict_mem):
+ * holes read as all ones and take no writes instead of failing the access.
  */
 static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core, uint64_t gpa,
-                          size_t len, void *buf, bool write)
+                          size_t len, void *buf, bool write, bool guest)
 {
     uint64_t end, cur, lo, hi;
     bool vcpu;
@@ -120,12 +159,21 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
         v3_mem_core_read_lock(core);
     else
         v3_host.read_lock(vm->mem.lock);
-    rc = check_mapped(fn, vm, core, gpa, end);
+    rc = guest ? V3_OK : check_mapped(fn, vm, core, gpa, end);
     for (cur = gpa; rc == V3_OK && cur < end;) {
         struct v3_mem_region *r = lookup(vm, core, cur, &lo, &hi);
-        uint64_t n = piece_len(r, cur, hi, end);
         char *data = (char *)buf + (cur - gpa);
-        bool hooked = r->type == V3_REGION_FULL_HOOK || (write && r->type == V3_REGION_WRITE_HOOK);
+        uint64_t n;
+        bool hooked;
+
+        if (!r) {                   /* a hole (guest accesses only: checked above) */
+            n = (hi > cur && hi < end) ? hi - cur : end - cur;
+            unbacked_piece(vm, cur, n, data, write);
+            cur += n;
+            continue;
+        }
+        n = piece_len(r, cur, hi, end);
+        hooked = r->type == V3_REGION_FULL_HOOK || (write && r->type == V3_REGION_WRITE_HOOK);
 
         if (hooked) {
             int cb;
@@ -159,10 +207,25 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
 
 int64_t v3_read_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst)
 {
-    return gpa_access("v3_read_gpa_memory", vm, core, gpa, len, dst, false);
+    return gpa_access("v3_read_gpa_memory", vm, core, gpa, len, dst, false, false);
 }
 
 int64_t v3_write_gpa_memory(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src)
 {
-    return gpa_access("v3_write_gpa_memory", vm, core, gpa, len, (void *)src, true);
+    return gpa_access("v3_write_gpa_memory", vm, core, gpa, len, (void *)src, true, false);
+}
+
+bool v3_mem_unbacked_ok(const struct v3_vm *vm)
+{
+    return !vm->config.strict_mem;
+}
+
+int64_t v3_guest_read_gpa(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst)
+{
+    return gpa_access("guest read", vm, core, gpa, len, dst, false, vm && !vm->config.strict_mem);
+}
+
+int64_t v3_guest_write_gpa(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src)
+{
+    return gpa_access("guest write", vm, core, gpa, len, (void *)src, true, vm && !vm->config.strict_mem);
 }

@@ -339,11 +339,19 @@ const char *v3_shdw_region_type_to_str(enum v3_region_type type)
 
 void v3_mem_read_lock(struct v3_vm *vm)
 {
+    if (!vm) {
+        V3_ERROR("v3_mem_read_lock: NULL VM");
+        return;
+    }
     v3_host.read_lock(vm->mem.lock);
 }
 
 void v3_mem_read_unlock(struct v3_vm *vm)
 {
+    if (!vm) {
+        V3_ERROR("v3_mem_read_unlock: NULL VM");
+        return;
+    }
     v3_host.read_unlock(vm->mem.lock);
 }
 

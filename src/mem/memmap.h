@@ -94,6 +94,23 @@ struct v3_mem_region *v3_mem_find_window(struct v3_mem_map *m, uint64_t gpa,
  */
 void v3_mem_core_read_lock_slow(struct v3_core *core);
 
+/*
+ * Guest-made accesses to guest physical memory (the software CPU, the fault
+ * path, instruction fetch, string I/O, page walks through
+ * v3_read/write_gva_memory()).  As v3_read/write_gpa_memory(), except that
+ * without v3_vm_config::strict_mem bytes that no region backs read as all
+ * ones and writes to them are dropped, as on a PC (each page logged once,
+ * bounded; counted in v3_vm_stats::mem_unbacked).  With strict_mem a hole
+ * fails the access with V3_EUNMAPPED, having touched nothing.
+ */
+int64_t v3_guest_read_gpa(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, void *dst);
+int64_t v3_guest_write_gpa(struct v3_vm *vm, struct v3_core *core, uint64_t gpa, size_t len, const void *src);
+/* true unless the VM is strict_mem: a guest access to a hole is answered, not an error */
+bool v3_mem_unbacked_ok(const struct v3_vm *vm);
+/* Count and (once per page, bounded) log a guest access to unbacked @p gpa. */
+void v3_mem_note_unbacked(struct v3_vm *vm, uint64_t gpa, bool write);
+#define V3_UNBACKED_LOG 16u
+
 /* struct v3_mem_map is the first member of struct v3_vm (checked in memmap.c). */
 static inline struct v3_mem_map *v3_mem_map_of_core(const struct v3_core *core)
 {

@@ -227,6 +227,30 @@ static inline bool update_entry(void *p, bool wide, uint64_t old, uint64_t set)
     }
 }
 
+/*
+ * A paging-structure entry at guest physical @p ea that is not RAM-backed.
+ * Unbacked memory (no region at all) reads as all ones on a PC, so without
+ * strict_mem the walk reads an all-ones entry: it is present, has A and D
+ * set (nothing is ever written back) and, in PAE and long mode, reserved
+ * bits (#PF with RSVD); in 32-bit paging a PDE with PSE has bit 21 set
+ * (reserved: #PF RSVD) and without PSE the walk goes on to a page table at
+ * 0xFFFFF000, as hardware would.  NULL: hooked (MMIO) tables, strict_mem,
+ * or a window still to be looked up under the map lock.
+ */
+static uint64_t unbacked_entry_ones = ~0ull;
+
+static void *unbacked_entry(struct v3_core *c, const struct walk *w, uint64_t ea)
+{
+    if (w->need_lock || !w->locked || !v3_mem_unbacked_ok(c->vm))
+        return NULL;
+    if (ea - w->win.start < w->win.size)
+        return NULL;                /* a hooked region answers: not a hole */
+    if (v3_mem_lookup(c->vm, &c->mem_cache, ea))
+        return NULL;
+    v3_mem_note_unbacked(c->vm, ea, false);
+    return &unbacked_entry_ones;
+}
+
 static int bad_entry(const struct walk *w, unsigned level, uint64_t ea, uint64_t la)
 {
     if (w->need_lock)
@@ -250,7 +274,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
     uint32_t e;
 
     w->wide = false;
-    if (!p)
+    if (!p && !(p = unbacked_entry(c, w, ea)))
         return bad_entry(w, 2, ea, la);
     e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
     if (!(e & PTE_P))
@@ -269,7 +293,7 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
         uint32_t e2;
         ea = (e & 0xfffff000u) + ((la >> 12) & 0x3ff) * 4;
         p = win_ptr(c, w, ea);
-        if (!p)
+        if (!p && !(p = unbacked_entry(c, w, ea)))
             return bad_entry(w, 1, ea, la);
         e2 = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e2 & PTE_P))
@@ -314,7 +338,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         /* PDPTE: read on every walk; no access rights, no A/D */
         uint64_t ea = (c->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8;
         p = win_ptr(c, w, ea);
-        if (!p)
+        if (!p && !(p = unbacked_entry(c, w, ea)))
             return bad_entry(w, 3, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
@@ -333,7 +357,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         bool leaf = level == 1;
 
         p = win_ptr(c, w, ea);
-        if (!p)
+        if (!p && !(p = unbacked_entry(c, w, ea)))
             return bad_entry(w, level, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
         if (!(e & PTE_P))
@@ -802,9 +826,9 @@ static int64_t gva_access(const char *fn, struct v3_core *core, uint64_t la, siz
             continue;
         }
         if (wbuf)
-            r = v3_write_gpa_memory(core->vm, core, gpa, n, (const uint8_t *)wbuf + off);
+            r = v3_guest_write_gpa(core->vm, core, gpa, n, (const uint8_t *)wbuf + off);
         else
-            r = v3_read_gpa_memory(core->vm, core, gpa, n, (uint8_t *)rbuf + off);
+            r = v3_guest_read_gpa(core->vm, core, gpa, n, (uint8_t *)rbuf + off);
         if (r < 0)
             return r;
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vCPU state helpers: mode tracking and reset. */
 #include "internal/host.h"
+#include <v3/cpu.h>
 #include <v3/paging.h>
 #include <v3/vcpu.h>
 
@@ -40,6 +41,8 @@ void v3_core_reset(struct v3_core *core)
     void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
     struct v3_clock *clock = core->clock;         /* the TSC keeps following the VM clock */
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
+    const struct v3_debug *dbg = core->dbg;           /* the debugger's state survives a reset */
+    uint8_t dbg_flags = core->dbg_flags;
 
     memset(core, 0, sizeof(*core));
     core->vm = vm;
@@ -49,11 +52,17 @@ void v3_core_reset(struct v3_core *core)
     core->emu_fault = emu_fault;
     core->clock = clock;
     core->mem_read_depth = mem_read_depth;
+    core->dbg = dbg;
+    core->dbg_flags = dbg_flags;
 
     core->rflags = 0x2;
     core->rip = 0xfff0;
     core->cr0 = V3_CR0_ET | V3_CR0_CD | V3_CR0_NW;
-    core->gpr[V3_RDX] = 0x600;   /* family 6 reset signature */
+    {
+        uint32_t id[4];           /* EDX after reset: the processor signature of the CPU model */
+        v3_cpu_cpuid(core, 1, 0, id);
+        core->gpr[V3_RDX] = id[0];
+    }
     for (int s = 0; s < V3_NR_SREGS; s++) {
         core->seg[s].selector = 0;
         core->seg[s].base = 0;
@@ -75,6 +84,11 @@ void v3_core_reset(struct v3_core *core)
     core->fpu.fcw = 0x37f;
     core->fpu.mxcsr = 0x1f80;
     core->fpu.mxcsr_mask = 0xffff;
+    memset(&core->msr_inert, 0, sizeof(core->msr_inert));
+    core->msr_inert.misc_enable = 0x1801;        /* fast strings; BTS and PEBS unavailable */
+    core->msr_inert.hwcr = 0x01000010;           /* TscFreqSel (RO), INVD acts as WBINVD */
+    core->msr_inert.syscfg = 0x00140000;         /* MtrrFixDramEn, MtrrVarDramEn */
+    core->msr_inert.de_cfg = 0x2;                /* LFENCE is dispatch serialising */
     v3_core_update_mode(core);
     v3_tlb_flush_all(core);       /* reset invalidates the TLB (no-op without one) */
 }

@@ -2,6 +2,7 @@
 /* Hypercall table (red-black tree keyed by ID), built-in hypercalls, MSR and CPUID hooks. */
 #include "internal/host.h"
 #include "internal/vm.h"
+#include <v3/cpu.h>
 
 static struct v3_hypercall *hc_find(struct v3_vm *vm, uint64_t id)
 {
@@ -21,11 +22,22 @@ static struct v3_hypercall *hc_find(struct v3_vm *vm, uint64_t id)
 
 int v3_register_hypercall(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv)
 {
+    return v3_register_hypercall_flags(vm, id, fn, priv, 0);
+}
+
+int v3_register_hypercall_flags(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, void *priv,
+                                unsigned flags)
+{
     struct v3_rb_node **link, *parent = NULL;
     struct v3_hypercall *h;
 
     if (!vm) {
         V3_ERROR("v3_register_hypercall: NULL VM");
+        return V3_EINVAL;
+    }
+    if (flags & ~V3_HCALL_USER) {
+        V3_ERROR("v3_register_hypercall: ID 0x%llx: unknown flags 0x%x", (unsigned long long)id,
+                 flags & ~V3_HCALL_USER);
         return V3_EINVAL;
     }
     if (!fn) {
@@ -53,6 +65,7 @@ int v3_register_hypercall(struct v3_vm *vm, uint64_t id, v3_hypercall_fn fn, voi
     h->id = id;
     h->fn = fn;
     h->priv = priv;
+    h->flags = flags;
     v3_rb_link(&h->node, parent, link);
     v3_rb_insert_fixup(&h->node, &vm->hypercalls);
     return V3_OK;
@@ -103,6 +116,12 @@ int v3_handle_hypercall(struct v3_core *core)
     if (!h) {
         vm->stats.hypercalls_unknown++;
         V3_DEBUG("hypercall: unknown ID 0x%llx -> -1", (unsigned long long)id);
+        core->gpr[V3_RAX] = ~0ull;
+        return 0;
+    }
+    if (core->cpl > 0 && !(h->flags & V3_HCALL_USER)) {
+        vm->stats.hypercalls_denied++;
+        V3_DEBUG("hypercall: ID 0x%llx from CPL %u denied -> -1", (unsigned long long)id, core->cpl);
         core->gpr[V3_RAX] = ~0ull;
         return 0;
     }
@@ -186,6 +205,16 @@ int v3_unhook_msr(struct v3_vm *vm, uint32_t msr)
     return V3_ENOENT;
 }
 
+/* The software CPU answers CPUID from its model unless the leaf exits: make a
+ * hooked basic leaf exit on every vCPU. */
+static void cpuid_exits(struct v3_vm *vm, uint32_t leaf, bool on)
+{
+    if (vm->backend != &v3_emu_backend || leaf >= 32)
+        return;
+    for (unsigned i = 0; i < vm->cores_ready; i++)
+        v3_cpu_set_cpuid_exit(&vm->cores[i], leaf, on);
+}
+
 int v3_hook_cpuid(struct v3_vm *vm, uint32_t leaf, v3_cpuid_fn fn, void *priv)
 {
     struct v3_cpuid_hook *h;
@@ -214,6 +243,7 @@ int v3_hook_cpuid(struct v3_vm *vm, uint32_t leaf, v3_cpuid_fn fn, void *priv)
     h->priv = priv;
     h->next = vm->cpuid_hooks;
     vm->cpuid_hooks = h;
+    cpuid_exits(vm, leaf, true);
     return V3_OK;
 }
 
@@ -226,6 +256,7 @@ int v3_unhook_cpuid(struct v3_vm *vm, uint32_t leaf)
             struct v3_cpuid_hook *h = *p;
             *p = h->next;
             v3_free(h);
+            cpuid_exits(vm, leaf, false);
             return V3_OK;
         }
     }
@@ -268,10 +299,19 @@ int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool writ
                 core->gpr[V3_RDX] = v >> 32;
             }
         }
+        if (rc == V3_EFAULT)
+            goto gp;                 /* the hook refuses the access: #GP(0) */
         if (rc < 0)
             V3_ERROR("msr: hook of MSR 0x%x failed: %s", ex->msr.index, v3_strerror(rc));
         return rc < 0 ? rc : 0;
     }
+    if (write && ex->msr.index == 0x1b) {
+        /* IA32_APIC_BASE without a local APIC device: plain state (the back end
+         * checked the reserved bits) */
+        core->apic_base = ex->msr.value;
+        return 0;
+    }
+gp:
     {
         struct v3_event ev;
         memset(&ev, 0, sizeof(ev));

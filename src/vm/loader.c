@@ -69,6 +69,28 @@ static int put(struct v3_vm *vm, uint64_t gpa, const void *src, uint64_t len)
     return 0;
 }
 
+/*
+ * Is [start, start + len) plain memory (guest RAM or caller-owned shadow
+ * memory)?  A hooked region (a device's MMIO page, e.g. the test device at
+ * 0xFEB00000 inside a RAM of more than 4 GiB) would take the bytes through
+ * its callbacks and lose them: V3_EHOOKED, logged with @p what.
+ */
+static int check_ram(struct v3_vm *vm, uint64_t start, uint64_t len, const char *what, unsigned idx)
+{
+    for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r)) {
+        if (r->type != V3_REGION_FULL_HOOK && r->type != V3_REGION_WRITE_HOOK)
+            continue;
+        if (r->guest_start < start + len && start < r->guest_end) {
+            V3_ERROR("loader: %s %u at 0x%llx-0x%llx lands on a %s region at 0x%llx-0x%llx (device memory, "
+                     "not RAM)", what, idx, (unsigned long long)start, (unsigned long long)(start + len),
+                     v3_shdw_region_type_to_str(r->type), (unsigned long long)r->guest_start,
+                     (unsigned long long)r->guest_end);
+            return V3_EHOOKED;
+        }
+    }
+    return V3_OK;
+}
+
 static int check_segs(struct v3_vm *vm, const struct seg *s, unsigned n, size_t len)
 {
     uint64_t ram = v3_mem_size(vm);
@@ -89,8 +111,10 @@ static int check_segs(struct v3_vm *vm, const struct seg *s, unsigned n, size_t 
             V3_ERROR("loader: segment %u at 0x%llx-0x%llx lies outside guest RAM (0-0x%llx)", i,
                      (unsigned long long)s[i].paddr, (unsigned long long)(s[i].paddr + s[i].memsz),
                      (unsigned long long)ram);
-            return V3_ESIZE;
+            return V3_ENOFIT;
         }
+        if (check_ram(vm, s[i].paddr, s[i].memsz, "segment", i) < 0)
+            return V3_EHOOKED;
         for (unsigned j = 0; j < i; j++) {
             if (s[i].paddr < s[j].paddr + s[j].memsz && s[j].paddr < s[i].paddr + s[i].memsz) {
                 V3_ERROR("loader: segments %u (0x%llx-0x%llx) and %u (0x%llx-0x%llx) overlap", j,
@@ -274,7 +298,7 @@ int v3_load_multiboot(struct v3_vm *vm, const void *image, size_t len, const cha
     }
     if (entry >= ram) {
         V3_ERROR("loader: entry point 0x%llx outside guest RAM", (unsigned long long)entry);
-        return V3_ESIZE;
+        return V3_ENOFIT;
     }
 
     /* Modules after the kernel, page aligned. */
@@ -283,8 +307,10 @@ int v3_load_multiboot(struct v3_vm *vm, const void *image, size_t len, const cha
         mod_addr[i] = pos;
         if (pos > ram || mods[i].len > ram - pos) {
             V3_ERROR("loader: module %u (%zu bytes) does not fit in guest RAM", i, mods[i].len);
-            return V3_ESIZE;
+            return V3_ENOFIT;
         }
+        if (check_ram(vm, pos, mods[i].len, "module", i) < 0)
+            return V3_EHOOKED;
         pos = page_up(pos + mods[i].len);
     }
     /* Information area: header, memory map (4 entries), module list, strings. */
@@ -296,8 +322,10 @@ int v3_load_multiboot(struct v3_vm *vm, const void *image, size_t len, const cha
         info_addr = pos;
     if (info_addr > ram || info_size > ram - info_addr) {
         V3_ERROR("loader: no room in guest RAM for the multiboot information");
-        return V3_ESIZE;
+        return V3_ENOFIT;
     }
+    if (check_ram(vm, info_addr, info_size, "multiboot information", 0) < 0)
+        return V3_EHOOKED;
     buf = v3_zalloc(info_size);
     if (!buf) {
         V3_ERROR("loader: out of memory");
@@ -395,8 +423,10 @@ int v3_load_flat(struct v3_vm *vm, const void *image, size_t len, uint64_t addr,
     if (addr >= ram || len > ram - addr) {
         V3_ERROR("loader: flat image of %zu bytes at 0x%llx does not fit in guest RAM (0x%llx bytes)", len,
                  (unsigned long long)addr, (unsigned long long)ram);
-        return V3_ESIZE;
+        return V3_ENOFIT;
     }
+    if (check_ram(vm, addr, len, "flat image", 0) < 0)
+        return V3_EHOOKED;
     if (entry >= ram || (mode == V3_FLAT_REAL && entry >= 0x100000) ||
         (mode == V3_FLAT_PROT32 && entry > 0xffffffffull)) {
         V3_ERROR("loader: entry point 0x%llx not reachable in %s mode", (unsigned long long)entry,

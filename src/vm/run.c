@@ -7,7 +7,7 @@
 
 #include <v3/cpu.h>
 
-_Static_assert(V3_EXIT_ERROR + 1 == V3_STAT_EXIT_REASONS, "v3_vm_stats::exits must cover every exit reason");
+_Static_assert(V3_EXIT_DEBUG + 1 == V3_STAT_EXIT_REASONS, "v3_vm_stats::exits must cover every exit reason");
 
 static int is_emu(const struct v3_vm *vm)
 {
@@ -31,6 +31,7 @@ const char *v3_exit_reason_str(int reason)
     case V3_EXIT_SLICE:      return "slice";
     case V3_EXIT_KICK:       return "kick";
     case V3_EXIT_ERROR:      return "error";
+    case V3_EXIT_DEBUG:      return "debug";
     default:                 return "unknown";
     }
 }
@@ -47,6 +48,7 @@ const char *v3_stop_reason_str(enum v3_stop_reason r)
     case V3_STOP_ERROR:      return "error";
     case V3_STOP_POWEROFF:   return "poweroff";
     case V3_STOP_RESET:      return "reset";
+    case V3_STOP_DEBUG:      return "debugger";
     default:                 return "unknown";
     }
 }
@@ -314,16 +316,53 @@ static uint64_t total_insns(struct v3_vm *vm)
     return n;
 }
 
+static int run_vm(struct v3_vm *vm, struct v3_vm_result *res);
+
+/* One thread at a time runs a VM: a second caller gets V3_EBUSY, and
+   v3_free_vm() waits for the running one (see vm_run_quiesce()). */
 int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
 {
-    struct v3_core *core;
-    uint64_t t0;
-    int rc;
+    int idle = VM_IDLE, rc;
 
     if (!vm || !res) {
         V3_ERROR("v3_run_vm: NULL %s", vm ? "result" : "VM");
         return V3_EINVAL;
     }
+    if (!__atomic_compare_exchange_n(&vm->run_state, &idle, VM_RUNNING, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_ACQUIRE)) {
+        V3_ERROR("v3_run_vm: the VM is %s", idle == VM_RUNNING ? "already running in another thread"
+                                                               : "being freed");
+        return V3_EBUSY;
+    }
+    rc = run_vm(vm, res);
+    __atomic_store_n(&vm->run_state, VM_IDLE, __ATOMIC_RELEASE);
+    return rc;
+}
+
+void vm_run_quiesce(struct v3_vm *vm)
+{
+    unsigned long spins = 0;
+    int idle;
+
+    for (;;) {
+        idle = VM_IDLE;
+        if (__atomic_compare_exchange_n(&vm->run_state, &idle, VM_FREEING, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_ACQUIRE) || idle == VM_FREEING)
+            return;
+        /* running in another thread: ask it to stop, wait until v3_run_vm() returns */
+        if (!spins)
+            V3_WARN("v3_free_vm: the VM is running in another thread; stopping it first");
+        v3_stop_vm(vm);
+        v3_wait_step(&spins);
+    }
+}
+
+static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
+{
+    struct v3_core *core;
+    uint64_t t0;
+    int rc;
+
     memset(res, 0, sizeof(*res));
     core = &vm->cores[0];
     t0 = v3_time_ns();
@@ -445,6 +484,14 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res)
         case V3_EXIT_SLICE:
         case V3_EXIT_KICK:
             break;          /* timers and interrupts are looked at before the next run */
+        case V3_EXIT_DEBUG:
+            res->reason = V3_STOP_DEBUG;
+            res->rip = core->rip;
+            res->core = core->id;
+            res->debug_kind = ex.debug.kind;
+            res->debug_watch_type = ex.debug.watch_type;
+            res->debug_addr = ex.debug.addr;
+            break;
         case V3_EXIT_ERROR:
             stop_error(core, res, ex.error.code ? ex.error.code : V3_EUNSUPPORTED,
                        ex.error.msg ? ex.error.msg : "back end error", ex.insn_rip,
@@ -491,6 +538,10 @@ void v3_vm_print_stats(struct v3_vm *vm, int level)
             v3_log(level, "  exits %-10s %llu", v3_exit_reason_str(r), (unsigned long long)st.exits[r]);
     if (st.io_unhooked)
         v3_log(level, "  unhooked port accesses %llu", (unsigned long long)st.io_unhooked);
+    if (st.mem_unbacked)
+        v3_log(level, "  unbacked memory accesses %llu", (unsigned long long)st.mem_unbacked);
+    if (st.hypercalls_denied)
+        v3_log(level, "  hypercalls denied at CPL > 0 %llu", (unsigned long long)st.hypercalls_denied);
     if (st.hypercalls_unknown)
         v3_log(level, "  unknown hypercalls %llu", (unsigned long long)st.hypercalls_unknown);
     for (struct v3_rb_node *n = v3_rb_first(&vm->io_hooks); n; n = v3_rb_next(n)) {

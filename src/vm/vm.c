@@ -3,7 +3,7 @@
 #include "internal/host.h"
 #include "internal/vm.h"
 #include "emu/fault_cache.h"
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include <v3/paging.h>
 
 #include <v3/cpu.h>
@@ -130,6 +130,7 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         vm->cores[i].vm = vm;
         vm->cores[i].id = i;
         vm->cores[i].clock = &vm->clock;
+        vm->cores[i].dbg = &vm->debug;
         v3_core_reset(&vm->cores[i]);
     }
     if (v3_host.event_alloc) {
@@ -218,6 +219,7 @@ void v3_free_vm(struct v3_vm *vm)
 {
     if (!vm)
         return;
+    vm_run_quiesce(vm);
     vm_destroy(vm);
     v3_host_vm_freed();
 }

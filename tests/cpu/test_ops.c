@@ -295,6 +295,23 @@ static void test_inject_real(void **state)
     v3_free_vm(vm);
 }
 
+/* RFLAGS.RF is clear after the next instruction completes (SDM 17.3.1.1). */
+static void test_rf_cleared(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    static const uint8_t code[] = { 0x90, 0x90, 0xf4 };   /* nop ; nop ; hlt */
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), code, sizeof(code));
+    g.core->rip = 0x20001000;
+    g.core->rflags |= V3_FLAG_RF;
+    v3_emu_backend.run(g.core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(g.core->rflags & V3_FLAG_RF, 0);
+    v3_free_vm(g.vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_cpuid_exit_and_rdtsc),
         cmocka_unit_test(test_fxsave_roundtrip),
         cmocka_unit_test(test_ud),
+        cmocka_unit_test(test_rf_cleared),
         cmocka_unit_test(test_straddling_store_fault),
         cmocka_unit_test(test_inject_real),
     };

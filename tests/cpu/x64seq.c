@@ -308,11 +308,54 @@ static void gen_bits(struct gen *g)
             r.operands[0] = op_mem(g, size, 1);
             r.operands[1] = op_imm(rnd(g, 256));
         }
+    } else if (g->bits == 64 && rnd(g, 3) == 0) {
+        /* BMI1 (VEX) and CLFLUSH: 64-bit (host) only */
+        static const ZydisMnemonic bm[] = { ZYDIS_MNEMONIC_ANDN, ZYDIS_MNEMONIC_BEXTR, ZYDIS_MNEMONIC_BLSI,
+                                            ZYDIS_MNEMONIC_BLSMSK, ZYDIS_MNEMONIC_BLSR, ZYDIS_MNEMONIC_CLFLUSH };
+        ZydisMnemonic mn = bm[rnd(g, 6)];
+        int bs = rnd(g, 2) ? 8 : 4;
+        if (mn == ZYDIS_MNEMONIC_CLFLUSH) {
+            req_init(&r, mn, 1);
+            r.operands[0] = op_mem(g, 1, 1);
+        } else if (mn == ZYDIS_MNEMONIC_ANDN || mn == ZYDIS_MNEMONIC_BEXTR) {
+            req_init(&r, mn, 3);
+            r.operands[0] = op_reg(rgpr(g, bs));
+            r.operands[1] = op_reg(rgpr(g, bs));
+            r.operands[2] = op_reg(rgpr(g, bs));
+            if (rnd(g, 2))
+                r.operands[mn == ZYDIS_MNEMONIC_ANDN ? 2 : 1] = op_mem(g, bs, 1);
+            if (mn == ZYDIS_MNEMONIC_BEXTR && rnd(g, 2)) {
+                /* a control register with a small start/length often: mov reg, imm first */
+                ZydisEncoderRequest m;
+                req_init(&m, ZYDIS_MNEMONIC_MOV, 2);
+                m.operands[0] = op_reg(gpr(ZydisRegisterGetId(r.operands[2].reg.value), 4));
+                m.operands[1] = op_imm(rnd(g, 80) | (rnd(g, 80) << 8) | (rnd(g, 4) ? 0 : rnd(g, 0x10000) << 16));
+                if (emit_req(g, &m, 0) < 0)
+                    return;
+            }
+        } else {
+            req_init(&r, mn, 2);
+            r.operands[0] = op_reg(rgpr(g, bs));
+            r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, bs)) : op_mem(g, bs, 1);
+        }
+        /* the flags the SDM leaves undefined are compared too: the software
+         * CPU gives the AMD values (src/emu/ops_bmi.c) */
+        uint64_t before = g->undef;
+        if (emit_req(g, &r, 0) == 0 && mn != ZYDIS_MNEMONIC_CLFLUSH)
+            g->undef = before & ~(uint64_t)ARITH_FLAGS;
+        return;
     } else {
         /* Unicorn 2.0.1 rejects POPCNT in every CPU model: 64-bit (host) only */
         req_init(&r, sc[rnd(g, g->bits == 64 ? 5 : 4)], 2);
         r.operands[0] = op_reg(rgpr(g, size));
         r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, size)) : op_mem(g, size, 1);
+        if (g->bits == 64 && (r.mnemonic == ZYDIS_MNEMONIC_LZCNT || r.mnemonic == ZYDIS_MNEMONIC_TZCNT)) {
+            /* AMD: SF AF PF cleared, OF kept; compared against the host */
+            uint64_t before = g->undef;
+            if (emit_req(g, &r, 0) == 0)
+                g->undef = before & ~(uint64_t)(ARITH_FLAGS & ~0x800ull);
+            return;
+        }
     }
     emit_req(g, &r, 0);
 }
@@ -489,6 +532,291 @@ static void gen_sse(struct gen *g)
     emit_req(g, &r, 0);
 }
 
+/* ---------------------------------------------------------------- MMX / SSE-SSE4.2 integer SIMD */
+
+enum { V_X = 1, V_M = 2, V_I = 4 };   /* XMM form, MMX form, imm8 */
+
+struct vform { ZydisMnemonic mn; uint8_t f; };
+
+#define VF(m, f) { ZYDIS_MNEMONIC_##m, f }
+static const struct vform vlanes[] = {
+    VF(PAND, V_X | V_M), VF(PANDN, V_X | V_M), VF(POR, V_X | V_M), VF(PXOR, V_X | V_M),
+    VF(ANDPS, V_X), VF(ANDPD, V_X), VF(ANDNPS, V_X), VF(ANDNPD, V_X), VF(ORPS, V_X), VF(ORPD, V_X),
+    VF(XORPS, V_X), VF(XORPD, V_X),
+    VF(PADDB, V_X | V_M), VF(PADDW, V_X | V_M), VF(PADDD, V_X | V_M), VF(PADDQ, V_X | V_M),
+    VF(PSUBB, V_X | V_M), VF(PSUBW, V_X | V_M), VF(PSUBD, V_X | V_M), VF(PSUBQ, V_X | V_M),
+    VF(PADDSB, V_X | V_M), VF(PADDSW, V_X | V_M), VF(PADDUSB, V_X | V_M), VF(PADDUSW, V_X | V_M),
+    VF(PSUBSB, V_X | V_M), VF(PSUBSW, V_X | V_M), VF(PSUBUSB, V_X | V_M), VF(PSUBUSW, V_X | V_M),
+    VF(PMULLW, V_X | V_M), VF(PMULHW, V_X | V_M), VF(PMULHUW, V_X | V_M), VF(PMULHRSW, V_X | V_M),
+    VF(PMULUDQ, V_X | V_M), VF(PMULDQ, V_X), VF(PMULLD, V_X), VF(PMADDWD, V_X | V_M),
+    VF(PMADDUBSW, V_X | V_M), VF(PAVGB, V_X | V_M), VF(PAVGW, V_X | V_M),
+    VF(PMINUB, V_X | V_M), VF(PMAXUB, V_X | V_M), VF(PMINSW, V_X | V_M), VF(PMAXSW, V_X | V_M),
+    VF(PMINSB, V_X), VF(PMAXSB, V_X), VF(PMINUW, V_X), VF(PMAXUW, V_X),
+    VF(PMINUD, V_X), VF(PMAXUD, V_X), VF(PMINSD, V_X), VF(PMAXSD, V_X),
+    VF(PSADBW, V_X | V_M), VF(MPSADBW, V_X | V_I),
+    VF(PCMPEQB, V_X | V_M), VF(PCMPEQW, V_X | V_M), VF(PCMPEQD, V_X | V_M), VF(PCMPEQQ, V_X),
+    VF(PCMPGTB, V_X | V_M), VF(PCMPGTW, V_X | V_M), VF(PCMPGTD, V_X | V_M), VF(PCMPGTQ, V_X),
+    VF(PSLLW, V_X | V_M), VF(PSLLD, V_X | V_M), VF(PSLLQ, V_X | V_M), VF(PSRLW, V_X | V_M),
+    VF(PSRLD, V_X | V_M), VF(PSRLQ, V_X | V_M), VF(PSRAW, V_X | V_M), VF(PSRAD, V_X | V_M),
+    VF(PACKSSWB, V_X | V_M), VF(PACKUSWB, V_X | V_M), VF(PACKSSDW, V_X | V_M), VF(PACKUSDW, V_X),
+    VF(PUNPCKLBW, V_X | V_M), VF(PUNPCKHBW, V_X | V_M), VF(PUNPCKLWD, V_X | V_M),
+    VF(PUNPCKHWD, V_X | V_M), VF(PUNPCKLDQ, V_X | V_M), VF(PUNPCKHDQ, V_X | V_M),
+    VF(PUNPCKLQDQ, V_X), VF(PUNPCKHQDQ, V_X), VF(UNPCKLPS, V_X), VF(UNPCKHPS, V_X),
+    VF(UNPCKLPD, V_X), VF(UNPCKHPD, V_X),
+    VF(PSHUFB, V_X | V_M), VF(PSHUFW, V_M | V_I), VF(PSHUFD, V_X | V_I), VF(PSHUFLW, V_X | V_I),
+    VF(PSHUFHW, V_X | V_I), VF(SHUFPS, V_X | V_I), VF(SHUFPD, V_X | V_I), VF(PALIGNR, V_X | V_M | V_I),
+    VF(PHADDW, V_X | V_M), VF(PHADDD, V_X | V_M), VF(PHADDSW, V_X | V_M), VF(PHSUBW, V_X | V_M),
+    VF(PHSUBD, V_X | V_M), VF(PHSUBSW, V_X | V_M),
+    VF(PSIGNB, V_X | V_M), VF(PSIGNW, V_X | V_M), VF(PSIGND, V_X | V_M),
+    VF(PABSB, V_X | V_M), VF(PABSW, V_X | V_M), VF(PABSD, V_X | V_M),
+    VF(PBLENDW, V_X | V_I), VF(BLENDPS, V_X | V_I), VF(BLENDPD, V_X | V_I), VF(PHMINPOSUW, V_X),
+    VF(MOVNTDQA, V_X),
+};
+/* PMOVSX/ZX: memory source of 8, 4 or 2 bytes */
+static const struct { ZydisMnemonic mn; uint8_t msize; } vmovx[] = {
+    { ZYDIS_MNEMONIC_PMOVSXBW, 8 }, { ZYDIS_MNEMONIC_PMOVSXBD, 4 }, { ZYDIS_MNEMONIC_PMOVSXBQ, 2 },
+    { ZYDIS_MNEMONIC_PMOVSXWD, 8 }, { ZYDIS_MNEMONIC_PMOVSXWQ, 4 }, { ZYDIS_MNEMONIC_PMOVSXDQ, 8 },
+    { ZYDIS_MNEMONIC_PMOVZXBW, 8 }, { ZYDIS_MNEMONIC_PMOVZXBD, 4 }, { ZYDIS_MNEMONIC_PMOVZXBQ, 2 },
+    { ZYDIS_MNEMONIC_PMOVZXWD, 8 }, { ZYDIS_MNEMONIC_PMOVZXWQ, 4 }, { ZYDIS_MNEMONIC_PMOVZXDQ, 8 },
+};
+
+static ZydisRegister rxmm(struct gen *g) { return (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rnd(g, 16)); }
+static ZydisRegister rmm(struct gen *g) { return (ZydisRegister)(ZYDIS_REGISTER_MM0 + rnd(g, 8)); }
+
+/* an imm8 biased towards the small values that select lanes and shift counts */
+static uint64_t vimm(struct gen *g)
+{
+    return rnd(g, 3) ? rnd(g, 34) : rnd(g, 256);
+}
+
+/* SSE-SSE4.1 floating point (and the SSE3 duplicating moves): kinds of operand lists */
+enum { FK_XX, FK_XXI, FK_MX, FK_XM, FK_RX, FK_XR };
+static const struct { ZydisMnemonic mn; uint8_t msize, kind; } vfp[] = {
+#define P(m) { ZYDIS_MNEMONIC_##m, 16, FK_XX }
+#define S4(m) { ZYDIS_MNEMONIC_##m, 4, FK_XX }
+#define S8(m) { ZYDIS_MNEMONIC_##m, 8, FK_XX }
+    P(ADDPS), P(ADDPD), S4(ADDSS), S8(ADDSD), P(SUBPS), P(SUBPD), S4(SUBSS), S8(SUBSD),
+    P(MULPS), P(MULPD), S4(MULSS), S8(MULSD), P(DIVPS), P(DIVPD), S4(DIVSS), S8(DIVSD),
+    P(MINPS), P(MINPD), S4(MINSS), S8(MINSD), P(MAXPS), P(MAXPD), S4(MAXSS), S8(MAXSD),
+    P(SQRTPS), P(SQRTPD), S4(SQRTSS), S8(SQRTSD), P(RCPPS), S4(RCPSS), P(RSQRTPS), S4(RSQRTSS),
+    P(ADDSUBPS), P(ADDSUBPD), P(HADDPS), P(HADDPD), P(HSUBPS), P(HSUBPD),
+    S8(CVTPS2PD), P(CVTPD2PS), S4(CVTSS2SD), S8(CVTSD2SS), P(CVTDQ2PS), P(CVTPS2DQ), P(CVTTPS2DQ),
+    S8(CVTDQ2PD), P(CVTPD2DQ), P(CVTTPD2DQ), S8(MOVDDUP), P(MOVSHDUP), P(MOVSLDUP),
+    S4(COMISS), S4(UCOMISS), S8(COMISD), S8(UCOMISD),
+#undef P
+#undef S4
+#undef S8
+    { ZYDIS_MNEMONIC_CMPPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_CMPPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_CMPSS, 4, FK_XXI }, { ZYDIS_MNEMONIC_CMPSD, 8, FK_XXI },
+    { ZYDIS_MNEMONIC_ROUNDPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_ROUNDPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_ROUNDSS, 4, FK_XXI }, { ZYDIS_MNEMONIC_ROUNDSD, 8, FK_XXI },
+    { ZYDIS_MNEMONIC_DPPS, 16, FK_XXI }, { ZYDIS_MNEMONIC_DPPD, 16, FK_XXI },
+    { ZYDIS_MNEMONIC_CVTPS2PI, 8, FK_MX }, { ZYDIS_MNEMONIC_CVTTPS2PI, 8, FK_MX },
+    { ZYDIS_MNEMONIC_CVTPD2PI, 16, FK_MX }, { ZYDIS_MNEMONIC_CVTTPD2PI, 16, FK_MX },
+    { ZYDIS_MNEMONIC_CVTPI2PS, 8, FK_XM }, { ZYDIS_MNEMONIC_CVTPI2PD, 8, FK_XM },
+    { ZYDIS_MNEMONIC_CVTSS2SI, 4, FK_RX }, { ZYDIS_MNEMONIC_CVTTSS2SI, 4, FK_RX },
+    { ZYDIS_MNEMONIC_CVTSD2SI, 8, FK_RX }, { ZYDIS_MNEMONIC_CVTTSD2SI, 8, FK_RX },
+    { ZYDIS_MNEMONIC_CVTSI2SS, 0, FK_XR }, { ZYDIS_MNEMONIC_CVTSI2SD, 0, FK_XR },
+};
+
+static void gen_vfp(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    unsigned i = rnd(g, sizeof(vfp) / sizeof(vfp[0]));
+    int ms = vfp[i].msize, mem = rnd(g, 2);
+    switch (vfp[i].kind) {
+    case FK_XX: case FK_XXI:
+        req_init(&r, vfp[i].mn, vfp[i].kind == FK_XXI ? 3 : 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, ms == 16 ? 16 : 1) : op_reg(rxmm(g));
+        r.operands[2] = op_imm(rnd(g, 2) ? rnd(g, 16) : rnd(g, 256));
+        break;
+    case FK_MX:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, ms == 16 ? 16 : 1) : op_reg(rxmm(g));
+        break;
+    case FK_XM:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, ms, 1) : op_reg(rmm(g));
+        break;
+    case FK_RX:
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rgpr(g, rnd(g, 2) ? 4 : 8));
+        r.operands[1] = mem ? op_mem(g, ms, 1) : op_reg(rxmm(g));
+        break;
+    default: {
+        int sz = rnd(g, 2) ? 4 : 8;
+        req_init(&r, vfp[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = mem ? op_mem(g, sz, 1) : op_reg(rgpr(g, sz));
+        break;
+    }
+    }
+    emit_req(g, &r, 0);
+}
+
+/* MOV dword [scratch], imm32; LDMXCSR / STMXCSR on that dword */
+static void mxcsr_op(struct gen *g, int store, uint32_t v, unsigned off)
+{
+    ZydisEncoderRequest r;
+    ZydisEncoderOperand m = op_mem(g, 4, 4);
+    m.mem.base = ZYDIS_REGISTER_R15;
+    m.mem.displacement = off;
+    if (!store) {
+        req_init(&r, ZYDIS_MNEMONIC_MOV, 2); r.operands[0] = m; r.operands[1] = op_imm(v);
+        if (emit_req(g, &r, 0) < 0)
+            return;
+    }
+    req_init(&r, store ? ZYDIS_MNEMONIC_STMXCSR : ZYDIS_MNEMONIC_LDMXCSR, 1);
+    r.operands[0] = m;
+    emit_req(g, &r, 0);
+}
+
+/* SSE4.2 string compares; explicit lengths from EAX/EDX, sometimes small or negative */
+static void gen_pcmpstr(struct gen *g)
+{
+    static const ZydisMnemonic sc[] = { ZYDIS_MNEMONIC_PCMPESTRI, ZYDIS_MNEMONIC_PCMPESTRM,
+                                        ZYDIS_MNEMONIC_PCMPISTRI, ZYDIS_MNEMONIC_PCMPISTRM };
+    ZydisEncoderRequest r;
+    unsigned i = rnd(g, 4);
+    if (i < 2 && rnd(g, 4)) {
+        for (int k2 = 0; k2 < 2; k2++) {
+            req_init(&r, ZYDIS_MNEMONIC_MOV, 2);
+            r.operands[0] = op_reg(k2 ? ZYDIS_REGISTER_EDX : ZYDIS_REGISTER_EAX);
+            r.operands[1] = op_imm((uint32_t)((int)rnd(g, 40) - 20));
+            emit_req(g, &r, 0);
+        }
+    }
+    req_init(&r, sc[i], 3);
+    r.operands[0] = op_reg(rxmm(g));
+    r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 1);
+    r.operands[2] = op_imm(rnd(g, 128));
+    if (rnd(g, 8) == 0)
+        r.operands[0].reg.value = ZYDIS_REGISTER_XMM0;
+    emit_req(g, &r, 0);
+}
+
+static void gen_simd(struct gen *g)
+{
+    ZydisEncoderRequest r;
+    unsigned k = rnd(g, 100);
+    int mmx = rnd(g, 3) == 0;
+    if (k < 30) {
+        gen_vfp(g);
+        return;
+    }
+    k = rnd(g, 100);
+    if (k < 60) {
+        const struct vform *f = &vlanes[rnd(g, sizeof(vlanes) / sizeof(vlanes[0]))];
+        int imm = (f->f & V_I) != 0;
+        if (!(f->f & V_M)) mmx = 0;
+        if (!(f->f & V_X)) mmx = 1;
+        req_init(&r, f->mn, imm ? 3 : 2);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        if (f->mn == ZYDIS_MNEMONIC_MOVNTDQA || rnd(g, 2))
+            r.operands[1] = op_mem(g, mmx ? 8 : 16, mmx ? 1 : 16);
+        else
+            r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+        if (imm)
+            r.operands[2] = op_imm(vimm(g));
+    } else if (k < 66) {            /* shift by immediate */
+        static const ZydisMnemonic sh[] = {
+            ZYDIS_MNEMONIC_PSLLW, ZYDIS_MNEMONIC_PSLLD, ZYDIS_MNEMONIC_PSLLQ, ZYDIS_MNEMONIC_PSRLW,
+            ZYDIS_MNEMONIC_PSRLD, ZYDIS_MNEMONIC_PSRLQ, ZYDIS_MNEMONIC_PSRAW, ZYDIS_MNEMONIC_PSRAD,
+            ZYDIS_MNEMONIC_PSLLDQ, ZYDIS_MNEMONIC_PSRLDQ };
+        unsigned i = rnd(g, 10);
+        if (i >= 8) mmx = 0;
+        req_init(&r, sh[i], 2);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[1] = op_imm(vimm(g));
+    } else if (k < 71) {
+        unsigned i = rnd(g, sizeof(vmovx) / sizeof(vmovx[0]));
+        req_init(&r, vmovx[i].mn, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, vmovx[i].msize, 1);
+    } else if (k < 75) {            /* PINSRB/W/D/Q */
+        static const ZydisMnemonic ins[] = { ZYDIS_MNEMONIC_PINSRB, ZYDIS_MNEMONIC_PINSRW,
+                                             ZYDIS_MNEMONIC_PINSRD, ZYDIS_MNEMONIC_PINSRQ };
+        unsigned i = rnd(g, 4), sz = 1u << i;
+        if (i != 1) mmx = 0;
+        req_init(&r, ins[i], 3);
+        r.operands[0] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rgpr(g, sz == 8 ? 8 : 4)) : op_mem(g, (int)sz, 1);
+        r.operands[2] = op_imm(vimm(g));
+    } else if (k < 79) {            /* PEXTRB/W/D/Q, EXTRACTPS */
+        static const ZydisMnemonic ext[] = { ZYDIS_MNEMONIC_PEXTRB, ZYDIS_MNEMONIC_PEXTRW,
+                                             ZYDIS_MNEMONIC_PEXTRD, ZYDIS_MNEMONIC_PEXTRQ,
+                                             ZYDIS_MNEMONIC_EXTRACTPS };
+        unsigned i = rnd(g, 5), sz = i == 4 ? 4 : 1u << i;
+        int mem = rnd(g, 2);
+        if (i != 1 || mem) mmx = 0;
+        req_init(&r, ext[i], 3);
+        r.operands[0] = mem ? op_mem(g, (int)sz, 1) : op_reg(rgpr(g, sz == 8 ? 8 : 4));
+        r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+        r.operands[2] = op_imm(vimm(g));
+    } else if (k < 81) {
+        req_init(&r, ZYDIS_MNEMONIC_INSERTPS, 3);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 4, 1);
+        r.operands[2] = op_imm(rnd(g, 256));
+    } else if (k < 83) {
+        req_init(&r, ZYDIS_MNEMONIC_PTEST, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 16);
+    } else if (k < 85) {
+        static const ZydisMnemonic mk[] = { ZYDIS_MNEMONIC_PMOVMSKB, ZYDIS_MNEMONIC_MOVMSKPS,
+                                            ZYDIS_MNEMONIC_MOVMSKPD };
+        unsigned i = rnd(g, 3);
+        if (i) mmx = 0;
+        req_init(&r, mk[i], 2);
+        r.operands[0] = op_reg(rgpr(g, rnd(g, 2) ? 4 : 8));
+        r.operands[1] = op_reg(mmx ? rmm(g) : rxmm(g));
+    } else if (k < 88) {
+        static const ZydisMnemonic hl[] = { ZYDIS_MNEMONIC_MOVHPS, ZYDIS_MNEMONIC_MOVLPS,
+                                            ZYDIS_MNEMONIC_MOVHPD, ZYDIS_MNEMONIC_MOVLPD };
+        req_init(&r, hl[rnd(g, 4)], 2);
+        if (rnd(g, 2)) { r.operands[0] = op_reg(rxmm(g)); r.operands[1] = op_mem(g, 8, 1); }
+        else { r.operands[0] = op_mem(g, 8, 1); r.operands[1] = op_reg(rxmm(g)); }
+    } else if (k < 90) {
+        req_init(&r, rnd(g, 2) ? ZYDIS_MNEMONIC_MOVHLPS : ZYDIS_MNEMONIC_MOVLHPS, 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = op_reg(rxmm(g));
+    } else if (k < 92) {
+        if (rnd(g, 2)) {
+            req_init(&r, ZYDIS_MNEMONIC_MOVQ2DQ, 2); r.operands[0] = op_reg(rxmm(g)); r.operands[1] = op_reg(rmm(g));
+        } else {
+            req_init(&r, ZYDIS_MNEMONIC_MOVDQ2Q, 2); r.operands[0] = op_reg(rmm(g)); r.operands[1] = op_reg(rxmm(g));
+        }
+    } else if (k < 93) {
+        req_init(&r, ZYDIS_MNEMONIC_MOVNTQ, 2);
+        r.operands[0] = op_mem(g, 8, 1);
+        r.operands[1] = op_reg(rmm(g));
+    } else if (k < 96) {            /* PBLENDVB / BLENDVPS / BLENDVPD (XMM0 implicit) */
+        static const ZydisMnemonic bv[] = { ZYDIS_MNEMONIC_PBLENDVB, ZYDIS_MNEMONIC_BLENDVPS,
+                                            ZYDIS_MNEMONIC_BLENDVPD };
+        req_init(&r, bv[rnd(g, 3)], 2);
+        r.operands[0] = op_reg(rxmm(g));
+        r.operands[1] = rnd(g, 2) ? op_reg(rxmm(g)) : op_mem(g, 16, 16);
+    } else if (k < 97) {
+        gen_pcmpstr(g);
+        return;
+    } else if (k < 99) {            /* CRC32 */
+        int dsz = rnd(g, 2) ? 8 : 4;
+        static const int ssz[] = { 1, 2, 4, 8 };
+        int sz = ssz[rnd(g, 4)];
+        if (dsz == 4 && sz == 8) sz = 4;
+        if (dsz == 8 && (sz == 2 || sz == 4)) sz = 1;
+        req_init(&r, ZYDIS_MNEMONIC_CRC32, 2);
+        r.operands[0] = op_reg(rgpr(g, dsz));
+        r.operands[1] = rnd(g, 2) ? op_mem(g, sz, 1) : op_reg(sz == 1 ? gpr(wreg(g), 1) : rgpr(g, sz));
+    } else {
+        req_init(&r, ZYDIS_MNEMONIC_EMMS, 0);
+    }
+    emit_req(g, &r, 0);
+}
+
 /* REP string operation on the scratch buffer (composite). */
 static void gen_string(struct gen *g)
 {
@@ -571,6 +899,14 @@ static void gen_mxcsr(struct gen *g)
 static void gen_flat(struct gen *g)
 {
     unsigned k = rnd(g, 100);
+    if (g->o->strcmp_only) {
+        gen_pcmpstr(g);
+        return;
+    }
+    if (g->o->simd && !g->in_frame && rnd(g, 3) == 0) {
+        gen_simd(g);
+        return;
+    }
     if (k < 24) gen_alu2(g);
     else if (k < 34) gen_unary(g);
     else if (k < 44) gen_shift(g);
@@ -728,11 +1064,19 @@ void x64seq_generate(struct x64seq *seq, const struct x64seq_opts *o, uint64_t *
     ZydisDecoderInit(&g.dec, g.mm, g.bits == 64 ? ZYDIS_STACK_WIDTH_64 : g.bits == 32 ?
                      ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
     target = o->min_insns + rnd(&g, o->max_insns - o->min_insns + 1);
+    /* simd: a random MXCSR (rounding, DAZ, FTZ, flags; exceptions masked) for the whole
+     * sequence, stored at the end (scratch +0xff0) so its flags are compared, then the default */
+    if (o->simd)
+        mxcsr_op(&g, 0, 0x1f80 | (uint32_t)(x64_rand(rng) & 0xe03f), 0xff8);
     while (seq->ninsns < target && seq->len + 300 < sizeof(seq->code)) {
         unsigned k = rnd(&g, 100);
         if (o->branches && k < 10) gen_branch(&g);
         else if (o->stack && k < 16) gen_stack(&g);
         else gen_flat(&g);
+    }
+    if (o->simd) {
+        mxcsr_op(&g, 1, 0, 0xff0);
+        mxcsr_op(&g, 0, 0x1f80, 0xff8);
     }
     seq->undef_flags = g.undef;
 }

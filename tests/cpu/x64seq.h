@@ -35,6 +35,8 @@ struct x64seq {
 struct x64seq_opts {
     unsigned min_insns, max_insns;
     int sse;                  /* include SSE2 integer instructions */
+    int strcmp_only;          /* (64-bit) only PCMPESTRI/M, PCMPISTRI/M (and MOVs of their lengths) */
+    int simd;                 /* (64-bit) also MMX and SSE-SSE4.2 integer SIMD, CRC32 (needs the MMX state compared) */
     int branches;             /* include control flow */
     int stack;                /* include PUSH/POP/CALL/RET/PUSHF/POPF */
     /* mode and layout; bits = 0 means 64-bit with the X64_* layout */

@@ -187,6 +187,25 @@ static void test_fw_cfg(void **state)
     v3_free_vm(vm);
 }
 
+/* FERR# raises IRQ 13 and stays up until port 0xF0 is written. */
+static void test_fpu_err(void **state)
+{
+    struct v3_core *c;
+    (void)state;
+    make("fpu-err", 1 << 20);
+    c = v3_get_core(vm, 0);
+    assert_non_null(c->ferr);
+    assert_int_equal(vm->dm.irq_count[13], 0);
+    c->ferr(c, c->ferr_opaque);
+    assert_int_equal(vm->dm.irq_count[13], 1);
+    c->ferr(c, c->ferr_opaque);                    /* a second report: still one level */
+    assert_int_equal(vm->dm.irq_count[13], 1);
+    assert_int_equal(in(0xf0, 1) & 0xff, 0xff);
+    out(0xf0, 1, 0);
+    assert_int_equal(vm->dm.irq_count[13], 0);
+    v3_free_vm(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_poweroff_and_reset),
         cmocka_unit_test(test_i8042),
         cmocka_unit_test(test_fw_cfg),
+        cmocka_unit_test(test_fpu_err),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

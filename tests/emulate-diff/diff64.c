@@ -39,6 +39,7 @@ static void to_native(const struct tcase *c, struct v3n_state *s)
     s->gs_base = c->gs_base;
     memcpy(s->xmm, c->xmm, sizeof(s->xmm));
     memcpy(s->mm, c->mm, sizeof(s->mm));
+    s->mxcsr = c->mxcsr;
 }
 
 static void t_diff64(void **state)

@@ -152,12 +152,13 @@ static void uc_run_case(const struct layout *lay, const struct tcase *c, struct 
  * 64-bit test against the host CPU only:
  *  - a LOCK prefix that must raise #UD aborts Unicorn (tcg fatal error);
  *  - MOVBE raises #UD whatever CPU model is selected;
+ *  - the "simd" family (MMX, SSE3-SSE4.2 forms) is checked against the host only;
  *  - SSE instructions raise #UD in UC_MODE_16 even with CR4.OSFXSR set;
  *  - LOCK NEG leaves SF/ZF/PF computed from the wrong value.
  */
 static bool uc_excluded(const struct layout *lay, const struct tcase *c)
 {
-    if (c->fam == FAM_LOCKUD || c->fam == FAM_MOVBE)
+    if (c->fam == FAM_LOCKUD || c->fam == FAM_MOVBE || c->fam == FAM_SIMD)
         return true;
     if (c->fam == FAM_SSE && lay->mode == 16)
         return true;

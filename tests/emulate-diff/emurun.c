@@ -211,7 +211,7 @@ void evm_run(struct evm *e, const struct tcase *c, bool fault_path, struct rstat
         memset(core->fpu.st[i], 0, 16);
         memcpy(core->fpu.st[i], &c->mm[i], 8);
     }
-    core->fpu.mxcsr = 0x1f80;
+    core->fpu.mxcsr = c->mxcsr ? c->mxcsr : 0x1f80;
 
     int iter = 0;
     do {
@@ -234,6 +234,7 @@ void evm_run(struct evm *e, const struct tcase *c, bool fault_path, struct rstat
     memcpy(o->st.xmm, core->fpu.xmm, sizeof(o->st.xmm));
     for (int i = 0; i < 8; i++)
         memcpy(&o->st.mm[i], core->fpu.st[i], 8);
+    o->st.mxcsr = core->fpu.mxcsr;
     memcpy(o->mem, e->scr, SCR_SIZE);
 }
 
@@ -274,6 +275,8 @@ int cmp_states(const struct tcase *c, const struct rstate *ref, const struct rst
                 fprintf(f, "\n");
             }
         }
+    if ((c->nflags & V3N_MXCSR) && ref->st.mxcsr != got->st.mxcsr)
+        DIFF("  mxcsr expected %04x got %04x\n", ref->st.mxcsr, got->st.mxcsr);
     if (c->nflags & V3N_MMX)
         for (int i = 0; i < 8; i++)
             if (ref->st.mm[i] != got->st.mm[i])
@@ -340,5 +343,14 @@ void print_case(const struct tcase *c, FILE *f)
         for (uint64_t i = o; i < o + 16 && i < SCR_SIZE; i++)
             fprintf(f, " %02x", c->mem[i]);
         fprintf(f, "\n");
+    }
+    if (c->nflags & V3N_MXCSR) {
+        fprintf(f, "  in mxcsr %04x\n", c->mxcsr);
+        for (int i = 0; i < 16; i++) {
+            fprintf(f, "  in xmm%-2d ", i);
+            for (int j = 15; j >= 0; j--)
+                fprintf(f, "%02x", c->xmm[i][j]);
+            fprintf(f, "%s", (i % 2) ? "\n" : "");
+        }
     }
 }

@@ -14,7 +14,7 @@
 enum fam {
     FAM_MOV, FAM_MOVX, FAM_MOVBE, FAM_CMOV, FAM_SETCC, FAM_ALU, FAM_TEST, FAM_UNARY, FAM_XCHG, FAM_CMPXCHG,
     FAM_CMPXCHGB, FAM_BT, FAM_BSF, FAM_SHIFT, FAM_SHD, FAM_MUL, FAM_DIV, FAM_PUSHPOP, FAM_STRING,
-    FAM_SSE, FAM_MMX, FAM_LOCKUD, FAM_NCOUNT
+    FAM_SSE, FAM_MMX, FAM_LOCKUD, FAM_SIMD, FAM_NCOUNT
 };
 extern const char *const fam_names[FAM_NCOUNT];
 
@@ -37,6 +37,7 @@ struct tcase {
     unsigned nflags;                /* V3N_SET_FS/GS/MMX */
     uint8_t xmm[16][16];
     uint64_t mm[8];
+    uint32_t mxcsr;                 /* with V3N_MXCSR in nflags, else 1F80H */
     uint8_t mem[SCR_SIZE];          /* scratch contents */
     uint64_t undef;                 /* architecturally undefined RFLAGS bits for this case */
     uint64_t prim;                  /* linear address of the first access (fault address) */

@@ -699,7 +699,10 @@ static void t_real_mode(void **s)
 static void t_unmapped_and_unsupported(void **s)
 {
     (void)s;
-    /* no region at the faulting gpa */
+    /* strict_mem: no region at the faulting gpa is an error (the test
+       flips the VM's copy of its configuration; nothing runs meanwhile) */
+    struct v3_vm_config *cfg = (struct v3_vm_config *)v3_vm_config(vm);
+    cfg->strict_mem = true;
     assert_true(v3_handle_mem_fault(core, NOREG, NOREG, V3_ACCESS_READ, &res) < 0);
     assert_int_equal(res.status, V3_EMU_ERROR);
     assert_int_equal(res.error, V3_EUNMAPPED);
@@ -711,6 +714,33 @@ static void t_unmapped_and_unsupported(void **s)
     assert_int_equal(res.status, V3_EMU_ERROR);
     assert_int_equal(res.error, V3_EUNMAPPED);
     assert_int_equal(core->rip, CODE);
+    /* default: as on a PC, the read gives all ones and a write is dropped */
+    cfg->strict_mem = false;
+    core->gpr[V3_RAX] = 0;
+    assert_int_equal(v3_handle_mem_fault(core, NOREG, NOREG, V3_ACCESS_READ, &res), V3_OK);
+    assert_int_equal(core->gpr[V3_RAX], 0xffffffffull);
+    assert_int_equal(core->rip, CODE + 2);
+    core->rip = CODE;
+    CODEB(0x89, 0x0b);                       /* mov [ebx], ecx */
+    core->gpr[V3_RBX] = NOREG;
+    core->gpr[V3_RCX] = 0x12345678;
+    assert_int_equal(run(), V3_OK);
+    CODEB(0x8b, 0x13);                       /* mov edx, [ebx] */
+    core->rip = CODE;
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->gpr[V3_RDX], 0xffffffffull);
+    /* a REP LODSB over holes is bounded per call: RIP stays, RCX counts down */
+    CODEB(0xf3, 0xac);                       /* rep lodsb */
+    core->rip = CODE;
+    core->gpr[V3_RSI] = NOREG;
+    core->gpr[V3_RCX] = V3_EMU_REP_CHUNK + 5;
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->rip, CODE);
+    assert_int_equal(core->gpr[V3_RCX], 5);
+    assert_int_equal(core->gpr[V3_RAX] & 0xff, 0xff);
+    assert_int_equal(run(), V3_OK);
+    assert_int_equal(core->rip, CODE + 2);
+    assert_int_equal(core->gpr[V3_RCX], 0);
     /* AVX: not emulated */
     set_mode(64);
     CODEB(0xc5, 0xfc, 0x58, 0xc1);           /* vaddps ymm0, ymm0, ymm1 */

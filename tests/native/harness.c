@@ -24,6 +24,9 @@
 #define D_GS_IN     0x098
 #define D_FS_HOST   0x0a0
 #define D_GS_HOST   0x0a8
+#define D_IN_MXCSR  0x0b0
+#define D_OUT_MXCSR 0x0b4
+#define D_HOST_MXCSR 0x0b8
 #define D_IN_XMM    0x100
 #define D_IN_MM     0x200
 #define D_OUT_GPR   0x300
@@ -147,6 +150,7 @@ NO_INSTR static void handler(int sig, siginfo_t *si, void *ctx)
         memcpy(o->st.xmm, uc->uc_mcontext.fpregs->_xmm, sizeof(o->st.xmm));
         for (int i = 0; i < 8; i++)
             memcpy(&o->st.mm[i], &uc->uc_mcontext.fpregs->_st[i], 8);
+        o->st.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
     }
     active = 0;
     siglongjmp(jb, 1);
@@ -224,6 +228,10 @@ int v3n_run(const void *code, size_t len, const struct v3n_state *in, unsigned f
         eb(&e, 2, 0x0f, 0x6f);
         eriprel(&e, i, D_IN_XMM + 16 * i, 0);
     }
+    if (flags & V3N_MXCSR) {                                  /* ldmxcsr [rip] */
+        eb(&e, 2, 0x0f, 0xae);
+        eriprel(&e, 2, D_IN_MXCSR, 0);
+    }
     eb(&e, 1, 0xff); eriprel(&e, 6, D_IN_FLAGS, 0);          /* push qword [rip] */
     eb(&e, 1, 0x9d);                                          /* popfq */
     for (int i = 0; i < 16; i++)
@@ -240,6 +248,12 @@ int v3n_run(const void *code, size_t len, const struct v3n_state *in, unsigned f
     eb(&e, 1, 0x9c); eb(&e, 1, 0x58);                         /* pushfq; pop rax */
     mov_store64(&e, V3N_RAX, D_OUT_FLAGS);
     eb(&e, 1, 0xfc);                                          /* cld */
+    if (flags & V3N_MXCSR) {                                  /* stmxcsr [rip]; ldmxcsr [rip] (1F80H) */
+        eb(&e, 2, 0x0f, 0xae);
+        eriprel(&e, 3, D_OUT_MXCSR, 0);
+        eb(&e, 2, 0x0f, 0xae);
+        eriprel(&e, 2, D_HOST_MXCSR, 0);
+    }
     for (int i = 0; i < 16; i++) {                            /* movdqu [rip], xmmI */
         eb(&e, 1, 0xf3);
         if (i >= 8)
@@ -273,6 +287,9 @@ int v3n_run(const void *code, size_t len, const struct v3n_state *in, unsigned f
     memcpy(data + D_GS_HOST, &host_gs, 8);
     memcpy(data + D_IN_XMM, in->xmm, sizeof(in->xmm));
     memcpy(data + D_IN_MM, in->mm, sizeof(in->mm));
+    memcpy(data + D_IN_MXCSR, &in->mxcsr, 4);
+    uint32_t host_mxcsr = 0x1f80;
+    memcpy(data + D_HOST_MXCSR, &host_mxcsr, 4);
 
     /* Our handlers only while the snippet runs (test frameworks install their own). */
     struct sigaction sa, old[NSIGS];
@@ -303,10 +320,14 @@ int v3n_run(const void *code, size_t len, const struct v3n_state *in, unsigned f
         memcpy(out->st.xmm, data + D_OUT_XMM, sizeof(out->st.xmm));
         if (flags & V3N_MMX)
             memcpy(out->st.mm, data + D_OUT_MM, sizeof(out->st.mm));
+        if (flags & V3N_MXCSR)
+            memcpy(&out->st.mxcsr, data + D_OUT_MXCSR, 4);
         out->st.rip = rip + len;
     } else {
-        /* faulted: the handler filled *out; leave MMX mode */
+        /* faulted: the handler filled *out; leave MMX mode, default MXCSR */
+        uint32_t m = 0x1f80;
         __asm__ volatile("emms");
+        __asm__ volatile("ldmxcsr %0" : : "m"(m));
         if (!(flags & V3N_MMX))
             memcpy(out->st.mm, in->mm, sizeof(in->mm));
     }

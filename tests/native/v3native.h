@@ -45,11 +45,14 @@ struct v3n_state {
     uint64_t fs_base, gs_base; /**< loaded when V3N_SET_FS / V3N_SET_GS */
     uint8_t  xmm[16][16];
     uint64_t mm[8];            /**< loaded/stored when V3N_MMX */
+    uint32_t mxcsr;            /**< loaded/stored when V3N_MXCSR (also read at a fault); the host's
+                                    MXCSR is 1F80H again after the snippet */
 };
 
 #define V3N_SET_FS 0x1u        /**< load fs_base for the snippet (arch_prctl), restore the host's after */
 #define V3N_SET_GS 0x2u
 #define V3N_MMX    0x4u        /**< load/store MM0-7 (EMMS after) */
+#define V3N_MXCSR  0x8u        /**< load/store MXCSR */
 
 /** Result of one run. */
 struct v3n_result {

@@ -24,6 +24,9 @@ struct tvm {
 /* The walks need no execution back end: a do-nothing one keeps the VM self-contained. */
 static const struct v3_backend_ops tvm_backend = { .name = "paging-test" };
 
+/* v3_vm_config::strict_mem for the next tvm_open() */
+static bool tvm_strict_mem;
+
 static inline void tvm_open(struct tvm *t)
 {
     struct v3_vm_config cfg;
@@ -33,6 +36,7 @@ static inline void tvm_open(struct tvm *t)
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = T_MEM;
     cfg.backend_ops = &tvm_backend;
+    cfg.strict_mem = tvm_strict_mem;
     t->vm = v3_create_vm(&cfg, &err);
     if (!t->vm)
         fail_msg("v3_create_vm: %s (%s)", v3_strerror(err), v3t_last_log());

@@ -642,8 +642,28 @@ static void test_paging_off_and_legacy_wrap(void **st)
     assert_memory_equal(buf, "paging", 6);
     assert_ptr_equal(v3_tlb_lookup(t.core, 0x1002, V3_ACCESS_WRITE), t.ram + 0x1002);
     assert_ptr_equal(v3_tlb_lookup(t.core, 0x1002, V3_ACCESS_EXEC), t.ram + 0x1002);
-    /* beyond RAM: no memory */
-    assert_int_equal(v3_read_gva_memory(t.core, 0xfffff000ull, 4, buf, 0, &exc), V3_EUNMAPPED);
+    /* beyond RAM: no memory; reads all ones as on a PC (strict_mem: V3_EUNMAPPED, below) */
+    memset(buf, 0, 4);
+    assert_int_equal(v3_read_gva_memory(t.core, 0xfffff000ull, 4, buf, 0, &exc), 4);
+    assert_memory_equal(buf, "\xff\xff\xff\xff", 4);
+    assert_int_equal(v3_write_gva_memory(t.core, 0xfffff000ull, 4, "abcd", 0, &exc), 4);
+    assert_int_equal(v3_read_gva_memory(t.core, 0xfffff000ull, 4, buf, 0, &exc), 4);
+    assert_memory_equal(buf, "\xff\xff\xff\xff", 4);
+    {
+        struct v3_vm_stats vs;
+        assert_int_equal(v3_vm_get_stats(t.vm, &vs), V3_OK);
+        assert_int_equal(vs.mem_unbacked, 3);
+    }
+    {
+        struct tvm s;
+        tvm_strict_mem = true;
+        tvm_open(&s);
+        tvm_strict_mem = false;
+        s.core->cr0 = V3_CR0_PE;
+        assert_int_equal(v3_read_gva_memory(s.core, 0xfffff000ull, 4, buf, 0, &exc), V3_EUNMAPPED);
+        assert_int_equal(v3_write_gva_memory(s.core, 0xfffff000ull, 4, "abcd", 0, &exc), V3_EUNMAPPED);
+        tvm_close(&s);
+    }
 
     /* a vCPU reset empties the TLB */
     assert_true(v3_tlb_count(t.core) > 0);
@@ -685,10 +705,60 @@ static void test_entry_outside_ram(void **st)
     mapper_init(&m, &t);
     pte = map_page(&m, 0x1000, 0x2000, 12, P_RW);
     long_mode(&t, &m, 0);
-    /* root table beyond RAM */
+    /* root table beyond RAM, where nothing is: the entry reads as all ones,
+       which has reserved bits (PS in a PML4E; physical bits above MAXPHYADDR) */
     t.core->cr3 = 0x40000000ull;
-    assert_int_equal(v3_gva_to_gpa(t.core, 0x1000, V3_ACCESS_READ, &g, &exc), V3_EPTE);
-    assert_int_equal(v3_read_gva_memory(t.core, 0x1000, 4, buf, 0, &exc), V3_EPTE);
+    memset(&exc, 0, sizeof(exc));
+    assert_int_equal(v3_gva_to_gpa(t.core, 0x1000, V3_ACCESS_READ, &g, &exc), V3_EFAULT);
+    assert_int_equal(exc.vector, V3_EXC_PF);
+    assert_int_equal(exc.error_code, V3_PF_P | V3_PF_RSVD);
+    assert_int_equal(exc.cr2, 0x1000);
+    assert_int_equal(v3_read_gva_memory(t.core, 0x1000, 4, buf, 0, &exc), V3_EFAULT);
+    assert_int_equal(exc.error_code, V3_PF_P | V3_PF_RSVD);
+    {
+        /* the same with strict_mem: the walk stops with V3_EPTE */
+        struct tvm s;
+        tvm_strict_mem = true;
+        tvm_open(&s);
+        tvm_strict_mem = false;
+        s.core->cr0 = t.core->cr0;
+        s.core->cr4 = t.core->cr4;
+        s.core->efer = t.core->efer;
+        s.core->cr3 = 0x40000000ull;
+        assert_int_equal(v3_gva_to_gpa(s.core, 0x1000, V3_ACCESS_READ, &g, &exc), V3_EPTE);
+        assert_int_equal(v3_read_gva_memory(s.core, 0x1000, 4, buf, 0, &exc), V3_EPTE);
+        /* 32-bit paging, PAE: all-ones PDPTE has reserved bits */
+        s.core->efer = 0;
+        s.core->cr4 = V3_CR4_PAE;
+        s.core->cr3 = 0x40000000ull;
+        v3_tlb_flush_all(s.core);
+        assert_int_equal(v3_gva_to_gpa(s.core, 0x1000, V3_ACCESS_READ, &g, &exc), V3_EPTE);
+        tvm_close(&s);
+    }
+    {
+        /* legacy modes, default: PAE (all-ones PDPTE: reserved bits), 32-bit
+           with PSE (4 MiB PDE with bit 21 set: reserved), 32-bit without PSE
+           (all-ones PDE and PTE: the page at 0xFFFFF000, as hardware walks) */
+        uint64_t cr0 = t.core->cr0, cr4 = t.core->cr4, efer = t.core->efer;
+        t.core->efer = 0;
+        t.core->cr4 = V3_CR4_PAE;
+        t.core->cr3 = 0x40000000ull;
+        v3_tlb_flush_all(t.core);
+        assert_int_equal(v3_gva_to_gpa(t.core, 0x1000, V3_ACCESS_WRITE, &g, &exc), V3_EFAULT);
+        assert_int_equal(exc.error_code, V3_PF_P | V3_PF_RSVD | V3_PF_W);
+        t.core->cr4 = V3_CR4_PSE;
+        v3_tlb_flush_all(t.core);
+        assert_int_equal(v3_gva_to_gpa(t.core, 0x1234, V3_ACCESS_READ, &g, &exc), V3_EFAULT);
+        assert_int_equal(exc.error_code, V3_PF_P | V3_PF_RSVD);
+        t.core->cr4 = 0;
+        v3_tlb_flush_all(t.core);
+        assert_int_equal(v3_gva_to_gpa(t.core, 0x1234, V3_ACCESS_WRITE, &g, &exc), V3_OK);
+        assert_int_equal(g, 0xfffff234ull);
+        t.core->cr0 = cr0;
+        t.core->cr4 = cr4;
+        t.core->efer = efer;
+        v3_tlb_flush_all(t.core);
+    }
     t.core->cr3 = m.root;
     assert_int_equal(v3_gva_to_gpa(t.core, 0x1000, V3_ACCESS_READ, &g, &exc), V3_OK);
     /* page table page fully hooked */

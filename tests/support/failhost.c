@@ -93,6 +93,8 @@ static void t_rwlock_free(void *l)
         base->rwlock_free(l);
     }
 }
+static long warnings;
+
 static void t_log(enum v3_log_level level, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -102,6 +104,8 @@ static void t_log(enum v3_log_level level, const char *fmt, va_list ap)
     va_end(aq);
     if (level == V3_LOG_ERROR)
         __atomic_add_fetch(&errors, 1, __ATOMIC_SEQ_CST);
+    if (level == V3_LOG_WARN)
+        __atomic_add_fetch(&warnings, 1, __ATOMIC_SEQ_CST);
     if (echo)
         fprintf(stderr, "[v3 log %d] %s\n", (int)level, last);
 }
@@ -123,6 +127,14 @@ static void t_event_wait(void *ev, uint64_t ns)
     base->event_wait(ev, ns);
 }
 long v3t_wait_count(void) { return __atomic_load_n(&waits, __ATOMIC_RELAXED); }
+static int entropy_fail;
+static int t_entropy(void *buf, size_t len)
+{
+    if (__atomic_load_n(&entropy_fail, __ATOMIC_RELAXED))
+        return -1;
+    return base->entropy(buf, len);
+}
+void v3t_entropy_fail(int on) { __atomic_store_n(&entropy_fail, on, __ATOMIC_RELAXED); }
 
 const struct v3_os_hooks *v3t_host(void)
 {
@@ -143,6 +155,10 @@ const struct v3_os_hooks *v3t_host(void)
         if (base->event_wait)
             hooks.event_wait = t_event_wait;
         echo = getenv("V3T_LOG") != NULL;
+        if (base->entropy)
+            hooks.entropy = t_entropy;
+        if (getenv("V3T_NO_ENTROPY"))
+            hooks.entropy = NULL;          /* a host without an entropy source */
         if (getenv("V3T_NO_BARRIER_ALL"))
             hooks.barrier_all = NULL;      /* the fallback of the vCPU read lock */
     }
@@ -161,6 +177,7 @@ void v3t_reset_counts(void) { attempts = 0; fail_at = 0; fired = 0; errors = 0; 
 int v3t_failed(void) { return fired; }
 const char *v3t_last_log(void) { return last; }
 long v3t_error_logs(void) { return errors; }
+long v3t_warn_logs(void) { return warnings; }
 void v3t_set_log_echo(int on) { echo = on; }
 
 int v3t_setup(void **state)

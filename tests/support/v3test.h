@@ -27,7 +27,9 @@ int v3t_failed(void);                /* did the armed failure fire? */
 const char *v3t_last_log(void);
 long v3t_yield_count(void);          /* calls of the host's yield() so far */
 long v3t_wait_count(void);           /* calls of the host's event_wait() so far */
+void v3t_entropy_fail(int on);       /* make the host's entropy() fail (1) or work (0) */
 long v3t_error_logs(void);
+long v3t_warn_logs(void);            /* log lines at warning level so far */
 void v3t_set_log_echo(int on);       /* also print logs to stderr */
 
 /*

@@ -13,7 +13,7 @@
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include <v3/vm.h>
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 #define RAM (1u << 20)
 static struct v3_vm *vm;
@@ -261,11 +261,62 @@ static void test_tf_fault_no_step_trap(void **state)
     assert_true(core->dr[6] & 0x4000);
 }
 
+/*
+ * Debug exceptions around the interrupt shadows (SDM vol. 3 6.8.3, 17.3.1.4):
+ * a data breakpoint hit by MOV SS and the single-step trap of MOV SS are
+ * reported after the NEXT instruction, in one #DB (B0 and BS); STI's shadow
+ * does not delay the single-step trap.
+ */
+static void test_db_shadows(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = { 0x8e, 0x16, 0x00, 0x06, 0x90, 0xf4 };   /* mov ss, [600h]; nop; hlt */
+    uint32_t v1 = 0x5000;
+    struct v3_exit ex;
+    memcpy(ram + 1 * 4, &v1, 4);
+    ram[0x5000] = 0xf4;
+    memcpy(ram + 0x1000, code, sizeof(code));
+    core->dr[0] = 0x600;
+    core->dr[7] = 0x400 | 1 | (3u << 16);           /* L0, read/write, 1 byte */
+    v3_core_set_rflags(core, 0x102);                 /* TF */
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(ex.reason, V3_EXIT_HLT);
+    assert_int_equal(core->rip, 0x5001);             /* #DB handler */
+    assert_int_equal(get16(0x8000 - 6), 0x1005);     /* after the NOP, not after MOV SS */
+    assert_int_equal(core->gpr[V3_RSP] & 0xffff, 0x8000 - 6);   /* one #DB */
+    assert_int_equal(core->dr[6] & 0x400f, 0x4001);  /* BS and B0 together */
+
+    /* data breakpoint alone (TF clear): the same delay */
+    core->halted = 0;
+    core->rip = 0x1000;
+    core->gpr[V3_RSP] = 0x8000;
+    core->dr[6] = 0xffff0ff0;
+    v3_core_set_rflags(core, 0x2);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(core->rip, 0x5001);
+    assert_int_equal(get16(0x8000 - 6), 0x1005);
+    assert_int_equal(core->dr[6] & 0x400f, 0x0001);
+
+    /* STI with TF: the trap follows STI itself */
+    static const uint8_t sti[] = { 0xfb, 0x90, 0xf4 };
+    memcpy(ram + 0x1000, sti, sizeof(sti));
+    v3_cpu_invalidate_code(core, 0x1000, 0x1000 + sizeof(sti));
+    core->dr[7] = 0x400;
+    core->halted = 0;
+    core->rip = 0x1000;
+    core->gpr[V3_RSP] = 0x8000;
+    v3_core_set_rflags(core, 0x102);
+    assert_int_equal(run(&ex), 0);
+    assert_int_equal(core->rip, 0x5001);
+    assert_int_equal(get16(0x8000 - 6), 0x1001);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_sti_shadow, reset),
         cmocka_unit_test_setup(test_movss_shadow, reset),
+        cmocka_unit_test_setup(test_db_shadows, reset),
         cmocka_unit_test_setup(test_hlt_wakes, reset),
         cmocka_unit_test_setup(test_nmi_blocking, reset),
         cmocka_unit_test_setup(test_triple_fault, reset),

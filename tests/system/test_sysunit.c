@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the system level (src/cpu/system): control-register and MSR
+ * Unit tests of the system level (src/arch): control-register and MSR
  * checks that QEMU TCG does not enforce (so the guest programs cannot
  * compare them), event delivery frames in real and protected mode, triple
  * fault, segment-load faults, the TSS I/O bitmap and breakpoint predicates.
@@ -13,7 +13,7 @@
 #include <v3/mem.h>
 #include <v3/paging.h>
 #include <v3/vm.h>
-#include "cpu/system/system.h"
+#include "arch/system.h"
 
 #define RAM (4u << 20)
 static struct v3_vm *vm;
@@ -154,6 +154,9 @@ static void test_msrs(void **state)
     assert_int_equal(v3_cpu_wrmsr(core, 0x12345678, 1, &exc), V3_MSR_UNKNOWN);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_EFER, 1ull << 1, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_LSTAR, 0x0000800000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_FS_BASE, 0x0000800000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_GS_BASE, 0x8000000000000000ull, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_KERNEL_GS_BASE, 0x0001000000000000ull, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_wrmsr(core, V3_MSR_LSTAR, 0xffff800000001000ull, &exc), 0);
     assert_int_equal(v3_cpu_rdmsr(core, V3_MSR_LSTAR, &v, &exc), 0);
     assert_int_equal(v, 0xffff800000001000ull);
@@ -170,6 +173,97 @@ static void test_msrs(void **state)
     core->cpl = 3;
     assert_int_equal(v3_cpu_rdmsr(core, V3_MSR_EFER, &v, &exc), V3_EFAULT);
     assert_int_equal(exc.vector, V3_EXC_GP);
+}
+
+/* The inert MSRs of src/arch/system.c, per vendor (values from the
+ * AMD BKDG/PPR for family 17h and the Intel SDM vol. 4). */
+/* DR6 bit 16 (RTM) is reserved and reads 1 on a CPU without RTM (SDM 17.2.3) */
+static void test_dr6_rtm(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffff0ff0);
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0x00004005, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffff4ff5);
+    assert_int_equal(v3_cpu_write_dr(core, 6, 0xffffffff, &exc), 0);
+    assert_int_equal(v3_cpu_read_dr(core, 6, &v, &exc), 0);
+    assert_int_equal(v, 0xffffefff);
+}
+
+static void test_msrs_vendor(void **state)
+{
+    (void)state;
+    uint64_t v;
+    /* this core has no back end: the default (AMD) model */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010015, &v, &exc), 0);          /* HWCR */
+    assert_int_equal(v, 0x01000010);
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010015, 1ull << 30, &exc), 0);  /* IRPerfEn; TscFreqSel RO */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010015, &v, &exc), 0);
+    assert_int_equal(v, (1ull << 30) | (1ull << 24));
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010015, 1ull << 40, &exc), V3_EFAULT);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(v3_cpu_wrmsr(core, 0xc0010000 + i, 0x430076 + i, &exc), 0);
+        assert_int_equal(v3_cpu_wrmsr(core, 0xc0010004 + i, ~0ull - i, &exc), 0);
+    }
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010002, &v, &exc), 0);
+    assert_int_equal(v, 0x430078);
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010007, &v, &exc), 0);
+    assert_int_equal(v, (~0ull - 3) & 0xffffffffffffull);                  /* 48-bit counter */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc0010010, &v, &exc), 0);          /* SYSCFG */
+    assert_int_equal(v, 0x00140000);
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc0010010, 1ull << 23, &exc), V3_EFAULT);   /* no SME */
+    assert_int_equal(v3_cpu_wrmsr(core, 0xc001001f, 1ull << 46, &exc), 0);  /* NB_CFG */
+    assert_int_equal(v3_cpu_rdmsr(core, 0xc001001f, &v, &exc), 0);
+    assert_int_equal(v, 1ull << 46);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x8b, &v, &exc), 0);                /* PATCH_LEVEL */
+    assert_int_equal(v >> 32, 1);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x8b, 0, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x179, &v, &exc), 0);               /* MCG_CAP: no banks */
+    assert_int_equal(v, 0);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x17a, 0, &exc), 0);
+    assert_int_equal(v3_cpu_wrmsr(core, 0x17a, 1, &exc), V3_EFAULT);
+    /* Intel-only MSRs and unreported features: the VMM's (#GP) */
+    assert_int_equal(v3_cpu_rdmsr(core, 0x1a0, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(core, 0xce, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(core, 0x48, &v, &exc), V3_MSR_UNKNOWN);   /* SPEC_CTRL */
+    assert_int_equal(v3_cpu_wrmsr(core, 0x49, 1, &exc), V3_MSR_UNKNOWN);    /* PRED_CMD */
+
+    /* an Intel model on a software-CPU core */
+    struct v3_core *ic;
+    uint8_t *iram;
+    struct v3_cpu_model m;
+    struct v3_vm *ivm = v3t_create_vm(RAM, &v3_emu_backend, &ic, &iram);
+    uint32_t id[4];
+    assert_non_null(ivm);
+    v3_cpu_vendor_model(&m, V3_CPU_VENDOR_INTEL);
+    assert_int_equal(v3_cpu_set_model(ic, &m), V3_OK);
+    v3_cpu_cpuid(ic, 0, 0, id);
+    assert_int_equal(id[1], 0x756e6547u);                                  /* "Genu" */
+    v3_cpu_cpuid(ic, 0x40000000u, 0, id);                                  /* beyond range: leaf 0xD */
+    assert_int_equal(id[0], 3);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x1a0, &v, &exc), 0);
+    assert_int_equal(v, 0x1801);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x1a0, 0x1800, &exc), 0);             /* fast strings off */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x1a0, &v, &exc), 0);
+    assert_int_equal(v, 0x1800);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x1a0, 1ull << 22, &exc), V3_EFAULT); /* LIMIT_CPUID */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xce, &v, &exc), 0);
+    assert_int_equal((v >> 8) & 0xff, 20);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0x3a, &v, &exc), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x3a, 5, &exc), V3_EFAULT);
+    assert_int_equal(v3_cpu_wrmsr(ic, 0x8b, 0, &exc), 0);                   /* revision query */
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xc0010015, &v, &exc), V3_MSR_UNKNOWN);
+    assert_int_equal(v3_cpu_rdmsr(ic, 0xc0010004, &v, &exc), V3_MSR_UNKNOWN);
+    v3_free_vm(ivm);
+    /* AMD: a leaf beyond the range reads zeros */
+    v3_cpu_cpuid(core, 0x40000000u, 0, id);
+    assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);
+    v3_cpu_cpuid(core, 0x8000001fu, 0, id);
+    assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);
 }
 
 /* ---------------------------------------------------------------- delivery */
@@ -217,8 +311,20 @@ static void test_pm32_delivery_frame(void **state)
     assert_int_equal(get32(0x9000 - 16), 0x30);
     assert_int_equal(get32(0x9000 - 12), 0x4000);
     assert_int_equal(get32(0x9000 - 8), 0x08);
-    assert_int_equal(get32(0x9000 - 4), 0x202);
-    assert_int_equal(v3_core_get_rflags(core) & V3_FLAG_IF, 0);
+    assert_int_equal(get32(0x9000 - 4), 0x202 | V3_FLAG_RF);     /* a fault pushes RF (SDM 17.3.1.1) */
+    assert_int_equal(v3_core_get_rflags(core) & (V3_FLAG_IF | V3_FLAG_RF), 0);
+    /* a trap-class exception (#BP) and an external interrupt push RFLAGS as it is */
+    idt_gate32(3, 0x5000, 0x08, 0x8e00);
+    idt_gate32(0x40, 0x5000, 0x08, 0x8e00);
+    struct v3_event evs[2] = { { .type = V3_EVENT_EXCEPTION, .vector = 3 },
+                               { .type = V3_EVENT_INTERRUPT, .vector = 0x40 } };
+    for (int i = 0; i < 2; i++) {
+        core->rip = 0x4000;
+        core->gpr[V3_RSP] = 0x9000;
+        v3_core_set_rflags(core, 0x202);
+        assert_int_equal(v3_cpu_deliver_event(core, &evs[i]), 0);
+        assert_int_equal(get32(0x9000 - 4), 0x202);
+    }
 }
 
 static void test_pm32_ring3_to_ring0(void **state)
@@ -352,10 +458,11 @@ static void test_cr4_follows_cpuid(void **state)
     struct v3_vm *evm;
     struct v3_cpu_model m;
     (void)state;
-    /* the default model (this core has no back end): SMEP, SMAP, UMIP, PGE yes; VME, MCE, OSXSAVE, FSGSBASE no */
+    /* the default model (this core has no back end): SMEP, SMAP, UMIP, PGE, OSXSAVE yes; VME, MCE, FSGSBASE no */
+    assert_int_equal(v3_cpu_write_cr(core, 4, V3_CR4_OSXSAVE, &exc), 0);
     assert_int_equal(v3_cpu_write_cr(core, 4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE, &exc), 0);
     assert_int_equal(core->cr4, V3_CR4_SMEP | V3_CR4_SMAP | V3_CR4_UMIP | V3_CR4_PGE);
-    const uint64_t absent[] = { V3_CR4_VME, V3_CR4_PVI, V3_CR4_MCE, V3_CR4_OSXSAVE, V3_CR4_FSGSBASE };
+    const uint64_t absent[] = { V3_CR4_VME, V3_CR4_PVI, V3_CR4_MCE, V3_CR4_FSGSBASE };
     for (unsigned i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
         assert_int_equal(v3_cpu_write_cr(core, 4, absent[i], &exc), V3_EFAULT);
         assert_int_equal(exc.vector, V3_EXC_GP);
@@ -369,7 +476,9 @@ static void test_cr4_follows_cpuid(void **state)
     m.leaf7_ebx &= ~((1u << 7) | (1u << 20));
     m.leaf7_ecx = 0;
     m.feat_edx &= ~(1u << 13);
+    m.feat_ecx &= ~(1u << 26);         /* no XSAVE: CR4.OSXSAVE cannot be set */
     assert_int_equal(v3_cpu_set_model(ec, &m), V3_OK);
+    assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_OSXSAVE, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_PAE, &exc), 0);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMEP, &exc), V3_EFAULT);
     assert_int_equal(v3_cpu_write_cr(ec, 4, V3_CR4_SMAP, &exc), V3_EFAULT);
@@ -415,6 +524,8 @@ int main(void)
         cmocka_unit_test_setup(test_cr0_checks, reset),
         cmocka_unit_test_setup(test_cr4_cr8_checks, reset),
         cmocka_unit_test_setup(test_cr4_follows_cpuid, reset),
+        cmocka_unit_test_setup(test_msrs_vendor, reset),
+        cmocka_unit_test_setup(test_dr6_rtm, reset),
         cmocka_unit_test_setup(test_long_mode_activation, reset),
         cmocka_unit_test_setup(test_msrs, reset),
         cmocka_unit_test_setup(test_real_mode_delivery, reset),

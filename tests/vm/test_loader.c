@@ -327,17 +327,17 @@ static void test_bad_images(void **state)
 
     struct eseg out[1] = { { .paddr = RAM - 0x80, .filesz = 0x100, .memsz = 0x100 } };
     len = build_elf(RAM - 0x80, out, 1, 0);
-    bad(len, V3_ESIZE, "outside guest RAM");
+    bad(len, V3_ENOFIT, "outside guest RAM");
     struct eseg wrap[1] = { { .paddr = 0xfffff000, .filesz = 0x100, .memsz = 0x2000 } };
     len = build_elf(0x100000, wrap, 1, 0);
-    bad(len, V3_ESIZE, "outside guest RAM");
+    bad(len, V3_ENOFIT, "outside guest RAM");
 
     struct eseg fm[1] = { { .paddr = 0x100000, .filesz = 0x200, .memsz = 0x100 } };
     len = build_elf(0x100000, fm, 1, 0);
     bad(len, V3_EIMAGE, "exceeds memory size");
 
     len = build_elf(RAM + 0x1000, one, 1, 0);
-    bad(len, V3_ESIZE, "entry point");
+    bad(len, V3_ENOFIT, "entry point");
 
     /* neither ELF nor a.out kludge */
     len = build_elf(0x100000, one, 1, 0);
@@ -355,7 +355,7 @@ static void test_bad_images(void **state)
     len = build_aout(0, 0x100, 0x100000, 0x0ff000, 0, 0x100000);
     bad(len, V3_EIMAGE, "below load_addr");
     len = build_aout(0, 0x100, RAM - 0x80, 0, 0, RAM - 0x80);
-    bad(len, V3_ESIZE, "outside guest RAM");
+    bad(len, V3_ENOFIT, "outside guest RAM");
     len = build_aout(0, 0x100, 0x100000, 0, 0, 0x100000);
     bad(20, V3_EIMAGE, "a.out-kludge header");        /* header fields cut */
 
@@ -363,7 +363,7 @@ static void test_bad_images(void **state)
     static uint8_t big[64];
     struct v3_boot_module m = { big, RAM, "big" };
     len = build_elf(0x100000, one, 1, 0);
-    assert_int_equal(v3_load_multiboot(vm, img, len, NULL, &m, 1, NULL), V3_ESIZE);
+    assert_int_equal(v3_load_multiboot(vm, img, len, NULL, &m, 1, NULL), V3_ENOFIT);
     check_untouched();
     assert_int_equal(v3_load_multiboot(NULL, img, len, NULL, NULL, 0, NULL), V3_EINVAL);
     assert_int_equal(v3_load_multiboot(vm, img, len, NULL, NULL, 1, NULL), V3_EINVAL);
@@ -385,10 +385,51 @@ static void test_flat(void **state)
     assert_int_equal(C->rip, 0x200001);
     assert_memory_equal(gp(0x200000), code, sizeof(code));
 
-    assert_int_equal(v3_load_flat(vm, code, sizeof(code), RAM - 1, RAM - 1, V3_FLAT_PROT32), V3_ESIZE);
+    assert_int_equal(v3_load_flat(vm, code, sizeof(code), RAM - 1, RAM - 1, V3_FLAT_PROT32), V3_ENOFIT);
     assert_int_equal(v3_load_flat(vm, code, 0, 0x1000, 0x1000, V3_FLAT_PROT32), V3_EIMAGE);
     assert_int_equal(v3_load_flat(vm, code, sizeof(code), 0x200000, 0x200000, V3_FLAT_REAL), V3_EINVAL);
     assert_int_equal(v3_load_flat(vm, code, sizeof(code), 0x1000, 0x1000, (enum v3_flat_mode)7), V3_EINVAL);
+}
+
+static int mmio_read(struct v3_core *core, uint64_t gpa, void *dst, uint32_t len, void *priv)
+{
+    memset(dst, 0, len);
+    return 0;
+}
+
+static int mmio_write(struct v3_core *core, uint64_t gpa, const void *src, uint32_t len, void *priv)
+{
+    (*(int *)priv)++;
+    return 0;
+}
+
+/* A device page inside RAM's range (as the test device's MMIO page at
+ * 0xFEB00000 with more than 4 GiB of RAM): nothing is loaded there. */
+static void test_hooked_region_rejected(void **state)
+{
+    static const uint8_t code[] = { 0xf4, 0x90, 0x90 };
+    int writes = 0;
+    const uint64_t dev = 0x300000;
+
+    assert_int_equal(v3_hook_full_mem(vm, dev, dev + 0x1000, mmio_read, mmio_write, &writes), V3_OK);
+    assert_int_equal(v3_load_flat(vm, code, sizeof(code), dev + 0x10, dev + 0x10, V3_FLAT_PROT32), V3_EHOOKED);
+    assert_non_null(strstr(v3t_last_log(), "device memory"));
+    /* a segment covering the page */
+    struct eseg seg[1] = { { .paddr = dev - 0x800, .filesz = 0x100, .memsz = 0x1000 } };
+    size_t len = build_elf(dev - 0x800, seg, 1, 0);
+    assert_int_equal(v3_load_multiboot(vm, img, len, NULL, NULL, 0, NULL), V3_EHOOKED);
+    assert_non_null(strstr(v3t_last_log(), "segment 0"));
+    /* a module placed after a kernel that ends just below the page */
+    static uint8_t mod[64];
+    struct v3_boot_module m = { mod, sizeof(mod), "m" };
+    struct eseg k[1] = { { .paddr = dev - 0x1000, .filesz = 0x100, .memsz = 0x1000 } };
+    len = build_elf(dev - 0x1000, k, 1, 0);
+    assert_int_equal(v3_load_multiboot(vm, img, len, NULL, &m, 1, NULL), V3_EHOOKED);
+    assert_non_null(strstr(v3t_last_log(), "module 0"));
+    assert_int_equal(writes, 0);
+    /* beside it, plain RAM loads */
+    assert_int_equal(v3_load_flat(vm, code, sizeof(code), dev + 0x1000, dev + 0x1000, V3_FLAT_PROT32), V3_OK);
+    assert_int_equal(v3_unhook_mem(vm, dev), V3_OK);
 }
 
 /* Random mutations of good images: the loader returns OK or an error, never
@@ -437,7 +478,7 @@ static void test_mutations(void **state)
             v3_core_reset(C);
         } else {
             errs++;
-            assert_true(rc == V3_EIMAGE || rc == V3_ESIZE || rc == V3_EOVERLAP || rc == V3_EUNSUPPORTED);
+            assert_true(rc == V3_EIMAGE || rc == V3_ENOFIT || rc == V3_EOVERLAP || rc == V3_EUNSUPPORTED);
             check_untouched();
         }
     }
@@ -456,6 +497,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_aout_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hooked_region_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);

@@ -766,6 +766,33 @@ static void test_hypercall_api(void **state)
     assert_int_equal(v3_handle_hypercall(core), 0);
     assert_int_equal(core->gpr[V3_RAX], 103);
 
+    /* CPL 3: a kernel-only handler is not called, RAX = -1 (as KVM's
+       -KVM_EPERM); a handler registered with V3_HCALL_USER is */
+    {
+        struct v3_vm_stats st;
+        core->cpl = 3;
+        core->gpr[V3_RAX] = 0x42;
+        assert_int_equal(v3_handle_hypercall(core), 0);
+        assert_int_equal(core->gpr[V3_RAX], ~0ull);
+        core->cpl = 1;
+        core->gpr[V3_RAX] = 0x42;
+        assert_int_equal(v3_handle_hypercall(core), 0);
+        assert_int_equal(core->gpr[V3_RAX], ~0ull);
+        assert_int_equal(v3_vm_get_stats(vm, &st), V3_OK);
+        assert_int_equal(st.hypercalls_denied, 2);
+        assert_int_equal(v3_register_hypercall_flags(vm, 0x44, hc_add, (void *)7, V3_HCALL_USER), V3_OK);
+        assert_int_equal(v3_register_hypercall_flags(vm, 0x45, hc_add, NULL, 0x80), V3_EINVAL);
+        core->cpl = 3;
+        core->gpr[V3_RAX] = 0x44;
+        assert_int_equal(v3_handle_hypercall(core), 0);
+        assert_int_equal(core->gpr[V3_RAX], 10);
+        core->cpl = 0;
+        core->gpr[V3_RAX] = 0x44;
+        assert_int_equal(v3_handle_hypercall(core), 0);
+        assert_int_equal(core->gpr[V3_RAX], 10);
+        assert_int_equal(v3_remove_hypercall(vm, 0x44), V3_OK);
+    }
+
     assert_int_equal(v3_remove_hypercall(vm, 0x42), V3_OK);
     assert_int_equal(v3_remove_hypercall(vm, 0x42), V3_ENOENT);
     core->gpr[V3_RAX] = 0x42;

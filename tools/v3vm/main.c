@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <v3/v3.h>
 #include <v3/devices.h>
 #include <v3/loader.h>
 #include <v3/platform.h>
+#include "gdbsock.h"
+#include "args.h"
 #include "console.h"
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
@@ -61,6 +63,11 @@ static void usage(FILE *f)
 "  --vga                print the VGA text screen when the VM stops\n"
 "  --trace exits        log every VM exit\n"
 "  --max-insns N        stop after N guest instructions\n"
+"  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
+"  -s                   shorthand for -gdb tcp::1234\n"
+"  -S                   with -gdb: wait for gdb before the first instruction\n"
+"  --strict-mem         stop the VM on a guest access to unbacked guest-physical\n"
+"                       memory (default: reads give all ones, writes are dropped)\n"
 "  --enable-mem-offset-hypercall\n"
 "                       let hypercall 0x1000 reveal the host address of guest RAM\n"
 "  -v, --verbose        more log output (repeat for debug)\n"
@@ -103,64 +110,47 @@ static void die_usage(const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 20;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    if (*end) {
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        default: return -1;
-        }
-        if (end[1] && !((end[1] == 'B' || end[1] == 'b') && !end[2]) && strcmp(end + 1, "iB"))
-            return -1;
-    }
-    if (v == 0 || v > (1ull << (52 - shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-static void *read_file(const char *path, size_t *len)
+/*
+ * Read a whole file of at most @p max bytes (guest RAM: nothing larger can be
+ * loaded).  A regular file's size is checked before reading; other files
+ * (pipes, devices such as /dev/zero) are read until EOF or max + 1 bytes.
+ */
+static void *read_file(const char *path, size_t *len, uint64_t max)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t cap = 0, n = 0;
+    struct stat st;
 
     if (!f) {
         fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(EISDIR));
+        fclose(f);
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        fprintf(stderr, "%s: '%s' (%llu bytes) is larger than guest RAM (%llu bytes): not loaded\n", prog,
+                path, (unsigned long long)st.st_size, (unsigned long long)max);
+        fclose(f);
         return NULL;
     }
     for (;;) {
         size_t r;
         if (n == cap) {
             char *nb;
+            if (n > max) {
+                fprintf(stderr, "%s: '%s' is larger than guest RAM (%llu bytes): not loaded\n", prog, path,
+                        (unsigned long long)max);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
             cap = cap ? cap * 2 : 1 << 16;
+            if (cap > max + 1)
+                cap = (size_t)max + 1;      /* one byte more tells a file that is too large */
             nb = realloc(buf, cap);
             if (!nb) {
                 fprintf(stderr, "%s: out of memory reading '%s'\n", prog, path);
@@ -182,6 +172,12 @@ static void *read_file(const char *path, size_t *len)
         return NULL;
     }
     fclose(f);
+    if (n > max) {
+        fprintf(stderr, "%s: '%s' is larger than guest RAM (%llu bytes): not loaded\n", prog, path,
+                (unsigned long long)max);
+        free(buf);
+        return NULL;
+    }
     *len = n;
     return buf ? buf : malloc(1);
 }
@@ -191,10 +187,13 @@ static void *read_file(const char *path, size_t *len)
 static void serial_out_file(void *priv, uint8_t b)
 {
     FILE *f = priv;
+    static int warned;
 
-    fputc(b, f);
-    if (b == '\n')
-        fflush(f);
+    if ((fputc(b, f) == EOF || (b == '\n' && fflush(f) == EOF)) && !warned) {
+        warned = 1;                 /* once: the guest may print a lot */
+        fprintf(stderr, "%s: warning: serial output: write failed: %s (further output is lost)\n", prog,
+                strerror(errno));
+    }
 }
 
 /* What a loader error means for the user (the log line above has the details). */
@@ -202,7 +201,8 @@ static const char *load_error(int rc)
 {
     switch (rc) {
     case V3_EIMAGE:       return "malformed guest image";
-    case V3_ESIZE:        return "the image does not fit in guest RAM";
+    case V3_ENOFIT:       return "the image does not fit in guest RAM";
+    case V3_EHOOKED:      return "the image would land on device memory (MMIO), not RAM";
     case V3_EOVERLAP:     return "overlapping segments";
     case V3_EUNSUPPORTED: return "the kernel requires a boot feature v3vm does not provide";
     default:              return v3_strerror(rc);
@@ -213,6 +213,40 @@ static void console_quit(void)
 {
     if (the_vm)
         v3_stop_vm(the_vm);
+}
+
+/*
+ * Read the -initrd list "PATH[ ARGS][,PATH[ ARGS]...]" (at most 16 modules;
+ * each entry whole is the module string).  0, or the exit status after a
+ * message: EXIT_USAGE for a bad list, EXIT_SETUP for a file that cannot be
+ * read.  Modules read so far stay in the arrays (*nmods) for the caller to free.
+ */
+static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *mods, char **strings,
+                        void **data, unsigned *nmods)
+{
+    static struct v3vm_module_spec specs[V3VM_MAX_MODULES];
+    char err[512];
+    unsigned n;
+
+    if (v3vm_parse_initrd(list, specs, &n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EXIT_USAGE;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        data[*nmods] = read_file(specs[i].path, &mods[*nmods].len, mem);
+        if (!data[*nmods])
+            return EXIT_SETUP;
+        strings[*nmods] = strndup(specs[i].string, specs[i].string_len);
+        if (!strings[*nmods]) {
+            free(data[*nmods]);
+            fprintf(stderr, "%s: out of memory\n", prog);
+            return EXIT_SETUP;
+        }
+        mods[*nmods].data = data[*nmods];
+        mods[*nmods].string = strings[*nmods];
+        (*nmods)++;
+    }
+    return 0;
 }
 
 static void on_signal(int sig)
@@ -260,10 +294,14 @@ static void print_vga(struct v3_vm *vm)
 
 int main(int argc, char **argv)
 {
-    const char *kernel = NULL, *append = NULL, *initrd = NULL, *serial = "stdio", *flat = NULL;
-    uint64_t mem = 128ull << 20, max_insns = 0;
+    const char *kernel, *append, *initrd, *serial;
+    uint64_t mem, max_insns;
+    int flat, dump, stats, vga, real, trace, memoff, strict_mem;
+    struct v3vm_args args;
+    char errbuf[512];
     struct v3_pc_layout layout;
-    int dump = 0, stats = 0, vga = 0, real = 0, trace = 0, memoff = 0;
+    const char *gdb;
+    int gdb_wait;
     struct v3_os_hooks hooks;
     struct v3_vm_config cfg;
     struct v3_vm_result res;
@@ -277,126 +315,67 @@ int main(int argc, char **argv)
     int err, rc, status;
     const char *machine = "pc", *devargs[32];
     unsigned ndevargs = 0;
-    int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, list_devices = 0, raw_cmdline = 0;
+    int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, raw_cmdline = 0;
     char *mb_cmdline = NULL;
+    char gdb_host[256];
+    unsigned gdb_port = 0;
 
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
         prog = s ? s + 1 : argv[0];
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEED_ARG() do { if (i + 1 >= argc) die_usage("option '%s' needs an argument", a); } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("v3vm (v3vmm) 0.1.0\n");
-            return 0;
-        } else if (!strcmp(a, "-m")) {
-            NEED_ARG();
-            if (parse_size(argv[++i], &mem) < 0 || (mem & 0xfff))
-                die_usage("invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)", argv[i]);
-        } else if (!strcmp(a, "-kernel")) {
-            NEED_ARG();
-            kernel = argv[++i];
-        } else if (!strcmp(a, "-append")) {
-            NEED_ARG();
-            append = argv[++i];
-        } else if (!strcmp(a, "-initrd")) {
-            NEED_ARG();
-            initrd = argv[++i];
-        } else if (!strcmp(a, "-serial")) {
-            NEED_ARG();
-            serial = argv[++i];
-            if (strcmp(serial, "stdio") && strcmp(serial, "none") &&
-                (strncmp(serial, "file:", 5) || !serial[5]))
-                die_usage("invalid serial back end '%s' (stdio, file:PATH or none)", serial);
-        } else if (!strcmp(a, "-machine") || !strcmp(a, "-M")) {
-            NEED_ARG();
-            machine = argv[++i];
-            if (!strcmp(machine, "help")) {
-                list_devices = 2;
-            } else {
-                int known = 0;
-                for (const char *const *m = v3_machine_names(); *m; m++)
-                    known |= !strcmp(*m, machine);
-                if (!known)
-                    die_usage("unknown machine '%s' (-machine help lists them)", machine);
-            }
-        } else if (!strcmp(a, "-device")) {
-            NEED_ARG();
-            if (!strcmp(argv[i + 1], "help")) {
-                list_devices = 1;
-                i++;
-            } else if (ndevargs == sizeof(devargs) / sizeof(devargs[0])) {
-                die_usage("at most %zu -device options", sizeof(devargs) / sizeof(devargs[0]));
-            } else {
-                devargs[ndevargs++] = argv[++i];
-            }
-        } else if (!strcmp(a, "-clock")) {
-            NEED_ARG();
-            i++;
-            if (!strcmp(argv[i], "realtime"))
-                clock_mode = V3_CLOCK_REALTIME;
-            else if (!strcmp(argv[i], "virtual"))
-                clock_mode = V3_CLOCK_VIRTUAL;
-            else
-                die_usage("invalid clock '%s' (realtime or virtual)", argv[i]);
-        } else if (!strcmp(a, "--raw-cmdline")) {
-            raw_cmdline = 1;
-        } else if (!strcmp(a, "--dump-devices")) {
-            dump_devices = 1;
-        } else if (!strcmp(a, "--flat")) {
-            NEED_ARG();
-            flat = argv[++i];
-        } else if (!strcmp(a, "--real")) {
-            real = 1;
-        } else if (!strcmp(a, "--dump-map")) {
-            dump = 1;
-        } else if (!strcmp(a, "--stats")) {
-            stats = 1;
-        } else if (!strcmp(a, "--vga")) {
-            vga = 1;
-        } else if (!strcmp(a, "--trace")) {
-            NEED_ARG();
-            if (strcmp(argv[++i], "exits"))
-                die_usage("unknown trace '%s' (supported: exits)", argv[i]);
-            trace = 1;
-        } else if (!strcmp(a, "--max-insns")) {
-            NEED_ARG();
-            if (parse_u64(argv[++i], &max_insns) < 0 || !max_insns)
-                die_usage("invalid instruction count '%s'", argv[i]);
-        } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
-            memoff = 1;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            if (log_level < V3_LOG_DEBUG)
-                log_level++;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            log_level = V3_LOG_ERROR;
-        } else {
-            die_usage("unknown option '%s'", a);
-        }
-#undef NEED_ARG
-    }
-    if (list_devices == 1) {
+    switch (v3vm_parse_args(argc, argv, &args, errbuf, sizeof(errbuf))) {
+    case V3VM_ARGS_HELP:
+        usage(stdout);
+        return 0;
+    case V3VM_ARGS_VERSION:
+        printf("v3vm (v3vmm) 0.1.0\n");
+        return 0;
+    case V3VM_ARGS_LIST_DEVICES:
         printf("Device models (-device NAME[,key=value...]):\n");
         for (const struct v3_device_ops *const *d = v3_device_models(); *d; d++)
             printf("  %-12s %s\n", (*d)->name, (*d)->help ? (*d)->help : "");
         return 0;
-    }
-    if (list_devices == 2) {
+    case V3VM_ARGS_LIST_MACHINES:
         printf("Machines (-machine NAME):\n");
         for (const char *const *m = v3_machine_names(); *m; m++)
             printf("  %s\n", *m);
         return 0;
+    case V3VM_ARGS_ERROR:
+        die_usage("%s", errbuf);
+        break;
+    default:
+        break;
     }
-    if (!kernel)
-        die_usage("no kernel given (-kernel FILE)");
-    if (real && !flat)
-        die_usage("--real needs --flat");
-    if (flat && initrd)
-        die_usage("-initrd needs a multiboot kernel, not --flat");
+    kernel = args.kernel;
+    append = args.append;
+    initrd = args.initrd;
+    serial = args.serial;
+    flat = args.flat;
+    mem = args.mem;
+    max_insns = args.max_insns;
+    dump = args.dump;
+    stats = args.stats;
+    vga = args.vga;
+    real = args.real;
+    trace = args.trace;
+    memoff = args.memoff;
+    strict_mem = args.strict_mem;
+    machine = args.machine;
+    ndevargs = args.ndevices;
+    for (unsigned d = 0; d < ndevargs; d++)
+        devargs[d] = args.devices[d];
+    clock_mode = args.clock_virtual ? V3_CLOCK_VIRTUAL : V3_CLOCK_REALTIME;
+    raw_cmdline = args.raw_cmdline;
+    dump_devices = args.dump_devices;
+    gdb = args.gdb;
+    gdb_wait = args.gdb_wait;
+    for (int v = 0; v < args.verbose && log_level < V3_LOG_DEBUG; v++)
+        log_level++;
+    if (args.quiet)
+        log_level = V3_LOG_ERROR;
+    if (gdb && gdbsock_parse(gdb, gdb_host, sizeof(gdb_host), &gdb_port) < 0)
+        die_usage("invalid -gdb '%s' (tcp::PORT or tcp:HOST:PORT)", gdb);
     if (trace && log_level < V3_LOG_INFO)
         log_level = V3_LOG_INFO;
 
@@ -408,31 +387,11 @@ int main(int argc, char **argv)
     }
 
     status = EXIT_SETUP;
-    image = read_file(kernel, &image_len);
+    image = read_file(kernel, &image_len, mem);
     if (!image)
         goto out;
     if (initrd) {
-        char *list = strdup(initrd), *save = NULL;
-        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            char path[4096];
-            size_t pl = strcspn(tok, " ");
-            if (nmods == 16 || pl == 0 || pl >= sizeof(path)) {
-                fprintf(stderr, "%s: bad -initrd list (at most 16 modules)\n", prog);
-                status = EXIT_USAGE;
-                break;
-            }
-            memcpy(path, tok, pl);
-            path[pl] = 0;
-            mod_data[nmods] = read_file(path, &mods[nmods].len);
-            if (!mod_data[nmods])
-                break;
-            mod_strings[nmods] = strdup(tok);
-            mods[nmods].data = mod_data[nmods];
-            mods[nmods].string = mod_strings[nmods];
-            nmods++;
-            status = 0;
-        }
-        free(list);
+        status = read_modules(initrd, mem, mods, mod_strings, mod_data, &nmods);
         if (status)
             goto out;
         status = EXIT_SETUP;
@@ -448,6 +407,7 @@ int main(int argc, char **argv)
     cfg.clock = clock_mode;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
+    cfg.strict_mem = strict_mem;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -474,18 +434,7 @@ int main(int argc, char **argv)
         log_raw = 0;
     }
     if (flat) {
-        uint64_t addr, entry;
-        char *colon = strchr(flat, ':');
-        if (colon)
-            *colon = 0;
-        if (parse_u64(flat, &addr) < 0 || (colon && parse_u64(colon + 1, &entry) < 0)) {
-            fprintf(stderr, "%s: invalid --flat address\n", prog);
-            status = EXIT_USAGE;
-            goto out;
-        }
-        if (!colon)
-            entry = addr;
-        rc = v3_load_flat(the_vm, image, image_len, addr, entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
+        rc = v3_load_flat(the_vm, image, image_len, args.flat_addr, args.flat_entry, real ? V3_FLAT_REAL : V3_FLAT_PROT32);
     } else {
         enum v3_image_type type = v3_detect_image(image, image_len);
         struct v3_linux_boot lb = { .cmdline = append, .layout = &layout };
@@ -545,9 +494,14 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
-    if (!strcmp(serial, "stdio"))
+    if (!strcmp(serial, "stdio") && !gdb)
         console_init(console_quit);
-    v3_run_vm(the_vm, &res);
+    if (gdb) {
+        if (gdbsock_run(the_vm, gdb_host, gdb_port, gdb_wait, &res) < 0)
+            goto out;
+    } else {
+        v3_run_vm(the_vm, &res);
+    }
     console_restore();
     fflush(stdout);
     if (serial_file)

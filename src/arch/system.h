@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * src/cpu/system/system.h - system level of the software CPU: event
+ * src/arch/system.h - the architectural system level, shared by every back end: event
  * delivery (exceptions, interrupts, NMI) in every mode, segment loads with
  * their checks, control/debug registers, MSRs, I/O permission, debug
  * breakpoints and the interrupt-shadow protocol.  The interpreter loop

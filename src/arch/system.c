@@ -4,7 +4,7 @@
  * delivery, control/debug registers, MSRs, I/O permission, breakpoints.
  * See system.h for the contracts.
  */
-#include "cpu/system/system.h"
+#include "arch/system.h"
 #include "internal/clock.h"
 #include "internal/host.h"
 #include "internal/vm.h"
@@ -342,6 +342,26 @@ static int load_inner_ss(struct v3_core *c, uint16_t sel, unsigned dpl, uint32_t
 int v3_cpu_task_switch(struct v3_core *c, uint16_t sel, int reason, bool has_ec, uint32_t ec,
                        uint64_t next_rip, struct v3_exception *exc);
 
+/*
+ * RF in the pushed RFLAGS: set for a fault-class exception (the instruction
+ * is restarted and must not hit its own instruction breakpoint again), SDM
+ * vol. 3 17.3.1.1; #DB (instruction breakpoints, and the traps) and the
+ * traps/aborts (#BP, #OF, #DF, #MC, NMI) push RFLAGS as it is.
+ */
+static uint64_t fault_rf(unsigned vec, enum v3_event_src src)
+{
+    if (src != V3_SRC_HW_EXC)
+        return 0;
+    switch (vec) {
+    case V3_EXC_DE: case V3_EXC_BR: case V3_EXC_UD: case V3_EXC_NM: case V3_EXC_TS:
+    case V3_EXC_NP: case V3_EXC_SS: case V3_EXC_GP: case V3_EXC_PF: case V3_EXC_MF:
+    case V3_EXC_AC: case V3_EXC_XM:
+        return V3_FLAG_RF;
+    default:
+        return 0;
+    }
+}
+
 static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, bool has_ec,
                         uint32_t ec, uint64_t rip, struct v3_exception *exc)
 {
@@ -430,7 +450,7 @@ static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, 
         ssz = 8;
         fpush(&f, c->seg[V3_SS].selector, 8);
         fpush(&f, c->gpr[V3_RSP], 8);
-        fpush(&f, fl, 8);
+        fpush(&f, fl | fault_rf(vec, src), 8);
         fpush(&f, c->seg[V3_CS].selector, 8);
         fpush(&f, rip, 8);
         if (has_ec)
@@ -459,7 +479,7 @@ static int deliver_prot(struct v3_core *c, unsigned vec, enum v3_event_src src, 
             fpush(&f, c->seg[V3_SS].selector, gate_sz);
             fpush(&f, c->gpr[V3_RSP], gate_sz);
         }
-        fpush(&f, fl, gate_sz);
+        fpush(&f, fl | fault_rf(vec, src), gate_sz);
         fpush(&f, c->seg[V3_CS].selector, gate_sz);
         fpush(&f, rip, gate_sz);
         if (has_ec)
@@ -869,7 +889,8 @@ int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exce
     } else if (dr == 6) {
         if (val >> 32)
             return set_exc(exc, V3_EXC_GP, true, 0);
-        c->dr[6] = (val & 0x0001e00f) | 0xfffe0ff0;
+        /* B0-B3, BD, BS, BT writable; bit 16 (RTM) reads 1 as the model reports no RTM */
+        c->dr[6] = (val & 0x0000e00f) | 0xffff0ff0;
     } else {
         if (val >> 32)
             return set_exc(exc, V3_EXC_GP, true, 0);
@@ -894,6 +915,172 @@ int v3_cpu_read_dr(struct v3_core *c, unsigned dr, uint64_t *val, struct v3_exce
 }
 
 /* ------------------------------------------------------------ MSRs */
+
+/*
+ * The MSRs the software CPU answers itself (anything else exits to the VMM
+ * as V3_EXIT_MSR_READ/WRITE; the VM layer gives #GP(0) unless the embedder
+ * hooked it).  "Inert" = stored and read back, with no effect.
+ *
+ *   all vendors
+ *     TSC (10h), APIC_BASE (1Bh), SYSENTER_CS/ESP/EIP (174h-176h), MTRRCAP
+ *     (FEh, RO), MTRRs (200h-20Fh, 250h-26Fh fixed, 2FFh), PAT (277h), EFER,
+ *     STAR/LSTAR/CSTAR/SFMASK, FS_BASE/GS_BASE/KERNEL_GS_BASE (canonical
+ *     or #GP), TSC_AUX (RDTSCP is reported);
+ *     PATCH_LEVEL / BIOS_SIGN_ID (8Bh): microcode revision 1 in EDX (AMD:
+ *     read-only; Intel: writes accepted and ignored, as the revision
+ *     query does);
+ *     MCG_CAP (179h, RO) reads 0: no banks, no MCG_CTL; MCG_STATUS (17Ah)
+ *     reads 0, only 0 may be written.  CPUID reports neither MCE nor MCA;
+ *     kernels that read these anyway see a machine-check architecture
+ *     without banks.  MCi_* bank MSRs are absent (#GP).
+ *   AuthenticAMD only
+ *     PERF_CTL0-3 (C0010000h-3h) inert; PERF_CTR0-3 (C0010004h-7h) inert,
+ *     48 bits, read by RDPMC ECX = 0-3 (nothing counts);
+ *     HWCR (C0010015h) inert, TscFreqSel (bit 24) read-only 1, undefined
+ *     bits #GP;  SYSCFG (C0010010h) inert bits 18-22, MemEncryptionModEn
+ *     (23) read-only 0 (no SME);  NB_CFG (C001001Fh) inert;  DE_CFG
+ *     (C0011029h) inert, bit 1 (LFENCE serialising) set at reset.
+ *   GenuineIntel only
+ *     IA32_FEATURE_CONTROL (3Ah) reads 1 (locked, VMX and SMX off), writes
+ *     #GP;  PLATFORM_INFO (CEh, RO) max non-turbo ratio 20 (2.0 GHz at 100
+ *     MHz);  IA32_MISC_ENABLE (1A0h): fast strings (0), TCC (3), EIST (16)
+ *     and bit 23 inert; BTS/PEBS unavailable (11, 12) read-only 1; any other
+ *     bit #GP (so LIMIT_CPUID_MAXVAL and XD_DISABLE stay 0).
+ *   Absent because CPUID does not report them (#GP through the VMM):
+ *     SPEC_CTRL/PRED_CMD (48h/49h), TSC_ADJUST (3Bh), TSC_DEADLINE, the
+ *     x2APIC range, APERF/MPERF, Intel architectural perfmon, AMD SVM
+ *     (VM_CR, HSAVE_PA), OSVW, and everything not listed above.
+ */
+
+#define MSR_PATCH_LEVEL    0x0000008bu
+#define MSR_FEATURE_CONTROL 0x0000003au
+#define MSR_PLATFORM_INFO  0x000000ceu
+#define MSR_MCG_CAP        0x00000179u
+#define MSR_MCG_STATUS     0x0000017au
+#define MSR_MISC_ENABLE    0x000001a0u
+#define MSR_AMD_PERF_CTL0  0xc0010000u
+#define MSR_AMD_PERF_CTR0  0xc0010004u
+#define MSR_AMD_SYSCFG     0xc0010010u
+#define MSR_AMD_HWCR       0xc0010015u
+#define MSR_AMD_NB_CFG     0xc001001fu
+#define MSR_AMD_DE_CFG     0xc0011029u
+
+#define MISC_ENABLE_RW     ((1ull << 0) | (1ull << 3) | (1ull << 16) | (1ull << 23))
+#define MISC_ENABLE_RO     ((1ull << 11) | (1ull << 12))
+#define HWCR_RW            (0x1ull | (1ull << 3) | (1ull << 4) | (1ull << 8) | (1ull << 9) | \
+                            (1ull << 10) | (1ull << 13) | (1ull << 14) | (1ull << 17) | (1ull << 18) | \
+                            (1ull << 21) | (1ull << 25) | (1ull << 26) | (1ull << 27) | (1ull << 30))
+#define HWCR_RO            (1ull << 24)
+#define SYSCFG_RW          (0x1full << 18)
+
+static bool vendor_intel(struct v3_core *c)
+{
+    uint32_t id[4];
+    v3_cpu_cpuid(c, 0, 0, id);
+    return id[1] == 0x756e6547u && id[3] == 0x49656e69u && id[2] == 0x6c65746eu;   /* GenuineIntel */
+}
+
+/* The inert MSRs: 0 with *val, V3_MSR_UNKNOWN, or V3_EFAULT (#GP(0)). */
+static int inert_msr(struct v3_core *c, uint32_t idx, bool write, uint64_t *val, struct v3_exception *exc)
+{
+    bool intel = vendor_intel(c);
+    uint64_t v = *val;
+
+    switch (idx) {
+    case MSR_PATCH_LEVEL:
+        if (write)
+            return intel ? 0 : set_exc(exc, V3_EXC_GP, true, 0);
+        *val = 1ull << 32;
+        return 0;
+    case MSR_MCG_CAP:
+        if (write)
+            return set_exc(exc, V3_EXC_GP, true, 0);
+        *val = 0;
+        return 0;
+    case MSR_MCG_STATUS:
+        if (write)
+            return v ? set_exc(exc, V3_EXC_GP, true, 0) : 0;
+        *val = 0;
+        return 0;
+    default:
+        break;
+    }
+    if (intel) {
+        switch (idx) {
+        case MSR_FEATURE_CONTROL:
+            if (write)
+                return set_exc(exc, V3_EXC_GP, true, 0);
+            *val = 1;
+            return 0;
+        case MSR_PLATFORM_INFO:
+            if (write)
+                return set_exc(exc, V3_EXC_GP, true, 0);
+            *val = 20ull << 8;
+            return 0;
+        case MSR_MISC_ENABLE:
+            if (!write) {
+                *val = c->msr_inert.misc_enable;
+                return 0;
+            }
+            if (v & ~(MISC_ENABLE_RW | MISC_ENABLE_RO))
+                return set_exc(exc, V3_EXC_GP, true, 0);
+            c->msr_inert.misc_enable = (v & MISC_ENABLE_RW) | MISC_ENABLE_RO;
+            return 0;
+        default:
+            return V3_MSR_UNKNOWN;
+        }
+    }
+    if (idx >= MSR_AMD_PERF_CTL0 && idx < MSR_AMD_PERF_CTL0 + 4) {
+        uint64_t *r = &c->msr_inert.perf_ctl[idx - MSR_AMD_PERF_CTL0];
+        if (write)
+            *r = v;
+        else
+            *val = *r;
+        return 0;
+    }
+    if (idx >= MSR_AMD_PERF_CTR0 && idx < MSR_AMD_PERF_CTR0 + 4) {
+        uint64_t *r = &c->msr_inert.perf_ctr[idx - MSR_AMD_PERF_CTR0];
+        if (write)
+            *r = v & ((1ull << 48) - 1);
+        else
+            *val = *r;
+        return 0;
+    }
+    switch (idx) {
+    case MSR_AMD_HWCR:
+        if (!write) {
+            *val = c->msr_inert.hwcr;
+            return 0;
+        }
+        if (v & ~(HWCR_RW | HWCR_RO))
+            return set_exc(exc, V3_EXC_GP, true, 0);
+        c->msr_inert.hwcr = (v & HWCR_RW) | HWCR_RO;
+        return 0;
+    case MSR_AMD_SYSCFG:
+        if (!write) {
+            *val = c->msr_inert.syscfg;
+            return 0;
+        }
+        if (v & ~SYSCFG_RW)
+            return set_exc(exc, V3_EXC_GP, true, 0);
+        c->msr_inert.syscfg = v;
+        return 0;
+    case MSR_AMD_NB_CFG:
+        if (write)
+            c->msr_inert.nb_cfg = v;
+        else
+            *val = c->msr_inert.nb_cfg;
+        return 0;
+    case MSR_AMD_DE_CFG:
+        if (write)
+            c->msr_inert.de_cfg = v;
+        else
+            *val = c->msr_inert.de_cfg;
+        return 0;
+    default:
+        return V3_MSR_UNKNOWN;
+    }
+}
 
 static int mtrr_slot(uint32_t idx)
 {
@@ -949,7 +1136,8 @@ int v3_cpu_rdmsr(struct v3_core *c, uint32_t idx, uint64_t *val, struct v3_excep
         *val = *mtrr_ref(c, slot);
         return 0;
     }
-    return V3_MSR_UNKNOWN;
+    *val = 0;
+    return inert_msr(c, idx, false, val, exc);
 }
 
 int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_exception *exc)
@@ -965,8 +1153,9 @@ int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_except
     case V3_MSR_APIC_BASE:
         if (val & ~(0x000ffffffffff000ull | 0xd00ull))
             return set_exc(exc, V3_EXC_GP, true, 0);
-        c->apic_base = val;
-        return 0;
+        /* the VMM completes it: a local APIC device must see enable, x2APIC and
+         * base changes (v3_handle_msr_exit() stores core->apic_base without one) */
+        return V3_MSR_UNKNOWN;
     case V3_MSR_SYSENTER_CS:    c->sysenter_cs = val & 0xffff; return 0;
     case V3_MSR_SYSENTER_ESP:
         if (!canonical(val))
@@ -1027,7 +1216,7 @@ int v3_cpu_wrmsr(struct v3_core *c, uint32_t idx, uint64_t val, struct v3_except
         *mtrr_ref(c, slot) = val;
         return 0;
     }
-    return V3_MSR_UNKNOWN;
+    return inert_msr(c, idx, true, &val, exc);
 }
 
 /* ------------------------------------------------------------ I/O permission */

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/* The CPU model behind CPUID. */
+#include "internal/host.h"
+#include "cpu/cpu.h"
+#include "internal/vm.h"
+#include <v3/paging.h>
+
+static void copy_str(char *dst, const char *src, unsigned max)
+{
+    unsigned i = 0;
+    for (; i + 1 < max && src[i]; i++)
+        dst[i] = src[i];
+    for (; i < max; i++)
+        dst[i] = 0;
+}
+
+/* CPUID.1:ECX of the host: the SSE floating-point instructions run on the
+ * host's SSE unit (src/emu/ops_vfp.c), so the model reports an SSE level
+ * only if the host has it */
+static uint32_t host_leaf1_ecx(void)
+{
+    uint32_t a = 1, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    return c;
+}
+
+/*
+ * The default model is an AMD-compatible 64-bit CPU (the undefined flags of
+ * the emulator follow AMD).  Family 17h model 31h (a Zen 2 EPYC signature)
+ * for AuthenticAMD; family 6 model 5Ch (Goldmont: SMEP, SMAP, XSAVE and no
+ * AVX, like this model) for GenuineIntel.  Only features the software CPU
+ * implements are reported.
+ */
+void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
+{
+    memset(m, 0, sizeof(*m));
+    m->max_leaf = 0xd;
+    m->max_ext_leaf = 0x80000008;
+    /* ECX: SSE3(0) SSSE3(9) CX16(13) SSE4.1(19) SSE4.2(20) MOVBE(22) POPCNT(23) XSAVE(26)
+     * HYPERVISOR(31); OSXSAVE(27) mirrors CR4; not MONITOR(3).  The SSE levels also need
+     * the host's (see host_leaf1_ecx). */
+    const uint32_t sse_levels = 1u | (1u << 9) | (1u << 19) | (1u << 20);
+    m->feat_ecx = (sse_levels & host_leaf1_ecx()) | (1u << 13) | (1u << 22) | (1u << 23) | (1u << 26) |
+                  (1u << 31);
+    /* EDX: FPU DE(2) PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) APIC(9) SEP(11) MTRR(12) PGE(13)
+     * CMOV(15) PAT(16) MMX(23) FXSR(24) SSE(25) SSE2(26) */
+    m->feat_edx = 1u | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+                  (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) |
+                  (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+    /* 0x80000001 ECX: LAHF/SAHF(0) ABM/LZCNT(5) 3DNowPrefetch(8);
+     * EDX: SYSCALL(11) NX(20) 1GB pages(26) RDTSCP(27) LM(29) */
+    m->ext_feat_ecx = 1u | (1u << 5) | (1u << 8);
+    m->ext_feat_edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+    m->leaf7_ebx = (1u << 3) | (1u << 7) | (1u << 20);  /* BMI1 (TZCNT), SMEP, SMAP */
+    m->leaf7_ecx = (1u << 2);          /* UMIP */
+    m->leaf_d1_eax = 1;                /* XSAVEOPT */
+    if (v3_host.entropy) {             /* RDRAND, RDSEED: only with the host's entropy source */
+        m->feat_ecx |= 1u << 30;
+        m->leaf7_ebx |= 1u << 18;
+    }
+    m->phys_bits = V3_PAGING_MAXPHYADDR;   /* 40 */
+    m->virt_bits = 48;
+    if (vendor == V3_CPU_VENDOR_INTEL) {
+        copy_str(m->vendor, "GenuineIntel", sizeof(m->vendor));
+        m->signature = 0x000506c9;     /* family 6, model 5Ch, stepping 9 */
+    } else {
+        copy_str(m->vendor, "AuthenticAMD", sizeof(m->vendor));
+        m->signature = 0x00830f10;     /* family 17h (0Fh + 08h), model 31h, stepping 0 */
+        /* AMD repeats these leaf-1 EDX bits in 0x80000001 EDX (FPU..APIC, MTRR..PSE36, MMX, FXSR) */
+        m->ext_feat_edx |= m->feat_edx & 0x0183f3ffu;
+    }
+    copy_str(m->brand, "v3vmm software CPU", sizeof(m->brand));
+}
+
+void v3_cpu_default_model(struct v3_cpu_model *m)
+{
+    v3_cpu_vendor_model(m, V3_CPU_VENDOR_AMD);
+}
+
+bool v3_cpu_model_is_intel(const struct v3_cpu_model *m)
+{
+    return m && !memcmp(m->vendor, "GenuineIntel", 12);
+}
+
+/* The software CPU's state of @p core, or NULL (no back end, or another one). */
+static struct v3_cpu *soft_cpu(struct v3_core *core)
+{
+    if (!core || !core->backend || (core->vm && core->vm->backend != &v3_emu_backend))
+        return NULL;
+    return cpu_of(core);
+}
+
+void cpu_model_init(struct v3_cpu *cpu)
+{
+    v3_cpu_default_model(&cpu->model);
+}
+
+int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
+{
+    if (!soft_cpu(core) || !m) {
+        V3_ERROR("cpu: set_model with a NULL argument or no back-end state");
+        return V3_EINVAL;
+    }
+    if (m->max_leaf < 1 || m->max_ext_leaf < 0x80000000u) {
+        V3_ERROR("cpu: CPU model with max leaf %#x / ext %#x", m->max_leaf, m->max_ext_leaf);
+        return V3_EINVAL;
+    }
+    if (m->phys_bits < 36 || m->phys_bits > 52 || (m->virt_bits != 48 && m->virt_bits != 57)) {
+        V3_ERROR("cpu: CPU model with %u physical / %u linear address bits (36..52 / 48)",
+                 m->phys_bits, m->virt_bits);
+        return V3_EINVAL;
+    }
+    if (core->tlb) {
+        int rc = v3_paging_set_maxphyaddr(core, m->phys_bits);
+        if (rc < 0)
+            return rc;
+    }
+    cpu_of(core)->model = *m;
+    return V3_OK;
+}
+
+int v3_cpu_set_cpuid_exit(struct v3_core *core, uint32_t leaf, bool on)
+{
+    if (!core || !core->backend || leaf >= 32)
+        return V3_EINVAL;
+    if (on)
+        cpu_of(core)->model.exit_leaves |= 1ull << leaf;
+    else
+        cpu_of(core)->model.exit_leaves &= ~(1ull << leaf);
+    return V3_OK;
+}
+
+static uint32_t word_of(const char *s, unsigned i)
+{
+    uint32_t v;
+    memcpy(&v, s + 4 * i, 4);
+    return v;
+}
+
+void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    struct v3_cpu_model local;
+    const struct v3_cpu_model *m;
+    if (soft_cpu(core)) {
+        m = &soft_cpu(core)->model;
+    } else {
+        v3_cpu_default_model(&local);
+        m = &local;
+    }
+    out[0] = out[1] = out[2] = out[3] = 0;
+    if (leaf >= 0x80000000u ? leaf > m->max_ext_leaf : leaf > m->max_leaf) {
+        /* beyond the range: Intel answers its highest basic leaf, AMD zeros */
+        if (!v3_cpu_model_is_intel(m))
+            return;
+        leaf = m->max_leaf;
+        subleaf = 0;
+    } else if (leaf >= 0x80000000u) {
+        goto ext;
+    }
+    switch (leaf) {
+    case 0:
+        out[0] = m->max_leaf;
+        out[1] = word_of(m->vendor, 0);
+        out[3] = word_of(m->vendor, 1);
+        out[2] = word_of(m->vendor, 2);
+        break;
+    case 1:
+        out[0] = m->signature;
+        out[1] = (core ? core->id : 0) << 24 | (1u << 16) | (8u << 8);   /* APIC id, 1 logical, clflush 64 */
+        out[2] = m->feat_ecx & ~(1u << 27);
+        if ((m->feat_ecx & (1u << 26)) && core && (core->cr4 & V3_CR4_OSXSAVE))
+            out[2] |= 1u << 27;        /* OSXSAVE mirrors CR4.OSXSAVE */
+        if (!v3_host.entropy)
+            out[2] &= ~(1u << 30);     /* RDRAND needs the host's entropy() */
+        out[3] = m->feat_edx;
+        break;
+    case 7:
+        if (subleaf == 0) {
+            out[1] = m->leaf7_ebx & (v3_host.entropy ? ~0u : ~(1u << 18));   /* RDSEED: likewise */
+            out[2] = m->leaf7_ecx;
+        }
+        break;
+    case 0xd:
+        /* XSAVE: x87 and SSE components, standard format (legacy region + header = 576 bytes) */
+        if (!(m->feat_ecx & (1u << 26)))
+            break;
+        if (subleaf == 0) {
+            out[0] = 3;
+            out[1] = 576;                 /* for the components enabled in XCR0 (both fit the same) */
+            out[2] = 576;
+        } else if (subleaf == 1) {
+            out[0] = m->leaf_d1_eax & 1u; /* XSAVEOPT only: no XSAVEC/XGETBV(1)/XSAVES */
+        }
+        break;
+    default:
+        break;
+    }
+    return;
+ext:
+    switch (leaf) {
+    case 0x80000000u:
+        out[0] = m->max_ext_leaf;
+        break;
+    case 0x80000001u:
+        out[2] = m->ext_feat_ecx;
+        out[3] = m->ext_feat_edx;
+        break;
+    case 0x80000002u: case 0x80000003u: case 0x80000004u: {
+        unsigned base = (leaf - 0x80000002u) * 4;
+        for (unsigned i = 0; i < 4; i++)
+            out[i] = word_of(m->brand, base + i);
+        break;
+    }
+    case 0x80000008u:
+        out[0] = (uint32_t)m->virt_bits << 8 | m->phys_bits;
+        break;
+    default:
+        break;
+    }
+}
+
+bool v3_cpu_cpuid_exits(struct v3_core *core, uint32_t leaf)
+{
+    const struct v3_cpu_model *m;
+    if (!soft_cpu(core))
+        return false;
+    m = &cpu_of(core)->model;
+    if (leaf < 32 && ((m->exit_leaves >> leaf) & 1))
+        return true;
+    if (m->exit_leaves >> 63) {
+        if (leaf >= 0x80000000u ? leaf > m->max_ext_leaf : leaf > m->max_leaf)
+            return true;
+    }
+    return false;
+}

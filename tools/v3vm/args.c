@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* v3vm's command line (see args.h). */
+#include "args.h"
+#include <v3/device.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return V3VM_ARGS_ERROR;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 20;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return -1;
+        }
+        if (end[1] && !((end[1] == 'B' || end[1] == 'b') && !end[2]) && strcmp(end + 1, "iB"))
+            return -1;
+    }
+    if (v == 0 || v > (1ull << (52 - shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* --flat ADDR[:ENTRY] */
+static int parse_flat(const char *s, uint64_t *addr, uint64_t *entry)
+{
+    const char *colon = strchr(s, ':');
+    char a[32];
+
+    if (!colon)
+        return parse_u64(s, addr) < 0 ? -1 : (*entry = *addr, 0);
+    if ((size_t)(colon - s) >= sizeof(a))
+        return -1;
+    memcpy(a, s, (size_t)(colon - s));
+    a[colon - s] = 0;
+    if (parse_u64(a, addr) < 0 || parse_u64(colon + 1, entry) < 0)
+        return -1;
+    return 0;
+}
+
+int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    o->serial = "stdio";
+    o->machine = "pc";
+    o->mem = 128ull << 20;
+    if (errlen)
+        err[0] = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEED_ARG() do { if (i + 1 >= argc || !argv[i + 1]) \
+                            return fail(err, errlen, "option '%s' needs an argument", a); } while (0)
+        if (!a)
+            return fail(err, errlen, "NULL argument");
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            return V3VM_ARGS_HELP;
+        } else if (!strcmp(a, "--version")) {
+            return V3VM_ARGS_VERSION;
+        } else if (!strcmp(a, "-m")) {
+            NEED_ARG();
+            if (parse_size(argv[++i], &o->mem) < 0 || (o->mem & 0xfff))
+                return fail(err, errlen, "invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)",
+                            argv[i]);
+        } else if (!strcmp(a, "-kernel")) {
+            NEED_ARG();
+            o->kernel = argv[++i];
+        } else if (!strcmp(a, "-append")) {
+            NEED_ARG();
+            o->append = argv[++i];
+        } else if (!strcmp(a, "-initrd")) {
+            NEED_ARG();
+            o->initrd = argv[++i];
+        } else if (!strcmp(a, "-serial")) {
+            NEED_ARG();
+            o->serial = argv[++i];
+            if (strcmp(o->serial, "stdio") && strcmp(o->serial, "none") &&
+                (strncmp(o->serial, "file:", 5) || !o->serial[5]))
+                return fail(err, errlen, "invalid serial back end '%s' (stdio, file:PATH or none)", o->serial);
+        } else if (!strcmp(a, "-machine") || !strcmp(a, "-M")) {
+            int known = 0;
+            NEED_ARG();
+            o->machine = argv[++i];
+            if (!strcmp(o->machine, "help"))
+                return V3VM_ARGS_LIST_MACHINES;
+            for (const char *const *m = v3_machine_names(); *m; m++)
+                known |= !strcmp(*m, o->machine);
+            if (!known)
+                return fail(err, errlen, "unknown machine '%s' (-machine help lists them)", o->machine);
+        } else if (!strcmp(a, "-device")) {
+            NEED_ARG();
+            if (!strcmp(argv[i + 1], "help"))
+                return V3VM_ARGS_LIST_DEVICES;
+            if (o->ndevices == sizeof(o->devices) / sizeof(o->devices[0]))
+                return fail(err, errlen, "at most %zu -device options", sizeof(o->devices) / sizeof(o->devices[0]));
+            o->devices[o->ndevices++] = argv[++i];
+        } else if (!strcmp(a, "-clock")) {
+            NEED_ARG();
+            i++;
+            if (!strcmp(argv[i], "realtime"))
+                o->clock_virtual = 0;
+            else if (!strcmp(argv[i], "virtual"))
+                o->clock_virtual = 1;
+            else
+                return fail(err, errlen, "invalid clock '%s' (realtime or virtual)", argv[i]);
+        } else if (!strcmp(a, "--raw-cmdline")) {
+            o->raw_cmdline = 1;
+        } else if (!strcmp(a, "--dump-devices")) {
+            o->dump_devices = 1;
+        } else if (!strcmp(a, "-gdb")) {
+            NEED_ARG();
+            o->gdb = argv[++i];
+        } else if (!strcmp(a, "-s")) {
+            o->gdb = "tcp::1234";
+        } else if (!strcmp(a, "-S")) {
+            o->gdb_wait = 1;
+        } else if (!strcmp(a, "--flat")) {
+            NEED_ARG();
+            if (parse_flat(argv[++i], &o->flat_addr, &o->flat_entry) < 0)
+                return fail(err, errlen, "invalid --flat address '%s' (ADDR[:ENTRY])", argv[i]);
+            o->flat = 1;
+        } else if (!strcmp(a, "--real")) {
+            o->real = 1;
+        } else if (!strcmp(a, "--dump-map")) {
+            o->dump = 1;
+        } else if (!strcmp(a, "--stats")) {
+            o->stats = 1;
+        } else if (!strcmp(a, "--vga")) {
+            o->vga = 1;
+        } else if (!strcmp(a, "--trace")) {
+            NEED_ARG();
+            if (strcmp(argv[++i], "exits"))
+                return fail(err, errlen, "unknown trace '%s' (supported: exits)", argv[i]);
+            o->trace = 1;
+        } else if (!strcmp(a, "--max-insns")) {
+            NEED_ARG();
+            if (parse_u64(argv[++i], &o->max_insns) < 0 || !o->max_insns)
+                return fail(err, errlen, "invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "--strict-mem")) {
+            o->strict_mem = 1;
+        } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
+            o->memoff = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose++;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else {
+            return fail(err, errlen, "unknown option '%s'", a);
+        }
+#undef NEED_ARG
+    }
+    if (!o->kernel)
+        return fail(err, errlen, "no kernel given (-kernel FILE)");
+    if (o->real && !o->flat)
+        return fail(err, errlen, "--real needs --flat");
+    if (o->flat && o->initrd)
+        return fail(err, errlen, "-initrd needs a multiboot kernel, not --flat");
+    if (o->gdb_wait && !o->gdb)
+        return fail(err, errlen, "-S needs -gdb or -s");
+    return V3VM_ARGS_RUN;
+}
+
+int v3vm_parse_initrd(const char *list, struct v3vm_module_spec *specs, unsigned *n, char *err,
+                      size_t errlen)
+{
+    const char *p = list;
+    unsigned idx = 0;
+
+    *n = 0;
+    for (;;) {
+        size_t elen = strcspn(p, ","), pl = strcspn(p, " ");
+
+        if (pl > elen)
+            pl = elen;
+        idx++;
+        if (elen == 0) {
+            fail(err, errlen, "-initrd: module %u is empty (the list is PATH[ ARGS][,PATH[ ARGS]...])", idx);
+            return -1;
+        }
+        if (pl == 0) {
+            fail(err, errlen, "-initrd: module %u has an empty path", idx);
+            return -1;
+        }
+        if (pl > V3VM_MAX_PATH) {
+            fail(err, errlen, "-initrd: the path of module %u is too long (%zu bytes, at most %d)", idx, pl,
+                 V3VM_MAX_PATH);
+            return -1;
+        }
+        if (*n == V3VM_MAX_MODULES) {
+            fail(err, errlen, "-initrd: too many modules (at most %d)", V3VM_MAX_MODULES);
+            return -1;
+        }
+        memcpy(specs[*n].path, p, pl);
+        specs[*n].path[pl] = 0;
+        specs[*n].string = p;
+        specs[*n].string_len = elen;
+        (*n)++;
+        if (!p[elen])
+            return 0;
+        p += elen + 1;
+    }
+}

@@ -68,7 +68,7 @@ if [ $bz -eq 0 ]; then
 fi
 initrd=$build/demo-initrd.gz
 scripts/mkinitramfs.sh "$initrd" scripts/demo-init.sh "$V3_LINUX_BUSYBOX" >/dev/null
-append="console=ttyS0 noapic nolapic quiet"
+append="console=ttyS0 quiet"
 [ $shell -eq 1 ] && append="$append v3demo=shell"
 echo "demo: $v3vm -m 256M -clock $clock -kernel $kernel -initrd $initrd -append \"$append\" --stats"
 set +e

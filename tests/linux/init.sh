@@ -10,9 +10,11 @@ echo "V3T init-start"
 echo "V3T uname $(uname -r)"
 echo "V3T flags $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)"
 echo "V3T clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
-t1=$(awk '/timer/ {print $2; exit}' /proc/interrupts)
+# timer interrupts: IRQ 0 (PIT through the PIC or IOAPIC) plus the LAPIC timer (LOC)
+ticks() { awk '/ timer$|^ *LOC:/ {n += $2} END {print n + 0}' /proc/interrupts; }
+t1=$(ticks)
 sleep 1
-t2=$(awk '/timer/ {print $2; exit}' /proc/interrupts)
+t2=$(ticks)
 echo "V3T timer $t1 $t2"
 echo "V3T memtotal $(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 echo "V3T cpus $(grep -c ^processor /proc/cpuinfo)"

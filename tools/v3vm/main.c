@@ -53,7 +53,8 @@ static void usage(FILE *f)
 "                       (UART, debug exit, port 0x92, VGA text, test device); help lists them\n"
 "  -device NAME[,K=V..] add a device (repeatable); -device help lists the models\n"
 "  -clock MODE          VM clock: realtime (default, host time) or virtual\n"
-"                       (advanced by guest instructions: deterministic runs)\n"
+"                       (advanced by guest instructions: deterministic runs,\n"
+"                       no RDRAND/RDSEED)\n"
 "  --dump-devices       print the devices with their ports, MMIO ranges and IRQs\n"
 "  --flat ADDR[:ENTRY]  load FILE as a flat binary at ADDR, start at ENTRY (default ADDR)\n"
 "                       in 32-bit protected mode (--real: real mode)\n"
@@ -381,6 +382,8 @@ int main(int argc, char **argv)
 
     hooks = *v3_posix_os_hooks();
     hooks.log = cli_log;
+    if (clock_mode == V3_CLOCK_VIRTUAL)
+        hooks.entropy = NULL;       /* no RDRAND/RDSEED: the same run twice gives the same result */
     if (v3_init(&hooks) < 0) {
         fprintf(stderr, "%s: cannot initialise v3vmm\n", prog);
         return EXIT_SETUP;

@@ -38,7 +38,7 @@ bad()  { echo "FAIL: $*"; fail=1; }
 # boot KERNEL APPEND OUT INITRD: runs v3vm, leaves its status in $status
 boot() {
     set +e
-    timeout "${V3_LINUX_TIMEOUT:-600}" "$v3vm" -m 256M -clock virtual -kernel "$1" -initrd "$4" \
+    timeout "${V3_LINUX_TIMEOUT:-1100}" "$v3vm" -m 256M -clock virtual -kernel "$1" -initrd "$4" \
         -append "$2" --stats < /dev/null > "$3.raw" 2> "$3.err"
     status=$?
     tr -d '\r' < "$3.raw" > "$3"       # the serial console ends lines with CR LF

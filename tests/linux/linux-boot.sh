@@ -84,7 +84,7 @@ check() {
     #   - "vendor_id 'V3vmmV3vmmV3' unknown ... may be unstable": the CPU model's vendor
     #     string; goes when the CPU model reports AuthenticAMD
     #   - "use pci=nocrs and report a bug": Linux prints it on every ACPI machine with a _CRS
-    if grep -n -i -E 'warning|oops|\bbug\b|bug:|unexpected|call trace|panic|segfault|unstable' "$tmp/dmesg.f"; then
+    if grep -n -i -E 'warning|oops|\bbug\b|bug:|unexpected|call trace|panic|segfault|unstable|unchecked msr|firmware bug|firmware warn' "$tmp/dmesg.f"; then
         bad "kernel log has the lines above"
     else
         ok "kernel log clean"

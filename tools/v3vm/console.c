@@ -30,6 +30,7 @@ static volatile sig_atomic_t raw_on;
 static int escapes;             /* Ctrl-A escapes are active (stdin is a terminal) */
 static int in_escape;
 static int at_eof;
+static int handlers_set;
 static void (*quit_fn)(void);
 static volatile sig_atomic_t quit_requested;
 
@@ -64,12 +65,15 @@ int console_init(void (*quit)(void))
         return 0;
     raw_on = 1;
     escapes = 1;
-    atexit(console_restore);
-    for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_fatal;
-        sigaction(fatal[i], &sa, NULL);
+    if (!handlers_set) {    /* once, also when the guest reboots */
+        handlers_set = 1;
+        atexit(console_restore);
+        for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = on_fatal;
+            sigaction(fatal[i], &sa, NULL);
+        }
     }
     return 1;
 }

@@ -68,6 +68,8 @@ static void usage(FILE *f)
 "  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
 "  -s                   shorthand for -gdb tcp::1234\n"
 "  -S                   with -gdb: wait for gdb before the first instruction\n"
+"  --reboot             a guest reset (triple fault, 0xCF9, 8042, port 0x92) boots\n"
+"                       the guest again instead of exiting with status 4\n"
 "  --strict-mem         stop the VM on a guest access to unbacked guest-physical\n"
 "                       memory (default: reads give all ones, writes are dropped)\n"
 "  --enable-mem-offset-hypercall\n"
@@ -251,9 +253,12 @@ static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *m
     return 0;
 }
 
+static volatile sig_atomic_t got_signal;
+
 static void on_signal(int sig)
 {
     (void)sig;
+    got_signal = 1;
     console_restore();
     if (the_vm)
         v3_stop_vm(the_vm);
@@ -427,7 +432,12 @@ int main(int argc, char **argv)
         cfg.serial.output = serial_out_file;
         cfg.serial.priv = serial_file;
     }
+boot:
+    free(mb_cmdline);
+    mb_cmdline = NULL;
     the_vm = v3_create_vm(&cfg, &err);
+    if (the_vm && got_signal)           /* a signal came while --reboot started the guest again */
+        v3_stop_vm(the_vm);
     if (!the_vm) {
         fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
         goto out;
@@ -479,13 +489,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));
         goto out;
     }
-    free(image);
-    image = NULL;
-    for (unsigned i = 0; i < nmods; i++) {
-        free(mod_data[i]);
-        free(mod_strings[i]);
+    if (!args.reboot) {                 /* --reboot loads them again on a reset */
+        free(image);
+        image = NULL;
+        for (unsigned i = 0; i < nmods; i++) {
+            free(mod_data[i]);
+            free(mod_strings[i]);
+        }
+        nmods = 0;
     }
-    nmods = 0;
     if (dump)
         dump_map(the_vm);
 
@@ -508,6 +520,17 @@ int main(int argc, char **argv)
     }
     console_restore();
     fflush(stdout);
+    if (args.reboot && !got_signal && (res.reason == V3_STOP_RESET || res.reason == V3_STOP_SHUTDOWN)) {
+        fprintf(stderr, "%s: guest %s at rip %#llx: booting it again (--reboot)\n", prog,
+                res.reason == V3_STOP_RESET ? "reset the machine" : "shut down",
+                (unsigned long long)res.rip);
+        {   /* the signal handler must not see a VM being freed */
+            struct v3_vm *old = the_vm;
+            the_vm = NULL;
+            v3_free_vm(old);
+        }
+        goto boot;
+    }
     if (serial_file)
         fflush(serial_file);
 
@@ -569,8 +592,9 @@ out:
         free(mod_strings[i]);
     }
     if (the_vm) {
-        v3_free_vm(the_vm);
-        the_vm = NULL;
+        struct v3_vm *old = the_vm;
+        the_vm = NULL;                  /* before the free: the signal handler reads it */
+        v3_free_vm(old);
     }
     if (serial_file)
         fclose(serial_file);

@@ -13,7 +13,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ld -r -o "$tmp/core.o" "${objs[@]}"
 nm -u "$tmp/core.o" | awk '{print $2}' | sort -u > "$tmp/undef"
-allowed='^(memcpy|memset|memmove|memcmp|Zydis[A-Za-z0-9_]*|Zycore[A-Za-z0-9_]*|_GLOBAL_OFFSET_TABLE_|__(u)?(div|mod)ti3|__popcount[a-z]i2|__clz[a-z]i2|__ctz[a-z]i2|__stack_chk_fail)$'
+# v3_kvm_backend/v3_kvm_probe: the KVM back end (src/host/kvm.c) lives beside posix.c with libc
+# allowed; the core only names it in select_backend() (src/vm/vm.c).
+allowed='^(v3_kvm_backend|v3_kvm_probe|memcpy|memset|memmove|memcmp|Zydis[A-Za-z0-9_]*|Zycore[A-Za-z0-9_]*|_GLOBAL_OFFSET_TABLE_|__(u)?(div|mod)ti3|__popcount[a-z]i2|__clz[a-z]i2|__ctz[a-z]i2|__stack_chk_fail)$'
 bad=$(grep -Ev "$allowed" "$tmp/undef" || true)
 echo "core objects: ${#objs[@]}; undefined symbols: $(wc -l < "$tmp/undef")"
 sed 's/^/  /' "$tmp/undef"

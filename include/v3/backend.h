@@ -112,4 +112,20 @@ struct v3_backend_ops {
     void (*set_slice)(struct v3_core *core, uint64_t insns);
 };
 
+/**
+ * The KVM back end (src/host/kvm.c, Linux only): runs the vCPU on /dev/kvm,
+ * or on the device named by the environment variable V3_KVM_DEVICE.  Select
+ * it with v3_vm_config::backend "kvm" (or "auto": KVM when usable, else the
+ * software CPU).  See docs/ARCHITECTURE.md for what differs from "emu".
+ */
+extern const struct v3_backend_ops v3_kvm_backend;
+
+/**
+ * Check that KVM can be used: the device opens, speaks API version 12 and
+ * has every capability the back end needs.  Logs one line naming the cause
+ * when not (an error, or info with @p quiet).  Any thread.
+ * @return V3_OK, or V3_ENOACCEL.
+ */
+int v3_kvm_probe(bool quiet);
+
 #endif

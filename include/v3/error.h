@@ -35,6 +35,7 @@ enum v3_error {
     V3_EIMAGE        = -20,  /**< a guest image is malformed */
     V3_EIO           = -21,  /**< a host I/O operation failed */
     V3_ENOFIT        = -22,  /**< a guest image (or part of it) does not fit in guest RAM */
+    V3_ENOACCEL      = -23,  /**< the hardware accelerator (KVM) is missing, not accessible or lacks a capability */
 };
 
 /**

@@ -23,6 +23,14 @@
 
 struct v3_vm;
 
+/**
+ * The hypercall doorbell: an OUT of any size to this port is a hypercall,
+ * exactly as VMCALL/VMMCALL (ID in RAX, result in RAX), on every back end.
+ * Linux KVM answers VMCALL/VMMCALL in the kernel, so under the KVM back end
+ * the doorbell is the way a guest reaches the VM's hypercall table.
+ */
+#define V3_HCALL_DOORBELL_PORT 0x0599u
+
 /** Hypercall IDs defined by v3vmm. */
 #define V3_HCALL_MEM_OFFSET  0x1000u   /**< RBX <- host address of guest RAM; off unless enabled (then -1) */
 #define V3_HCALL_TEST_SUM    0x5633u   /**< test device: RAX <- RBX + RCX + RDX */

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <v3/cpuid.h>
 
 struct v3_vm;
 struct v3_debug;
@@ -201,6 +202,8 @@ struct v3_core {
     uint64_t tsc_aux, pat, apic_base, tsc_offset;
 
     struct v3_fpu_state fpu;
+
+    struct v3_cpu_model model;    /**< what CPUID reports (v3/cpuid.h); max_leaf 0: the default */
 
     enum v3_cpu_mode mode;        /**< kept current by v3_core_update_mode() */
     uint8_t cpl;

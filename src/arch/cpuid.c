@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The CPU model behind CPUID. */
+/* The CPU model behind CPUID (the architectural layer: every back end answers from it). */
 #include "internal/host.h"
-#include "cpu/cpu.h"
+#include <v3/cpuid.h>
 #include "internal/vm.h"
 #include <v3/paging.h>
 
@@ -82,23 +82,19 @@ bool v3_cpu_model_is_intel(const struct v3_cpu_model *m)
     return m && !memcmp(m->vendor, "GenuineIntel", 12);
 }
 
-/* The software CPU's state of @p core, or NULL (no back end, or another one). */
-static struct v3_cpu *soft_cpu(struct v3_core *core)
+/* The model of @p core: its own once set, else the default (into @p local). */
+static const struct v3_cpu_model *model_of(const struct v3_core *core, struct v3_cpu_model *local)
 {
-    if (!core || !core->backend || (core->vm && core->vm->backend != &v3_emu_backend))
-        return NULL;
-    return cpu_of(core);
-}
-
-void cpu_model_init(struct v3_cpu *cpu)
-{
-    v3_cpu_default_model(&cpu->model);
+    if (core && core->model.max_leaf)
+        return &core->model;
+    v3_cpu_default_model(local);
+    return local;
 }
 
 int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
 {
-    if (!soft_cpu(core) || !m) {
-        V3_ERROR("cpu: set_model with a NULL argument or no back-end state");
+    if (!core || !m) {
+        V3_ERROR("cpu: set_model with a NULL argument");
         return V3_EINVAL;
     }
     if (m->max_leaf < 1 || m->max_ext_leaf < 0x80000000u) {
@@ -115,18 +111,20 @@ int v3_cpu_set_model(struct v3_core *core, const struct v3_cpu_model *m)
         if (rc < 0)
             return rc;
     }
-    cpu_of(core)->model = *m;
+    core->model = *m;
     return V3_OK;
 }
 
 int v3_cpu_set_cpuid_exit(struct v3_core *core, uint32_t leaf, bool on)
 {
-    if (!core || !core->backend || leaf >= 32)
+    if (!core || leaf >= 32)
         return V3_EINVAL;
+    if (!core->model.max_leaf)
+        v3_cpu_default_model(&core->model);
     if (on)
-        cpu_of(core)->model.exit_leaves |= 1ull << leaf;
+        core->model.exit_leaves |= 1ull << leaf;
     else
-        cpu_of(core)->model.exit_leaves &= ~(1ull << leaf);
+        core->model.exit_leaves &= ~(1ull << leaf);
     return V3_OK;
 }
 
@@ -140,13 +138,8 @@ static uint32_t word_of(const char *s, unsigned i)
 void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
     struct v3_cpu_model local;
-    const struct v3_cpu_model *m;
-    if (soft_cpu(core)) {
-        m = &soft_cpu(core)->model;
-    } else {
-        v3_cpu_default_model(&local);
-        m = &local;
-    }
+    const struct v3_cpu_model *m = model_of(core, &local);
+
     out[0] = out[1] = out[2] = out[3] = 0;
     if (leaf >= 0x80000000u ? leaf > m->max_ext_leaf : leaf > m->max_leaf) {
         /* beyond the range: Intel answers its highest basic leaf, AMD zeros */
@@ -222,9 +215,9 @@ ext:
 bool v3_cpu_cpuid_exits(struct v3_core *core, uint32_t leaf)
 {
     const struct v3_cpu_model *m;
-    if (!soft_cpu(core))
+    if (!core || !core->model.max_leaf)
         return false;
-    m = &cpu_of(core)->model;
+    m = &core->model;
     if (leaf < 32 && ((m->exit_leaves >> leaf) & 1))
         return true;
     if (m->exit_leaves >> 63) {

@@ -8,7 +8,7 @@
 #include "internal/clock.h"
 #include "internal/host.h"
 #include "internal/vm.h"
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 #include <v3/paging.h>
 
 /* ------------------------------------------------------------ helpers */

@@ -120,7 +120,6 @@ struct v3_cpu {
     uint8_t ins_asize;
     uint64_t ins_rdi, ins_base;
 
-    struct v3_cpu_model model;
     struct v3_cpu_stats stats;
 };
 
@@ -211,7 +210,5 @@ int cpu_thr_generic(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 void cpu_thr_link(struct v3_insn *insn, unsigned n);
 int cpu_thr_end(struct v3_emu_ctx *ctx, const struct v3_insn *in);
 
-/* misc: CPUID model */
-void cpu_model_init(struct v3_cpu *cpu);
 
 #endif

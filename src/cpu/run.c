@@ -123,7 +123,8 @@ static int emu_init_core(struct v3_core *core)
     cpu->slice_end = ~0ull;
     cpu->stop_at = ~0ull;
     core->backend = cpu;
-    cpu_model_init(cpu);
+    if (!core->model.max_leaf)
+        v3_cpu_default_model(&core->model);
     v3_emu_init_table();
 
     rc = cpu_cache_init(cpu);
@@ -134,7 +135,7 @@ static int emu_init_core(struct v3_core *core)
         if (rc < 0)
             goto fail;
     }
-    rc = v3_paging_set_maxphyaddr(core, cpu->model.phys_bits);   /* one MAXPHYADDR: CPUID and walker */
+    rc = v3_paging_set_maxphyaddr(core, core->model.phys_bits);   /* one MAXPHYADDR: CPUID and walker */
     if (rc < 0)
         goto fail;
     rc = v3_mem_add_listener(core->vm, map_listener, cpu);

@@ -23,7 +23,7 @@
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }

@@ -15,7 +15,7 @@
 #include "emu/insn.h"
 #include "arch/system.h"
 #include <v3/backend.h>
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 #define ARITH (V3_FLAG_CF | V3_FLAG_PF | V3_FLAG_AF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_OF)
 

@@ -10,7 +10,7 @@
 #include <Zydis/Zydis.h>
 #include "internal/host.h"
 #include "emu/insn.h"
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 #define ARITH (V3_FLAG_CF | V3_FLAG_PF | V3_FLAG_AF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_OF)
 

@@ -14,7 +14,7 @@
 #include "emu/insn.h"
 #include "emu/x87.h"
 #include "arch/system.h"
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 static inline bool pmode(const struct v3_core *c) { return (c->cr0 & V3_CR0_PE) != 0; }
 static inline bool vm86(const struct v3_core *c) { return (c->rflags & V3_FLAG_VM) != 0; }

@@ -18,7 +18,7 @@
  */
 #include <Zydis/Zydis.h>
 #include "emu/insn.h"
-#include <v3/cpu.h>
+#include <v3/cpuid.h>
 
 #define XSAVE_SIZE    576u
 #define XCR0_X87      1ull

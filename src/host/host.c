@@ -78,6 +78,7 @@ const char *v3_strerror(int err)
     case V3_EIMAGE:       return "malformed guest image";
     case V3_EIO:          return "host I/O error";
     case V3_ENOFIT:       return "the guest image does not fit in guest RAM";
+    case V3_ENOACCEL:     return "hardware accelerator not available";
     default:              return "unknown error";
     }
 }

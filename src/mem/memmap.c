@@ -425,6 +425,8 @@ static void write_lock(struct v3_vm *vm)
         unsigned long spins = 0;
         uint64_t since = 0;
 
+        if (m->core_kick && __atomic_load_n(&vm->cores[i].mem_read_depth, __ATOMIC_SEQ_CST))
+            m->core_kick(&vm->cores[i]);
         while (__atomic_load_n(&vm->cores[i].mem_read_depth, __ATOMIC_SEQ_CST)) {
             if (!v3_wait_step(&spins) || since == ~0ull)
                 continue;

@@ -31,6 +31,10 @@ struct v3_mem_map {
     void *gate;                      /* host rwlock: writers (write side), vCPUs waiting for one (read side) */
     int writer;                      /* atomic: a writer is announced (see below) */
     struct v3_mem_listener *listeners;
+    /* Optional: make a vCPU that holds its read lock across guest execution
+     * (the KVM back end, for the whole of KVM_RUN) leave it soon.  A writer
+     * calls it for each core it finds inside its read section. */
+    void (*core_kick)(struct v3_core *core);
 };
 
 /* Called by v3_create_vm() / v3_free_vm().  init returns V3_OK, V3_ESIZE,

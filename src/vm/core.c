@@ -39,18 +39,24 @@ void v3_core_reset(struct v3_core *core)
     struct v3_vm *vm = core->vm;
     unsigned id = core->id;
     void *tlb = core->tlb, *backend = core->backend, *emu_fault = core->emu_fault;
-    struct v3_clock *clock = core->clock;         /* the TSC keeps following the VM clock */
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
     const struct v3_debug *dbg = core->dbg;           /* the debugger's state survives a reset */
     uint8_t dbg_flags = core->dbg_flags;
+    struct v3_clock *clock = core->clock;             /* so do the VM's wiring and the CPU model */
+    void (*ferr)(struct v3_core *, void *) = core->ferr;
+    void *ferr_opaque = core->ferr_opaque;
+    struct v3_cpu_model model = core->model;
 
     memset(core, 0, sizeof(*core));
+    core->clock = clock;
+    core->ferr = ferr;
+    core->ferr_opaque = ferr_opaque;
+    core->model = model;
     core->vm = vm;
     core->id = id;
     core->tlb = tlb;
     core->backend = backend;
     core->emu_fault = emu_fault;
-    core->clock = clock;
     core->mem_read_depth = mem_read_depth;
     core->dbg = dbg;
     core->dbg_flags = dbg_flags;

@@ -150,9 +150,20 @@ static int hc_mem_offset(struct v3_core *core, uint64_t id, uint64_t *result, vo
     return 0;
 }
 
+/* The doorbell port (v3/hypercall.h): the software CPU gets here; the KVM
+ * back end turns the port write into a V3_EXIT_HYPERCALL itself. */
+static int hc_doorbell_write(struct v3_core *core, uint16_t port, const void *src, unsigned len, void *priv)
+{
+    (void)port; (void)src; (void)len; (void)priv;
+    return v3_handle_hypercall(core);
+}
+
 int v3_hypercall_builtin_init(struct v3_vm *vm)
 {
-    return v3_register_hypercall(vm, V3_HCALL_MEM_OFFSET, hc_mem_offset, NULL);
+    int rc = v3_register_hypercall(vm, V3_HCALL_MEM_OFFSET, hc_mem_offset, NULL);
+    if (rc < 0)
+        return rc;
+    return v3_hook_io_port(vm, V3_HCALL_DOORBELL_PORT, NULL, hc_doorbell_write, NULL);
 }
 
 /* ---- MSR and CPUID hooks: short lists ---- */

@@ -61,6 +61,10 @@ void v3_stop_vm(struct v3_vm *vm)
     if (is_emu(vm))
         for (unsigned i = 0; i < vm->num_cores; i++)
             v3_cpu_request_stop(&vm->cores[i]);
+    else if (vm->backend && vm->backend->kick)
+        for (unsigned i = 0; i < vm->num_cores; i++)
+            if (vm->cores[i].backend)
+                vm->backend->kick(&vm->cores[i]);
     if (vm->wake)
         for (unsigned i = 0; i < vm->num_cores; i++)
             v3_host.event_signal(vm->wake[i]);

@@ -18,6 +18,18 @@ static int select_backend(struct v3_vm *vm, const struct v3_vm_config *cfg)
         vm->backend = &v3_emu_backend;
         return V3_OK;
     }
+    if (v3_str_eq(cfg->backend, "kvm")) {
+        int rc = v3_kvm_probe(false);
+        if (rc < 0)
+            return rc;
+        vm->backend = &v3_kvm_backend;
+        return V3_OK;
+    }
+    if (v3_str_eq(cfg->backend, "auto")) {
+        vm->backend = v3_kvm_probe(true) == V3_OK ? &v3_kvm_backend : &v3_emu_backend;
+        V3_INFO("v3_create_vm: accelerator \"auto\" chose %s", vm->backend->name);
+        return V3_OK;
+    }
     V3_ERROR("v3_create_vm: unknown back end \"%.32s\"", cfg->backend);
     return V3_ENOENT;
 }
@@ -192,6 +204,10 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
             goto fail_vm;
         if (vm->backend->init_core) {
             rc = vm->backend->init_core(core);
+            if (rc < 0 && rc == V3_ENOACCEL) {
+                v3_paging_free_core(core);      /* the back end logged the cause */
+                goto fail_vm;
+            }
             if (rc < 0) {
                 V3_ERROR("v3_create_vm: back end %s could not set up vCPU %u: %s",
                          vm->backend->name ? vm->backend->name : "?", i, v3_strerror(rc));
@@ -243,6 +259,7 @@ const struct v3_vm_config *v3_vm_config(const struct v3_vm *vm)
 
 void v3_vm_set_a20(struct v3_vm *vm, bool enabled)
 {
-    if (vm && vm->num_cores)
+    /* the KVM back end has no A20 gate: addresses are never masked there */
+    if (vm && vm->num_cores && vm->backend != &v3_kvm_backend)
         v3_cpu_set_a20(&vm->cores[0], enabled);
 }

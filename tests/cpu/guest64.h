@@ -29,7 +29,7 @@ static inline int g64_init(struct g64 *g)
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = G64_MEM;
     cfg.backend_ops = &v3_emu_backend;
-    cfg.clock = V3_CLOCK_VIRTUAL;     /* the TSC follows the instruction count: runs repeat */
+    cfg.clock = V3_CLOCK_VIRTUAL;       /* the TSC follows retired instructions: deterministic */
     g->vm = v3_create_vm(&cfg, NULL);
     if (!g->vm)
         return -1;

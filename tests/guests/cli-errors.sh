@@ -47,6 +47,11 @@ expect 2 "-S needs -gdb or -s"             -S -kernel "$hello"
 expect 2 "invalid -gdb 'tcp::0'"           -gdb tcp::0 -kernel "$hello"
 expect 2 "invalid -gdb 'tcp::99999'"       -gdb tcp::99999 -kernel "$hello"
 expect 12 "cannot open '$tmp.missing'"     -kernel "$tmp.missing"
+expect 2 "invalid accelerator 'hvf'"       -accel hvf -kernel "$hello"
+# the KVM back end on a device that is missing, or not KVM: one line names it
+V3_KVM_DEVICE=$tmp.nokvm expect 12 "no such device"  -accel kvm -kernel "$hello"
+V3_KVM_DEVICE=$tmp.nokvm expect 12 "hardware accelerator not available" -accel kvm -kernel "$hello"
+V3_KVM_DEVICE=/dev/null expect 12 "KVM API version" -accel kvm -kernel "$hello"
 
 printf 'this is not a kernel\n' > "$tmp.txt"
 expect 12 "no multiboot header"            -kernel "$tmp.txt"
@@ -88,6 +93,7 @@ expect 12 "device memory"                  -machine none -m 5G --flat 0xFEB00000
 expect 12 "lands on a full-hook region"    -machine none -m 5G --flat 0xFEAFF000 -kernel "$hello"
 
 if [ "$cpu" = cpu ]; then
+    V3_KVM_DEVICE=$tmp.nokvm expect 1 "accelerator: emu" -accel auto -kernel "$hello"
     expect 1 "Hello from a v3vmm guest!"   -m 16M -kernel "$hello"
     expect 8 "instruction limit (100) reached" --max-insns 100 -kernel "$hello"
     printf '\372\364' > "$tmp.hlt"        # cli; hlt

@@ -25,6 +25,14 @@ for r in "$runner" $qemu; do
     fi
 done
 [ -f "$image" ] || { echo "FAIL: no image $image"; exit 1; }
+# V3_ACCEL=kvm: the v3vm runs use the KVM back end; skipped without a usable device.
+if [ "${V3_ACCEL:-}" = kvm ]; then
+    dev=${V3_KVM_DEVICE:-/dev/kvm}
+    if [ ! -r "$dev" ] || [ ! -w "$dev" ]; then
+        echo "SKIP: $dev is not usable"
+        exit 77
+    fi
+fi
 
 run_qemu() {  # $1 binary, $2 output
     timeout 60 "$1" -accel tcg -cpu max -no-reboot -nodefaults -display none \
@@ -35,7 +43,7 @@ run_qemu() {  # $1 binary, $2 output
     return $st
 }
 run_v3vm() {  # $1 binary, $2 output
-    timeout 120 "$1" -m 64M -kernel "$image" -serial stdio > "$2" 2> "$2.err" < "${V3_GUEST_INPUT:-/dev/null}"
+    timeout 120 "$1" ${V3_ACCEL:+-accel "$V3_ACCEL"} -m 64M -kernel "$image" -serial stdio > "$2" 2> "$2.err" < "${V3_GUEST_INPUT:-/dev/null}"
 }
 check_status() {  # $1 what, $2 status, $3 stderr file
     if [ "$2" -ne 1 ]; then

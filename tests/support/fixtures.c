@@ -17,7 +17,7 @@ struct v3_vm *v3t_create_vm(uint64_t mem_size, const struct v3_backend_ops *ops,
     cfg.mem_size = mem_size;
     cfg.num_cores = 1;
     cfg.backend_ops = ops;
-    cfg.clock = V3_CLOCK_VIRTUAL;     /* the TSC follows the instruction count: runs repeat */
+    cfg.clock = V3_CLOCK_VIRTUAL;       /* tests are deterministic: the TSC follows retired instructions */
     vm = v3_create_vm(&cfg, &err);
     if (!vm) {
         fprintf(stderr, "v3_create_vm: %s (%d)\n", v3_strerror(err), err);

@@ -34,7 +34,8 @@ void v3t_set_log_echo(int on);       /* also print logs to stderr */
 
 /*
  * A one-vCPU VM with @p mem_size bytes of RAM on back end @p ops (NULL: the
- * default).  Sets *core and *ram (host address of guest physical 0).
+ * default), on the virtual clock (deterministic TSC).  Sets *core and *ram
+ * (host address of guest physical 0).
  * Prints the error and returns NULL on failure.
  */
 struct v3_backend_ops;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include "../support/v3test.h"
 #include "internal/vm.h"
+#include "arch/system.h"
 
 static struct v3_vm *vm_with(const char *machine, const char *const *devs, unsigned n, int clock, int *err)
 {
@@ -313,6 +314,9 @@ static void test_virtual_deadline_exact(void **state)
         assert_int_equal(t->ticks, 5);
         assert_int_equal(t->last_now, 5000);
         assert_int_equal(v3_get_core(vm, 0)->insn_count, 5000);
+        /* the TSC runs from the VM clock at 2 GHz: 5000 ns -> 10000 ticks (the wiring survives resets) */
+        assert_non_null(v3_get_core(vm, 0)->clock);
+        assert_int_equal(v3_cpu_read_tsc(v3_get_core(vm, 0)), 10000);
         if (run == 0)
             n1 = v3_get_core(vm, 0)->gpr[V3_RAX];
         else

@@ -84,6 +84,7 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
     memset(o, 0, sizeof(*o));
     o->serial = "stdio";
     o->machine = "pc";
+    o->accel = "emu";
     o->mem = 128ull << 20;
     if (errlen)
         err[0] = 0;
@@ -147,6 +148,11 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             o->raw_cmdline = 1;
         } else if (!strcmp(a, "--dump-devices")) {
             o->dump_devices = 1;
+        } else if (!strcmp(a, "-accel")) {
+            NEED_ARG();
+            o->accel = argv[++i];
+            if (strcmp(o->accel, "emu") && strcmp(o->accel, "kvm") && strcmp(o->accel, "auto"))
+                return fail(err, errlen, "invalid accelerator '%s' (emu, kvm or auto)", o->accel);
         } else if (!strcmp(a, "-gdb")) {
             NEED_ARG();
             o->gdb = argv[++i];

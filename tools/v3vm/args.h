@@ -30,6 +30,7 @@ struct v3vm_args {
     int dump_devices;               /* --dump-devices */
     const char *gdb;                /* -gdb SPEC or -s */
     int gdb_wait;                   /* -S */
+    const char *accel;              /* -accel emu (default), kvm or auto */
 };
 
 enum {

@@ -53,6 +53,9 @@ static void usage(FILE *f)
 "  -machine NAME        pc (default: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or none\n"
 "                       (UART, debug exit, port 0x92, VGA text, test device); help lists them\n"
 "  -device NAME[,K=V..] add a device (repeatable); -device help lists the models\n"
+"  -accel ACCEL         execution back end: emu (default, the software CPU), kvm\n"
+"                       (Linux KVM; V3_KVM_DEVICE names another device than\n"
+"                       /dev/kvm) or auto (kvm when usable, else emu)\n"
 "  -clock MODE          VM clock: realtime (default, host time) or virtual\n"
 "                       (advanced by guest instructions: deterministic runs,\n"
 "                       no RDRAND/RDSEED)\n"
@@ -320,7 +323,7 @@ int main(int argc, char **argv)
     void *image = NULL;
     size_t image_len;
     int err, rc, status;
-    const char *machine = "pc", *devargs[32];
+    const char *machine = "pc", *devargs[32], *accel = "emu";
     unsigned ndevargs = 0;
     int clock_mode = V3_CLOCK_REALTIME, dump_devices = 0, raw_cmdline = 0;
     char *mb_cmdline = NULL;
@@ -377,6 +380,7 @@ int main(int argc, char **argv)
     dump_devices = args.dump_devices;
     gdb = args.gdb;
     gdb_wait = args.gdb_wait;
+    accel = args.accel;
     for (int v = 0; v < args.verbose && log_level < V3_LOG_DEBUG; v++)
         log_level++;
     if (args.quiet)
@@ -414,6 +418,7 @@ int main(int argc, char **argv)
     cfg.device_args = devargs;
     cfg.num_device_args = ndevargs;
     cfg.clock = clock_mode;
+    cfg.backend = accel;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
     cfg.strict_mem = strict_mem;
@@ -442,6 +447,8 @@ boot:
         fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
         goto out;
     }
+    if (!strcmp(accel, "auto"))
+        fprintf(stderr, "%s: accelerator: %s\n", prog, v3_vm_config(the_vm)->backend);
     if (dump_devices) {
         log_raw = 1;
         v3_vm_dump_devices(the_vm, V3_LOG_ERROR);

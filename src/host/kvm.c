@@ -1,0 +1,1143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM back end: runs a vCPU on Linux KVM (/dev/kvm) behind the same
+ * struct v3_backend_ops as the software CPU.
+ *
+ * This file sits beside src/host/posix.c and, like it, may use libc and
+ * Linux system calls (open, ioctl, mmap, signals, POSIX timers): it is
+ * compiled into the host part of the library (v3host), not into the
+ * libc-free core, and scripts/check-core-symbols.sh allows the core's two
+ * references into it (v3_kvm_backend, v3_kvm_probe).  See
+ * docs/ARCHITECTURE.md, "The KVM back end", for the design: memory slots
+ * from the map's change listener, exits onto the VM's dispatch, the
+ * interrupt controllers staying in v3vmm, time-based slices.
+ */
+#define _GNU_SOURCE
+#include "internal/host.h"
+#include "internal/vm.h"
+
+#include <v3/cpu.h>
+#include <v3/paging.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KVM_DEFAULT_PATH "/dev/kvm"
+/* Nominal rate at which time spent in KVM_RUN counts as instructions (per ns):
+ * instruction slices and limits become time, core->insn_count an estimate. */
+#define KVM_NOMINAL_IPNS 1u
+#define KVM_MAX_SLOTS 64
+#define KVM_MAX_KNOWN 256
+#define KVM_HC_DOORBELL_PORT V3_HCALL_DOORBELL_PORT
+
+struct kvm_slot {
+    int used;
+    uint64_t gpa, size;
+    void *hva;
+    uint32_t flags;
+};
+
+struct kvm_core {
+    struct v3_core *core;
+    int sys_fd, vm_fd, fd;
+    struct kvm_run *run;
+    size_t run_size;
+    uint32_t mmio_page;              /* KVM_CAP_COALESCED_MMIO page offset, unused (0) */
+    struct kvm_slot slots[KVM_MAX_SLOTS];
+    const struct v3_mem_region *known[KVM_MAX_KNOWN];
+    unsigned nknown;
+    int slot_error;                  /* a slot update failed: reported by the next run() */
+    /* state last exchanged with KVM, to push only what the VMM changed */
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    int full_sync;                   /* push everything (FPU, MSRs too) before the next run */
+    int pending_completion;          /* an MMIO exit waits for its KVM_RUN completion */
+    int stale;                       /* KVM's registers are newer than the core's */
+    /* thread, kick, slice */
+    pthread_t thread;
+    int has_thread;
+    timer_t timer;
+    int has_timer;
+    int kicked;                      /* atomic */
+    uint64_t slice_ns;               /* 0: none */
+    uint64_t run_ns;                 /* time spent in KVM_RUN */
+};
+
+static inline struct kvm_core *kvm_of(struct v3_core *core)
+{
+    return (struct kvm_core *)core->backend;
+}
+
+/* ------------------------------------------------------------ device and capabilities */
+
+static const char *kvm_path(void)
+{
+    const char *p = getenv("V3_KVM_DEVICE");
+    return p && *p ? p : KVM_DEFAULT_PATH;
+}
+
+static int kvm_ioctl(int fd, unsigned long req, void *arg)
+{
+    int r;
+    do {
+        r = ioctl(fd, req, arg);
+    } while (r < 0 && errno == EINTR && req != KVM_RUN);
+    return r;
+}
+
+struct kvm_cap_need {
+    long cap;
+    const char *name;
+};
+static const struct kvm_cap_need kvm_needed[] = {
+    { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+    { KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM" },
+    { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+    { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+    { KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+};
+
+/* Open the device and check the API and capabilities; the fd or a negative
+ * error, with *why set to one line naming the cause. */
+static int kvm_open_checked(char *why, size_t whylen)
+{
+    const char *path = kvm_path();
+    const char *fake_missing = getenv("V3_KVM_DISABLE_CAP");
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int v;
+
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, whylen, "%s: %s (%s)", path,
+                 e == ENOENT ? "no such device" : e == EACCES || e == EPERM ? "not accessible" : "cannot open",
+                 strerror(e));
+        return V3_ENOACCEL;
+    }
+    v = ioctl(fd, KVM_GET_API_VERSION, 0);
+    if (v != KVM_API_VERSION) {
+        snprintf(why, whylen, "%s: KVM API version %d, need %d", path, v, KVM_API_VERSION);
+        close(fd);
+        return V3_ENOACCEL;
+    }
+    for (size_t i = 0; i < sizeof(kvm_needed) / sizeof(kvm_needed[0]); i++) {
+        int have = ioctl(fd, KVM_CHECK_EXTENSION, kvm_needed[i].cap);
+        if (fake_missing && !strcmp(fake_missing, kvm_needed[i].name))
+            have = 0;           /* tests: pretend the kernel lacks it */
+        if (have <= 0) {
+            snprintf(why, whylen, "%s lacks the capability %s", path, kvm_needed[i].name);
+            close(fd);
+            return V3_ENOACCEL;
+        }
+    }
+    return fd;
+}
+
+int v3_kvm_probe(bool quiet)
+{
+    char why[256];
+    int fd = kvm_open_checked(why, sizeof(why));
+
+    if (fd < 0) {
+        if (!quiet)
+            V3_ERROR("kvm: %s", why);
+        else
+            V3_INFO("kvm: %s", why);
+        return fd;
+    }
+    close(fd);
+    return V3_OK;
+}
+
+/* ------------------------------------------------------------ signals: kick and slice timer */
+
+static __thread struct kvm_run *tls_run;
+#define KVM_KICK_SIGNAL (SIGRTMIN + 6)
+static pthread_once_t kvm_sig_once = PTHREAD_ONCE_INIT;
+
+static void kvm_sig_handler(int sig)
+{
+    (void)sig;
+    if (tls_run)
+        tls_run->immediate_exit = 1;
+}
+
+static void kvm_sig_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kvm_sig_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(KVM_KICK_SIGNAL, &sa, NULL);
+}
+
+/* The calling thread runs the vCPU: a kick or the slice timer signals it. */
+static int kvm_attach_thread(struct kvm_core *k)
+{
+    sigset_t set;
+
+    if (k->has_thread && pthread_equal(k->thread, pthread_self()))
+        return 0;
+    pthread_once(&kvm_sig_once, kvm_sig_install);
+    sigemptyset(&set);
+    sigaddset(&set, KVM_KICK_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    if (k->has_timer) {
+        timer_delete(k->timer);
+        k->has_timer = 0;
+    }
+    {
+        struct sigevent sev;
+        memset(&sev, 0, sizeof(sev));
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = KVM_KICK_SIGNAL;
+        sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+        if (timer_create(CLOCK_MONOTONIC, &sev, &k->timer) == 0)
+            k->has_timer = 1;
+        else
+            V3_WARN("kvm: no slice timer (%s): device deadlines are met at the next exit only",
+                    strerror(errno));
+    }
+    k->thread = pthread_self();
+    k->has_thread = 1;
+    return 0;
+}
+
+static void kvm_arm_timer(struct kvm_core *k, uint64_t ns)
+{
+    struct itimerspec its;
+
+    if (!k->has_timer)
+        return;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+    timer_settime(k->timer, 0, &its, NULL);
+}
+
+/* ------------------------------------------------------------ memory slots */
+
+struct want_slot {
+    uint64_t gpa, end;
+    void *hva;
+    uint32_t flags;
+};
+
+static int want_add(struct want_slot *w, unsigned *n, uint64_t gpa, uint64_t end, void *hva, uint32_t flags)
+{
+    if (end <= gpa)
+        return 0;
+    if (*n >= KVM_MAX_SLOTS)
+        return V3_ENOMEM;
+    w[*n].gpa = gpa;
+    w[*n].end = end;
+    w[*n].hva = hva;
+    w[*n].flags = flags;
+    (*n)++;
+    return 0;
+}
+
+/* The slots the map asks for, without overlay @p skip (being removed). */
+static int kvm_wanted(struct v3_vm *vm, const struct v3_mem_region *skip, struct want_slot *w, unsigned *n)
+{
+    struct v3_mem_region *base = v3_mem_base(vm);
+    uint64_t ram_end = v3_mem_size(vm), cur = 0;
+    int rc;
+
+    *n = 0;
+    for (struct v3_mem_region *r = v3_mem_first(vm); r; r = v3_mem_next(vm, r)) {
+        if (r == skip)
+            continue;
+        if (r->guest_start > cur && cur < ram_end) {
+            uint64_t e = r->guest_start < ram_end ? r->guest_start : ram_end;
+            rc = want_add(w, n, cur, e, (uint8_t *)base->host_addr + cur, 0);
+            if (rc < 0)
+                return rc;
+        }
+        if (r->guest_end > cur)
+            cur = r->guest_end;
+        if (r->type == V3_REGION_SHADOW || r->type == V3_REGION_WRITE_HOOK) {
+            rc = want_add(w, n, r->guest_start, r->guest_end, r->host_addr,
+                          r->type == V3_REGION_WRITE_HOOK ? KVM_MEM_READONLY : 0);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (cur < ram_end)
+        return want_add(w, n, cur, ram_end, (uint8_t *)base->host_addr + cur, 0);
+    return 0;
+}
+
+static int kvm_set_slot(struct kvm_core *k, unsigned id, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
+{
+    struct kvm_userspace_memory_region m;
+
+    memset(&m, 0, sizeof(m));
+    m.slot = id;
+    m.flags = flags;
+    m.guest_phys_addr = gpa;
+    m.memory_size = size;
+    m.userspace_addr = (uint64_t)(uintptr_t)hva;
+    if (kvm_ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+        V3_ERROR("kvm: KVM_SET_USER_MEMORY_REGION slot %u [%#llx, +%#llx) failed: %s", id,
+                 (unsigned long long)gpa, (unsigned long long)size, strerror(errno));
+        return V3_EIO;
+    }
+    return 0;
+}
+
+/* Make the KVM slots match the map: delete the slots that changed, then add the new ones. */
+static int kvm_sync_slots(struct kvm_core *k, const struct v3_mem_region *skip)
+{
+    struct want_slot w[KVM_MAX_SLOTS];
+    unsigned n, i, j;
+    int keep[KVM_MAX_SLOTS] = { 0 }, rc;
+
+    rc = kvm_wanted(k->core->vm, skip, w, &n);
+    if (rc < 0) {
+        V3_ERROR("kvm: the memory map needs more than %u slots", KVM_MAX_SLOTS);
+        return rc;
+    }
+    for (i = 0; i < KVM_MAX_SLOTS; i++) {
+        struct kvm_slot *s = &k->slots[i];
+        int found = 0;
+        if (!s->used)
+            continue;
+        for (j = 0; j < n; j++)
+            if (!keep[j] && w[j].gpa == s->gpa && w[j].end - w[j].gpa == s->size && w[j].hva == s->hva &&
+                w[j].flags == s->flags) {
+                keep[j] = 1;
+                found = 1;
+                break;
+            }
+        if (!found) {
+            rc = kvm_set_slot(k, i, s->gpa, 0, s->hva, s->flags);
+            if (rc < 0)
+                return rc;
+            s->used = 0;
+        }
+    }
+    for (j = 0; j < n; j++) {
+        if (keep[j])
+            continue;
+        for (i = 0; i < KVM_MAX_SLOTS && k->slots[i].used; i++)
+            ;
+        if (i == KVM_MAX_SLOTS)
+            return V3_ENOMEM;
+        rc = kvm_set_slot(k, i, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags);
+        if (rc < 0)
+            return rc;
+        k->slots[i] = (struct kvm_slot){ 1, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags };
+    }
+    return 0;
+}
+
+static void kvm_remember_overlays(struct kvm_core *k, const struct v3_mem_region *skip)
+{
+    k->nknown = 0;
+    for (struct v3_mem_region *r = v3_mem_first(k->core->vm); r; r = v3_mem_next(k->core->vm, r))
+        if (r != skip && k->nknown < KVM_MAX_KNOWN)
+            k->known[k->nknown++] = r;
+}
+
+/*
+ * The map's change listener (runs with the map's write lock held): called
+ * after an insert and before a removal.  A region we knew that is still in
+ * the map at @p start is the one being removed.  The vCPU holds its map
+ * read lock for the whole of KVM_RUN and the writer kicks it out first
+ * (v3_mem_map::core_kick), so slots never change under a running guest:
+ * replacing a RAM slot by its pieces (delete, then add) would otherwise
+ * leave a moment where guest code has no memory.
+ */
+static void kvm_map_changed(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)
+{
+    struct kvm_core *k = priv;
+    struct v3_mem_region *r = v3_get_shadow_region(vm, start);
+    const struct v3_mem_region *skip = NULL;
+    int rc;
+
+    (void)end;
+    if (r && r->type != V3_REGION_BASE && r->guest_start == start)
+        for (unsigned i = 0; i < k->nknown; i++)
+            if (k->known[i] == r)
+                skip = r;
+    rc = kvm_sync_slots(k, skip);
+    if (rc < 0)
+        k->slot_error = rc;
+    kvm_remember_overlays(k, skip);
+}
+
+/* ------------------------------------------------------------ state conversion */
+
+static void seg_to_kvm(const struct v3_segment *s, struct kvm_segment *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->base = s->base;
+    d->limit = s->limit;
+    d->selector = s->selector;
+    d->type = V3_SEG_TYPE(s->attrib);
+    d->s = !!(s->attrib & V3_SEG_S);
+    d->dpl = V3_SEG_DPL(s->attrib);
+    d->present = !!(s->attrib & V3_SEG_P);
+    d->avl = !!(s->attrib & V3_SEG_AVL);
+    d->l = !!(s->attrib & V3_SEG_L);
+    d->db = !!(s->attrib & V3_SEG_DB);
+    d->g = !!(s->attrib & V3_SEG_G);
+    d->unusable = !d->present;
+}
+
+static void seg_from_kvm(const struct kvm_segment *s, struct v3_segment *d)
+{
+    d->base = s->base;
+    d->limit = s->limit;
+    d->selector = s->selector;
+    d->attrib = (uint16_t)((s->type & 0xf) | (s->s ? V3_SEG_S : 0) | ((s->dpl & 3) << 5) |
+                           (s->present && !s->unusable ? V3_SEG_P : 0) | (s->avl ? V3_SEG_AVL : 0) |
+                           (s->l ? V3_SEG_L : 0) | (s->db ? V3_SEG_DB : 0) | (s->g ? V3_SEG_G : 0));
+}
+
+static const int seg_order[V3_NR_SREGS] = { V3_ES, V3_CS, V3_SS, V3_DS, V3_FS, V3_GS, V3_LDTR, V3_TR };
+
+static void core_to_regs(struct v3_core *c, struct kvm_regs *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rax = c->gpr[V3_RAX]; r->rbx = c->gpr[V3_RBX]; r->rcx = c->gpr[V3_RCX]; r->rdx = c->gpr[V3_RDX];
+    r->rsi = c->gpr[V3_RSI]; r->rdi = c->gpr[V3_RDI]; r->rsp = c->gpr[V3_RSP]; r->rbp = c->gpr[V3_RBP];
+    r->r8 = c->gpr[V3_R8]; r->r9 = c->gpr[V3_R9]; r->r10 = c->gpr[V3_R10]; r->r11 = c->gpr[V3_R11];
+    r->r12 = c->gpr[V3_R12]; r->r13 = c->gpr[V3_R13]; r->r14 = c->gpr[V3_R14]; r->r15 = c->gpr[V3_R15];
+    r->rip = c->rip;
+    r->rflags = v3_core_get_rflags(c) | 2;
+}
+
+static void regs_to_core(const struct kvm_regs *r, struct v3_core *c)
+{
+    c->gpr[V3_RAX] = r->rax; c->gpr[V3_RBX] = r->rbx; c->gpr[V3_RCX] = r->rcx; c->gpr[V3_RDX] = r->rdx;
+    c->gpr[V3_RSI] = r->rsi; c->gpr[V3_RDI] = r->rdi; c->gpr[V3_RSP] = r->rsp; c->gpr[V3_RBP] = r->rbp;
+    c->gpr[V3_R8] = r->r8; c->gpr[V3_R9] = r->r9; c->gpr[V3_R10] = r->r10; c->gpr[V3_R11] = r->r11;
+    c->gpr[V3_R12] = r->r12; c->gpr[V3_R13] = r->r13; c->gpr[V3_R14] = r->r14; c->gpr[V3_R15] = r->r15;
+    c->rip = r->rip;
+    v3_core_set_rflags(c, r->rflags);
+}
+
+static void core_to_sregs(struct v3_core *c, const struct kvm_sregs *old, struct kvm_sregs *s)
+{
+    struct kvm_segment *segs[V3_NR_SREGS];
+
+    *s = *old;          /* keeps the pending-interrupt bitmap KVM gave us */
+    segs[V3_ES] = &s->es; segs[V3_CS] = &s->cs; segs[V3_SS] = &s->ss; segs[V3_DS] = &s->ds;
+    segs[V3_FS] = &s->fs; segs[V3_GS] = &s->gs; segs[V3_LDTR] = &s->ldt; segs[V3_TR] = &s->tr;
+    for (int i = 0; i < V3_NR_SREGS; i++)
+        seg_to_kvm(&c->seg[seg_order[i]], segs[seg_order[i]]);
+    s->gdt.base = c->gdtr.base;
+    s->gdt.limit = c->gdtr.limit;
+    memset(s->gdt.padding, 0, sizeof(s->gdt.padding));
+    s->idt.base = c->idtr.base;
+    s->idt.limit = c->idtr.limit;
+    memset(s->idt.padding, 0, sizeof(s->idt.padding));
+    s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = c->cr8;
+    s->efer = c->efer;
+    s->apic_base = c->apic_base;
+}
+
+static void sregs_to_core(const struct kvm_sregs *s, struct v3_core *c)
+{
+    const struct kvm_segment *segs[V3_NR_SREGS] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs,
+                                                    &s->ldt, &s->tr };
+    for (int i = 0; i < V3_NR_SREGS; i++)
+        seg_from_kvm(segs[i], &c->seg[i]);
+    c->gdtr.base = s->gdt.base;
+    c->gdtr.limit = s->gdt.limit;
+    c->idtr.base = s->idt.base;
+    c->idtr.limit = s->idt.limit;
+    c->cr0 = s->cr0; c->cr2 = s->cr2; c->cr3 = s->cr3; c->cr4 = s->cr4; c->cr8 = s->cr8;
+    c->efer = s->efer;
+    c->apic_base = s->apic_base;
+    v3_core_update_mode(c);
+}
+
+static const uint32_t kvm_msr_list[] = {
+    0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,  /* STAR LSTAR CSTAR SFMASK KGSBASE */
+    0x174, 0x175, 0x176, 0x277, 0xc0000103,                      /* SYSENTER_CS/ESP/EIP PAT TSC_AUX */
+};
+#define KVM_NMSRS (sizeof(kvm_msr_list) / sizeof(kvm_msr_list[0]))
+
+static uint64_t *msr_field(struct v3_core *c, uint32_t idx)
+{
+    switch (idx) {
+    case 0xc0000081: return &c->star;
+    case 0xc0000082: return &c->lstar;
+    case 0xc0000083: return &c->cstar;
+    case 0xc0000084: return &c->sfmask;
+    case 0xc0000102: return &c->kernel_gs_base;
+    case 0x174: return &c->sysenter_cs;
+    case 0x175: return &c->sysenter_esp;
+    case 0x176: return &c->sysenter_eip;
+    case 0x277: return &c->pat;
+    default: return &c->tsc_aux;
+    }
+}
+
+static int kvm_msrs(struct kvm_core *k, bool set)
+{
+    /* struct kvm_msrs followed by its entries */
+    uint64_t buf[(sizeof(struct kvm_msrs) + KVM_NMSRS * sizeof(struct kvm_msr_entry)) / 8 + 1];
+    struct kvm_msrs *h = (struct kvm_msrs *)buf;
+    struct kvm_msr_entry *e = h->entries;
+    int r;
+
+    memset(buf, 0, sizeof(buf));
+    h->nmsrs = KVM_NMSRS;
+    for (unsigned i = 0; i < KVM_NMSRS; i++) {
+        e[i].index = kvm_msr_list[i];
+        if (set)
+            e[i].data = *msr_field(k->core, kvm_msr_list[i]);
+    }
+    r = kvm_ioctl(k->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, h);
+    if (r < 0)
+        return V3_EIO;
+    if (!set)
+        for (int i = 0; i < r; i++)
+            *msr_field(k->core, e[i].index) = e[i].data;
+    return 0;
+}
+
+static int kvm_fpu(struct kvm_core *k, bool set)
+{
+    struct kvm_fpu f;
+    struct v3_fpu_state *s = &k->core->fpu;
+
+    memset(&f, 0, sizeof(f));
+    if (set) {
+        memcpy(f.fpr, s->st, sizeof(f.fpr));
+        f.fcw = s->fcw;
+        f.fsw = s->fsw;
+        f.ftwx = s->ftw;
+        f.last_opcode = s->fop;
+        f.last_ip = s->fip;
+        f.last_dp = s->fdp;
+        memcpy(f.xmm, s->xmm, sizeof(f.xmm));
+        f.mxcsr = s->mxcsr;
+        return kvm_ioctl(k->fd, KVM_SET_FPU, &f) < 0 ? V3_EIO : 0;
+    }
+    if (kvm_ioctl(k->fd, KVM_GET_FPU, &f) < 0)
+        return V3_EIO;
+    memcpy(s->st, f.fpr, sizeof(f.fpr));
+    s->fcw = f.fcw;
+    s->fsw = f.fsw;
+    s->ftw = f.ftwx;
+    s->fop = f.last_opcode;
+    s->fip = f.last_ip;
+    s->fdp = f.last_dp;
+    memcpy(s->xmm, f.xmm, sizeof(f.xmm));
+    s->mxcsr = f.mxcsr;
+    return 0;
+}
+
+/* Read the registers after an exit into the core (and keep a copy). */
+static int kvm_pull(struct kvm_core *k)
+{
+    if (kvm_ioctl(k->fd, KVM_GET_REGS, &k->regs) < 0 || kvm_ioctl(k->fd, KVM_GET_SREGS, &k->sregs) < 0)
+        return V3_EIO;
+    regs_to_core(&k->regs, k->core);
+    sregs_to_core(&k->sregs, k->core);
+    k->stale = 0;
+    return 0;
+}
+
+/* Before KVM_RUN: push what the VMM changed in the core since the last pull. */
+static int kvm_push(struct kvm_core *k)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+
+    if (k->full_sync) {
+        if (kvm_fpu(k, true) < 0 || kvm_msrs(k, true) < 0) {
+            V3_ERROR("kvm: cannot load the FPU or MSR state: %s", strerror(errno));
+            return V3_EIO;
+        }
+    }
+    core_to_regs(k->core, &r);
+    if (k->full_sync || memcmp(&r, &k->regs, sizeof(r))) {
+        if (kvm_ioctl(k->fd, KVM_SET_REGS, &r) < 0) {
+            V3_ERROR("kvm: KVM_SET_REGS failed: %s", strerror(errno));
+            return V3_EIO;
+        }
+        k->regs = r;
+    }
+    core_to_sregs(k->core, &k->sregs, &s);
+    if (k->full_sync || memcmp(&s, &k->sregs, sizeof(s))) {
+        if (kvm_ioctl(k->fd, KVM_SET_SREGS, &s) < 0) {
+            V3_ERROR("kvm: KVM_SET_SREGS failed (the state is not valid for VMX/SVM?): %s", strerror(errno));
+            return V3_EIO;
+        }
+        k->sregs = s;
+    }
+    k->full_sync = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ CPUID */
+
+static int kvm_setup_cpuid(struct kvm_core *k)
+{
+    struct kvm_cpuid2 *sup, *out;
+    int nent = 256, n = 0, rc = V3_EIO;
+    uint32_t v[4], max, maxext;
+
+    sup = calloc(1, sizeof(*sup) + nent * sizeof(struct kvm_cpuid_entry2));
+    out = calloc(1, sizeof(*out) + 64 * sizeof(struct kvm_cpuid_entry2));
+    if (!sup || !out)
+        goto done;
+    sup->nent = nent;
+    if (kvm_ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, sup) < 0) {
+        V3_ERROR("kvm: KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+        goto done;
+    }
+    v3_cpu_cpuid(NULL, 0, 0, v);
+    max = v[0];
+    v3_cpu_cpuid(NULL, 0x80000000u, 0, v);
+    maxext = v[0];
+    for (uint32_t leaf = 0; n < 64 && leaf <= maxext; leaf = leaf == max ? 0x80000000u : leaf + 1) {
+        struct kvm_cpuid_entry2 *e = &out->entries[n++], *s = NULL;
+        v3_cpu_cpuid(NULL, leaf, 0, v);
+        for (uint32_t i = 0; i < sup->nent; i++)
+            if (sup->entries[i].function == leaf && sup->entries[i].index == 0)
+                s = &sup->entries[i];
+        memset(e, 0, sizeof(*e));
+        e->function = leaf;
+        e->eax = v[0]; e->ebx = v[1]; e->ecx = v[2]; e->edx = v[3];
+        if (leaf == 7)
+            e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        /* feature words: only what the host's KVM can give */
+        if (leaf == 1) {
+            e->ecx &= (s ? s->ecx : 0) | (1u << 31);
+            e->edx &= s ? s->edx : 0;
+        } else if (leaf == 7 || leaf == 0x80000001u) {
+            e->ebx &= s ? s->ebx : 0;
+            e->ecx &= s ? s->ecx : 0;
+            e->edx &= s ? s->edx : 0;
+        }
+    }
+    out->nent = n;
+    if (kvm_ioctl(k->fd, KVM_SET_CPUID2, out) < 0) {
+        V3_ERROR("kvm: KVM_SET_CPUID2 failed: %s", strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    free(sup);
+    free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------ back-end ops */
+
+static void kvm_kick(struct v3_core *core);
+
+static void kvm_free_core(struct v3_core *core)
+{
+    struct kvm_core *k = kvm_of(core);
+
+    if (!k)
+        return;
+    v3_mem_remove_listener(core->vm, kvm_map_changed, k);
+    core->vm->mem.core_kick = NULL;
+    if (k->has_timer)
+        timer_delete(k->timer);
+    if (k->run)
+        munmap(k->run, k->run_size);
+    if (k->fd >= 0)
+        close(k->fd);
+    if (k->vm_fd >= 0)
+        close(k->vm_fd);
+    if (k->sys_fd >= 0)
+        close(k->sys_fd);
+    free(k);
+    core->backend = NULL;
+}
+
+static int kvm_init_core(struct v3_core *core)
+{
+    struct kvm_core *k;
+    char why[256];
+    int rc = V3_EIO, sz;
+
+    if (core->id != 0) {
+        V3_ERROR("kvm: only one vCPU is supported");
+        return V3_EUNSUPPORTED;
+    }
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return V3_ENOMEM;
+    k->core = core;
+    k->fd = k->vm_fd = -1;
+    k->sys_fd = kvm_open_checked(why, sizeof(why));
+    core->backend = k;
+    if (k->sys_fd < 0) {
+        V3_ERROR("kvm: %s", why);
+        rc = k->sys_fd;
+        goto fail;
+    }
+    k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+    if (k->vm_fd < 0) {
+        V3_ERROR("kvm: KVM_CREATE_VM failed: %s", strerror(errno));
+        goto fail;
+    }
+    /* Intel needs a TSS area (3 pages) and an identity map page for real mode; put them at the top of 4 GiB,
+     * inside the BIOS ROM hole that no guest of ours uses for RAM. */
+    if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
+        V3_WARN("kvm: KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+    {
+        uint64_t idmap = 0xfffbc000ull;
+        ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+    }
+    k->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+    if (k->fd < 0) {
+        V3_ERROR("kvm: KVM_CREATE_VCPU failed: %s", strerror(errno));
+        goto fail;
+    }
+    sz = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (sz <= 0) {
+        V3_ERROR("kvm: KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+        goto fail;
+    }
+    k->run_size = (size_t)sz;
+    k->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->fd, 0);
+    if (k->run == MAP_FAILED) {
+        k->run = NULL;
+        V3_ERROR("kvm: cannot map the kvm_run page: %s", strerror(errno));
+        goto fail;
+    }
+    rc = kvm_setup_cpuid(k);
+    if (rc < 0)
+        goto fail;
+    ioctl(k->fd, KVM_SET_TSC_KHZ, (unsigned long)V3_TSC_KHZ);   /* best effort */
+    if (kvm_ioctl(k->fd, KVM_GET_SREGS, &k->sregs) < 0 || kvm_ioctl(k->fd, KVM_GET_REGS, &k->regs) < 0) {
+        V3_ERROR("kvm: cannot read the initial vCPU state: %s", strerror(errno));
+        rc = V3_EIO;
+        goto fail;
+    }
+    rc = kvm_sync_slots(k, NULL);
+    if (rc < 0)
+        goto fail;
+    kvm_remember_overlays(k, NULL);
+    rc = v3_mem_add_listener(core->vm, kvm_map_changed, k);
+    if (rc < 0)
+        goto fail;
+    core->vm->mem.core_kick = kvm_kick;
+    k->full_sync = 1;
+    return 0;
+fail:
+    kvm_free_core(core);
+    return rc < 0 ? rc : V3_EIO;
+}
+
+static int kvm_get_state(struct v3_core *core)
+{
+    struct kvm_core *k = kvm_of(core);
+    if (!k)
+        return V3_EINVAL;
+    if (k->full_sync)
+        return 0;       /* the core is the newer copy */
+    if (kvm_pull(k) < 0 || kvm_fpu(k, false) < 0 || kvm_msrs(k, false) < 0)
+        return V3_EIO;
+    return 0;
+}
+
+static int kvm_set_state(struct v3_core *core)
+{
+    struct kvm_core *k = kvm_of(core);
+    if (!k)
+        return V3_EINVAL;
+    k->full_sync = 1;
+    return 0;
+}
+
+static void kvm_kick(struct v3_core *core)
+{
+    struct kvm_core *k = kvm_of(core);
+
+    if (!k)
+        return;
+    __atomic_store_n(&k->kicked, 1, __ATOMIC_SEQ_CST);
+    k->run->immediate_exit = 1;
+    if (k->has_thread)
+        pthread_kill(k->thread, KVM_KICK_SIGNAL);
+}
+
+static bool kvm_intr_ready(struct v3_core *core)
+{
+    struct kvm_core *k = kvm_of(core);
+    return k && k->run->ready_for_interrupt_injection && k->run->if_flag;
+}
+
+static void kvm_intr_window(struct v3_core *core, bool on)
+{
+    struct kvm_core *k = kvm_of(core);
+    if (k)
+        k->run->request_interrupt_window = on;
+}
+
+static void kvm_set_slice(struct v3_core *core, uint64_t insns)
+{
+    struct kvm_core *k = kvm_of(core);
+    if (k)
+        k->slice_ns = insns ? (insns + KVM_NOMINAL_IPNS - 1) / KVM_NOMINAL_IPNS : 0;
+}
+
+static int kvm_inject(struct v3_core *core, const struct v3_event *ev)
+{
+    struct kvm_core *k = kvm_of(core);
+
+    if (!k || !ev)
+        return V3_EINVAL;
+    if (k->full_sync || !k->stale) {
+        int rc = kvm_push(k);
+        if (rc < 0)
+            return rc;
+    }
+    switch (ev->type) {
+    case V3_EVENT_INTERRUPT: {
+        struct kvm_interrupt irq = { .irq = ev->vector };
+        if (kvm_ioctl(k->fd, KVM_INTERRUPT, &irq) < 0) {
+            V3_ERROR("kvm: KVM_INTERRUPT vector %u failed: %s", ev->vector, strerror(errno));
+            return V3_EBUSY;
+        }
+        break;
+    }
+    case V3_EVENT_NMI:
+        if (kvm_ioctl(k->fd, KVM_NMI, NULL) < 0)
+            return V3_EIO;
+        break;
+    case V3_EVENT_EXCEPTION: {
+        struct kvm_vcpu_events e;
+        if (kvm_ioctl(k->fd, KVM_GET_VCPU_EVENTS, &e) < 0)
+            return V3_EIO;
+        e.exception.injected = 1;
+        e.exception.nr = ev->vector;
+        e.exception.has_error_code = ev->has_error_code;
+        e.exception.error_code = ev->error_code;
+        e.flags = 0;
+        if (ev->vector == V3_EXC_PF) {
+            core->cr2 = ev->cr2;
+            k->sregs.cr2 = ~ev->cr2;      /* force the SREGS push with the new CR2 */
+        }
+        if (kvm_ioctl(k->fd, KVM_SET_VCPU_EVENTS, &e) < 0)
+            return V3_EIO;
+        break;
+    }
+    default:
+        return V3_EINVAL;
+    }
+    core->halted = 0;
+    return 0;
+}
+
+/* Complete a pending PIO/MMIO exit now (KVM does it at the start of the next
+ * KVM_RUN; with immediate_exit set it returns right after). */
+static int kvm_complete(struct kvm_core *k)
+{
+    uint8_t saved = k->run->immediate_exit;
+    int r;
+
+    k->run->immediate_exit = 1;
+    r = ioctl(k->fd, KVM_RUN, 0);
+    k->run->immediate_exit = saved;
+    if (r < 0 && errno != EINTR) {
+        V3_ERROR("kvm: completing an exit failed: %s", strerror(errno));
+        return V3_EIO;
+    }
+    return 0;
+}
+
+/* Before run() returns: finish a pending MMIO completion and bring the core up to date. */
+static int kvm_settle(struct kvm_core *k)
+{
+    if (k->pending_completion) {
+        k->pending_completion = 0;
+        if (kvm_complete(k) < 0)
+            return V3_EIO;
+        k->stale = 1;
+    }
+    if (k->stale)
+        return kvm_pull(k);
+    return 0;
+}
+
+static int exit_error(struct kvm_core *k, struct v3_exit *ex, int code, const char *msg)
+{
+    ex->reason = V3_EXIT_ERROR;
+    ex->error.code = code;
+    ex->error.msg = msg;
+    ex->insn_rip = k->core->rip;
+    return code;
+}
+
+/* MMIO exit: through the map (hooks with the guest's width, write hooks then store). */
+static int kvm_mmio(struct kvm_core *k, struct v3_exit *ex)
+{
+    struct v3_vm *vm = k->core->vm;
+    uint64_t gpa = k->run->mmio.phys_addr;
+    uint32_t len = k->run->mmio.len;
+    int64_t r;
+
+    if (len > 8)
+        len = 8;
+    if (k->run->mmio.is_write) {
+        r = v3_write_gpa_memory(vm, k->core, gpa, len, k->run->mmio.data);
+    } else {
+        r = v3_read_gpa_memory(vm, k->core, gpa, len, k->run->mmio.data);
+        if (r == V3_EUNMAPPED)
+            memset(k->run->mmio.data, 0xff, len);   /* open bus */
+    }
+    if (r < 0 && r != V3_EUNMAPPED) {
+        kvm_pull(k);
+        return exit_error(k, ex, (int)r, "memory hook failed on an MMIO exit");
+    }
+    return 0;
+}
+
+/* String port I/O (INS/OUTS, count elements in the run page): KVM moved the
+ * memory part; each element goes to the port hooks as one access. */
+static int kvm_pio_string(struct kvm_core *k, struct v3_exit *ex)
+{
+    struct kvm_run *run = k->run;
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    uint64_t rax = k->core->gpr[V3_RAX];
+
+    for (uint32_t i = 0; i < run->io.count; i++) {
+        struct v3_exit e;
+        int rc;
+        memset(&e, 0, sizeof(e));
+        e.reason = V3_EXIT_IO;
+        e.io.port = run->io.port;
+        e.io.size = run->io.size;
+        e.io.in = run->io.direction == KVM_EXIT_IO_IN;
+        if (!e.io.in)
+            memcpy(&e.io.data, data + i * run->io.size, run->io.size);
+        rc = v3_handle_io_exit(k->core, &e);
+        if (rc < 0) {
+            k->core->gpr[V3_RAX] = rax;
+            return exit_error(k, ex, rc, "I/O port hook failed");
+        }
+        if (e.io.in)
+            memcpy(data + i * run->io.size, &k->core->gpr[V3_RAX], run->io.size);
+    }
+    k->core->gpr[V3_RAX] = rax;
+    return 0;
+}
+
+static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exit *ex);
+
+/* The signal handler reaches the run page through tls_run only while run()
+ * runs: a VM freed on another thread leaves no pointer behind. */
+static int kvm_run_core(struct v3_core *core, struct v3_exit *ex)
+{
+    struct kvm_core *k = kvm_of(core);
+    int rc;
+
+    if (!k)
+        return V3_EINVAL;
+    kvm_attach_thread(k);
+    tls_run = k->run;
+    rc = kvm_run_inner(k, core, ex);
+    tls_run = NULL;
+    return rc;
+}
+
+static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exit *ex)
+{
+    struct v3_vm *vm = core->vm;
+    uint64_t t_end = 0;
+    int rc;
+
+    if (k->slice_ns)
+        t_end = v3_time_ns() + k->slice_ns;
+    if (vm->config.max_insns) {
+        uint64_t left = core->insn_count < vm->config.max_insns ? vm->config.max_insns - core->insn_count : 0;
+        uint64_t ns = left / KVM_NOMINAL_IPNS + 1, now = v3_time_ns();
+        if (!t_end || now + ns < t_end)
+            t_end = now + ns;
+    }
+    for (;;) {
+        struct kvm_run *run = k->run;
+        uint64_t t0, t1;
+        int r, err;
+
+        if (k->slot_error) {
+            rc = k->slot_error;
+            k->slot_error = 0;
+            return exit_error(k, ex, rc, "KVM memory slot update failed");
+        }
+        if (core->halted) {
+            ex->reason = V3_EXIT_HLT;
+            ex->insn_rip = core->rip - 1;
+            return 0;
+        }
+        if (__atomic_exchange_n(&k->kicked, 0, __ATOMIC_SEQ_CST)) {
+            if (kvm_settle(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            run->immediate_exit = 0;
+            ex->reason = V3_EXIT_KICK;
+            ex->insn_rip = core->rip;
+            return 0;
+        }
+        if (!k->stale) {
+            rc = kvm_push(k);
+            if (rc < 0)
+                return exit_error(k, ex, rc, "cannot load the vCPU state into KVM");
+        }
+        k->pending_completion = 0;
+        t0 = v3_time_ns();
+        if (t_end) {
+            if (t0 >= t_end) {
+                if (kvm_settle(k) < 0)
+                    return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+                ex->reason = vm->config.max_insns && core->insn_count >= vm->config.max_insns ?
+                             V3_EXIT_INSN_LIMIT : V3_EXIT_SLICE;
+                ex->insn_rip = core->rip;
+                return 0;
+            }
+            kvm_arm_timer(k, t_end - t0);
+        }
+        /* without an in-kernel LAPIC, KVM reloads CR8 (the TPR) from the run page at every entry */
+        run->cr8 = core->cr8;
+        /* the map cannot change while the guest runs: a writer kicks us out first */
+        v3_mem_core_read_lock(core);
+        r = ioctl(k->fd, KVM_RUN, 0);
+        err = errno;
+        v3_mem_core_read_unlock(core);
+        run->immediate_exit = 0;
+        if (t_end)
+            kvm_arm_timer(k, 0);
+        t1 = v3_time_ns();
+        k->run_ns += t1 - t0;
+        core->insn_count += (t1 - t0) * KVM_NOMINAL_IPNS;
+        if (r < 0 && err != EINTR && err != EAGAIN) {
+            kvm_pull(k);
+            V3_ERROR("kvm: KVM_RUN failed: %s", strerror(err));
+            return exit_error(k, ex, V3_EIO, "KVM_RUN failed");
+        }
+        if (r < 0 || run->exit_reason == KVM_EXIT_INTR) {
+            /* a signal: kick, slice timer, or the VMM's own */
+            if (kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            if (t_end && v3_time_ns() >= t_end) {
+                ex->reason = vm->config.max_insns && core->insn_count >= vm->config.max_insns ?
+                             V3_EXIT_INSN_LIMIT : V3_EXIT_SLICE;
+                ex->insn_rip = core->rip;
+                return 0;
+            }
+            __atomic_store_n(&k->kicked, 0, __ATOMIC_SEQ_CST);
+            ex->reason = V3_EXIT_KICK;
+            ex->insn_rip = core->rip;
+            return 0;
+        }
+        switch (run->exit_reason) {
+        case KVM_EXIT_IO: {
+            bool in = run->io.direction == KVM_EXIT_IO_IN;
+            uint64_t rip;
+            if (kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            rip = core->rip;
+            if (run->io.count != 1) {
+                rc = kvm_pio_string(k, ex);
+                if (rc < 0)
+                    return rc;
+                if (kvm_complete(k) < 0 || kvm_pull(k) < 0)
+                    return exit_error(k, ex, V3_EIO, "cannot complete string I/O");
+                continue;
+            }
+            if (!in && run->io.port == KVM_HC_DOORBELL_PORT) {
+                if (kvm_complete(k) < 0 || kvm_pull(k) < 0)
+                    return exit_error(k, ex, V3_EIO, "cannot complete port I/O");
+                ex->reason = V3_EXIT_HYPERCALL;
+                ex->insn_rip = rip;
+                return 0;
+            }
+            memset(&ex->io, 0, sizeof(ex->io));
+            ex->reason = V3_EXIT_IO;
+            ex->insn_rip = rip;
+            ex->io.port = run->io.port;
+            ex->io.size = run->io.size;
+            ex->io.in = in;
+            if (!in)
+                memcpy(&ex->io.data, (uint8_t *)run + run->io.data_offset, run->io.size);
+            else    /* completed with the current AL/AX/EAX; the VMM's value is pushed before the next run */
+                memcpy((uint8_t *)run + run->io.data_offset, &core->gpr[V3_RAX], run->io.size);
+            {
+                uint64_t rax = core->gpr[V3_RAX];
+                if (kvm_complete(k) < 0 || kvm_pull(k) < 0)
+                    return exit_error(k, ex, V3_EIO, "cannot complete port I/O");
+                core->gpr[V3_RAX] = rax;
+            }
+            return 0;
+        }
+        case KVM_EXIT_MMIO:
+            rc = kvm_mmio(k, ex);
+            if (rc < 0)
+                return rc;
+            k->pending_completion = 1;      /* the next KVM_RUN completes it */
+            k->stale = 1;
+            continue;
+        case KVM_EXIT_HLT:
+            if (kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            core->halted = 1;
+            ex->reason = V3_EXIT_HLT;
+            ex->insn_rip = core->rip - 1;
+            return 0;
+        case KVM_EXIT_IRQ_WINDOW_OPEN:
+            run->request_interrupt_window = 0;
+            if (kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            ex->reason = V3_EXIT_INTR_WINDOW;
+            ex->insn_rip = core->rip;
+            return 0;
+        case KVM_EXIT_SHUTDOWN:
+            kvm_pull(k);
+            ex->reason = V3_EXIT_SHUTDOWN;
+            ex->insn_rip = core->rip;
+            return 0;
+        case KVM_EXIT_FAIL_ENTRY:
+            kvm_pull(k);
+            V3_ERROR("kvm: VM entry failed, hardware reason %#llx",
+                     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+            return exit_error(k, ex, V3_EIO, "KVM could not enter the guest (invalid vCPU state)");
+        case KVM_EXIT_INTERNAL_ERROR:
+            kvm_pull(k);
+            V3_ERROR("kvm: internal error, suberror %u%s", run->internal.suberror,
+                     run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+                     " (KVM could not emulate an instruction)" : "");
+            return exit_error(k, ex, V3_EUNSUPPORTED, "KVM internal error");
+        default:
+            kvm_pull(k);
+            V3_ERROR("kvm: unexpected exit reason %u", run->exit_reason);
+            return exit_error(k, ex, V3_EUNSUPPORTED, "unexpected KVM exit");
+        }
+    }
+}
+
+const struct v3_backend_ops v3_kvm_backend = {
+    .name = "kvm",
+    .init_core = kvm_init_core,
+    .free_core = kvm_free_core,
+    .run = kvm_run_core,
+    .inject = kvm_inject,
+    .get_state = kvm_get_state,
+    .set_state = kvm_set_state,
+    .kick = kvm_kick,
+    .intr_ready = kvm_intr_ready,
+    .intr_window = kvm_intr_window,
+    .set_slice = kvm_set_slice,
+};

@@ -81,12 +81,32 @@ void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end);
  */
 void v3_cpu_kick(struct v3_core *core);
 
+/**
+ * True while an injected event (v3_backend_ops::inject) waits for delivery
+ * on the software CPU (an NMI blocked by an earlier one, an interrupt not
+ * yet taken): the slot is busy and another inject() would fail.  The
+ * thread that runs the vCPU, between runs.
+ */
+bool v3_cpu_event_pending(struct v3_core *core);
+
+/**
+ * Drop a request of the back end's kick() (struct v3_backend_ops) that has
+ * not yet ended a run: the next run() does not return V3_EXIT_KICK for it.
+ * For the VMM's run loop, on the vCPU's thread while the vCPU is not
+ * running, once it has looked at everything a kick announces (device
+ * deadlines, pending interrupts); a kick made after this call still ends
+ * the next run.
+ */
+void v3_cpu_discard_kick(struct v3_core *core);
+
 /** Decode-cache and loop counters. */
 struct v3_cpu_stats {
     uint64_t blocks_decoded;    /**< blocks built */
     uint64_t insns_decoded;     /**< instructions decoded into blocks */
     uint64_t block_execs;       /**< block dispatches */
     uint64_t smc_invalidations; /**< code pages dropped because the guest wrote them */
+    uint64_t xmc_requests;      /**< stores of this vCPU into code another vCPU decoded */
+    uint64_t xmc_invalidations; /**< code pages dropped because another vCPU wrote them */
     uint64_t map_invalidations; /**< memory-map listener calls that dropped code */
     uint64_t cross_page_insns;  /**< page-crossing instructions executed (never cached) */
     uint64_t cache_flushes;     /**< whole-cache flushes (size bound) */

@@ -36,6 +36,9 @@ enum v3_error {
     V3_EIO           = -21,  /**< a host I/O operation failed */
     V3_ENOFIT        = -22,  /**< a guest image (or part of it) does not fit in guest RAM */
     V3_ENOACCEL      = -23,  /**< the hardware accelerator (KVM) is missing, not accessible or lacks a capability */
+    V3_ESNAPVER      = -24,  /**< a snapshot has another format version (v3/snapshot.h) */
+    V3_ECHECKSUM     = -25,  /**< a snapshot's checksum does not match its contents */
+    V3_EMISMATCH     = -26,  /**< a snapshot was taken of a differently configured VM */
 };
 
 /**

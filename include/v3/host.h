@@ -103,6 +103,18 @@ struct v3_os_hooks {
      *  failure reads as the instruction's CF = 0, "no value available");
      *  without it they are not reported and raise #UD. */
     int (*entropy)(void *buf, size_t len);
+
+    /** Optional, both or neither: host threads.  A VM with more than one
+     *  vCPU runs vCPU 0 on the thread that calls v3_run_vm() and every other
+     *  vCPU on a thread of its own, started with thread_create() when the
+     *  run begins and joined with thread_join() before v3_run_vm() returns.
+     *  Without them, v3_create_vm() refuses more than one vCPU (V3_EINVAL).
+     *  thread_create() starts @p fn(@p arg) on a new thread and returns a
+     *  handle, or NULL when no thread could be started (nothing was run);
+     *  thread_join() waits until that thread has returned from @p fn and
+     *  releases the handle.  POSIX: pthread_create() / pthread_join(). */
+    void *(*thread_create)(void (*fn)(void *arg), void *arg);
+    void (*thread_join)(void *thread);
 };
 
 /**

@@ -80,7 +80,19 @@ struct v3_lapic_ops {
     int (*ack)(void *lapic, struct v3_core *core);
     /** Deliver a message from the IOAPIC. */
     void (*deliver)(void *lapic, const struct v3_apic_msg *msg);
+    /**
+     * Optional: the NMI, INIT and SIPI messages pending for @p core, as
+     * V3_APIC_NMI / V3_APIC_INIT / V3_APIC_SIPI bits.  The bits of @p take
+     * that are pending are cleared (taken): the vCPU acts on them.  With
+     * V3_APIC_INIT taken the APIC itself goes through INIT (registers reset,
+     * ID and IA32_APIC_BASE kept).  *sipi_vector receives the vector of a
+     * pending SIPI.  Any thread.
+     */
+    unsigned (*special)(void *lapic, struct v3_core *core, unsigned take, uint8_t *sipi_vector);
 };
+#define V3_APIC_NMI  1u
+#define V3_APIC_INIT 2u
+#define V3_APIC_SIPI 4u
 
 /** Register the local APICs.  V3_EEXIST if registered, V3_EINVAL for NULL. */
 int v3_vm_set_lapic(struct v3_vm *vm, const struct v3_lapic_ops *ops, void *lapic);

@@ -16,4 +16,5 @@
 #include <v3/loader.h>
 #include <v3/debug.h>
 #include <v3/gdbstub.h>
+#include <v3/snapshot.h>
 #endif

@@ -3,12 +3,12 @@
  * @file v3/vm.h
  * Virtual machines: creation, running, stopping, statistics, teardown.
  *
- * A VM owns its guest RAM and memory map, its vCPUs (one for now; the
- * structures carry an array so more can come), an execution back end, the
+ * A VM owns its guest RAM and memory map, its vCPUs (1 to V3_MAX_CORES;
+ * more than one run on host threads, see v3_run_vm()), an execution back end, the
  * I/O port hooks (v3/io.h), the hypercall table (v3/hypercall.h) and the
  * devices attached from the configuration (v3/devices.h).
  *
- * v3_run_vm() runs vCPU 0 on the back end and dispatches its exits until the
+ * v3_run_vm() runs the vCPUs on the back end and dispatches their exits until the
  * VM stops: a device asks it to (the debug-exit port), the guest shuts down
  * (triple fault), halts with no interrupt that could wake it, reaches the
  * instruction limit, v3_stop_vm() is called, or an error happens.  Why it
@@ -24,6 +24,9 @@
 
 struct v3_vm;
 struct v3_backend_ops;
+
+/** The most vCPUs a VM may have. */
+#define V3_MAX_CORES 64u
 
 /** An extra memory region for the configuration: host memory the caller owns. */
 struct v3_vm_region_config {
@@ -59,7 +62,10 @@ struct v3_serial_io {
 /** VM configuration.  Zero-initialise, then set what you need. */
 struct v3_vm_config {
     uint64_t mem_size;      /**< guest RAM in bytes: non-zero multiple of 4 KiB */
-    unsigned num_cores;     /**< vCPUs; 0 means 1.  Only 1 is supported for now. */
+    /** vCPUs; 0 means 1, at most V3_MAX_CORES.  More than one needs the host's thread
+     *  members (v3/host.h).  vCPU 0 (the BSP) starts where the loader put it; the
+     *  others start in the wait-for-SIPI state (INIT / start-up IPIs through the LAPIC). */
+    unsigned num_cores;
 
     /** Back end by name: NULL or "emu" for the software CPU. */
     const char *backend;
@@ -86,7 +92,8 @@ struct v3_vm_config {
 
     /** Enable hypercall 0x1000 (MEM_OFFSET), which reveals the host address of guest RAM. */
     bool enable_mem_offset_hypercall;
-    /** Stop after this many guest instructions (0: no limit). */
+    /** Stop after this many guest instructions (0: no limit); with several vCPUs, when one
+     *  vCPU has retired this many. */
     uint64_t max_insns;
     unsigned trace;                   /**< V3_TRACE_* */
     /**
@@ -126,7 +133,7 @@ struct v3_vm_result {
     uint64_t rip;           /**< RIP of the instruction that stopped the VM (errors, HLT) */
     uint8_t bytes[15];      /**< its bytes, as far as they were readable */
     uint8_t len;
-    unsigned core;          /**< V3_STOP_DEBUG: the vCPU that stopped */
+    unsigned core;          /**< the vCPU whose stop ended the run (0 with one vCPU) */
     int debug_kind;         /**< V3_STOP_DEBUG: enum v3_debug_kind */
     unsigned debug_watch_type;  /**< V3_DEBUG_WATCH: enum v3_watch_type of the access */
     uint64_t debug_addr;    /**< V3_DEBUG_WATCH: the watchpoint's address */
@@ -183,6 +190,16 @@ unsigned v3_vm_num_cores(const struct v3_vm *vm);
  * @param res receives the reason (must not be NULL).
  * One thread at a time: while the VM runs in one thread, a call from
  * another returns V3_EBUSY at once (nothing changed, *res untouched).
+ * One vCPU runs on the calling thread.  With several, vCPU 0 runs on the
+ * calling thread and each other vCPU on a host thread of its own (started
+ * here, v3/host.h thread_create); the first vCPU that stops for any reason
+ * of enum v3_stop_reason gives *res (res->core names it), the others stop at
+ * their next block boundary, and every thread is joined before the return.
+ * A halted vCPU with nothing that could wake it waits for the others (an
+ * IPI may come); V3_STOP_HLT only when every vCPU waits so.  Callbacks
+ * (I/O hooks, MMIO, MSR, hypercalls) may then run on any vCPU's thread at
+ * the same time: they must lock what they share.  If a thread cannot be
+ * started the run stops with V3_STOP_ERROR / V3_ENOMEM.
  * @return V3_OK when the VM stopped for any reason listed in enum
  *         v3_stop_reason (an error stop included: see res->error),
  *         V3_EINVAL for NULL arguments, or V3_EBUSY (see above).
@@ -191,7 +208,8 @@ int v3_run_vm(struct v3_vm *vm, struct v3_vm_result *res);
 
 /**
  * Ask a running VM to stop (safe from another thread or a callback).  The
- * VM stops at its next exit or instruction-limit slice with V3_STOP_REQUESTED.
+ * VM stops at its next exit or instruction-limit slice with V3_STOP_REQUESTED
+ * (reported by vCPU 0; every vCPU stops).
  */
 void v3_stop_vm(struct v3_vm *vm);
 
@@ -214,6 +232,15 @@ void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_c
 
 /** Copy the statistics.  V3_EINVAL for NULL. */
 int v3_vm_get_stats(struct v3_vm *vm, struct v3_vm_stats *st);
+
+/**
+ * Copy the statistics of vCPU @p idx: its exits by reason, the instructions
+ * it retired (insns), and the VM's run time (run_ns); the VM-wide counters
+ * (io_unhooked, mem_unbacked, hypercalls_*) read 0.  V3_EINVAL for NULL or
+ * an index out of range.  Between runs (the counters of a running vCPU
+ * change under the caller).
+ */
+int v3_vm_get_vcpu_stats(struct v3_vm *vm, unsigned idx, struct v3_vm_stats *st);
 
 /** Log the statistics (exits by reason, hook calls per region, instructions, time) at @p level. */
 void v3_vm_print_stats(struct v3_vm *vm, int level);

@@ -2,6 +2,7 @@
 /* The CPU model behind CPUID (the architectural layer: every back end answers from it). */
 #include "internal/host.h"
 #include <v3/cpuid.h>
+#include "internal/clock.h"
 #include "internal/vm.h"
 #include <v3/paging.h>
 
@@ -34,7 +35,7 @@ static uint32_t host_leaf1_ecx(void)
 void v3_cpu_vendor_model(struct v3_cpu_model *m, enum v3_cpu_vendor vendor)
 {
     memset(m, 0, sizeof(*m));
-    m->max_leaf = 0xd;
+    m->max_leaf = 0x16;               /* 0x15/0x16: the fixed TSC frequency */
     m->max_ext_leaf = 0x80000008;
     /* ECX: SSE3(0) SSSE3(9) CX16(13) SSE4.1(19) SSE4.2(20) MOVBE(22) POPCNT(23) XSAVE(26)
      * HYPERVISOR(31); OSXSAVE(27) mirrors CR4; not MONITOR(3).  The SSE levels also need
@@ -141,6 +142,21 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
     const struct v3_cpu_model *m = model_of(core, &local);
 
     out[0] = out[1] = out[2] = out[3] = 0;
+    if ((leaf & 0xffffff00u) == 0x40000000u) {
+        /* the hypervisor range, reported with CPUID.1:ECX bit 31 */
+        if (!(m->feat_ecx & (1u << 31)))
+            return;
+        if (leaf == 0x40000000u) {
+            out[0] = 0x40000010u;
+            out[1] = word_of(V3_HV_SIGNATURE, 0);
+            out[2] = word_of(V3_HV_SIGNATURE, 1);
+            out[3] = word_of(V3_HV_SIGNATURE, 2);
+        } else if (leaf == 0x40000010u) {
+            out[0] = (uint32_t)V3_TSC_KHZ;        /* timing leaf: TSC and local APIC bus in kHz */
+            out[1] = (uint32_t)V3_APIC_BUS_KHZ;
+        }
+        return;
+    }
     if (leaf >= 0x80000000u ? leaf > m->max_ext_leaf : leaf > m->max_leaf) {
         /* beyond the range: Intel answers its highest basic leaf, AMD zeros */
         if (!v3_cpu_model_is_intel(m))
@@ -172,6 +188,17 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
             out[1] = m->leaf7_ebx & (v3_host.entropy ? ~0u : ~(1u << 18));   /* RDSEED: likewise */
             out[2] = m->leaf7_ecx;
         }
+        break;
+    case 0x15:
+        /* TSC = crystal (ECX, Hz) * EBX / EAX: 25 MHz * 80 = 2 GHz, the VM clock's TSC */
+        out[0] = 1;
+        out[1] = (uint32_t)(V3_TSC_KHZ / 25000u);
+        out[2] = 25000000u;
+        break;
+    case 0x16:
+        out[0] = (uint32_t)(V3_TSC_KHZ / 1000u);   /* base and maximum MHz, bus MHz */
+        out[1] = (uint32_t)(V3_TSC_KHZ / 1000u);
+        out[2] = 100;
         break;
     case 0xd:
         /* XSAVE: x87 and SSE components, standard format (legacy region + header = 576 bytes) */

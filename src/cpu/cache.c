@@ -19,6 +19,11 @@ static inline unsigned page_index(uint64_t page)
     return (unsigned)((page * 0x9E3779B97F4A7C15ull) >> (64 - CPU_PAGE_HASH_BITS));
 }
 
+static bool vm_smp(const struct v3_cpu *cpu)
+{
+    return cpu->core->vm && cpu->core->vm->num_cores > 1;
+}
+
 int cpu_cache_init(struct v3_cpu *cpu)
 {
     uint64_t pages = v3_mem_size(cpu->core->vm) >> 12;
@@ -27,6 +32,22 @@ int cpu_cache_init(struct v3_cpu *cpu)
     if (!cpu->codemap) {
         V3_ERROR("cpu: out of memory for the code-page bitmap");
         return V3_ENOMEM;
+    }
+    cpu->storemap = cpu->codemap;
+    if (vm_smp(cpu)) {
+        struct v3_vm *vm = cpu->core->vm;
+        /* several vCPUs: a store checks the VM's shared map (vCPUs are set up one at a time) */
+        if (!vm->xmc_shared)
+            vm->xmc_shared = v3_zalloc((size_t)((pages + 7) / 8) + 1);
+        cpu->xmc_req = v3_zalloc((size_t)((pages + 7) / 8) + 1);
+        if (!vm->xmc_shared || !cpu->xmc_req) {
+            V3_ERROR("cpu: out of memory for the shared code-page bitmap");
+            v3_free(cpu->codemap);
+            v3_free(cpu->xmc_req);
+            cpu->codemap = cpu->xmc_req = NULL;
+            return V3_ENOMEM;
+        }
+        cpu->storemap = vm->xmc_shared;
     }
     cpu->cur_page = ~0ull;
     return V3_OK;
@@ -54,7 +75,8 @@ void cpu_cache_free(struct v3_cpu *cpu)
     cpu_cache_reap(cpu);
     free_page_records(cpu);
     v3_free(cpu->codemap);
-    cpu->codemap = NULL;
+    v3_free(cpu->xmc_req);
+    cpu->codemap = cpu->storemap = cpu->xmc_req = NULL;
 }
 
 void cpu_cache_reap(struct v3_cpu *cpu)
@@ -67,10 +89,65 @@ void cpu_cache_reap(struct v3_cpu *cpu)
     cpu->graveyard = NULL;
 }
 
+/*
+ * Cross-modifying code: vCPU @p cpu stored to page @p pg, which another vCPU
+ * may have decoded.  Each vCPU whose map has the page gets a request; it
+ * drops the page at its next block boundary (cpu_xmc_process()).
+ */
+static void xmc_post(struct v3_cpu *cpu, uint64_t pg)
+{
+    struct v3_vm *vm = cpu->core->vm;
+
+    for (unsigned i = 0; i < vm->num_cores; i++) {
+        struct v3_core *c = &vm->cores[i];
+        struct v3_cpu *o = cpu_of(c);
+        if (c == cpu->core || !o || !o->xmc_req)
+            continue;
+        if (pg < o->codemap_pages) {
+            uint8_t bit = (uint8_t)(1u << (pg & 7));
+            if (!(__atomic_load_n(&o->codemap[pg >> 3], __ATOMIC_ACQUIRE) & bit))
+                continue;
+            __atomic_or_fetch(&o->xmc_req[pg >> 3], bit, __ATOMIC_RELEASE);
+        } else {
+            if (!__atomic_load_n(&o->npages_hi, __ATOMIC_RELAXED))
+                continue;
+            __atomic_store_n(&o->xmc_all, 1, __ATOMIC_RELEASE);
+        }
+        __atomic_or_fetch(&o->brk, CPU_BRK_XMC, __ATOMIC_RELEASE);
+        cpu->stats.xmc_requests++;
+    }
+}
+
+void cpu_xmc_process(struct v3_cpu *cpu)
+{
+    uint64_t bytes = (cpu->codemap_pages + 7) / 8;
+
+    if (!cpu->xmc_req)
+        return;
+    for (uint64_t i = 0; i < bytes; i++) {
+        uint8_t m;
+        if (!__atomic_load_n(&cpu->xmc_req[i], __ATOMIC_RELAXED))
+            continue;
+        m = __atomic_exchange_n(&cpu->xmc_req[i], 0, __ATOMIC_ACQ_REL);
+        for (unsigned b = 0; b < 8; b++)
+            if (m & (1u << b)) {
+                uint64_t pg = i * 8 + b;
+                cpu->stats.xmc_invalidations++;
+                cpu_cache_invalidate(cpu, pg << 12, (pg + 1) << 12);
+            }
+    }
+    if (__atomic_exchange_n(&cpu->xmc_all, 0, __ATOMIC_ACQ_REL) && cpu->npages_hi) {
+        cpu->stats.xmc_invalidations++;
+        cpu_cache_invalidate(cpu, cpu->codemap_pages << 12, ~0ull & ~0xfffull);
+    }
+}
+
 /* Out of line part of cpu_store_check(): the page may hold code. */
 __attribute__((noinline)) void cpu_store_hit(struct v3_cpu *cpu, uint64_t gpa)
 {
     uint64_t pg = gpa >> 12;
+    if (cpu->xmc_req)
+        xmc_post(cpu, pg);
     if (pg >= cpu->codemap_pages) {
         if (!cpu->npages_hi || !cpu_page_has_code_slow(cpu, pg))
             return;
@@ -156,10 +233,14 @@ static struct cpu_page *page_get(struct v3_cpu *cpu, uint64_t page)
     p->page = page;
     p->next = cpu->pages[i];
     cpu->pages[i] = p;
-    if (page < cpu->codemap_pages)
-        cpu->codemap[page >> 3] |= (uint8_t)(1u << (page & 7));
-    else
-        cpu->npages_hi++;
+    if (page < cpu->codemap_pages) {
+        __atomic_or_fetch(&cpu->codemap[page >> 3], (uint8_t)(1u << (page & 7)), __ATOMIC_RELEASE);
+        if (cpu->storemap != cpu->codemap)
+            __atomic_or_fetch(&cpu->storemap[page >> 3], (uint8_t)(1u << (page & 7)), __ATOMIC_SEQ_CST);
+    } else {
+        /* above the maps every store goes to cpu_store_hit(), which looks at npages_hi */
+        __atomic_add_fetch(&cpu->npages_hi, 1, __ATOMIC_SEQ_CST);
+    }
     return p;
 }
 
@@ -272,9 +353,9 @@ static void kill_page(struct v3_cpu *cpu, struct cpu_page **pp)
         kill_block(cpu, b);
     }
     if (p->page < cpu->codemap_pages)
-        cpu->codemap[p->page >> 3] &= (uint8_t)~(1u << (p->page & 7));
+        __atomic_and_fetch(&cpu->codemap[p->page >> 3], (uint8_t)~(1u << (p->page & 7)), __ATOMIC_RELEASE);
     else
-        cpu->npages_hi--;
+        __atomic_sub_fetch(&cpu->npages_hi, 1, __ATOMIC_RELAXED);
     if (p->page == cpu->cur_page || cpu->running)
         __atomic_or_fetch(&cpu->brk, CPU_BRK_SMC, __ATOMIC_RELAXED);
     *pp = p->next;

@@ -35,6 +35,7 @@
 #define CPU_BRK_KICK    0x08u          /* v3_cpu_kick() */
 #define CPU_BRK_EXIT    0x10u          /* the back end's kick(): return V3_EXIT_KICK */
 #define CPU_BRK_WINDOW  0x20u          /* intr_window(): return V3_EXIT_INTR_WINDOW once IF allows */
+#define CPU_BRK_XMC     0x40u          /* another vCPU wrote pages this one decoded (xmc_req) */
 
 struct cpu_block {
     uint64_t gpa;                      /* guest physical address of the first byte */
@@ -99,6 +100,10 @@ struct v3_cpu {
     struct cpu_block *hash[1u << CPU_HASH_BITS];
     struct cpu_page *pages[1u << CPU_PAGE_HASH_BITS];
     uint8_t *codemap;                  /* bit per RAM page: holds decoded code */
+    uint8_t *storemap;                 /* what a store checks: codemap, or with several vCPUs
+                                          the VM's shared map (a page any vCPU decoded) */
+    uint8_t *xmc_req;                  /* SMP: pages other vCPUs wrote, to drop (atomic bits) */
+    int xmc_all;                       /* SMP: atomic: drop every page at or above codemap_pages */
     uint64_t codemap_pages;            /* pages covered by codemap */
     uint64_t nblocks;
     uint64_t npages_hi;                /* code pages at or above codemap_pages */
@@ -138,6 +143,8 @@ void cpu_cache_invalidate(struct v3_cpu *cpu, uint64_t start, uint64_t end);
 void cpu_cache_flush(struct v3_cpu *cpu);
 void cpu_cache_reap(struct v3_cpu *cpu);
 bool cpu_page_has_code_slow(struct v3_cpu *cpu, uint64_t page);
+/* Drop the pages other vCPUs asked for (CPU_BRK_XMC; the vCPU's own thread). */
+void cpu_xmc_process(struct v3_cpu *cpu);
 
 void cpu_store_hit(struct v3_cpu *cpu, uint64_t gpa);
 
@@ -146,7 +153,7 @@ static inline void cpu_store_check(struct v3_cpu *cpu, uint64_t gpa)
 {
     uint64_t pg = gpa >> 12;
     if (__builtin_expect(pg < cpu->codemap_pages, 1) &&
-        __builtin_expect(!((cpu->codemap[pg >> 3] >> (pg & 7)) & 1), 1))
+        __builtin_expect(!((__atomic_load_n(&cpu->storemap[pg >> 3], __ATOMIC_RELAXED) >> (pg & 7)) & 1), 1))
         return;
     cpu_store_hit(cpu, gpa);
 }

@@ -220,8 +220,10 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
         if (__builtin_expect(++e->pending >= CPU_HC_FLUSH, 0))
             hc_flush_ent(e);
         cb = r->write_hook(core, gpa, buf, len, r->priv);
-        if (cb >= 0 && r->type == V3_REGION_WRITE_HOOK)
+        if (cb >= 0 && r->type == V3_REGION_WRITE_HOOK) {
             memcpy((uint8_t *)r->host_addr + (gpa - r->guest_start), buf, len);
+            v3_mem_mark_dirty(&core->vm->mem, gpa);
+        }
     } else if (r->type == V3_REGION_FULL_HOOK) {
         if (__builtin_expect(++e->pending >= CPU_HC_FLUSH, 0))
             hc_flush_ent(e);

@@ -69,6 +69,17 @@ void v3_cpu_kick(struct v3_core *core)
         __atomic_or_fetch(&cpu_of(core)->brk, CPU_BRK_KICK, __ATOMIC_RELAXED);
 }
 
+void v3_cpu_discard_kick(struct v3_core *core)
+{
+    if (core && core->backend)
+        __atomic_and_fetch(&cpu_of(core)->brk, ~CPU_BRK_EXIT, __ATOMIC_ACQ_REL);
+}
+
+bool v3_cpu_event_pending(struct v3_core *core)
+{
+    return core && core->backend && cpu_of(core)->ev_pending;
+}
+
 void v3_cpu_invalidate_code(struct v3_core *core, uint64_t start, uint64_t end)
 {
     if (!core || !core->backend || end <= start)
@@ -394,6 +405,8 @@ static __attribute__((noinline)) int boundary(struct v3_cpu *cpu, struct v3_exit
         *ret = 0;
         return 1;
     }
+    if (brk & CPU_BRK_XMC)
+        cpu_xmc_process(cpu);
     if (brk & CPU_BRK_EXIT) {
         exit->reason = V3_EXIT_KICK;
         exit->insn_rip = core->rip;

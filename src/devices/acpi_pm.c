@@ -21,6 +21,7 @@
  */
 #include "internal/host.h"
 #include "internal/vm.h"
+#include "internal/ticks.h"
 
 #define PM_TMR_HZ 3579545ull
 #define STS_TMR   0x0001
@@ -37,7 +38,7 @@ struct acpi_pm {
 static uint64_t ticks(struct v3_device *dev)
 {
     uint64_t ns = v3_vm_clock_ns(v3_dev_vm(dev));
-    return (ns / 1000000000ull) * PM_TMR_HZ + (ns % 1000000000ull) * PM_TMR_HZ / 1000000000ull;
+    return v3_ns_to_ticks(ns, PM_TMR_HZ);
 }
 
 static unsigned top_shift(const struct acpi_pm *p) { return p->tmr32 ? 31 : 23; }
@@ -137,13 +138,12 @@ static void cf9_write(struct v3_device *dev, struct v3_core *core, uint64_t off,
 static uint64_t pm_deadline(struct v3_device *dev)
 {
     struct acpi_pm *p = v3_dev_state(dev);
-    uint64_t next_tick, s;
+    uint64_t next_tick;
 
     if (!(p->en & STS_TMR) || (p->sts & STS_TMR))
         return V3_NO_DEADLINE;
     next_tick = (p->tmr_seen + 1) << top_shift(p);
-    s = next_tick / PM_TMR_HZ;
-    return s * 1000000000ull + ((next_tick % PM_TMR_HZ) * 1000000000ull + PM_TMR_HZ - 1) / PM_TMR_HZ;
+    return v3_ticks_to_ns_up(next_tick, PM_TMR_HZ);
 }
 
 static void pm_timer(struct v3_device *dev, uint64_t now)

@@ -36,8 +36,25 @@ static int dbgexit_create(struct v3_device *dev, struct v3_dev_args *args)
     return v3_dev_claim_io(dev, (uint16_t)port, 4, dbgexit_read, dbgexit_write);
 }
 
+/* No state of its own (the A20 gate lives in the vCPU): an empty record. */
+static int dbgexit_save(struct v3_device *dev, struct v3_snap *s)
+{
+    (void)dev;
+    (void)s;
+    return 0;
+}
+
+static int dbgexit_load(struct v3_device *dev, struct v3_snap *s)
+{
+    (void)dev;
+    (void)s;
+    return 0;
+}
+
 const struct v3_device_ops v3_dev_debug_exit = {
     .name = "debug-exit",
     .help = "isa-debug-exit: port=0xf4 (4 ports); writing v exits with status (v << 1) | 1",
     .create = dbgexit_create,
+    .save = dbgexit_save,
+    .load = dbgexit_load,
 };

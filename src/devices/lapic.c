@@ -23,13 +23,14 @@
  * callback (which runs with the lock held) the device drops the lock for
  * that moment (flush_out()).
  *
- * Not modelled yet (see the TODO markers): the vCPU side of INIT and SIPI
- * (recorded per vCPU: v3_lapic_take_init_sipi()), NMI delivery (recorded:
- * v3_lapic_take_nmi()), SMI, the thermal and performance-counter sources,
+ * NMI, INIT and SIPI are recorded per vCPU; the vCPU takes them through
+ * v3_lapic_ops::special at its next boundary (src/vm/run.c).
+ * Not modelled yet: SMI, the thermal and performance-counter sources,
  * relocation of the MMIO window away from 0xFEE00000.
  */
 #include "internal/clock.h"
 #include "internal/host.h"
+#include "internal/ticks.h"
 #include <v3/device.h>
 #include <v3/error.h>
 #include <v3/io.h>
@@ -96,7 +97,7 @@ struct vlapic {
     uint64_t timer_next;    /* VM clock of the next expiry, V3_NO_DEADLINE if none */
     uint64_t tsc_deadline;  /* IA32_TSC_DEADLINE as the guest wrote it (0: disarmed) */
     uint64_t cr8_seen;      /* core->cr8 when this APIC last synchronised TPR with it */
-    /* TODO(SMP): the vCPU side takes these (v3_lapic_take_*) */
+    /* taken by the vCPU through op_special() */
     uint8_t nmi_pending, init_pending, sipi_pending, sipi_vector;
     uint8_t lint0_level, lint1_level;
 };
@@ -282,16 +283,17 @@ static void accept(struct lapic_dev *s, struct vlapic *a, unsigned dm, uint8_t v
         accept_fixed(s, a, vector, level);
         break;
     case DM_NMI:
-        a->nmi_pending = 1;            /* TODO(SMP/NMI): taken through v3_lapic_take_nmi() */
+        a->nmi_pending = 1;            /* the vCPU takes it (op_special()) and injects an NMI */
         want_kick(s, a);
         break;
     case DM_INIT:
-        a->init_pending = 1;           /* TODO(SMP): the vCPU resets to wait-for-SIPI */
+        a->init_pending = 1;           /* the vCPU resets to wait-for-SIPI (src/vm/run.c) */
+        a->sipi_pending = 0;
         want_kick(s, a);
         break;
     case DM_SIPI:
         a->sipi_pending = 1;
-        a->sipi_vector = vector;       /* TODO(SMP): start at vector << 12 */
+        a->sipi_vector = vector;       /* a vCPU waiting for SIPI starts at vector << 12 */
         want_kick(s, a);
         break;
     case DM_EXTINT:
@@ -448,9 +450,7 @@ static void tsc_deadline_arm(struct lapic_dev *s, struct vlapic *a, uint64_t dea
         a->timer_next = now;
     } else {
         uint64_t d = deadline - tsc;
-        /* ns = ticks * 1e9 / hz, without overflow for any tick count */
-        uint64_t ns = (d / s->tsc_hz) * 1000000000ull +
-                      ((d % s->tsc_hz) * 1000000000ull + s->tsc_hz - 1) / s->tsc_hz;
+        uint64_t ns = v3_ticks_to_ns_up(d, s->tsc_hz);
         a->timer_next = now + ns < now ? V3_NO_DEADLINE - 1 : now + ns;
     }
     v3_dev_deadline_changed(s->dev);
@@ -1037,10 +1037,44 @@ static void op_deliver(void *priv, const struct v3_apic_msg *msg)
     unlock_and_send(s);
 }
 
+static unsigned op_special(void *priv, struct v3_core *core, unsigned take, uint8_t *sipi_vector)
+{
+    struct lapic_dev *s = priv;
+    struct vlapic *a;
+    unsigned r = 0;
+
+    v3_dev_lock(s->dev);
+    a = apic_of(s, core);
+    if (a) {
+        r = (a->nmi_pending ? V3_APIC_NMI : 0) | (a->init_pending ? V3_APIC_INIT : 0) |
+            (a->sipi_pending ? V3_APIC_SIPI : 0);
+        if (sipi_vector)
+            *sipi_vector = a->sipi_vector;
+        if (take & r & V3_APIC_NMI)
+            a->nmi_pending = 0;
+        if (take & r & V3_APIC_SIPI)
+            a->sipi_pending = 0;
+        if (take & r & V3_APIC_INIT) {
+            /* INIT: the APIC resets (ID, base kept); a SIPI that came after it stays */
+            uint8_t nmi = a->nmi_pending, sipi = a->sipi_pending, vec = a->sipi_vector;
+            uint32_t id = a->id;
+            vlapic_reset(s, a, idx_of(s, a), false);
+            a->id = id;
+            a->nmi_pending = nmi;
+            a->sipi_pending = sipi;
+            a->sipi_vector = vec;
+            a->cr8_seen = core ? core->cr8 : 0;
+        }
+    }
+    v3_dev_unlock(s->dev);
+    return r;
+}
+
 static const struct v3_lapic_ops lapic_ops = {
     .pending = op_pending,
     .ack = op_ack,
     .deliver = op_deliver,
+    .special = op_special,
 };
 
 /* ---- interface for the SMP / NMI work (src/devices/lapic.h) ---- */

@@ -32,7 +32,7 @@ enum { V3_LAPIC_INIT = 1, V3_LAPIC_SIPI = 2 };
  * Take a pending INIT (returns V3_LAPIC_INIT: the vCPU enters wait-for-SIPI)
  * or, once no INIT is pending, a SIPI (returns V3_LAPIC_SIPI with its vector
  * in *sipi_vector: the vCPU starts in real mode at vector << 12).  0 if none.
- * TODO(SMP): the vCPU side of INIT/SIPI.  Any thread.
+ * The VM takes them through v3_lapic_ops::special (src/vm/run.c).  Any thread.
  */
 int v3_lapic_take_init_sipi(struct v3_device *dev, unsigned core_id, uint8_t *sipi_vector);
 

@@ -38,13 +38,13 @@
  * late give one pulse.
  */
 #include "internal/host.h"
+#include "internal/ticks.h"
 #include <v3/device.h>
 #include <v3/error.h>
 
 #define PIT_PORT      0x40
 #define PIT_PORT_61   0x61
 #define PIT_HZ        1193182ull
-#define NS_PER_S      1000000000ull
 #define REFRESH_TICKS 18            /* DRAM refresh period of a PC: 18 PIT clocks */
 #define NO_TICK       UINT64_MAX
 
@@ -94,13 +94,13 @@ struct pit_state {
 
 static uint64_t ns_to_ticks(uint64_t ns)
 {
-    return ns / NS_PER_S * PIT_HZ + ns % NS_PER_S * PIT_HZ / NS_PER_S;
+    return v3_ns_to_ticks(ns, PIT_HZ);
 }
 
 /* The first nanosecond at which ns_to_ticks() reaches @p t. */
 static uint64_t ticks_to_ns(uint64_t t)
 {
-    return t / PIT_HZ * NS_PER_S + (t % PIT_HZ * NS_PER_S + PIT_HZ - 1) / PIT_HZ;
+    return v3_ticks_to_ns_up(t, PIT_HZ);
 }
 
 static uint64_t pit_now(struct pit_state *p)

@@ -42,8 +42,25 @@ static int sysctl_a_create(struct v3_device *dev, struct v3_dev_args *args)
     return v3_dev_claim_io(dev, V3_SYSCTL_A_PORT, 1, sysctl_a_read, sysctl_a_write);
 }
 
+/* No state of its own (the A20 gate lives in the vCPU): an empty record. */
+static int sysctl_a_save(struct v3_device *dev, struct v3_snap *s)
+{
+    (void)dev;
+    (void)s;
+    return 0;
+}
+
+static int sysctl_a_load(struct v3_device *dev, struct v3_snap *s)
+{
+    (void)dev;
+    (void)s;
+    return 0;
+}
+
 const struct v3_device_ops v3_dev_sysctl_a = {
     .name = "sysctl-a",
     .help = "System Control Port A at 0x92: A20 gate, fast reset",
     .create = sysctl_a_create,
+    .save = sysctl_a_save,
+    .load = sysctl_a_load,
 };

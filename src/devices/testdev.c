@@ -99,10 +99,42 @@ static void td_destroy(struct v3_device *dev)
         v3_remove_hypercall(v3_dev_vm(dev), V3_HCALL_TEST_COUNT);
 }
 
+/* The counters and the echo register (the hypercall registrations are not state). */
+static int td_save(struct v3_device *dev, struct v3_snap *s)
+{
+    struct v3_testdev *t = v3_dev_state(dev);
+    int rc = v3_snap_put(s, &t->reads, 4);
+
+    if (!rc)
+        rc = v3_snap_put(s, &t->writes, 4);
+    return rc ? rc : v3_snap_put(s, &t->echo, 8);
+}
+
+static int td_load(struct v3_device *dev, struct v3_snap *s)
+{
+    struct v3_testdev *t = v3_dev_state(dev);
+    uint32_t r, w;
+    uint64_t e;
+    int rc = v3_snap_get(s, &r, 4);
+
+    if (!rc)
+        rc = v3_snap_get(s, &w, 4);
+    if (!rc)
+        rc = v3_snap_get(s, &e, 8);
+    if (rc)
+        return rc;
+    t->reads = r;
+    t->writes = w;
+    t->echo = e;
+    return 0;
+}
+
 const struct v3_device_ops v3_dev_testdev = {
     .name = "testdev",
     .help = "v3 test device: MMIO page at 0xFEB00000 (ID, counters, echo) and test hypercalls",
     .state_size = sizeof(struct v3_testdev),
     .create = td_create,
     .destroy = td_destroy,
+    .save = td_save,
+    .load = td_load,
 };

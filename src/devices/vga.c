@@ -105,12 +105,57 @@ static void vga_destroy(struct v3_device *dev)
     v3_free_pages(v->mem, VGA_PAGES);
 }
 
+/* Text memory, the rendered screen and the CRTC registers. */
+static int vga_save(struct v3_device *dev, struct v3_snap *s)
+{
+    struct v3_vga *v = v3_dev_state(dev);
+    int rc = v3_snap_put(s, v->mem, VGA_PAGES * V3_PAGE_SIZE);
+
+    if (!rc)
+        rc = v3_snap_put(s, v->screen, sizeof(v->screen));
+    if (!rc)
+        rc = v3_snap_put(s, &v->changed, sizeof(v->changed));
+    if (!rc)
+        rc = v3_snap_put(s, &v->crtc_index, 1);
+    return rc ? rc : v3_snap_put(s, v->crtc, sizeof(v->crtc));
+}
+
+static int vga_load(struct v3_device *dev, struct v3_snap *s)
+{
+    struct v3_vga *v = v3_dev_state(dev);
+    uint8_t screen[VGA_CELLS], crtc[32], idx;
+    uint64_t changed;
+    int rc;
+
+    /* all of it read before any of it is used: a short record changes nothing */
+    if (s->len - s->pos != VGA_PAGES * V3_PAGE_SIZE + sizeof(screen) + sizeof(changed) + 1 + sizeof(crtc))
+        return V3_EIMAGE;
+    rc = v3_snap_get(s, v->mem, VGA_PAGES * V3_PAGE_SIZE);
+    if (!rc)
+        rc = v3_snap_get(s, screen, sizeof(screen));
+    if (!rc)
+        rc = v3_snap_get(s, &changed, sizeof(changed));
+    if (!rc)
+        rc = v3_snap_get(s, &idx, 1);
+    if (!rc)
+        rc = v3_snap_get(s, crtc, sizeof(crtc));
+    if (rc)
+        return rc;
+    memcpy(v->screen, screen, sizeof(screen));
+    v->changed = changed;
+    v->crtc_index = idx;
+    memcpy(v->crtc, crtc, sizeof(crtc));
+    return 0;
+}
+
 const struct v3_device_ops v3_dev_vga = {
     .name = "vga",
     .help = "VGA text memory at 0xB8000 (write hook) and CRTC index/data at 0x3D4",
     .state_size = sizeof(struct v3_vga),
     .create = vga_create,
     .destroy = vga_destroy,
+    .save = vga_save,
+    .load = vga_load,
 };
 
 static struct v3_vga *vga_of(struct v3_vm *vm)

@@ -415,9 +415,22 @@ struct v3_rmw {
     void *hva;           /* mapped RAM for the atomic path, else NULL */
     uint64_t la;         /* linear address (memory operand) */
     unsigned size;
+    /* a LOCKed operand that is not naturally aligned: V3_RMW_WIDE8/16, a
+       compare-and-swap on the aligned 8/16 bytes around it (at hva, the
+       operand @shift bits up; @wide_old the whole old value), or
+       V3_RMW_SPLIT, the split lock held from begin to commit */
+    uint8_t how, shift;
+    unsigned __int128 wide_old;
 };
+#define V3_RMW_WIDE8  1
+#define V3_RMW_WIDE16 2
+#define V3_RMW_SPLIT  3
 int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
                  unsigned size, int force_atomic, struct v3_rmw *r, uint64_t *old);
+/* The split lock (process-wide): LOCKed accesses that cross a 16-byte
+   boundary (a cache line, a page) run under it, one at a time. */
+void v3_split_lock(void);
+void v3_split_unlock(void);
 int v3_rmw_commit(struct v3_emu_ctx *ctx, struct v3_rmw *r, uint64_t *old, uint64_t newv);
 
 /** Stack address size (2, 4, 8) from mode and SS.B. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Operand access for handlers: effective addresses, memory, RMW, stack. */
 #include "emu/alu_core.h"
+#include "internal/host.h"
 
 uint64_t v3_op_ea(const struct v3_core *core, const struct v3_insn *in, const struct v3_operand *op)
 {
@@ -146,6 +147,70 @@ int v3_op_write(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v
 
 /* ------------------------------------------------------------ read-modify-write */
 
+static int split_lock_word;
+
+void v3_split_lock(void)
+{
+    unsigned long spins = 0;
+
+    while (__atomic_exchange_n(&split_lock_word, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&split_lock_word, __ATOMIC_RELAXED))
+            v3_wait_step(&spins);
+}
+
+void v3_split_unlock(void)
+{
+    __atomic_store_n(&split_lock_word, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * A LOCKed operand at @la that is not naturally aligned.  Inside an aligned
+ * 8- or 16-byte block of RAM it becomes a compare-and-swap of that block
+ * (atomic against every other access, as on hardware); across a 16-byte
+ * boundary (a cache line, a page) it runs under the split lock.
+ */
+static int rmw_misaligned(struct v3_emu_ctx *ctx, struct v3_rmw *r, unsigned size, unsigned access,
+                          uint64_t *old)
+{
+    uint64_t m = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    unsigned off8 = (unsigned)(r->la & 7), off16 = (unsigned)(r->la & 15);
+    uint8_t b[8];
+    int st;
+
+    if (ctx->mem->map && off8 + size <= 8) {
+        r->hva = ctx->mem->map(ctx, r->la & ~7ull, 8, V3_ACCESS_WRITE);
+        if (r->hva) {
+            r->how = V3_RMW_WIDE8;
+            r->shift = (uint8_t)(off8 * 8);
+            r->wide_old = __atomic_load_n((uint64_t *)r->hva, __ATOMIC_SEQ_CST);
+            *old = ((uint64_t)r->wide_old >> r->shift) & m;
+            return V3_X_NEXT;
+        }
+    } else if (ctx->mem->map && off16 + size <= 16) {
+        r->hva = ctx->mem->map(ctx, r->la & ~15ull, 16, V3_ACCESS_WRITE);
+        if (r->hva) {
+            unsigned __int128 w = 0;
+            r->how = V3_RMW_WIDE16;
+            r->shift = (uint8_t)(off16 * 8);
+            /* a compare-and-swap with equal values reads the 16 bytes atomically */
+            r->wide_old = __sync_val_compare_and_swap((unsigned __int128 *)r->hva, w, w);
+            *old = (uint64_t)(r->wide_old >> r->shift) & m;
+            return V3_X_NEXT;
+        }
+    }
+    r->hva = NULL;
+    r->how = V3_RMW_SPLIT;
+    v3_split_lock();
+    st = v3_mem_status(ctx, ctx->mem->read(ctx, r->la, b, size, access));
+    if (st) {
+        r->how = 0;
+        v3_split_unlock();
+        return st;
+    }
+    *old = load_le(b, size);
+    return V3_X_NEXT;
+}
+
 int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
                  unsigned size, int force_atomic, struct v3_rmw *r, uint64_t *old)
 {
@@ -154,6 +219,7 @@ int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct 
     r->hva = NULL;
     r->size = size;
     r->la = 0;
+    r->how = 0;
     if (op->kind != V3_OPK_MEM)
         return v3_op_read(ctx, in, op, size, old);
 
@@ -164,7 +230,9 @@ int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct 
     if ((st = check_ac(ctx, r->la, size)))
         return st;
     int atomic = force_atomic || (in->prefix & V3_PFX_LOCK);
-    if (ctx->mem->map && (!atomic || (r->la & (size - 1)) == 0)) {
+    if (atomic && (r->la & (size - 1)) != 0)
+        return rmw_misaligned(ctx, r, size, access, old);
+    if (ctx->mem->map) {
         r->hva = ctx->mem->map(ctx, r->la, size, V3_ACCESS_WRITE);
         if (r->hva) {
             /* aligned atomic path, or a plain RAM fast path when unlocked */
@@ -187,10 +255,45 @@ int v3_rmw_begin(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct 
     return V3_X_NEXT;
 }
 
+static int rmw_commit_misaligned(struct v3_emu_ctx *ctx, struct v3_rmw *r, uint64_t *old, uint64_t newv)
+{
+    unsigned size = r->size & 0xff;
+    uint64_t m = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+
+    if (r->how == V3_RMW_WIDE8) {
+        uint64_t e = (uint64_t)r->wide_old;
+        uint64_t n = (e & ~(m << r->shift)) | ((newv & m) << r->shift);
+        if (__atomic_compare_exchange_n((uint64_t *)r->hva, &e, n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            return V3_X_NEXT;
+        r->wide_old = e;
+        *old = (e >> r->shift) & m;
+        return V3_X_AGAIN;
+    }
+    if (r->how == V3_RMW_WIDE16) {
+        unsigned __int128 e = r->wide_old, mm = (unsigned __int128)m << r->shift;
+        unsigned __int128 n = (e & ~mm) | ((unsigned __int128)(newv & m) << r->shift);
+        unsigned __int128 got = __sync_val_compare_and_swap((unsigned __int128 *)r->hva, e, n);
+        if (got == e)
+            return V3_X_NEXT;
+        r->wide_old = got;
+        *old = (uint64_t)(got >> r->shift) & m;
+        return V3_X_AGAIN;
+    }
+    {
+        unsigned access = V3_ACCESS_WRITE | stack_flag(r->op->reg);
+        int st = v3_mem_status(ctx, ctx->mem->write(ctx, r->la, &newv, size, access));
+        r->how = 0;
+        v3_split_unlock();
+        return st;
+    }
+}
+
 int v3_rmw_commit(struct v3_emu_ctx *ctx, struct v3_rmw *r, uint64_t *old, uint64_t newv)
 {
     if (r->op->kind != V3_OPK_MEM)
         return v3_op_write(ctx, r->in, r->op, r->size, newv);
+    if (r->how)
+        return rmw_commit_misaligned(ctx, r, old, newv);
     if (r->hva) {
         unsigned size = r->size & 0xff;
         if (r->size & 0x100) {

@@ -17,6 +17,8 @@ int v3_init(const struct v3_os_hooks *h)
     if (!h->event_alloc != !h->event_free || !h->event_alloc != !h->event_wait ||
         !h->event_alloc != !h->event_signal)
         return V3_EINVAL;           /* the event members come as a set */
+    if (!h->thread_create != !h->thread_join)
+        return V3_EINVAL;           /* so do the thread members */
     if (__atomic_load_n(&v3_live_vms, __ATOMIC_SEQ_CST) != 0)
         return V3_EBUSY;
     v3_host = *h;
@@ -79,6 +81,9 @@ const char *v3_strerror(int err)
     case V3_EIO:          return "host I/O error";
     case V3_ENOFIT:       return "the guest image does not fit in guest RAM";
     case V3_ENOACCEL:     return "hardware accelerator not available";
+    case V3_ESNAPVER:     return "the snapshot has another format version";
+    case V3_ECHECKSUM:    return "the snapshot checksum does not match (corrupt snapshot)";
+    case V3_EMISMATCH:    return "the snapshot does not match this VM's configuration";
     default:              return "unknown error";
     }
 }

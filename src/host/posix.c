@@ -250,6 +250,49 @@ static int posix_entropy(void *buf, size_t len)
     return 0;
 }
 
+struct posix_thread {
+    pthread_t t;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void *posix_thread_main(void *p)
+{
+    struct posix_thread *th = p;
+    th->fn(th->arg);
+    return NULL;
+}
+
+static void *posix_thread_create(void (*fn)(void *arg), void *arg)
+{
+    struct posix_thread *th = calloc(1, sizeof(*th));
+
+    if (!th)
+        return NULL;
+    th->fn = fn;
+    th->arg = arg;
+    if (pthread_create(&th->t, NULL, posix_thread_main, th) != 0) {
+        free(th);
+        return NULL;
+    }
+    return th;
+}
+
+static void posix_thread_join(void *p)
+{
+    struct posix_thread *th = p;
+    int rc;
+
+    if (!th)
+        return;
+    rc = pthread_join(th->t, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "v3 posix: pthread_join: %s\n", strerror(rc));
+        abort();
+    }
+    free(th);
+}
+
 static struct v3_os_hooks posix_hooks;
 
 static void posix_probe(void)
@@ -284,6 +327,8 @@ static struct v3_os_hooks posix_hooks = {
     .event_signal = posix_event_signal,
     .wall_ns = posix_wall_ns,
     .entropy = posix_entropy,
+    .thread_create = posix_thread_create,
+    .thread_join = posix_thread_join,
 };
 
 const struct v3_os_hooks *v3_posix_os_hooks(void)

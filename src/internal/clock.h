@@ -21,6 +21,8 @@
 #include "internal/host.h"
 
 #define V3_TSC_KHZ 2000000ull           /* 2 GHz */
+#define V3_APIC_BUS_KHZ 1000000ull      /* the local APIC timer's bus clock: 1 GHz (src/devices/lapic.c) */
+#define V3_HV_SIGNATURE "V3VMM V3VMM "  /* CPUID 0x40000000 EBX, ECX, EDX */
 
 struct v3_clock {
     int mode;                           /* V3_CLOCK_REALTIME / V3_CLOCK_VIRTUAL (v3/vm.h) */

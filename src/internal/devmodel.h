@@ -44,6 +44,14 @@ struct v3_device {
     void *state;
 };
 
+/* A device-state stream (v3_snap_put/get): written into a growing buffer,
+ * or read from a fixed one (buf not owned then).  src/vm/snapshot.c. */
+struct v3_snap {
+    uint8_t *buf;
+    size_t len, pos, cap;
+    int err;
+};
+
 struct v3_devmodel {
     struct v3_device **devs;
     unsigned ndevs, cap;

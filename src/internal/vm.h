@@ -48,6 +48,16 @@ struct v3_cpuid_hook {
 
 enum { VM_IDLE = 0, VM_RUNNING = 1, VM_FREEING = 2 };
 
+/* Run state of one vCPU (src/vm/run.c). */
+struct v3_vcpu_run {
+    struct v3_vm *vm;
+    struct v3_core *core;
+    void *thread;                    /* host thread (vCPUs 1..n-1 of an SMP run) */
+    int wait_sipi;                   /* in the wait-for-SIPI state (APs after reset or INIT) */
+    struct v3_vm_result res;         /* this vCPU's stop, before the VM's is chosen */
+    struct v3_vm_stats stats;        /* exits of this vCPU */
+};
+
 struct v3_uart;
 struct v3_vga;
 struct v3_testdev;
@@ -63,11 +73,15 @@ struct v3_vm {
     int mem_ready;                   /* v3_mem_map_init() succeeded */
     unsigned cores_ready;            /* cores whose back-end/paging state is set up */
     int stop_requested;              /* atomic: v3_stop_vm() */
-    enum v3_stop_reason pending_stop;/* a device asked to stop (debug exit) */
-    int pending_exit_code;
+    uint64_t pending_stop;           /* atomic: a device asked to stop: reason | exit code << 32 */
     int pending_irq;                 /* atomic: vector + 1, 0 if none */
     int irq_sources;                 /* atomic: asynchronous interrupt sources */
     int halted;                      /* vCPU 0 waits in HLT */
+    struct v3_vcpu_run *vrun;        /* num_cores entries */
+    int smp_stopping;                /* atomic: a vCPU stopped the VM; the others leave */
+    int smp_idle;                    /* atomic: vCPUs waiting with nothing that can wake them */
+    void *smp_lock;                  /* SMP: serialises device polling and the stop decision */
+    uint8_t *xmc_shared;             /* SMP: bit per RAM page some vCPU decoded (src/cpu/cache.c) */
     int run_state;                   /* atomic: VM_IDLE, VM_RUNNING (in v3_run_vm), VM_FREEING */
 
     /* ---- I/O ports, hypercalls, MSR/CPUID hooks (src/vm) ---- */
@@ -94,6 +108,10 @@ struct v3_vm {
     /* guest accesses to unbacked memory: pages already logged (+1), count (src/mem/access.c) */
     uint64_t unbacked_logged[V3_UNBACKED_LOG];
     unsigned unbacked_nlogged;
+
+    /* ---- snapshots (src/vm/snapshot.c) ---- */
+    uint64_t snap_owner;             /* in-memory snapshot whose reset the dirty log serves (0: none) */
+    uint64_t snap_next_id;
 };
 
 /* A20 gate of every vCPU (port 0x92, the keyboard controller). */

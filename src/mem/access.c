@@ -191,10 +191,12 @@ static int64_t gpa_access(const char *fn, struct v3_vm *vm, struct v3_core *core
         }
         if (r->type != V3_REGION_FULL_HOOK) {
             char *mem = (char *)r->host_addr + (cur - r->guest_start);
-            if (write)
+            if (write) {
                 memmove(mem, data, (size_t)n);
-            else
+                v3_mem_mark_dirty_range(&vm->mem, cur, n);
+            } else {
                 memmove(data, mem, (size_t)n);
+            }
         }
         cur += n;
     }

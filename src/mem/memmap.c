@@ -101,6 +101,28 @@ int v3_mem_map_init(struct v3_vm *vm, uint64_t mem_size)
 static void write_lock(struct v3_vm *vm);
 static void write_unlock(struct v3_vm *vm);
 
+int v3_mem_dirty_init(struct v3_mem_map *m, uint64_t hi_start, uint64_t hi_pages)
+{
+    uint64_t lo = m->mem_size >> 12, bits = lo + hi_pages;
+    uint64_t words = (bits + 63) / 64, sums = (words + 63) / 64;
+
+    m->dirty = v3_zalloc((size_t)(words ? words : 1) * 8);
+    m->dirty_sum = v3_zalloc((size_t)(sums ? sums : 1) * 8);
+    m->ptpages = v3_zalloc((size_t)(words ? words : 1) * 8);
+    if (!m->dirty || !m->dirty_sum || !m->ptpages) {
+        v3_free(m->dirty);
+        v3_free(m->dirty_sum);
+        v3_free(m->ptpages);
+        m->dirty = m->dirty_sum = m->ptpages = NULL;
+        V3_ERROR("memory map: out of memory for the dirty-page log");
+        return V3_ENOMEM;
+    }
+    m->dirty_lo_pages = lo;
+    m->dirty_hi_start = hi_start;
+    m->dirty_hi_pages = hi_pages;
+    return V3_OK;
+}
+
 void v3_mem_map_deinit(struct v3_vm *vm)
 {
     struct v3_mem_map *m = &vm->mem;
@@ -135,6 +157,10 @@ void v3_mem_map_deinit(struct v3_vm *vm)
     m->tree.node = NULL;
     m->count = 0;
     v3_free(m->idx);
+    v3_free(m->dirty);
+    v3_free(m->dirty_sum);
+    v3_free(m->ptpages);
+    m->dirty = m->dirty_sum = m->ptpages = NULL;
     m->idx = NULL;
     m->idx_cap = 0;
     v3_free_pages(m->base.host_addr, m->base_pages);

@@ -35,7 +35,79 @@ struct v3_mem_map {
      * (the KVM back end, for the whole of KVM_RUN) leave it soon.  A writer
      * calls it for each core it finds inside its read section. */
     void (*core_kick)(struct v3_core *core);
+    /*
+     * Dirty-page log of guest RAM (src/vm/snapshot.c reads and clears it):
+     * one bit per page of base RAM [0, mem_size) followed by one per page of
+     * the RAM above 4 GiB [dirty_hi_start, + dirty_hi_pages) pages; dirty_sum
+     * has one bit per non-zero word of dirty.  Every path that writes RAM
+     * marks the page (v3_mem_mark_dirty()); the software TLB marks a page
+     * when it caches a writable translation for it.  NULL until set up.
+     */
+    uint64_t *dirty;
+    uint64_t *dirty_sum;
+    uint64_t dirty_lo_pages;         /* base RAM pages */
+    uint64_t dirty_hi_start;         /* first page number of the high RAM */
+    uint64_t dirty_hi_pages;
+    /* Same indexing: pages a page walk has read a paging-structure entry
+     * from since the bit was last cleared (a fast reset that copies one of
+     * them back must drop every cached translation, not only those of the
+     * copied pages).  Set by the walker; cleared by a full TLB flush from
+     * src/vm/snapshot.c. */
+    uint64_t *ptpages;
 };
+
+/* Set up the dirty log for base RAM and @p hi_pages pages at page @p hi_start
+ * (V3_OK or V3_ENOMEM); freed by v3_mem_map_deinit(). */
+int v3_mem_dirty_init(struct v3_mem_map *m, uint64_t hi_start, uint64_t hi_pages);
+
+/* Bit index of guest page number @p pg in the dirty log, or ~0 when it is not RAM. */
+static inline uint64_t v3_mem_dirty_index(const struct v3_mem_map *m, uint64_t pg)
+{
+    if (pg < m->dirty_lo_pages)
+        return pg;
+    if (pg - m->dirty_hi_start < m->dirty_hi_pages)
+        return m->dirty_lo_pages + (pg - m->dirty_hi_start);
+    return ~0ull;
+}
+
+/* Mark the page of @p gpa written (any thread; nothing for non-RAM). */
+static inline void v3_mem_mark_dirty(struct v3_mem_map *m, uint64_t gpa)
+{
+    uint64_t i = v3_mem_dirty_index(m, gpa >> 12), bit;
+    uint64_t *w;
+
+    if (i == ~0ull || !m->dirty)
+        return;
+    w = &m->dirty[i >> 6];
+    bit = 1ull << (i & 63);
+    if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit)
+        return;
+    __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&m->dirty_sum[i >> 12], 1ull << ((i >> 6) & 63), __ATOMIC_RELAXED);
+}
+
+/* Note that the page of @p gpa holds a paging-structure entry a walk used. */
+static inline void v3_mem_mark_pt(struct v3_mem_map *m, uint64_t gpa)
+{
+    uint64_t i = m ? v3_mem_dirty_index(m, gpa >> 12) : ~0ull, bit;
+    uint64_t *w;
+
+    if (!m || i == ~0ull || !m->ptpages)
+        return;
+    w = &m->ptpages[i >> 6];
+    bit = 1ull << (i & 63);
+    if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+        __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+}
+
+/* Mark every page of [gpa, gpa + len) written. */
+static inline void v3_mem_mark_dirty_range(struct v3_mem_map *m, uint64_t gpa, uint64_t len)
+{
+    if (!len)
+        return;
+    for (uint64_t a = gpa & ~0xfffull; a < gpa + len; a += 0x1000)
+        v3_mem_mark_dirty(m, a);
+}
 
 /* Called by v3_create_vm() / v3_free_vm().  init returns V3_OK, V3_ESIZE,
  * V3_ELIMIT or V3_ENOMEM (one log line, nothing allocated on failure);

@@ -58,6 +58,34 @@ void v3_tlb_flush_all(struct v3_core *core)
     v3_tlb_unlock(t);
 }
 
+void v3_tlb_drop_write(struct v3_core *core)
+{
+    struct v3_tlb *t = tlb_of(core);
+
+    if (!t)
+        return;
+    v3_tlb_lock(t);
+    for (unsigned i = 0; i < t->nlive; i++)
+        t->e[t->live[i]].perm &= (uint16_t)~(V3_ACCESS_WRITE * 0x111u);
+    v3_tlb_unlock(t);
+}
+
+void v3_tlb_drop_dirty(struct v3_core *core, const struct v3_mem_map *m)
+{
+    struct v3_tlb *t = tlb_of(core);
+
+    if (!t || !m->dirty)
+        return;
+    v3_tlb_lock(t);
+    t->stats.range_inval++;             /* the hook cache revalidates */
+    for (unsigned i = t->nlive; i-- > 0;) {
+        uint64_t k = v3_mem_dirty_index(m, t->live_gpa[i] >> 12);
+        if (k != ~0ull && ((m->dirty[k >> 6] >> (k & 63)) & 1))
+            tlb_drop(t, t->live[i]);
+    }
+    v3_tlb_unlock(t);
+}
+
 void v3_tlb_flush_nonglobal(struct v3_core *core)
 {
     struct v3_tlb *t = tlb_of(core);

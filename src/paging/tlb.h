@@ -14,7 +14,11 @@
  * Only RAM-backed pages are cached (base RAM, shadow regions); write-hooked
  * pages are cached for reads and fetches only; fully hooked pages never.
  * Write permission is only cached once the dirty bit of the mapping entry is
- * set, so the first write to a clean page takes the slow path and sets D.
+ * set, so the first write to a clean page takes the slow path and sets D;
+ * and only by a fill made for a write, which marks the page in the VM's
+ * dirty-page log (src/mem/memmap.h): a page read first takes one more fill
+ * on its first write.  Clearing the log takes write permission from every
+ * entry (v3_tlb_drop_write()).
  *
  * Use from the software CPU, on every guest memory access:
  *
@@ -50,6 +54,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <v3/paging.h>
+#include "mem/memmap.h"
 
 #define V3_TLB_BITS   12
 #define V3_TLB_SIZE   (1u << V3_TLB_BITS)
@@ -177,6 +182,14 @@ static inline void *v3_tlb_lookup(struct v3_core *core, uint64_t la, unsigned ac
 int v3_tlb_fill(struct v3_core *core, uint64_t la, unsigned access, void **hva, uint64_t *gpa,
                 struct v3_exception *exc);
 
+/* Take write permission from every entry (the dirty log was cleared: the
+ * next write through each page fills again and marks it). */
+void v3_tlb_drop_write(struct v3_core *core);
+
+/* Drop the entries whose guest physical page is marked in the dirty log
+ * of map @p m (a fast reset copies those pages back). */
+void v3_tlb_drop_dirty(struct v3_core *core, const struct v3_mem_map *m);
+
 /* Drop the entries whose guest physical page lies in [start, end). */
 void v3_tlb_invalidate_gpa_range(struct v3_core *core, uint64_t start, uint64_t end);
 
@@ -208,6 +221,10 @@ static inline void v3_tlb_insert(struct v3_tlb *t, uint64_t la_page, uint8_t *hv
         t->live[t->nlive++] = (uint16_t)idx;
     }
     t->live_gpa[e->live] = gpa_page;
+    /* a writable translation: the page counts as written from now on (the
+       dirty log; clearing it drops write permission, v3_tlb_drop_write()) */
+    if ((perm & (V3_ACCESS_WRITE * 0x111u)) && t->core && t->core->vm)
+        v3_mem_mark_dirty(v3_mem_map_of_core(t->core), gpa_page);
     if (shift > 12)
         t->nlarge++;
     e->hva = hva;

@@ -53,6 +53,7 @@ struct walk {
     unsigned n;
     void *ptr[MAX_LEVELS];
     uint64_t val[MAX_LEVELS];
+    uint64_t ea[MAX_LEVELS];    /* their guest physical addresses (the dirty log) */
     bool wide;              /* 8-byte entries */
     bool all_a;             /* A already set in every entry used */
     struct v3_tlb_win win;         /* last memory window used */
@@ -61,6 +62,21 @@ struct walk {
     bool need_lock;         /* a window was missing: redo the walk with the map lock */
     uint64_t addr_mask, rsvd_pae, rsvd_long;
 };
+
+/* The dirty log: a walk wrote A/D into a paging entry, or hands out a
+ * writable host address. */
+static inline void walk_mark(struct v3_core *c, uint64_t gpa)
+{
+    if (c->vm)
+        v3_mem_mark_dirty(&c->vm->mem, gpa);
+}
+
+/* The page of @p ea holds a paging-structure entry this walk used. */
+static inline void walk_pt(struct v3_core *c, uint64_t ea)
+{
+    if (c->vm)
+        v3_mem_mark_pt(&c->vm->mem, ea);
+}
 
 #define WALK_RETRY 1         /* internal: walk again with the map's read lock */
 
@@ -281,6 +297,8 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
         return page_fault(c, la, access, 0, exc);
     w->ptr[0] = p;
     w->val[0] = e;
+    w->ea[0] = ea;
+    walk_pt(c, ea);
     if ((e & PTE_PS) && (c->cr4 & V3_CR4_PSE)) {
         /* 4 MiB page; PDE bits 20:13 are physical bits 39:32 (PSE-36) */
         if (e & ((1u << 21) | (uint32_t)bits(20, m - 19)))
@@ -300,6 +318,8 @@ static int walk32(struct v3_core *c, uint64_t la, unsigned access, struct walk *
             return page_fault(c, la, access, 0, exc);
         w->ptr[1] = p;
         w->val[1] = e2;
+        w->ea[1] = ea;
+        walk_pt(c, ea);
         w->n = 2;
         e &= e2 | ~(uint32_t)(PTE_RW | PTE_US);     /* effective R/W, U/S */
         w->gpa = (e2 & 0xfffff000u) | (la & 0xfff);
@@ -341,6 +361,7 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         if (!p && !(p = unbacked_entry(c, w, ea)))
             return bad_entry(w, 3, ea, la);
         e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        walk_pt(c, ea);
         if (!(e & PTE_P))
             return page_fault(c, la, access, 0, exc);
         if (e & (bits(2, 1) | bits(8, 5) | w->rsvd_pae | PTE_XD))
@@ -374,6 +395,8 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
         any |= e;
         w->ptr[n] = p;
         w->val[n] = e;
+        w->ea[n] = ea;
+        walk_pt(c, ea);
         n++;
         if (leaf) {
             uint64_t off = (1ull << shift) - 1;
@@ -413,13 +436,14 @@ static int walk64(struct v3_core *c, enum pmode mode, uint64_t la, unsigned acce
    @p hbias), is present and accessed, and has no bit of @p rsvd set. */
 static inline __attribute__((always_inline)) bool fast_entry(uintptr_t hbias, uint64_t wstart, uint64_t wsize,
                                                             uint64_t table, uint64_t la, unsigned shift,
-                                                            uint64_t rsvd, uint64_t *e)
+                                                            uint64_t rsvd, uint64_t *e, struct v3_mem_map *m)
 {
     uint64_t ea = table + ((la >> shift) & 511) * 8;
 
     if (__builtin_expect(ea - wstart >= wsize, 0))
         return false;
     *e = __atomic_load_n((const uint64_t *)(hbias + (uintptr_t)ea), __ATOMIC_RELAXED);
+    v3_mem_mark_pt(m, ea);
     return !((~*e & (PTE_P | PTE_A)) | (*e & rsvd));
 }
 
@@ -442,14 +466,16 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
                                                           unsigned access, uint64_t *gpa, void **hva)
 {
     const struct v3_tlb_win *win;
+    struct v3_mem_map *mm;
     uint64_t amask, rsvd, wstart, wsize, off, all, any, e, pmask, g;
     uint8_t *wbase;
     uintptr_t hb;
     unsigned shift, perm, tflags;
     bool la57, nxe;
 
-    if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA))
+    if (!(c->cr0 & V3_CR0_PG) || !(c->efer & V3_EFER_LMA) || !c->vm)
         return FAST_NO;
+    mm = &c->vm->mem;
     la57 = c->cr4 & V3_CR4_LA57;
     /* canonical: bits 63:47 (63:56) all equal */
     if (__builtin_expect(!la57, 1)) {
@@ -475,18 +501,18 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     any = 0;
     /* PML5E, PML4E: PS is reserved */
     if (la57) {
-        if (!fast_entry(hb, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e))
+        if (!fast_entry(hb, wstart, wsize, e & amask, la, 48, rsvd | PTE_PS, &e, mm))
             goto no;
         all &= e;
         any |= e;
     }
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 39, rsvd | PTE_PS, &e, mm))
         goto no;
     all &= e;
     any |= e;
     /* PDPTE: a 1 GiB page's address bits 29:13 are reserved */
     shift = 30;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 30, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 30, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;
@@ -497,7 +523,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PDE: a 2 MiB page's address bits 20:13 are reserved */
     shift = 21;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 21, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 21, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;
@@ -508,7 +534,7 @@ static inline __attribute__((always_inline)) int walk_fast(struct v3_core *c, st
     }
     /* PTE (bit 7 is PAT) */
     shift = 12;
-    if (!fast_entry(hb, wstart, wsize, e & amask, la, 12, rsvd, &e))
+    if (!fast_entry(hb, wstart, wsize, e & amask, la, 12, rsvd, &e, mm))
         goto no;
     all &= e;
     any |= e;
@@ -529,6 +555,8 @@ leaf:
         tflags |= V3_TLB_DIRTY;
     else
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
+    if (!(access & V3_ACCESS_WRITE))
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);   /* the dirty log: writable only when filled by a write */
     if ((e & PTE_G) && (c->cr4 & V3_CR4_PGE))
         tflags |= V3_TLB_GLOBAL;
     v3_tlb_insert(t, la & ~0xfffull, wbase + off, g & ~0xfffull, perm, tflags, shift);
@@ -645,6 +673,7 @@ again:
             V3_WARN("page walk: entry for %#llx keeps changing", ull(la));
             goto out;
         }
+        walk_mark(c, w.ea[i]);
     }
     if (is_write(access))
         w.dirty = true;
@@ -656,16 +685,19 @@ again:
         perm &= ~(V3_ACCESS_WRITE * 0x111u);
         tflags |= V3_TLB_WHOOK;
     }
-    if (!w.dirty)
-        perm &= ~(V3_ACCESS_WRITE * 0x111u);
-    else
+    if (!w.dirty || !is_write(access))
+        perm &= ~(V3_ACCESS_WRITE * 0x111u);   /* is_write: the dirty log marks writable fills */
+    if (w.dirty)
         tflags |= V3_TLB_DIRTY;
     if (w.global)
         tflags |= V3_TLB_GLOBAL;
     if (w.t)
         v3_tlb_insert(w.t, la & ~0xfffull, hpage, w.gpa & ~0xfffull, perm, tflags, w.shift);
-    if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK))
+    if (hva && !(is_write(access) && w.win.type == V3_REGION_WRITE_HOOK)) {
         *hva = hpage + (la & 0xfff);
+        if (is_write(access))
+            walk_mark(c, w.gpa);
+    }
 out:
     if (w.t)
         v3_tlb_unlock(w.t);

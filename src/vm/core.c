@@ -42,10 +42,10 @@ void v3_core_reset(struct v3_core *core)
     unsigned mem_read_depth = core->mem_read_depth;  /* a reset from inside a memory callback */
     const struct v3_debug *dbg = core->dbg;           /* the debugger's state survives a reset */
     uint8_t dbg_flags = core->dbg_flags;
-    struct v3_clock *clock = core->clock;             /* so do the VM's wiring and the CPU model */
-    void (*ferr)(struct v3_core *, void *) = core->ferr;
+    struct v3_clock *clock = core->clock;             /* so do the VM clock the TSC derives from, */
+    void (*ferr)(struct v3_core *, void *) = core->ferr;   /* the FERR# wiring */
     void *ferr_opaque = core->ferr_opaque;
-    struct v3_cpu_model model = core->model;
+    struct v3_cpu_model model = core->model;          /* and the CPU model */
 
     memset(core, 0, sizeof(*core));
     core->clock = clock;

@@ -521,12 +521,6 @@ uint64_t v3_devmodel_poll(struct v3_vm *vm, uint64_t now)
 
 /* ------------------------------------------------------------ snapshots */
 
-struct v3_snap {
-    uint8_t *buf;
-    size_t len, pos, cap;
-    int err;
-};
-
 int v3_snap_put(struct v3_snap *s, const void *data, size_t len)
 {
     if (!s || s->err)

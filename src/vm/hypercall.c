@@ -114,13 +114,13 @@ int v3_handle_hypercall(struct v3_core *core)
         id &= 0xffffffffull;
     h = hc_find(vm, id);
     if (!h) {
-        vm->stats.hypercalls_unknown++;
+        __atomic_add_fetch(&vm->stats.hypercalls_unknown, 1, __ATOMIC_RELAXED);
         V3_DEBUG("hypercall: unknown ID 0x%llx -> -1", (unsigned long long)id);
         core->gpr[V3_RAX] = ~0ull;
         return 0;
     }
     if (core->cpl > 0 && !(h->flags & V3_HCALL_USER)) {
-        vm->stats.hypercalls_denied++;
+        __atomic_add_fetch(&vm->stats.hypercalls_denied, 1, __ATOMIC_RELAXED);
         V3_DEBUG("hypercall: ID 0x%llx from CPL %u denied -> -1", (unsigned long long)id, core->cpl);
         core->gpr[V3_RAX] = ~0ull;
         return 0;

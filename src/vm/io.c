@@ -100,7 +100,7 @@ void v3_io_free_all(struct v3_vm *vm)
 
 static void io_unhooked(struct v3_vm *vm, uint16_t port, bool in, unsigned size)
 {
-    vm->stats.io_unhooked++;
+    __atomic_add_fetch(&vm->stats.io_unhooked, 1, __ATOMIC_RELAXED);
     if (vm->io_warned && !(vm->io_warned[port >> 3] & (1u << (port & 7)))) {
         vm->io_warned[port >> 3] |= (uint8_t)(1u << (port & 7));
         V3_WARN("io: %s of %u byte(s) at unhooked port 0x%x (%s; logged once)",

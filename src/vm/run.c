@@ -74,10 +74,14 @@ void v3_vm_request_stop(struct v3_vm *vm, enum v3_stop_reason reason, int exit_c
 {
     if (!vm)
         return;
-    if (vm->pending_stop == V3_STOP_NONE) {
-        vm->pending_stop = reason;
-        vm->pending_exit_code = exit_code;
-    }
+    uint64_t none = 0;
+
+    if (reason == V3_STOP_NONE)
+        return;
+    /* the first request wins; reason and code travel in one atomic word */
+    __atomic_compare_exchange_n(&vm->pending_stop, &none,
+                                (uint64_t)(uint32_t)reason | (uint64_t)(uint32_t)exit_code << 32, false,
+                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 int v3_vm_raise_interrupt(struct v3_vm *vm, uint8_t vector)
@@ -202,6 +206,8 @@ static void trace_exit(struct v3_core *core, const struct v3_exit *ex)
     }
 }
 
+static bool peek_pending_stop(struct v3_vm *vm);
+
 /*
  * Before a run of @p core: run the device timers that are due, offer the
  * vCPU the interrupt it should take (inject it when the back end can take
@@ -215,8 +221,20 @@ static int vcpu_prepare(struct v3_vm *vm, struct v3_core *core, uint64_t *deadli
     uint64_t now = v3_clock_now(&vm->clock);
     uint64_t next = v3_devmodel_poll(vm, now);
 
+    if (is_emu(vm)) {
+        /* A kick made before this point (most often by the device timers just
+         * run, or by the exit just handled, on this thread) announces a deadline
+         * change, an interrupt or pending_irq.  Interrupts are looked at below
+         * and the other two right here, so the run need not end at its first
+         * instruction for it; a kick made after this point still ends it. */
+        v3_cpu_discard_kick(core);
+        if (__atomic_load_n(&vm->dm.deadline_dirty, __ATOMIC_ACQUIRE))
+            next = v3_devmodel_poll(vm, now);
+        if (__atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) && be->kick)
+            be->kick(core);
+    }
     *deadline = next;
-    if (vm->pending_stop != V3_STOP_NONE)
+    if (peek_pending_stop(vm))
         return 0;                   /* a device timer asked to stop: nothing more happens */
     if (v3_vm_intr_next(vm, core, false) >= 0) {
         if (!be->intr_ready || be->intr_ready(core)) {
@@ -361,30 +379,199 @@ void vm_run_quiesce(struct v3_vm *vm)
     }
 }
 
-static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
+/* A device's stop request, packed: reason | exit code << 32 (one atomic word). */
+static bool take_pending_stop(struct v3_vm *vm, struct v3_vm_result *res, uint64_t rip)
 {
-    struct v3_core *core;
-    uint64_t t0;
-    int rc;
+    uint64_t w = __atomic_exchange_n(&vm->pending_stop, 0, __ATOMIC_ACQ_REL);
 
-    memset(res, 0, sizeof(*res));
-    core = &vm->cores[0];
-    t0 = v3_time_ns();
-    if (is_emu(vm)) {
-        rc = v3_cpu_set_insn_limit(core, vm->config.max_insns);
-        if (rc < 0) {
-            stop_error(core, res, rc, "cannot set the instruction limit", core->rip, NULL, 0);
-            return V3_OK;
+    if (!w)
+        return false;
+    res->reason = (enum v3_stop_reason)(uint32_t)w;
+    res->exit_code = (int)(uint32_t)(w >> 32);
+    res->rip = rip;
+    return true;
+}
+
+static bool peek_pending_stop(struct v3_vm *vm)
+{
+    return __atomic_load_n(&vm->pending_stop, __ATOMIC_ACQUIRE) != 0;
+}
+
+static bool smp(const struct v3_vm *vm)
+{
+    return vm->num_cores > 1;
+}
+
+static unsigned apic_special(struct v3_vm *vm, struct v3_core *core, unsigned take, uint8_t *vec)
+{
+    if (!vm->dm.lapic_ops || !vm->dm.lapic_ops->special)
+        return 0;
+    return vm->dm.lapic_ops->special(vm->dm.lapic, core, take, vec);
+}
+
+/*
+ * Something that ends the wait of vCPU @p vr (HLT, wait-for-SIPI) is
+ * pending: an INIT or SIPI; for a halted vCPU also an NMI, or an interrupt
+ * RFLAGS.IF lets in.  Any thread (the vCPU sleeps while others look).
+ */
+static bool core_wakeup(struct v3_vm *vm, struct v3_vcpu_run *vr)
+{
+    struct v3_core *core = vr->core;
+    unsigned sp = apic_special(vm, core, 0, NULL);
+
+    if (vr->wait_sipi)
+        return (sp & (V3_APIC_INIT | V3_APIC_SIPI)) != 0;
+    if (sp)
+        return true;
+    if (!(__atomic_load_n(&core->rflags, __ATOMIC_RELAXED) & V3_FLAG_IF))
+        return false;
+    if (core->id == 0 && __atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST))
+        return true;
+    return v3_vm_intr_next(vm, core, false) >= 0;
+}
+
+/* The first vCPU to stop the VM: its result is the VM's.  Then every vCPU leaves. */
+static void smp_claim_stop(struct v3_vm *vm, struct v3_vcpu_run *vr)
+{
+    int none = 0;
+
+    if (!smp(vm))
+        return;
+    __atomic_compare_exchange_n(&vm->smp_stopping, &none, (int)vr->core->id + 1, false,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < vm->num_cores; i++)
+        if (i != vr->core->id)
+            v3_vm_kick(vm, i);
+}
+
+static bool smp_leaving(struct v3_vm *vm)
+{
+    return smp(vm) && __atomic_load_n(&vm->smp_stopping, __ATOMIC_SEQ_CST) != 0;
+}
+
+/*
+ * Every vCPU waits with nothing that could ever wake it (each is in
+ * wait-for-SIPI or halted with nothing pending, no device deadline, no
+ * outside interrupt source): the VM is dead.  Called with vm->smp_lock held.
+ */
+static bool smp_all_dead(struct v3_vm *vm)
+{
+    if (__atomic_load_n(&vm->smp_idle, __ATOMIC_SEQ_CST) != (int)vm->num_cores)
+        return false;
+    if (__atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) > 0 ||
+        __atomic_load_n(&vm->dm.deadline_dirty, __ATOMIC_ACQUIRE) ||
+        v3_devmodel_poll(vm, v3_clock_now(&vm->clock)) != V3_NO_DEADLINE)
+        return false;
+    for (unsigned i = 0; i < vm->num_cores; i++)
+        if (core_wakeup(vm, &vm->vrun[i]))
+            return false;
+    return true;
+}
+
+/*
+ * SMP: vCPU @p vr waits (wait-for-SIPI, or HLT that only another vCPU can
+ * end) until something for it arrives, the VM stops, or a device deadline
+ * appears (the caller then goes back to the HLT path, which sleeps until
+ * it).  Returns 0, or 1 when every vCPU is dead (the VM stops with HLT).
+ */
+static int idle_wait(struct v3_vm *vm, struct v3_vcpu_run *vr)
+{
+    struct v3_core *core = vr->core;
+    int dead = 0;
+
+    __atomic_add_fetch(&vm->smp_idle, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        if (smp_leaving(vm) || (core->id == 0 && __atomic_load_n(&vm->stop_requested, __ATOMIC_SEQ_CST)) ||
+            peek_pending_stop(vm) || core_wakeup(vm, vr))
+            break;
+        if (!vr->wait_sipi && (core->rflags & V3_FLAG_IF) &&
+            (__atomic_load_n(&vm->dm.deadline_dirty, __ATOMIC_ACQUIRE) ||
+             __atomic_load_n(&vm->irq_sources, __ATOMIC_SEQ_CST) > 0 ||
+             __atomic_load_n(&vm->dm.next_deadline, __ATOMIC_RELAXED) != V3_NO_DEADLINE))
+            break;
+        if (__atomic_load_n(&vm->smp_idle, __ATOMIC_SEQ_CST) == (int)vm->num_cores) {
+            v3_host.mutex_lock(vm->smp_lock);
+            dead = smp_all_dead(vm);
+            v3_host.mutex_unlock(vm->smp_lock);
+            if (dead)
+                break;
+        }
+        if (vm->wake) {
+            v3_host.event_wait(vm->wake[core->id], 50000000ull);
+        } else {
+            unsigned long spins = 0;
+            uint64_t t = v3_time_ns() + 1000000ull;
+            while (v3_time_ns() < t)
+                v3_wait_step(&spins);
         }
     }
+    __atomic_sub_fetch(&vm->smp_idle, 1, __ATOMIC_SEQ_CST);
+    return dead;
+}
 
-    vm->has_run = 1;
+/*
+ * NMI, INIT and SIPI from the local APIC, at a boundary of vCPU @p vr.
+ * INIT: the vCPU goes through INIT (state as after reset; an AP then waits
+ * for a SIPI, the BSP starts at the reset vector).  SIPI to a vCPU in
+ * wait-for-SIPI: real mode at CS = vector << 8, IP = 0 (vector << 12);
+ * a SIPI to any other vCPU is dropped.  NMI: injected when the back end's
+ * event slot is free (the CPU honours NMI blocking), else left pending.
+ */
+static int apic_events(struct v3_vm *vm, struct v3_vcpu_run *vr)
+{
+    struct v3_core *core = vr->core;
+    uint8_t vec = 0;
+    unsigned sp = apic_special(vm, core, 0, NULL);
+
+    if (!sp)
+        return 0;
+    if (sp & V3_APIC_INIT) {
+        uint64_t apic_base = core->apic_base;
+        apic_special(vm, core, V3_APIC_INIT, NULL);
+        v3_core_reset(core);
+        core->apic_base = apic_base;
+        if (is_emu(vm))
+            v3_cpu_invalidate_code(core, 0, ~0ull);
+        vr->wait_sipi = core->id != 0;
+        sp = apic_special(vm, core, 0, NULL);
+    }
+    if (sp & V3_APIC_SIPI) {
+        apic_special(vm, core, V3_APIC_SIPI, &vec);
+        if (vr->wait_sipi) {
+            vr->wait_sipi = 0;
+            core->halted = 0;
+            core->seg[V3_CS].selector = (uint16_t)(vec << 8);
+            core->seg[V3_CS].base = (uint64_t)vec << 12;
+            core->rip = 0;
+        }
+    }
+    if ((sp & V3_APIC_NMI) && !vr->wait_sipi && vm->backend->inject &&
+        !(is_emu(vm) && v3_cpu_event_pending(core))) {
+        struct v3_event ev;
+        apic_special(vm, core, V3_APIC_NMI, NULL);
+        memset(&ev, 0, sizeof(ev));
+        ev.type = V3_EVENT_NMI;
+        ev.vector = 2;
+        return vm->backend->inject(core, &ev);
+    }
+    return 0;
+}
+
+static void run_core(struct v3_vm *vm, struct v3_vcpu_run *vr)
+{
+    struct v3_core *core = vr->core;
+    struct v3_vm_result *res = &vr->res;
+    int rc;
+
     while (res->reason == V3_STOP_NONE) {
         struct v3_exit ex;
         uint64_t deadline, run_t0 = 0, run_i0 = 0;
         int irq;
 
-        if (__atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
+        if (smp_leaving(vm))
+            break;
+        /* v3_stop_vm(): vCPU 0 reports it (it is woken like every other) */
+        if (core->id == 0 && __atomic_exchange_n(&vm->stop_requested, 0, __ATOMIC_SEQ_CST)) {
             res->reason = V3_STOP_REQUESTED;
             res->rip = core->rip;
             break;
@@ -394,31 +581,44 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             res->rip = core->rip;
             break;
         }
-        irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
-        if (irq && vm->backend->inject) {
-            struct v3_event ev;
-            memset(&ev, 0, sizeof(ev));
-            ev.type = V3_EVENT_INTERRUPT;
-            ev.vector = (uint8_t)(irq - 1);
-            rc = vm->backend->inject(core, &ev);
-            if (rc < 0) {
-                stop_error(core, res, rc, "interrupt injection failed", core->rip, NULL, 0);
-                break;
+        if (core->id == 0) {
+            irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
+            if (irq && vm->backend->inject) {
+                struct v3_event ev;
+                memset(&ev, 0, sizeof(ev));
+                ev.type = V3_EVENT_INTERRUPT;
+                ev.vector = (uint8_t)(irq - 1);
+                rc = vm->backend->inject(core, &ev);
+                if (rc < 0) {
+                    stop_error(core, res, rc, "interrupt injection failed", core->rip, NULL, 0);
+                    break;
+                }
             }
         }
+        if (apic_events(vm, vr) < 0) {
+            stop_error(core, res, V3_EBUSY, "NMI injection failed", core->rip, NULL, 0);
+            break;
+        }
+        if (vr->wait_sipi) {
+            if (idle_wait(vm, vr)) {
+                res->reason = V3_STOP_HLT;
+                res->rip = core->rip;
+                V3_INFO("vm: every vCPU waits with nothing that could wake it");
+            }
+            continue;
+        }
 
-        if (vcpu_prepare(vm, core, &deadline) < 0) {
+        if (smp(vm))
+            v3_host.mutex_lock(vm->smp_lock);
+        rc = vcpu_prepare(vm, core, &deadline);
+        if (smp(vm))
+            v3_host.mutex_unlock(vm->smp_lock);
+        if (rc < 0) {
             stop_error(core, res, V3_EBUSY, "interrupt injection failed", core->rip, NULL, 0);
             break;
         }
-        if (vm->pending_stop != V3_STOP_NONE) {
-            /* a device timer asked to stop */
-            res->reason = vm->pending_stop;
-            res->exit_code = vm->pending_exit_code;
-            res->rip = core->rip;
-            vm->pending_stop = V3_STOP_NONE;
-            break;
-        }
+        if (take_pending_stop(vm, res, core->rip))
+            break;          /* a device timer asked to stop */
 
         memset(&ex, 0, sizeof(ex));
         if (vm->clock.mode == V3_CLOCK_REALTIME) {
@@ -426,7 +626,7 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             run_i0 = core->insn_count;
         }
         rc = vm->backend->run(core, &ex);
-        if (vm->clock.mode == V3_CLOCK_REALTIME)
+        if (vm->clock.mode == V3_CLOCK_REALTIME && core->id == 0)
             rate_update(vm, core->insn_count - run_i0, v3_time_ns() - run_t0);
         if (rc < 0 && ex.reason != V3_EXIT_ERROR) {
             ex.reason = V3_EXIT_ERROR;
@@ -435,8 +635,8 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             ex.insn_rip = core->rip;
         }
         if ((unsigned)ex.reason < V3_STAT_EXIT_REASONS)
-            vm->stats.exits[ex.reason]++;
-        vm->stats.exits_total++;
+            vr->stats.exits[ex.reason]++;
+        vr->stats.exits_total++;
         if (vm->config.trace & V3_TRACE_EXITS)
             trace_exit(core, &ex);
 
@@ -455,7 +655,14 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
                 stop_error(core, res, rc, "hypercall handler failed", ex.insn_rip, NULL, 0);
             break;
         case V3_EXIT_HLT:
+            if (smp(vm) && core_wakeup(vm, vr))
+                break;
             if (!hlt_wait(vm, core, deadline)) {
+                if (smp(vm)) {
+                    /* another vCPU may still wake it */
+                    if (!idle_wait(vm, vr))
+                        break;
+                }
                 res->reason = V3_STOP_HLT;
                 res->rip = ex.insn_rip;
                 V3_INFO("vm: HLT at rip %016llx with no interrupt that could wake the vCPU",
@@ -476,7 +683,8 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
         case V3_EXIT_SHUTDOWN:
             res->reason = V3_STOP_SHUTDOWN;
             res->rip = ex.insn_rip;
-            V3_INFO("vm: shutdown (triple fault) at rip %016llx", (unsigned long long)ex.insn_rip);
+            V3_INFO("vm: shutdown (triple fault) of vCPU %u at rip %016llx", core->id,
+                    (unsigned long long)ex.insn_rip);
             break;
         case V3_EXIT_INSN_LIMIT:
             res->reason = V3_STOP_INSN_LIMIT;
@@ -505,14 +713,73 @@ static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
             stop_error(core, res, V3_EINVAL, "unknown exit reason", ex.insn_rip, NULL, 0);
             break;
         }
-        if (res->reason == V3_STOP_NONE && vm->pending_stop != V3_STOP_NONE) {
-            res->reason = vm->pending_stop;
-            res->exit_code = vm->pending_exit_code;
-            res->rip = ex.insn_rip;
-            vm->pending_stop = V3_STOP_NONE;
+        if (res->reason == V3_STOP_NONE)
+            take_pending_stop(vm, res, ex.insn_rip);
+    }
+    if (res->reason != V3_STOP_NONE) {
+        res->core = core->id;
+        smp_claim_stop(vm, vr);
+    }
+}
+
+static void vcpu_thread(void *arg)
+{
+    struct v3_vcpu_run *vr = arg;
+    run_core(vr->vm, vr);
+}
+
+static int run_vm(struct v3_vm *vm, struct v3_vm_result *res)
+{
+    uint64_t t0;
+    unsigned started = 1;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    t0 = v3_time_ns();
+    for (unsigned i = 0; i < vm->num_cores; i++) {
+        struct v3_vcpu_run *vr = &vm->vrun[i];
+        memset(&vr->res, 0, sizeof(vr->res));
+        if (is_emu(vm)) {
+            rc = v3_cpu_set_insn_limit(vr->core, vm->config.max_insns);
+            if (rc < 0) {
+                stop_error(vr->core, res, rc, "cannot set the instruction limit", vr->core->rip, NULL, 0);
+                return V3_OK;
+            }
         }
     }
-    vm->stats.insns = total_insns(vm);
+
+    vm->has_run = 1;
+    if (!smp(vm)) {
+        run_core(vm, &vm->vrun[0]);
+        *res = vm->vrun[0].res;
+    } else {
+        __atomic_store_n(&vm->smp_stopping, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&vm->smp_idle, 0, __ATOMIC_SEQ_CST);
+        for (; started < vm->num_cores; started++) {
+            struct v3_vcpu_run *vr = &vm->vrun[started];
+            vr->thread = v3_host.thread_create(vcpu_thread, vr);
+            if (!vr->thread)
+                break;
+        }
+        if (started < vm->num_cores) {
+            struct v3_vcpu_run *vr = &vm->vrun[0];
+            stop_error(vr->core, &vr->res, V3_ENOMEM, "cannot start a host thread for a vCPU",
+                       vr->core->rip, NULL, 0);
+            smp_claim_stop(vm, vr);
+        } else {
+            run_core(vm, &vm->vrun[0]);
+        }
+        /* whoever stopped, every vCPU leaves at its next boundary */
+        smp_claim_stop(vm, &vm->vrun[0]);
+        for (unsigned i = 1; i < started; i++) {
+            v3_host.thread_join(vm->vrun[i].thread);
+            vm->vrun[i].thread = NULL;
+        }
+        {
+            int w = __atomic_load_n(&vm->smp_stopping, __ATOMIC_SEQ_CST);
+            *res = vm->vrun[w > 0 ? w - 1 : 0].res;
+        }
+    }
     vm->stats.run_ns += v3_time_ns() - t0;
     return V3_OK;
 }
@@ -523,6 +790,22 @@ int v3_vm_get_stats(struct v3_vm *vm, struct v3_vm_stats *st)
         return V3_EINVAL;
     vm->stats.insns = total_insns(vm);
     *st = vm->stats;
+    for (unsigned i = 0; i < vm->num_cores; i++) {
+        const struct v3_vm_stats *c = &vm->vrun[i].stats;
+        for (int r = 0; r < V3_STAT_EXIT_REASONS; r++)
+            st->exits[r] += c->exits[r];
+        st->exits_total += c->exits_total;
+    }
+    return V3_OK;
+}
+
+int v3_vm_get_vcpu_stats(struct v3_vm *vm, unsigned idx, struct v3_vm_stats *st)
+{
+    if (!vm || !st || idx >= vm->num_cores)
+        return V3_EINVAL;
+    *st = vm->vrun[idx].stats;
+    st->insns = vm->cores[idx].insn_count;
+    st->run_ns = vm->stats.run_ns;
     return V3_OK;
 }
 
@@ -540,6 +823,15 @@ void v3_vm_print_stats(struct v3_vm *vm, int level)
     for (int r = 1; r < V3_STAT_EXIT_REASONS; r++)
         if (st.exits[r])
             v3_log(level, "  exits %-10s %llu", v3_exit_reason_str(r), (unsigned long long)st.exits[r]);
+    if (vm->num_cores > 1)
+        for (unsigned i = 0; i < vm->num_cores; i++) {
+            struct v3_vm_stats c;
+            v3_vm_get_vcpu_stats(vm, i, &c);
+            v3_log(level, "  vcpu %-3u %llu instructions (%llu per second), %llu exits (hlt %llu, kick %llu, io %llu)",
+                   i, (unsigned long long)c.insns, (unsigned long long)(us ? c.insns * 1000000 / us : 0),
+                   (unsigned long long)c.exits_total, (unsigned long long)c.exits[V3_EXIT_HLT],
+                   (unsigned long long)c.exits[V3_EXIT_KICK], (unsigned long long)c.exits[V3_EXIT_IO]);
+        }
     if (st.io_unhooked)
         v3_log(level, "  unhooked port accesses %llu", (unsigned long long)st.io_unhooked);
     if (st.mem_unbacked)

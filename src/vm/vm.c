@@ -61,6 +61,10 @@ static void vm_destroy(struct v3_vm *vm)
     if (vm->high_ram)
         v3_free_pages(vm->high_ram, vm->high_ram_len / V3_PAGE_SIZE);
     v3_free(vm->io_warned);
+    if (vm->smp_lock)
+        v3_host.mutex_free(vm->smp_lock);
+    v3_free(vm->xmc_shared);
+    v3_free(vm->vrun);
     v3_free(vm->cores);
     v3_free(vm);
 }
@@ -83,8 +87,14 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         goto fail_noalloc;
     }
     n = cfg->num_cores ? cfg->num_cores : 1;
-    if (n != 1) {
-        V3_ERROR("v3_create_vm: %u vCPUs requested, only 1 is supported", n);
+    if (n > V3_MAX_CORES) {
+        V3_ERROR("v3_create_vm: %u vCPUs requested, at most %u are supported", n, V3_MAX_CORES);
+        rc = V3_EINVAL;
+        goto fail_noalloc;
+    }
+    if (n > 1 && !v3_host.thread_create) {
+        V3_ERROR("v3_create_vm: %u vCPUs need host threads (the thread_create/thread_join "
+                 "members of struct v3_os_hooks)", n);
         rc = V3_EINVAL;
         goto fail_noalloc;
     }
@@ -127,8 +137,10 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         goto fail_vm;
     vm->config.backend = vm->backend->name;
     vm->cores = v3_zalloc(sizeof(struct v3_core) * n);
+    vm->vrun = v3_zalloc(sizeof(struct v3_vcpu_run) * n);
     vm->io_warned = v3_zalloc(65536 / 8);
-    if (!vm->cores || !vm->io_warned) {
+    vm->smp_lock = v3_host.mutex_alloc();
+    if (!vm->cores || !vm->vrun || !vm->io_warned || !vm->smp_lock) {
         V3_ERROR("v3_create_vm: out of memory for vCPUs");
         rc = V3_ENOMEM;
         goto fail_vm;
@@ -144,6 +156,9 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
         vm->cores[i].clock = &vm->clock;
         vm->cores[i].dbg = &vm->debug;
         v3_core_reset(&vm->cores[i]);
+        vm->vrun[i].vm = vm;
+        vm->vrun[i].core = &vm->cores[i];
+        vm->vrun[i].wait_sipi = i != 0;   /* application processors wait for a SIPI */
     }
     if (v3_host.event_alloc) {
         vm->wake = v3_zalloc(sizeof(void *) * n);
@@ -185,6 +200,9 @@ struct v3_vm *v3_create_vm(const struct v3_vm_config *cfg, int *err)
             if (rc < 0)
                 goto fail_vm;
         }
+        rc = v3_mem_dirty_init(&vm->mem, (1ull << 32) >> 12, vm->high_ram_len >> 12);
+        if (rc < 0)
+            goto fail_vm;
     }
     for (unsigned i = 0; i < cfg->num_regions; i++) {
         const struct v3_vm_region_config *r = &cfg->regions[i];

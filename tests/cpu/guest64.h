@@ -19,29 +19,36 @@ struct g64 {
     uint8_t *ram;
 };
 
-static inline int g64_init(struct g64 *g)
+/* A VM of @p ncores vCPUs, each in 64-bit mode on the same page tables. */
+static inline int g64_init_cores(struct g64 *g, unsigned ncores)
 {
     struct v3_vm_config cfg;
     void *hva;
     uint64_t *pt;
-    struct v3_core *c;
     memset(g, 0, sizeof(*g));
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = G64_MEM;
+    cfg.num_cores = ncores;
     cfg.backend_ops = &v3_emu_backend;
     cfg.clock = V3_CLOCK_VIRTUAL;       /* the TSC follows retired instructions: deterministic */
     g->vm = v3_create_vm(&cfg, NULL);
     if (!g->vm)
         return -1;
-    g->core = c = v3_get_core(g->vm, 0);
+    g->core = v3_get_core(g->vm, 0);
     if (v3_gpa_to_hva(g->vm, 0, &hva))
         return -1;
     g->ram = hva;
     pt = (uint64_t *)(g->ram + 0x1000); pt[0] = 0x2000 | 3;
     pt = (uint64_t *)(g->ram + 0x2000); pt[0] = 0x3000 | 3;
     pt = (uint64_t *)(g->ram + 0x3000); pt[(G64_LA >> 21) & 511] = G64_GPA | 0x83;
-    v3t_core_long64(c, 0x1000);
+    for (unsigned i = 0; i < (ncores ? ncores : 1); i++)
+        v3t_core_long64(v3_get_core(g->vm, i), 0x1000);
     return 0;
+}
+
+static inline int g64_init(struct g64 *g)
+{
+    return g64_init_cores(g, 1);
 }
 
 /* Host pointer of linear address @p la inside the window. */

@@ -424,6 +424,87 @@ static void test_map_change_while_running(void **state)
     v3_free_vm(g.vm);
 }
 
+/*
+ * The same property with four vCPUs (four host threads) storing to the page,
+ * each to its own quadword: once v3_hook_full_mem() returns no store of any
+ * vCPU reaches the page's RAM; once v3_unhook_mem() returns no callback runs.
+ */
+#define MT_CORES 4
+struct mt_arg {
+    struct v3_core *core;
+};
+static void *mt_vcpu_n(void *arg)
+{
+    struct mt_arg *a = arg;
+    struct v3_exit ex;
+    a->core->rip = CODE;
+    v3_emu_backend.run(a->core, &ex);
+    assert_int_equal(ex.reason, V3_EXIT_STOP);
+    return NULL;
+}
+
+static void test_map_change_smp(void **state)
+{
+    struct g64 g = { 0 };
+    pthread_t t[MT_CORES];
+    struct mt_arg args[MT_CORES];
+    const uint64_t la = 0x20190000, gpa = g64_gpa(0x20190000);
+    volatile uint64_t *ram;
+    long violations_ram = 0, violations_cb = 0, hooked_calls = 0;
+    /* L: mov [rdi], rcx ; inc rcx ; test rcx, rcx ; jnz L ; hlt */
+    static const uint8_t code[] = { 0x48, 0x89, 0x0f, 0x48, 0xff, 0xc1, 0x48, 0x85, 0xc9, 0x75, 0xf5, 0xf4 };
+    (void)state;
+    assert_int_equal(g64_init_cores(&g, MT_CORES), 0);
+    assert_int_equal(v3_vm_num_cores(g.vm), MT_CORES);
+    memcpy(g64_ptr(&g, CODE), code, sizeof(code));
+    ram = (volatile uint64_t *)g64_ptr(&g, la);
+    mt_calls = 0;
+    for (unsigned i = 0; i < MT_CORES; i++) {
+        struct v3_core *c = v3_get_core(g.vm, i);
+        c->gpr[V3_RDI] = la + 8 * i;
+        c->gpr[V3_RCX] = 1;
+        args[i].core = c;
+        assert_int_equal(pthread_create(&t[i], NULL, mt_vcpu_n, &args[i]), 0);
+    }
+    for (unsigned i = 0; i < MT_CORES; i++)
+        for (int w = 0; w < 5000 && ram[i] == 0; w++)
+            pause_us(1000);                      /* every vCPU is storing */
+    for (int i = 0; i < 100; i++) {
+        uint64_t v0[MT_CORES];
+        long c0, c1;
+        assert_int_equal(v3_hook_full_mem(g.vm, gpa, gpa + 4096, mt_read, mt_write, NULL), V3_OK);
+        for (unsigned k = 0; k < MT_CORES; k++)
+            v0[k] = ram[k];
+        c0 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        pause_us(300);
+        for (int w = 0; i == 0 && w < 2000 && __atomic_load_n(&mt_calls, __ATOMIC_RELAXED) == c0; w++)
+            pause_us(1000);
+        for (unsigned k = 0; k < MT_CORES; k++)
+            if (ram[k] != v0[k])
+                violations_ram++;
+        hooked_calls += __atomic_load_n(&mt_calls, __ATOMIC_RELAXED) - c0;
+        assert_int_equal(v3_unhook_mem(g.vm, gpa), V3_OK);
+        c0 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        pause_us(300);
+        c1 = __atomic_load_n(&mt_calls, __ATOMIC_RELAXED);
+        if (c1 != c0)
+            violations_cb++;
+    }
+    for (unsigned i = 0; i < MT_CORES; i++)
+        v3_cpu_request_stop(v3_get_core(g.vm, i));
+    for (unsigned i = 0; i < MT_CORES; i++)
+        pthread_join(t[i], NULL);
+    printf("map changes with %d vCPUs storing: 100 hook/unhook pairs, %ld callbacks while hooked, "
+           "%ld stores to RAM while hooked, %ld callbacks after unhook\n",
+           MT_CORES, hooked_calls, violations_ram, violations_cb);
+    assert_int_equal(violations_ram, 0);
+    assert_int_equal(violations_cb, 0);
+    assert_true(hooked_calls > 0);
+    for (unsigned i = 0; i < MT_CORES; i++)
+        assert_true(v3_get_core(g.vm, i)->gpr[V3_RCX] > 1);
+    v3_free_vm(g.vm);
+}
+
 /* vetoes the store of the value 2 */
 static int veto_write(struct v3_core *c, uint64_t gpa, const void *src, uint32_t len, void *priv)
 {
@@ -537,7 +618,7 @@ static void test_cpuid_ud(void **state)
     load(&g, CODE, code, sizeof(code));
     run_to(&g, CODE, &ex);
     assert_true(g64_halted_at(&ex, CODE + 4));
-    assert_int_equal(g.core->gpr[V3_RAX], 0xd);
+    assert_int_equal(g.core->gpr[V3_RAX], 0x16);
     assert_int_equal((uint32_t)g.core->gpr[V3_RBX], 0x68747541u);   /* "Auth" (AuthenticAMD) */
     /* UD2 raises #UD: delivered by the system level, or an error exit without it */
     run_to(&g, CODE + 5, &ex);
@@ -559,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_hook_call_counts),
         cmocka_unit_test(test_stop_pure_loop),
         cmocka_unit_test(test_map_change_while_running),
+        cmocka_unit_test(test_map_change_smp),
         cmocka_unit_test(test_hook_callback_failure),
         cmocka_unit_test(test_cpuid_ud),
     };

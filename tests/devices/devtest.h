@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers of the PIC and PIT tests: a VM of machine "none" with named
- * devices on a virtual clock the test sets (vCPU 0's instruction count at
- * 1 ns per instruction), port accesses through the VM's I/O dispatch, and
- * ISA IRQ lines driven through the VM's router by a test device. */
+/* Helpers of the device tests (PIC, PIT, RTC, the small PC devices): a VM
+ * of machine "none" with named devices on a virtual clock the test sets
+ * (vCPU 0's instruction count at 1 ns per instruction), port accesses
+ * through the VM's I/O dispatch, and ISA IRQ lines driven through the VM's
+ * router by a test device. */
 #ifndef V3_TEST_DEVTEST_H
 #define V3_TEST_DEVTEST_H
 
@@ -30,24 +31,39 @@ static const struct v3_device_ops irqsrc_ops = {
     .create = irqsrc_create,
 };
 
-/* A VM of machine "none" with the devices @p specs and the test's IRQ source. */
-static struct v3_vm *dt_vm(const char *const *specs, unsigned n)
+/* A VM of machine "none" with @p mem bytes of RAM and the devices @p specs,
+ * on the virtual clock; its vCPU 0 becomes the one the port helpers use. */
+static inline struct v3_vm *dt_vm_mem(const char *const *specs, unsigned n, uint64_t mem)
 {
     struct v3_vm_config cfg;
     struct v3_vm *vm;
     int err = 0;
 
     memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = 1 << 20;
+    cfg.mem_size = mem;
     cfg.machine = "none";
     cfg.device_args = specs;
     cfg.num_device_args = n;
     cfg.clock = V3_CLOCK_VIRTUAL;
     vm = v3_create_vm(&cfg, &err);
     assert_non_null(vm);
-    assert_int_equal(v3_vm_add_device_ops(vm, &irqsrc_ops, NULL), 0);
     dt_core = v3_get_core(vm, 0);
     return vm;
+}
+
+/* A VM of machine "none" with 1 MiB, the devices @p specs and the test's IRQ source. */
+static inline struct v3_vm *dt_vm(const char *const *specs, unsigned n)
+{
+    struct v3_vm *vm = dt_vm_mem(specs, n, 1 << 20);
+
+    assert_int_equal(v3_vm_add_device_ops(vm, &irqsrc_ops, NULL), 0);
+    return vm;
+}
+
+/* The VM clock of the virtual-clock VM: @p ns nanoseconds since creation. */
+static inline void dt_set_clock_ns(uint64_t ns)
+{
+    dt_core->insn_count = ns;
 }
 
 /* Set the level of the test device's line on ISA IRQ @p irq. */

@@ -25,7 +25,7 @@ static uint64_t tick_ns(uint64_t t)
 
 static void set_clock_ns(uint64_t ns)
 {
-    dt_core->insn_count = ns;
+    dt_set_clock_ns(ns);
     assert_int_equal(v3_vm_clock_ns(vm), ns);
 }
 

@@ -5,68 +5,35 @@
  * S5 power-off and the 0xCF9 reset, the 8042 controller's commands, and
  * QEMU's fw_cfg items.
  */
-#include <string.h>
-#include "../support/v3test.h"
-#include "internal/vm.h"
+#include "devtest.h"
 
 static struct v3_vm *vm;
-
-static void set_clock_ns(uint64_t ns) { v3_get_core(vm, 0)->insn_count = ns; }
-
-static uint64_t in(uint16_t port, unsigned size)
-{
-    struct v3_exit e = { .reason = V3_EXIT_IO };
-    struct v3_core *c = v3_get_core(vm, 0);
-    e.io.port = port;
-    e.io.size = (uint8_t)size;
-    e.io.in = true;
-    c->gpr[V3_RAX] = 0;
-    assert_int_equal(v3_handle_io_exit(c, &e), 0);
-    return c->gpr[V3_RAX];
-}
-static void out(uint16_t port, unsigned size, uint32_t v)
-{
-    struct v3_exit e = { .reason = V3_EXIT_IO };
-    e.io.port = port;
-    e.io.size = (uint8_t)size;
-    e.io.data = v;
-    assert_int_equal(v3_handle_io_exit(v3_get_core(vm, 0), &e), 0);
-}
 
 static void make(const char *dev, uint64_t mem)
 {
     const char *devs[] = { dev };
-    struct v3_vm_config cfg;
-    int err;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = mem;
-    cfg.machine = "none";
-    cfg.device_args = devs;
-    cfg.num_device_args = 1;
-    cfg.clock = V3_CLOCK_VIRTUAL;
-    vm = v3_create_vm(&cfg, &err);
-    assert_non_null(vm);
+    vm = dt_vm_mem(devs, 1, mem);
 }
 
 static void test_pm_timer(void **state)
 {
     (void)state;
     make("acpi-pm", 1 << 20);
-    set_clock_ns(1000000000ull);
-    assert_int_equal(in(0x608, 4), 3579545);
-    set_clock_ns(5000000000ull);                   /* 17897725 ticks, 24 bits wide */
-    assert_int_equal(in(0x608, 4), 17897725 - (1 << 24));
-    assert_int_equal(in(0x60a, 1), ((17897725 - (1 << 24)) >> 16) & 0xff);
+    dt_set_clock_ns(1000000000ull);
+    assert_int_equal(inp(0x608, 4), 3579545);
+    dt_set_clock_ns(5000000000ull);                   /* 17897725 ticks, 24 bits wide */
+    assert_int_equal(inp(0x608, 4), 17897725 - (1 << 24));
+    assert_int_equal(inp(0x60a, 1), ((17897725 - (1 << 24)) >> 16) & 0xff);
     /* TMR_STS: bit 23 toggled (at 2.34 s and 4.69 s); write 1 clears it */
-    assert_int_equal(in(0x600, 2) & 1, 1);
-    out(0x600, 2, 1);
-    assert_int_equal(in(0x600, 2) & 1, 0);
-    set_clock_ns(5500000000ull);
-    assert_int_equal(in(0x600, 2) & 1, 0);         /* no toggle since */
+    assert_int_equal(inp(0x600, 2) & 1, 1);
+    outp(0x600, 2, 1);
+    assert_int_equal(inp(0x600, 2) & 1, 0);
+    dt_set_clock_ns(5500000000ull);
+    assert_int_equal(inp(0x600, 2) & 1, 0);         /* no toggle since */
     /* SCI_EN reads 1; PM1_EN keeps the enable bits it has */
-    assert_int_equal(in(0x604, 2) & 1, 1);
-    out(0x602, 2, 0xffff);
-    assert_int_equal(in(0x602, 2), 0x0721);
+    assert_int_equal(inp(0x604, 2) & 1, 1);
+    outp(0x602, 2, 0xffff);
+    assert_int_equal(inp(0x602, 2), 0x0721);
     v3_free_vm(vm);
 }
 
@@ -74,18 +41,18 @@ static void test_poweroff_and_reset(void **state)
 {
     (void)state;
     make("acpi-pm", 1 << 20);
-    out(0x604, 2, (3u << 10) | (1u << 13));        /* S3: not modelled, ignored */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
-    out(0x604, 2, (5u << 10));                     /* SLP_TYP without SLP_EN */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
-    assert_int_equal((in(0x604, 2) >> 10) & 7, 5);
-    out(0x605, 1, (5u << 2) | 0x20);               /* byte write of the high half: S5 */
-    assert_int_equal(vm->pending_stop, V3_STOP_POWEROFF);
+    outp(0x604, 2, (3u << 10) | (1u << 13));        /* S3: not modelled, ignored */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
+    outp(0x604, 2, (5u << 10));                     /* SLP_TYP without SLP_EN */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((inp(0x604, 2) >> 10) & 7, 5);
+    outp(0x605, 1, (5u << 2) | 0x20);               /* byte write of the high half: S5 */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_POWEROFF);
     vm->pending_stop = V3_STOP_NONE;
-    out(0xcf9, 1, 0x02);                           /* no reset without bit 2 */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
-    out(0xcf9, 1, 0x06);
-    assert_int_equal(vm->pending_stop, V3_STOP_RESET);
+    outp(0xcf9, 1, 0x02);                           /* no reset without bit 2 */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
+    outp(0xcf9, 1, 0x06);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_RESET);
     v3_free_vm(vm);
 }
 
@@ -93,42 +60,42 @@ static void test_i8042(void **state)
 {
     (void)state;
     make("i8042", 1 << 20);
-    assert_int_equal(in(0x64, 1) & 1, 0);
-    out(0x64, 1, 0xaa);                            /* self-test */
-    assert_int_equal(in(0x64, 1) & 0x0d, 0x0d);    /* OBF, SYS, last write was a command */
-    assert_int_equal(in(0x60, 1), 0x55);
-    assert_int_equal(in(0x64, 1) & 1, 0);
-    out(0x64, 1, 0x20);
-    assert_int_equal(in(0x60, 1), 0x45);
-    out(0x64, 1, 0x60);
-    out(0x60, 1, 0x47);
-    out(0x64, 1, 0x20);
-    assert_int_equal(in(0x60, 1), 0x47);
-    out(0x60, 1, 0xff);                            /* keyboard reset */
-    assert_int_equal(in(0x60, 1), 0xfa);
-    assert_int_equal(in(0x60, 1), 0xaa);
-    out(0x64, 1, 0xd3);                            /* aux loopback */
-    out(0x60, 1, 0x5a);
-    assert_int_equal(in(0x64, 1) & 0x21, 0x21);
-    assert_int_equal(in(0x60, 1), 0x5a);
-    out(0x64, 1, 0xd4);                            /* no mouse */
-    out(0x60, 1, 0xff);
-    assert_int_equal(in(0x60, 1), 0xfe);
-    out(0x64, 1, 0xd0);
-    assert_int_equal(in(0x60, 1) & 3, 3);          /* reset high, A20 on */
-    out(0x64, 1, 0x12);                            /* unknown: logged, ignored */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
-    out(0x64, 1, 0xfe);                            /* pulse reset */
-    assert_int_equal(vm->pending_stop, V3_STOP_RESET);
+    assert_int_equal(inp(0x64, 1) & 1, 0);
+    outp(0x64, 1, 0xaa);                            /* self-test */
+    assert_int_equal(inp(0x64, 1) & 0x0d, 0x0d);    /* OBF, SYS, last write was a command */
+    assert_int_equal(inp(0x60, 1), 0x55);
+    assert_int_equal(inp(0x64, 1) & 1, 0);
+    outp(0x64, 1, 0x20);
+    assert_int_equal(inp(0x60, 1), 0x45);
+    outp(0x64, 1, 0x60);
+    outp(0x60, 1, 0x47);
+    outp(0x64, 1, 0x20);
+    assert_int_equal(inp(0x60, 1), 0x47);
+    outp(0x60, 1, 0xff);                            /* keyboard reset */
+    assert_int_equal(inp(0x60, 1), 0xfa);
+    assert_int_equal(inp(0x60, 1), 0xaa);
+    outp(0x64, 1, 0xd3);                            /* aux loopback */
+    outp(0x60, 1, 0x5a);
+    assert_int_equal(inp(0x64, 1) & 0x21, 0x21);
+    assert_int_equal(inp(0x60, 1), 0x5a);
+    outp(0x64, 1, 0xd4);                            /* no mouse */
+    outp(0x60, 1, 0xff);
+    assert_int_equal(inp(0x60, 1), 0xfe);
+    outp(0x64, 1, 0xd0);
+    assert_int_equal(inp(0x60, 1) & 3, 3);          /* reset high, A20 on */
+    outp(0x64, 1, 0x12);                            /* unknown: logged, ignored */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
+    outp(0x64, 1, 0xfe);                            /* pulse reset */
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_RESET);
     v3_free_vm(vm);
 }
 
-static void fw_select(uint16_t sel) { out(0x510, 2, sel); }
+static void fw_select(uint16_t sel) { outp(0x510, 2, sel); }
 static void fw_read(void *buf, unsigned n)
 {
     uint8_t *b = buf;
     for (unsigned i = 0; i < n; i++)
-        b[i] = (uint8_t)in(0x511, 1);
+        b[i] = (uint8_t)inp(0x511, 1);
 }
 
 static void test_fw_cfg(void **state)
@@ -183,7 +150,7 @@ static void test_fw_cfg(void **state)
     fw_select(0x1234);                             /* unknown item: zeros */
     fw_read(b, 4);
     assert_int_equal(b[0] | b[1] | b[2] | b[3], 0);
-    out(0x511, 1, 0xaa);                           /* data port writes are ignored */
+    outp(0x511, 1, 0xaa);                           /* data port writes are ignored */
     v3_free_vm(vm);
 }
 
@@ -200,8 +167,8 @@ static void test_fpu_err(void **state)
     assert_int_equal(vm->dm.irq_count[13], 1);
     c->ferr(c, c->ferr_opaque);                    /* a second report: still one level */
     assert_int_equal(vm->dm.irq_count[13], 1);
-    assert_int_equal(in(0xf0, 1) & 0xff, 0xff);
-    out(0xf0, 1, 0);
+    assert_int_equal(inp(0xf0, 1) & 0xff, 0xff);
+    outp(0xf0, 1, 0);
     assert_int_equal(vm->dm.irq_count[13], 0);
     v3_free_vm(vm);
 }

@@ -6,49 +6,24 @@
  * update and alarm flags in register C (cleared on read), CMOS memory
  * fields, and hostile accesses.
  */
-#include <string.h>
-#include "../support/v3test.h"
-#include "internal/vm.h"
+#include "devtest.h"
 
 static struct v3_vm *vm;
 
-static void set_clock_ns(uint64_t ns) { v3_get_core(vm, 0)->insn_count = ns; }
-
-static uint64_t io(uint16_t port, unsigned size, bool in, uint32_t val)
-{
-    struct v3_exit e = { .reason = V3_EXIT_IO };
-    struct v3_core *c = v3_get_core(vm, 0);
-    e.io.port = port;
-    e.io.size = (uint8_t)size;
-    e.io.in = in;
-    e.io.data = val;
-    c->gpr[V3_RAX] = 0;
-    assert_int_equal(v3_handle_io_exit(c, &e), 0);
-    return c->gpr[V3_RAX];
-}
-static uint8_t rd(uint8_t idx) { io(0x70, 1, false, idx); return (uint8_t)io(0x71, 1, true, 0); }
-static void wr(uint8_t idx, uint8_t v) { io(0x70, 1, false, idx); io(0x71, 1, false, v); }
+static uint8_t rd(uint8_t idx) { outb(0x70, idx); return inb(0x71); }
+static void wr(uint8_t idx, uint8_t v) { outb(0x70, idx); outb(0x71, v); }
 
 static void make(uint64_t mem)
 {
     const char *devs[] = { "rtc,base=1767225600" };     /* 2026-01-01 00:00:00 UTC, a Thursday */
-    struct v3_vm_config cfg;
-    int err;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = mem;
-    cfg.machine = "none";
-    cfg.device_args = devs;
-    cfg.num_device_args = 1;
-    cfg.clock = V3_CLOCK_VIRTUAL;
-    vm = v3_create_vm(&cfg, &err);
-    assert_non_null(vm);
+    vm = dt_vm_mem(devs, 1, mem);
 }
 
 static void test_calendar(void **state)
 {
     (void)state;
     make(128 << 20);
-    set_clock_ns(0);
+    dt_set_clock_ns(0);
     assert_int_equal(rd(0), 0x00);
     assert_int_equal(rd(2), 0x00);
     assert_int_equal(rd(4), 0x00);
@@ -60,7 +35,7 @@ static void test_calendar(void **state)
     assert_int_equal(rd(0x0b), 0x02);              /* 24-hour, BCD */
     assert_int_equal(rd(0x0d), 0x80);              /* valid RAM and time */
     /* 59 days, 13:45:59.5 later: 2026-03-01 (not a leap year), a Sunday */
-    set_clock_ns(((59ull * 86400) + 13 * 3600 + 45 * 60 + 59) * 1000000000ull + 500000000ull);
+    dt_set_clock_ns(((59ull * 86400) + 13 * 3600 + 45 * 60 + 59) * 1000000000ull + 500000000ull);
     assert_int_equal(rd(0), 0x59);
     assert_int_equal(rd(2), 0x45);
     assert_int_equal(rd(4), 0x13);
@@ -79,9 +54,9 @@ static void test_uip_and_set(void **state)
 {
     (void)state;
     make(1 << 20);
-    set_clock_ns(999700000ull);                    /* 300 us before the update */
+    dt_set_clock_ns(999700000ull);                    /* 300 us before the update */
     assert_int_equal(rd(0x0a) & 0x80, 0);
-    set_clock_ns(999800000ull);                    /* 200 us before: update in progress */
+    dt_set_clock_ns(999800000ull);                    /* 200 us before: update in progress */
     assert_int_equal(rd(0x0a), 0x80 | 0x26);
     /* SET: the guest writes 2030-06-15 10:20:30, the clock runs from there when SET drops */
     wr(0x0b, 0x82);
@@ -92,10 +67,10 @@ static void test_uip_and_set(void **state)
     wr(4, 0x10);
     wr(2, 0x20);
     wr(0, 0x30);
-    set_clock_ns(5000000000ull);                   /* frozen meanwhile */
+    dt_set_clock_ns(5000000000ull);                   /* frozen meanwhile */
     assert_int_equal(rd(0), 0x30);
     wr(0x0b, 0x02);
-    set_clock_ns(7500000000ull);
+    dt_set_clock_ns(7500000000ull);
     assert_int_equal(rd(0), 0x32);
     assert_int_equal(rd(2), 0x20);
     assert_int_equal(rd(9), 0x30);
@@ -107,14 +82,14 @@ static void test_flags(void **state)
 {
     (void)state;
     make(1 << 20);
-    set_clock_ns(0);
+    dt_set_clock_ns(0);
     assert_int_equal(rd(0x0c), 0x00);
     /* 1024 Hz: after one period PF is set, IRQF only when PIE is on */
-    set_clock_ns(1000000);
+    dt_set_clock_ns(1000000);
     assert_int_equal(rd(0x0c), 0x40);
     assert_int_equal(rd(0x0c), 0x00);              /* cleared by the read */
     wr(0x0b, 0x42);                                /* PIE */
-    set_clock_ns(3000000);
+    dt_set_clock_ns(3000000);
     assert_int_equal(rd(0x0c), 0xc0);
     /* update-ended at each second; alarm at 00:00:05 exactly */
     wr(0x0b, 0x32);                                /* AIE | UIE */
@@ -122,22 +97,22 @@ static void test_flags(void **state)
     wr(3, 0x00);
     wr(5, 0x00);
     (void)rd(0x0c);
-    set_clock_ns(4100000000ull);
+    dt_set_clock_ns(4100000000ull);
     assert_int_equal(rd(0x0c) & 0xb0, 0x90);       /* IRQF | UF, no alarm yet (PF is set but not enabled) */
-    set_clock_ns(5100000000ull);
+    dt_set_clock_ns(5100000000ull);
     assert_int_equal(rd(0x0c) & 0xb0, 0xb0);       /* IRQF | AF | UF */
-    set_clock_ns(6100000000ull);
+    dt_set_clock_ns(6100000000ull);
     assert_int_equal(rd(0x0c) & 0x20, 0);          /* no alarm at 00:00:06 */
     /* don't-care alarm bytes match every second */
     wr(1, 0xc0);
     wr(3, 0xff);
     wr(5, 0xc0);
-    set_clock_ns(7100000000ull);
+    dt_set_clock_ns(7100000000ull);
     assert_int_equal(rd(0x0c) & 0x20, 0x20);
     /* divider held in reset: no flags */
     wr(0x0a, 0x66);
     (void)rd(0x0c);
-    set_clock_ns(9100000000ull);
+    dt_set_clock_ns(9100000000ull);
     assert_int_equal(rd(0x0c), 0x00);
     v3_free_vm(vm);
 }
@@ -148,12 +123,12 @@ static void test_deadline_raises_irq8(void **state)
     uint64_t next;
     (void)state;
     make(1 << 20);
-    set_clock_ns(0);
+    dt_set_clock_ns(0);
     wr(0x0b, 0x42);                                /* PIE at 1024 Hz */
     next = v3_devmodel_poll(vm, 0);
     assert_int_equal(next, 976563);                /* 1e9 / 1024 rounded up */
     assert_int_equal(vm->dm.irq_count[8], 0);
-    set_clock_ns(next);
+    dt_set_clock_ns(next);
     next = v3_devmodel_poll(vm, next);
     assert_int_equal(vm->dm.irq_count[8], 1);      /* IRQF: the line is up */
     assert_int_equal(next, V3_NO_DEADLINE);        /* nothing new until C is read */
@@ -163,7 +138,7 @@ static void test_deadline_raises_irq8(void **state)
     wr(0x0b, 0x12);
     next = v3_devmodel_poll(vm, 976563);
     assert_int_equal(next, 1000000000);
-    set_clock_ns(next);
+    dt_set_clock_ns(next);
     v3_devmodel_poll(vm, next);
     assert_int_equal(vm->dm.irq_count[8], 1);
     assert_int_equal(rd(0x0c) & 0x90, 0x90);
@@ -195,9 +170,9 @@ static void test_hostile(void **state)
     (void)state;
     make(1 << 20);
     /* wide accesses, reads of the index port, writes to C/D: answered, never a crash */
-    io(0x70, 4, false, 0xffffffffu);
-    assert_int_equal(io(0x70, 1, true, 0), 0xff);
-    io(0x71, 2, false, 0x1234);
+    outp(0x70, 4, 0xffffffffu);
+    assert_int_equal(inp(0x70, 1), 0xff);
+    outp(0x71, 2, 0x1234);
     wr(0x0c, 0xff);
     wr(0x0d, 0x00);
     assert_int_equal(rd(0x0d), 0x80);

@@ -239,12 +239,14 @@ static void run_one(struct tvm *t, const struct path *p, const struct built *b, 
     }
     /*
      * The TLB entry the walk left must answer every other privilege context
-     * and access kind as the model does (the same controls; write only once
-     * the leaf's D bit is set; only guest RAM is cached).
+     * and access kind as the model does (the same controls; write only when
+     * the walk was made for a write, which also sets the leaf's D bit: the
+     * dirty-page log marks a page when a writable entry is filled, so a
+     * read or fetch never caches write permission; only guest RAM is cached).
      */
     if (!x.fault) {
         bool cached = x.gpa < T_MEM;
-        bool dirty = (b->val[p->leaf] & P_D) || (access & V3_ACCESS_WRITE);
+        bool dirty = (access & V3_ACCESS_WRITE) != 0;
         unsigned kinds = 0;
         for (unsigned sel = 0; sel < 4; sel++) {
             struct o_ctx c2 = *c;

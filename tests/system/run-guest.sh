@@ -3,9 +3,10 @@
 # Run one system-level guest test program and compare its serial output
 # with the architectural expectation.
 #
-#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY
-#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY
+#   run-guest.sh qemu IMAGE EXPECTED [DEVIATIONS] QEMU_BINARY [SMP]
+#   run-guest.sh v3vm IMAGE EXPECTED [DEVIATIONS] V3VM_BINARY [SMP]
 #
+# SMP (default 1) is the number of vCPUs, given to both as -smp SMP.
 # EXPECTED holds the lines the architecture defines (what v3vmm must print).
 # DEVIATIONS (may be "-") lists where QEMU TCG is known to differ, as blocks
 #     # why, with the evidence
@@ -15,7 +16,7 @@
 # v3vm is compared with EXPECTED as is.  Exit status: 0 pass, 1 fail,
 # 77 skipped (the runner is not available).
 set -u
-kind=$1 image=$2 expected=$3 dev=$4 runner=$5
+kind=$1 image=$2 expected=$3 dev=$4 runner=$5 smp=${6:-1}
 tmp=${TMPDIR:-/tmp}/v3sys.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
@@ -52,15 +53,18 @@ if [ "$kind" = qemu ] && [ "$dev" != "-" ] && [ -f "$dev" ]; then
         }' "$expected" > "$tmp.want"
 fi
 
+# several vCPUs race on a small, shared host: give them longer
+limit=60
+[ "$smp" -gt 1 ] && limit=200
 case $kind in
 qemu)
-    timeout 60 "$runner" -accel tcg -cpu max -no-reboot -nodefaults -display none \
-        -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -m 128 \
+    timeout $limit "$runner" -accel tcg -cpu max -no-reboot -nodefaults -display none \
+        -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -m 128 -smp "$smp" \
         -kernel "$image" > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 v3vm)
-    timeout 120 "$runner" -m 128M -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
+    timeout $((limit * 2)) "$runner" -m 128M -smp "$smp" -kernel "$image" -serial stdio > "$tmp.out" 2> "$tmp.err" < /dev/null
     status=$?
     ;;
 *)

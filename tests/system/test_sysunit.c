@@ -242,8 +242,10 @@ static void test_msrs_vendor(void **state)
     assert_int_equal(v3_cpu_set_model(ic, &m), V3_OK);
     v3_cpu_cpuid(ic, 0, 0, id);
     assert_int_equal(id[1], 0x756e6547u);                                  /* "Genu" */
-    v3_cpu_cpuid(ic, 0x40000000u, 0, id);                                  /* beyond range: leaf 0xD */
-    assert_int_equal(id[0], 3);
+    v3_cpu_cpuid(ic, 0x30000000u, 0, id);                                  /* beyond range: leaf 0x16 */
+    assert_int_equal(id[0], 2000);
+    v3_cpu_cpuid(ic, 0x40000000u, 0, id);                                  /* the hypervisor range */
+    assert_int_equal(id[0], 0x40000010u);
     assert_int_equal(v3_cpu_rdmsr(ic, 0x1a0, &v, &exc), 0);
     assert_int_equal(v, 0x1801);
     assert_int_equal(v3_cpu_wrmsr(ic, 0x1a0, 0x1800, &exc), 0);             /* fast strings off */
@@ -260,7 +262,7 @@ static void test_msrs_vendor(void **state)
     assert_int_equal(v3_cpu_rdmsr(ic, 0xc0010004, &v, &exc), V3_MSR_UNKNOWN);
     v3_free_vm(ivm);
     /* AMD: a leaf beyond the range reads zeros */
-    v3_cpu_cpuid(core, 0x40000000u, 0, id);
+    v3_cpu_cpuid(core, 0x30000000u, 0, id);
     assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);
     v3_cpu_cpuid(core, 0x8000001fu, 0, id);
     assert_int_equal(id[0] | id[1] | id[2] | id[3], 0);

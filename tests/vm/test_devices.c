@@ -206,8 +206,8 @@ static void test_debug_exit_reads(void **state)
     assert_int_equal(inp(0xf7, 1), 0);
     assert_int_equal(inp(0xf8, 1), 0xff);            /* not part of it */
     outp(0xf6, 4, 0x7f);
-    assert_int_equal(vm->pending_stop, V3_STOP_DEBUG_EXIT);
-    assert_int_equal(vm->pending_exit_code, 0xff);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_DEBUG_EXIT);
+    assert_int_equal((int)(vm->pending_stop >> 32), 0xff);
     v3_free_vm(vm);
 }
 
@@ -414,17 +414,17 @@ static void test_sysctl_a_port(void **state)
     assert_int_equal(xlate(0x10f123), 0x00f123);
     assert_int_equal(xlate(0x30f456), 0x20f456);       /* only bit 20 */
     assert_int_equal(xlate(0x00f456), 0x00f456);
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
 
     outp(0x92, 1, 0xfe);                               /* other bits ignored; A20 back on */
     assert_int_equal(C->a20_clear, 0);
     assert_int_equal(inp(0x92, 1), 0x02);
     assert_int_equal(peek(0x10f000), 0xaa);
     assert_int_equal(inp(0x92, 2), 0xff02);            /* wide read: 0x93 byte is all ones */
-    assert_int_equal(vm->pending_stop, V3_STOP_NONE);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_NONE);
 
     outp(0x92, 1, 0x03);                               /* fast reset: the VM shuts down */
-    assert_int_equal(vm->pending_stop, V3_STOP_SHUTDOWN);
+    assert_int_equal((uint32_t)vm->pending_stop, V3_STOP_SHUTDOWN);
     assert_int_equal(C->a20_clear, 0);
     v3_free_vm(vm);
 

@@ -317,6 +317,22 @@ static void test_virtual_deadline_exact(void **state)
         /* the TSC runs from the VM clock at 2 GHz: 5000 ns -> 10000 ticks (the wiring survives resets) */
         assert_non_null(v3_get_core(vm, 0)->clock);
         assert_int_equal(v3_cpu_read_tsc(v3_get_core(vm, 0)), 10000);
+        {
+            /* the guest can learn that frequency: leaf 0x15 (crystal * EBX / EAX), 0x16 (MHz)
+               and the hypervisor timing leaf 0x40000010 (kHz) */
+            uint32_t r[4];
+            struct v3_core *c = v3_get_core(vm, 0);
+            v3_cpu_cpuid(c, 0x15, 0, r);
+            assert_int_equal((uint64_t)r[2] * r[1] / r[0], 2000000000ull);
+            v3_cpu_cpuid(c, 0x16, 0, r);
+            assert_int_equal(r[0], 2000);
+            v3_cpu_cpuid(c, 0x40000000, 0, r);
+            assert_int_equal(r[0], 0x40000010);
+            assert_memory_equal(&r[1], "V3VM", 4);
+            v3_cpu_cpuid(c, 0x40000010, 0, r);
+            assert_int_equal(r[0], 2000000);
+            assert_int_equal(r[1], 1000000);
+        }
         if (run == 0)
             n1 = v3_get_core(vm, 0)->gpr[V3_RAX];
         else

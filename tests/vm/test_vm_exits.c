@@ -48,7 +48,7 @@ static void test_create_errors(void **state)
 
     cfg.backend = NULL;
     cfg.backend_ops = &fake_ops;
-    cfg.num_cores = 2;
+    cfg.num_cores = V3_MAX_CORES + 1;
     assert_null(v3_create_vm(&cfg, &err));
     assert_int_equal(err, V3_EINVAL);
 

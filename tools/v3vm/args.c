@@ -2,6 +2,7 @@
 /* v3vm's command line (see args.h). */
 #include "args.h"
 #include <v3/device.h>
+#include <v3/vm.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -86,6 +87,7 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
     o->machine = "pc";
     o->accel = "emu";
     o->mem = 128ull << 20;
+    o->smp = 1;
     if (errlen)
         err[0] = 0;
     for (int i = 1; i < argc; i++) {
@@ -103,6 +105,15 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             if (parse_size(argv[++i], &o->mem) < 0 || (o->mem & 0xfff))
                 return fail(err, errlen, "invalid memory size '%s' (a positive multiple of 4 KiB, e.g. 64M)",
                             argv[i]);
+        } else if (!strcmp(a, "-smp")) {
+            uint64_t n;
+            NEED_ARG();
+            i++;
+            /* QEMU's spelling "-smp N" or "-smp cpus=N" */
+            if (parse_u64(!strncmp(argv[i], "cpus=", 5) ? argv[i] + 5 : argv[i], &n) < 0 || n < 1 ||
+                n > V3_MAX_CORES)
+                return fail(err, errlen, "invalid vCPU count '%s' (1 to %u)", argv[i], V3_MAX_CORES);
+            o->smp = (unsigned)n;
         } else if (!strcmp(a, "-kernel")) {
             NEED_ARG();
             o->kernel = argv[++i];
@@ -182,6 +193,19 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
             NEED_ARG();
             if (parse_u64(argv[++i], &o->max_insns) < 0 || !o->max_insns)
                 return fail(err, errlen, "invalid instruction count '%s'", argv[i]);
+        } else if (!strcmp(a, "--snapshot-at-insn")) {
+            if (i + 2 >= argc || !argv[i + 1] || !argv[i + 2])
+                return fail(err, errlen, "option '%s' needs an instruction count and a file", a);
+            if (parse_u64(argv[++i], &o->snapshot_at) < 0 || !o->snapshot_at)
+                return fail(err, errlen, "invalid instruction count '%s'", argv[i]);
+            o->snapshot_file = argv[++i];
+            if (!o->snapshot_file[0])
+                return fail(err, errlen, "empty snapshot file name");
+        } else if (!strcmp(a, "-loadvm")) {
+            NEED_ARG();
+            o->loadvm = argv[++i];
+            if (!o->loadvm[0])
+                return fail(err, errlen, "empty snapshot file name");
         } else if (!strcmp(a, "--strict-mem")) {
             o->strict_mem = 1;
         } else if (!strcmp(a, "--reboot")) {
@@ -205,6 +229,10 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
         return fail(err, errlen, "-initrd needs a multiboot kernel, not --flat");
     if (o->gdb_wait && !o->gdb)
         return fail(err, errlen, "-S needs -gdb or -s");
+    if (o->snapshot_at && o->max_insns)
+        return fail(err, errlen, "--snapshot-at-insn and --max-insns cannot be combined");
+    if (o->snapshot_at && o->gdb)
+        return fail(err, errlen, "--snapshot-at-insn and -gdb cannot be combined");
     return V3VM_ARGS_RUN;
 }
 

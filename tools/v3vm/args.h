@@ -15,6 +15,7 @@
 struct v3vm_args {
     const char *kernel, *append, *initrd, *serial;  /* point into argv; serial defaults to "stdio" */
     uint64_t mem;                   /* bytes (default 128 MiB) */
+    unsigned smp;                   /* vCPUs (default 1) */
     uint64_t max_insns;             /* 0: none */
     int flat;                       /* --flat given: flat_addr, flat_entry */
     uint64_t flat_addr, flat_entry;
@@ -31,6 +32,9 @@ struct v3vm_args {
     const char *gdb;                /* -gdb SPEC or -s */
     int gdb_wait;                   /* -S */
     const char *accel;              /* -accel emu (default), kvm or auto */
+    uint64_t snapshot_at;           /* --snapshot-at-insn N FILE: N (0: not given) */
+    const char *snapshot_file;      /* ... FILE */
+    const char *loadvm;             /* -loadvm FILE */
 };
 
 enum {

@@ -43,6 +43,8 @@ static void usage(FILE *f)
 "multiboot v1 kernel (ELF32 or a.out-kludge image); the type is detected.\n"
 "\n"
 "  -m SIZE              guest RAM; suffix K, M or G, no suffix means MiB (default 128M)\n"
+"  -smp N               N vCPUs (1-64, default 1), each on its own host thread; vCPU 0\n"
+"                       starts at the image's entry, the others wait for INIT/SIPI\n"
 "  -kernel FILE         the kernel image (required)\n"
 "  -append CMDLINE      kernel command line (multiboot: given as 'FILE CMDLINE', as\n"
 "                       QEMU and GRUB do; --raw-cmdline passes CMDLINE alone)\n"
@@ -68,6 +70,10 @@ static void usage(FILE *f)
 "  --vga                print the VGA text screen when the VM stops\n"
 "  --trace exits        log every VM exit\n"
 "  --max-insns N        stop after N guest instructions\n"
+"  --snapshot-at-insn N FILE\n"
+"                       run N guest instructions, save the VM to FILE and stop\n"
+"  -loadvm FILE         continue from a snapshot (give the same -kernel, -m,\n"
+"                       -machine, -device and -clock as when it was saved)\n"
 "  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
 "  -s                   shorthand for -gdb tcp::1234\n"
 "  -S                   with -gdb: wait for gdb before the first instruction\n"
@@ -281,6 +287,18 @@ static void dump_map(struct v3_vm *vm)
                 (unsigned long long)r->hook_calls);
 }
 
+/* Snapshot file I/O (-loadvm, --snapshot-at-insn). */
+static int snap_write(void *opaque, const void *data, size_t len)
+{
+    return fwrite(data, 1, len, (FILE *)opaque) == len ? 0 : V3_EIO;
+}
+
+static int64_t snap_read(void *opaque, void *data, size_t len)
+{
+    size_t n = fread(data, 1, len, (FILE *)opaque);
+    return (n == 0 && ferror((FILE *)opaque)) ? V3_EIO : (int64_t)n;
+}
+
 static void print_stats(struct v3_vm *vm)
 {
     fflush(stdout);
@@ -413,6 +431,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     /* -machine pc moves RAM above 3 GiB to 4 GiB (v3_create_vm; the layout of v3/platform.h) */
     cfg.mem_size = mem;
+    cfg.num_cores = args.smp;
     cfg.devices = V3_DEV_ALL;
     cfg.machine = machine;
     cfg.device_args = devargs;
@@ -421,6 +440,8 @@ int main(int argc, char **argv)
     cfg.backend = accel;
     cfg.enable_mem_offset_hypercall = memoff;
     cfg.max_insns = max_insns;
+    if (args.snapshot_at)
+        cfg.max_insns = args.snapshot_at;
     cfg.strict_mem = strict_mem;
     cfg.trace = trace ? V3_TRACE_EXITS : 0;
     if (!strcmp(serial, "stdio")) {
@@ -459,7 +480,7 @@ boot:
     } else {
         enum v3_image_type type = v3_detect_image(image, image_len);
         struct v3_linux_boot lb = { .cmdline = append, .layout = &layout };
-        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, 1) < 0) {
+        if ((type == V3_IMAGE_BZIMAGE || type == V3_IMAGE_PVH) && v3_pc_layout_init(&layout, mem, args.smp) < 0) {
             fprintf(stderr, "%s: a Linux guest needs 2 MiB of RAM at least\n", prog);
             status = EXIT_USAGE;
             goto out;
@@ -504,6 +525,21 @@ boot:
             free(mod_strings[i]);
         }
         nmods = 0;
+    }
+    if (args.loadvm) {
+        FILE *f = fopen(args.loadvm, "rb");
+        if (!f) {
+            fprintf(stderr, "%s: cannot open snapshot '%s': %s\n", prog, args.loadvm, strerror(errno));
+            status = EXIT_SETUP;
+            goto out;
+        }
+        rc = v3_vm_restore_cb(the_vm, snap_read, f);
+        fclose(f);
+        if (rc < 0) {
+            fprintf(stderr, "%s: cannot restore '%s': %s\n", prog, args.loadvm, v3_strerror(rc));
+            status = EXIT_SETUP;
+            goto out;
+        }
     }
     if (dump)
         dump_map(the_vm);
@@ -564,6 +600,23 @@ boot:
         status = EXIT_HLT;
         break;
     case V3_STOP_INSN_LIMIT:
+        if (args.snapshot_at) {
+            FILE *f = fopen(args.snapshot_file, "wb");
+            rc = f ? v3_vm_save(the_vm, snap_write, f) : V3_EIO;
+            if (f && fclose(f) != 0 && rc == 0)
+                rc = V3_EIO;
+            if (rc < 0) {
+                fprintf(stderr, "%s: cannot save the VM to '%s': %s%s%s\n", prog, args.snapshot_file,
+                        v3_strerror(rc), f ? "" : ": ", f ? "" : strerror(errno));
+                status = EXIT_VM_ERROR;
+            } else {
+                if (log_level >= V3_LOG_INFO)
+                    fprintf(stderr, "%s: saved the VM after %llu instructions to '%s'\n", prog,
+                            (unsigned long long)args.snapshot_at, args.snapshot_file);
+                status = 0;
+            }
+            break;
+        }
         fprintf(stderr, "%s: instruction limit (%llu) reached at rip %#llx\n", prog,
                 (unsigned long long)max_insns, (unsigned long long)res.rip);
         status = EXIT_INSN_LIMIT;

@@ -574,6 +574,8 @@ boot:
         }
         goto boot;
     }
+    if (args.reboot && got_signal && (res.reason == V3_STOP_RESET || res.reason == V3_STOP_SHUTDOWN))
+        res.reason = V3_STOP_REQUESTED;     /* the signal ended the reboot loop */
     if (serial_file)
         fflush(serial_file);
 

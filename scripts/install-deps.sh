@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build gcc clang libclang-rt-14-dev make pkg-config nasm
       libzydis-dev libcmocka-dev libunicorn-dev qemu-system-x86 valgrind binutils gdb python3
-      acpica-tools cpio xz-utils zstd)
+      acpica-tools cpio xz-utils zstd tmux)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

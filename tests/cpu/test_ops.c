@@ -20,6 +20,7 @@ static struct v3_vm *real_vm(struct v3_core **core, uint8_t **ram)
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = 1u << 20;
     cfg.backend_ops = &v3_emu_backend;
+    cfg.clock = V3_CLOCK_VIRTUAL;     /* the TSC follows the instruction count */
     vm = v3_create_vm(&cfg, NULL);
     assert_non_null(vm);
     c = v3_get_core(vm, 0);

@@ -505,6 +505,25 @@ static void t_lock_ud(void **s)
     ASSERT_EXC(V3_EXC_UD);
 }
 
+/* CLAC/STAC: clear/set RFLAGS.AC at CPL 0; #UD at CPL 3 (SDM, SMAP). */
+static void t_clac_stac(void **s)
+{
+    (void)s;
+    CODEB(0x0f, 0x01, 0xcb);                 /* stac */
+    assert_int_equal(run(), V3_OK);
+    assert_true(core->rflags & V3_FLAG_AC);
+    reset(NULL);
+    core->rflags |= V3_FLAG_AC;
+    CODEB(0x0f, 0x01, 0xca);                 /* clac */
+    assert_int_equal(run(), V3_OK);
+    assert_false(core->rflags & V3_FLAG_AC);
+    reset(NULL);
+    core->cpl = 3;
+    CODEB(0x0f, 0x01, 0xcb);
+    assert_int_equal(run(), V3_EFAULT);
+    ASSERT_EXC(V3_EXC_UD);
+}
+
 static void t_div_de(void **s)
 {
     (void)s;
@@ -956,6 +975,7 @@ int main(void)
         cmocka_unit_test_setup(t_rep_16bit_wrap, reset),
         cmocka_unit_test_setup(t_rep_ram_model, reset),
         cmocka_unit_test_setup(t_lock_ud, reset),
+        cmocka_unit_test_setup(t_clac_stac, reset),
         cmocka_unit_test_setup(t_div_de, reset),
         cmocka_unit_test_setup(t_idiv16_and_shift0, reset),
         cmocka_unit_test_setup(t_movdqa_align_gp, reset),

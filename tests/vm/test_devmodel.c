@@ -341,6 +341,25 @@ static void test_virtual_deadline_exact(void **state)
     }
 }
 
+/* The TSC follows the VM clock at 2 GHz (2 ticks per ns of the virtual clock's
+ * 1 ns per instruction), not the instruction count: RDTSC in a loop stopped by
+ * the ticker after 5000 instructions last read about 2 * 5000. */
+static void test_tsc_follows_clock(void **state)
+{
+    static const uint8_t loop[] = { 0x0f, 0x31, 0xeb, 0xfc };   /* rdtsc; jmp $-2 */
+    struct v3_vm_result res;
+    struct v3_vm *vm;
+    uint64_t tsc;
+
+    (void)state;
+    vm = real_mode_vm(V3_CLOCK_VIRTUAL, loop, sizeof(loop), "period=1000,stop=5");
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    assert_int_equal(res.reason, V3_STOP_DEBUG_EXIT);
+    tsc = (uint32_t)v3_get_core(vm, 0)->gpr[V3_RAX];
+    assert_true(tsc >= 2 * 4990 && tsc <= 2 * 5000);
+    v3_free_vm(vm);
+}
+
 /* real mode: IVT[0x20] -> 0000:1100 (IRET after counting in BX); the main loop halts */
 static const uint8_t halt_guest[] = {
     0xfb,                   /* 1000: sti */
@@ -458,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_router),
         cmocka_unit_test(test_virtual_deadline_exact),
         cmocka_unit_test(test_virtual_hlt_interrupts),
+        cmocka_unit_test(test_tsc_follows_clock),
         cmocka_unit_test(test_realtime_hlt_cpu),
         cmocka_unit_test(test_pc_ram_hole),
     };

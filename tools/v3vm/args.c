@@ -279,6 +279,8 @@ int v3vm_parse_args(int argc, char *const argv[], struct v3vm_args *o, char *err
                 return fail(err, errlen, "empty snapshot file name");
         } else if (!strcmp(a, "--strict-mem")) {
             o->strict_mem = 1;
+        } else if (!strcmp(a, "--reboot")) {
+            o->reboot = 1;
         } else if (!strcmp(a, "--enable-mem-offset-hypercall")) {
             o->memoff = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {

@@ -20,6 +20,7 @@ struct v3vm_args {
     int flat;                       /* --flat given: flat_addr, flat_entry */
     uint64_t flat_addr, flat_entry;
     int real, dump, stats, vga, trace, memoff, strict_mem;
+    int reboot;                     /* --reboot: a guest reset starts it again */
     int verbose;                    /* -v count */
     int quiet;                      /* -q given */
     const char *machine;            /* -machine (default "pc") */

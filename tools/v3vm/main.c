@@ -17,6 +17,7 @@
 #include <v3/platform.h>
 #include "gdbsock.h"
 #include "args.h"
+#include "console.h"
 
 /* Exit statuses other than the guest's debug-exit status (which is always odd). */
 enum {
@@ -49,7 +50,8 @@ static void usage(FILE *f)
 "                       QEMU and GRUB do; --raw-cmdline passes CMDLINE alone)\n"
 "  -initrd FILE[,FILE]  Linux: the initramfs (one file); multiboot: modules, each as\n"
 "                       'path args' (the whole text is the module string)\n"
-"  -serial MODE         stdio (default), file:PATH, or none\n"
+"  -serial MODE         stdio (default), file:PATH, or none; stdio on a terminal is\n"
+"                       raw: Ctrl-A X quits, Ctrl-A H lists the escapes\n"
 "  -machine NAME        pc (default: PIC, PIT, RTC, LAPIC, IOAPIC, UART, ...) or none\n"
 "                       (UART, debug exit, port 0x92, VGA text, test device); help lists them\n"
 "  -device NAME[,K=V..] add a device (repeatable); -device help lists the models\n"
@@ -57,7 +59,8 @@ static void usage(FILE *f)
 "                       (Linux KVM; V3_KVM_DEVICE names another device than\n"
 "                       /dev/kvm) or auto (kvm when usable, else emu)\n"
 "  -clock MODE          VM clock: realtime (default, host time) or virtual\n"
-"                       (advanced by guest instructions: deterministic runs)\n"
+"                       (advanced by guest instructions: deterministic runs,\n"
+"                       no RDRAND/RDSEED)\n"
 "  --dump-devices       print the devices with their ports, MMIO ranges and IRQs\n"
 "  --flat ADDR[:ENTRY]  load FILE as a flat binary at ADDR, start at ENTRY (default ADDR)\n"
 "                       in 32-bit protected mode (--real: real mode)\n"
@@ -74,6 +77,8 @@ static void usage(FILE *f)
 "  -gdb tcp::PORT       serve gdb's remote protocol on PORT ([tcp:][HOST]:PORT)\n"
 "  -s                   shorthand for -gdb tcp::1234\n"
 "  -S                   with -gdb: wait for gdb before the first instruction\n"
+"  --reboot             a guest reset (triple fault, 0xCF9, 8042, port 0x92) boots\n"
+"                       the guest again instead of exiting with status 4\n"
 "  --strict-mem         stop the VM on a guest access to unbacked guest-physical\n"
 "                       memory (default: reads give all ones, writes are dropped)\n"
 "  --enable-mem-offset-hypercall\n"
@@ -204,20 +209,6 @@ static void serial_out_file(void *priv, uint8_t b)
     }
 }
 
-static int serial_in_stdin(void *priv, uint8_t *b)
-{
-    struct pollfd p = { .fd = 0, .events = POLLIN };
-    static int eof;
-
-    if (eof || poll(&p, 1, 0) != 1 || !(p.revents & (POLLIN | POLLHUP)))
-        return 0;
-    if (read(0, b, 1) != 1) {
-        eof = 1;
-        return 0;
-    }
-    return 1;
-}
-
 /* What a loader error means for the user (the log line above has the details). */
 static const char *load_error(int rc)
 {
@@ -229,6 +220,12 @@ static const char *load_error(int rc)
     case V3_EUNSUPPORTED: return "the kernel requires a boot feature v3vm does not provide";
     default:              return v3_strerror(rc);
     }
+}
+
+static void console_quit(void)
+{
+    if (the_vm)
+        v3_stop_vm(the_vm);
 }
 
 /*
@@ -265,9 +262,13 @@ static int read_modules(const char *list, uint64_t mem, struct v3_boot_module *m
     return 0;
 }
 
+static volatile sig_atomic_t got_signal;
+
 static void on_signal(int sig)
 {
     (void)sig;
+    got_signal = 1;
+    console_restore();
     if (the_vm)
         v3_stop_vm(the_vm);
 }
@@ -418,6 +419,8 @@ int main(int argc, char **argv)
 
     hooks = *v3_posix_os_hooks();
     hooks.log = cli_log;
+    if (clock_mode == V3_CLOCK_VIRTUAL)
+        hooks.entropy = NULL;       /* no RDRAND/RDSEED: the same run twice gives the same result */
     if (v3_init(&hooks) < 0) {
         fprintf(stderr, "%s: cannot initialise v3vmm\n", prog);
         return EXIT_SETUP;
@@ -476,7 +479,7 @@ int main(int argc, char **argv)
         setvbuf(stdout, NULL, _IOLBF, 0);
         cfg.serial.output = serial_out_file;
         cfg.serial.priv = stdout;
-        cfg.serial.input = serial_in_stdin;
+        cfg.serial.input = console_input;
     } else if (!strncmp(serial, "file:", 5)) {
         serial_file = fopen(serial + 5, "wb");
         if (!serial_file) {
@@ -486,7 +489,12 @@ int main(int argc, char **argv)
         cfg.serial.output = serial_out_file;
         cfg.serial.priv = serial_file;
     }
+boot:
+    free(mb_cmdline);
+    mb_cmdline = NULL;
     the_vm = v3_create_vm(&cfg, &err);
+    if (the_vm && got_signal)           /* a signal came while --reboot started the guest again */
+        v3_stop_vm(the_vm);
     if (!the_vm) {
         fprintf(stderr, "%s: cannot create the VM: %s\n", prog, v3_strerror(err));
         goto out;
@@ -540,13 +548,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot load '%s': %s\n", prog, kernel, load_error(rc));
         goto out;
     }
-    free(image);
-    image = NULL;
-    for (unsigned i = 0; i < nmods; i++) {
-        free(mod_data[i]);
-        free(mod_strings[i]);
+    if (!args.reboot) {                 /* --reboot loads them again on a reset */
+        free(image);
+        image = NULL;
+        for (unsigned i = 0; i < nmods; i++) {
+            free(mod_data[i]);
+            free(mod_strings[i]);
+        }
+        nmods = 0;
     }
-    nmods = 0;
     if (args.loadvm) {
         FILE *f = fopen(args.loadvm, "rb");
         if (!f) {
@@ -574,13 +584,29 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
+    if (!strcmp(serial, "stdio") && !gdb)
+        console_init(console_quit);
     if (gdb) {
         if (gdbsock_run(the_vm, gdb_host, gdb_port, gdb_wait, &res) < 0)
             goto out;
     } else {
         v3_run_vm(the_vm, &res);
     }
+    console_restore();
     fflush(stdout);
+    if (args.reboot && !got_signal && (res.reason == V3_STOP_RESET || res.reason == V3_STOP_SHUTDOWN)) {
+        fprintf(stderr, "%s: guest %s at rip %#llx: booting it again (--reboot)\n", prog,
+                res.reason == V3_STOP_RESET ? "reset the machine" : "shut down",
+                (unsigned long long)res.rip);
+        {   /* the signal handler must not see a VM being freed */
+            struct v3_vm *old = the_vm;
+            the_vm = NULL;
+            v3_free_vm(old);
+        }
+        goto boot;
+    }
+    if (args.reboot && got_signal && (res.reason == V3_STOP_RESET || res.reason == V3_STOP_SHUTDOWN))
+        res.reason = V3_STOP_REQUESTED;     /* the signal ended the reboot loop */
     if (serial_file)
         fflush(serial_file);
 
@@ -629,6 +655,11 @@ int main(int argc, char **argv)
         status = EXIT_INSN_LIMIT;
         break;
     case V3_STOP_REQUESTED:
+        if (console_quit_requested()) {     /* Ctrl-A X, as QEMU: a normal end */
+            fprintf(stderr, "\n%s: terminated (Ctrl-A X)\n", prog);
+            status = 0;
+            break;
+        }
         fprintf(stderr, "%s: stopped\n", prog);
         status = EXIT_STOPPED;
         break;
@@ -654,8 +685,9 @@ out:
         free(mod_strings[i]);
     }
     if (the_vm) {
-        v3_free_vm(the_vm);
-        the_vm = NULL;
+        struct v3_vm *old = the_vm;
+        the_vm = NULL;                  /* before the free: the signal handler reads it */
+        v3_free_vm(old);
     }
     if (serial_file)
         fclose(serial_file);

@@ -249,6 +249,20 @@ static uint32_t word_of(const char *s, unsigned i)
     return v;
 }
 
+/* vCPUs in the package (the VM's vCPU count; 1 outside a VM) and the bits of
+ * an APIC ID that number them (ceil(log2(n))). */
+static unsigned pkg_cpus(const struct v3_core *core)
+{
+    return core && core->vm && core->vm->num_cores ? core->vm->num_cores : 1;
+}
+static unsigned id_bits(unsigned n)
+{
+    unsigned b = 0;
+    while ((1u << b) < n)
+        b++;
+    return b;
+}
+
 void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
     struct v3_cpu_model local;
@@ -286,16 +300,37 @@ void v3_cpu_cpuid(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_
         out[3] = word_of(m->vendor, 1);
         out[2] = word_of(m->vendor, 2);
         break;
-    case 1:
+    case 1: {
+        unsigned n = pkg_cpus(core);
         out[0] = m->signature;
-        out[1] = (core ? core->id : 0) << 24 | (1u << 16) | (8u << 8);   /* APIC id, 1 logical, clflush 64 */
+        /* initial APIC ID, logical processors per package, CLFLUSH line 64 bytes */
+        out[1] = (core ? core->id : 0) << 24 | (n & 0xff) << 16 | (8u << 8);
         out[2] = m->feat_ecx & ~(1u << 27);
         if ((m->feat_ecx & (1u << 26)) && core && (core->cr4 & V3_CR4_OSXSAVE))
             out[2] |= 1u << 27;        /* OSXSAVE mirrors CR4.OSXSAVE */
         if (!v3_host.entropy)
             out[2] &= ~(1u << 30);     /* RDRAND needs the host's entropy() */
         out[3] = m->feat_edx;
+        if (n > 1)
+            out[3] |= 1u << 28;        /* HTT: EBX[23:16] counts the package's logical processors */
         break;
+    }
+    case 0xb: {
+        /* extended topology: one thread per core, all vCPUs cores of one package */
+        unsigned n = pkg_cpus(core), id = core ? core->id : 0;
+        out[3] = id;                   /* x2APIC ID */
+        out[2] = subleaf & 0xff;
+        if (subleaf == 0) {
+            out[0] = 0;
+            out[1] = 1;
+            out[2] |= 1u << 8;         /* SMT level */
+        } else if (subleaf == 1) {
+            out[0] = id_bits(n);
+            out[1] = n;
+            out[2] |= 2u << 8;         /* core level */
+        }
+        break;
+    }
     case 7:
         if (subleaf == 0) {
             out[1] = m->leaf7_ebx & (v3_host.entropy ? ~0u : ~(1u << 18));   /* RDSEED: likewise */
@@ -344,9 +379,13 @@ ext:
             out[i] = word_of(m->brand, base + i);
         break;
     }
-    case 0x80000008u:
+    case 0x80000008u: {
+        unsigned n = pkg_cpus(core);
         out[0] = (uint32_t)m->virt_bits << 8 | m->phys_bits;
+        if (!v3_cpu_model_is_intel(m))
+            out[2] = (id_bits(n) << 12) | (n - 1);   /* AMD: ApicIdSize, NC (cores - 1) */
         break;
+    }
     default:
         break;
     }

@@ -469,6 +469,43 @@ static void test_pc_ram_hole(void **state)
     assert_int_equal(v3t_outstanding(), 0);
 }
 
+/* CPUID topology of a 4-vCPU VM: leaf 1 (APIC ID, count, HTT), leaf 0xB, AMD 0x80000008 ECX. */
+static void test_cpuid_topology(void **state)
+{
+    struct v3_vm_config cfg;
+    struct v3_vm *vm;
+    uint32_t r[4];
+    struct v3_core *c;
+    int err;
+
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = 1 << 20;
+    cfg.num_cores = 4;
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    c = v3_get_core(vm, 2);
+    v3_cpu_cpuid(c, 1, 0, r);
+    assert_int_equal(r[1] >> 24, 2);
+    assert_int_equal((r[1] >> 16) & 0xff, 4);
+    assert_true(r[3] & (1u << 28));
+    v3_cpu_cpuid(c, 0xb, 0, r);
+    assert_int_equal(r[1], 1);
+    assert_int_equal(r[2], 1u << 8);
+    assert_int_equal(r[3], 2);
+    v3_cpu_cpuid(c, 0xb, 1, r);
+    assert_int_equal(r[0], 2);                          /* shift: 4 vCPUs need 2 ID bits */
+    assert_int_equal(r[1], 4);
+    assert_int_equal(r[2], 1u | (2u << 8));
+    assert_int_equal(r[3], 2);
+    v3_cpu_cpuid(c, 0xb, 2, r);
+    assert_int_equal(r[0] | r[1], 0);
+    assert_int_equal(r[2], 2);                          /* level 2: invalid type */
+    v3_cpu_cpuid(c, 0x80000008u, 0, r);
+    assert_int_equal(r[2], (2u << 12) | 3);
+    v3_free_vm(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_tsc_follows_clock),
         cmocka_unit_test(test_realtime_hlt_cpu),
         cmocka_unit_test(test_pc_ram_hole),
+        cmocka_unit_test(test_cpuid_topology),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -6,52 +6,7 @@
 ; disable (LVTs masked and kept masked), ESR.  The IOAPIC is ioapic.asm.
 %include "lib.inc"
 
-APIC equ 0xfee00000
-A_ID   equ APIC + 0x20
-A_VER  equ APIC + 0x30
-A_TPR  equ APIC + 0x80
-A_PPR  equ APIC + 0xa0
-A_EOI  equ APIC + 0xb0
-A_SVR  equ APIC + 0xf0
-A_ISR  equ APIC + 0x100
-A_TMR  equ APIC + 0x180
-A_IRR  equ APIC + 0x200
-A_ESR  equ APIC + 0x280
-A_ICRL equ APIC + 0x300
-A_ICRH equ APIC + 0x310
-A_LVTT equ APIC + 0x320
-A_LINT0 equ APIC + 0x350
-A_LINT1 equ APIC + 0x360
-A_LVTE equ APIC + 0x370
-A_TICR equ APIC + 0x380
-A_TCCR equ APIC + 0x390
-A_TDCR equ APIC + 0x3e0
-IOAPIC equ 0xfec00000
-
-V_SELF  equ 0x40
-V_LOW   equ 0x41
-V_TPR   equ 0x45
-V_TIMER equ 0x50
-V_IO    equ 0x60
-V_HIGH  equ 0x61
-V_SPUR  equ 0xff
-
-; an interrupt window: IF=1 for a bounded spin, then IF=0 again
-%macro WINDOW 0
-        sti
-        mov ecx, 2000
-%%l:    dec ecx
-        jnz %%l
-        cli
-%endmacro
-
-; gate vector, handler
-%macro GATE 2
-        mov eax, %1
-        mov ebx, %2
-        mov edx, 0x8e00
-        call set_gate32
-%endmacro
+%include "apic.inc"
 
 main:
         SAYLN "apic: start"

@@ -871,16 +871,26 @@ static int general_detect(struct v3_core *c, struct v3_exception *exc)
     return set_exc(exc, V3_EXC_DB, false, 0);
 }
 
-int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exception *exc)
+/* The checks MOV to and from DRn share: DR4/DR5 alias DR6/DR7 unless CR4.DE
+ * (then #UD), no register beyond DR7 (#UD), and DR7.GD general detect (#DB).
+ * Sets *dr to the register accessed; 0, or V3_EFAULT with *exc filled. */
+static int dr_access(struct v3_core *c, unsigned *dr, struct v3_exception *exc)
 {
-    if (dr == 4 || dr == 5) {
+    if (*dr == 4 || *dr == 5) {
         if (c->cr4 & V3_CR4_DE)
             return set_exc(exc, V3_EXC_UD, false, 0);
-        dr += 2;
+        *dr += 2;
     }
-    if (dr > 7)
+    if (*dr > 7)
         return set_exc(exc, V3_EXC_UD, false, 0);
     if (general_detect(c, exc))
+        return V3_EFAULT;
+    return 0;
+}
+
+int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exception *exc)
+{
+    if (dr_access(c, &dr, exc))
         return V3_EFAULT;
     if (c->mode != V3_MODE_LONG64)
         val = (uint32_t)val;
@@ -901,14 +911,7 @@ int v3_cpu_write_dr(struct v3_core *c, unsigned dr, uint64_t val, struct v3_exce
 
 int v3_cpu_read_dr(struct v3_core *c, unsigned dr, uint64_t *val, struct v3_exception *exc)
 {
-    if (dr == 4 || dr == 5) {
-        if (c->cr4 & V3_CR4_DE)
-            return set_exc(exc, V3_EXC_UD, false, 0);
-        dr += 2;
-    }
-    if (dr > 7)
-        return set_exc(exc, V3_EXC_UD, false, 0);
-    if (general_detect(c, exc))
+    if (dr_access(c, &dr, exc))
         return V3_EFAULT;
     *val = c->dr[dr];
     return 0;

@@ -800,10 +800,6 @@ int v3_vm_device_info(struct v3_vm *vm, unsigned idx, struct v3_device_info *inf
             }
         }
     }
-    for (struct v3_irq_line *l = d->lines; l; l = l->next)
-        info->nirq++;
-    if (info->nirq > 8)
-        info->nirq = 8;
     {
         /* lines are kept newest first: list them in the order they were taken */
         unsigned k = 0, total = 0;
@@ -812,6 +808,7 @@ int v3_vm_device_info(struct v3_vm *vm, unsigned idx, struct v3_device_info *inf
         for (struct v3_irq_line *l = d->lines; l; l = l->next, k++)
             if (total - 1 - k < 8)
                 info->irq[total - 1 - k] = l->irq;
+        info->nirq = total < 8 ? total : 8;
     }
     return V3_OK;
 }

@@ -48,16 +48,26 @@ struct kvm_slot {
     uint32_t flags;
 };
 
-struct kvm_core {
-    struct v3_core *core;
-    int sys_fd, vm_fd, fd;
-    struct kvm_run *run;
-    size_t run_size;
-    uint32_t mmio_page;              /* KVM_CAP_COALESCED_MMIO page offset, unused (0) */
+/* What the vCPUs of one VM share: the VM fd and its memory slots. */
+struct kvm_vm {
+    struct v3_vm *vm;
+    int sys_fd, vm_fd;
+    unsigned refs;                   /* vCPUs using it; the last one frees it */
     struct kvm_slot slots[KVM_MAX_SLOTS];
     const struct v3_mem_region *known[KVM_MAX_KNOWN];
     unsigned nknown;
-    int slot_error;                  /* a slot update failed: reported by the next run() */
+    int slot_error;                  /* a slot update failed: every vCPU's next run() reports it */
+    int log_dirty;                   /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (from the first dirty_pull) */
+    int listening;                   /* kvm_map_changed is registered with the map */
+    uint32_t tsc_khz;                /* the guest TSC rate KVM gives (0: unknown) */
+};
+
+struct kvm_core {
+    struct v3_core *core;
+    struct kvm_vm *kv;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
     /* state last exchanged with KVM, to push only what the VMM changed */
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -248,8 +258,10 @@ static int want_add(struct want_slot *w, unsigned *n, uint64_t gpa, uint64_t end
 }
 
 /* The slots the map asks for, without overlay @p skip (being removed). */
-static int kvm_wanted(struct v3_vm *vm, const struct v3_mem_region *skip, struct want_slot *w, unsigned *n)
+static int kvm_wanted(struct v3_vm *vm, const struct v3_mem_region *skip, bool log, struct want_slot *w,
+                      unsigned *n)
 {
+    uint32_t ram = log ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     struct v3_mem_region *base = v3_mem_base(vm);
     uint64_t ram_end = v3_mem_size(vm), cur = 0;
     int rc;
@@ -260,7 +272,7 @@ static int kvm_wanted(struct v3_vm *vm, const struct v3_mem_region *skip, struct
             continue;
         if (r->guest_start > cur && cur < ram_end) {
             uint64_t e = r->guest_start < ram_end ? r->guest_start : ram_end;
-            rc = want_add(w, n, cur, e, (uint8_t *)base->host_addr + cur, 0);
+            rc = want_add(w, n, cur, e, (uint8_t *)base->host_addr + cur, ram);
             if (rc < 0)
                 return rc;
         }
@@ -268,17 +280,17 @@ static int kvm_wanted(struct v3_vm *vm, const struct v3_mem_region *skip, struct
             cur = r->guest_end;
         if (r->type == V3_REGION_SHADOW || r->type == V3_REGION_WRITE_HOOK) {
             rc = want_add(w, n, r->guest_start, r->guest_end, r->host_addr,
-                          r->type == V3_REGION_WRITE_HOOK ? KVM_MEM_READONLY : 0);
+                          r->type == V3_REGION_WRITE_HOOK ? KVM_MEM_READONLY : ram);
             if (rc < 0)
                 return rc;
         }
     }
     if (cur < ram_end)
-        return want_add(w, n, cur, ram_end, (uint8_t *)base->host_addr + cur, 0);
+        return want_add(w, n, cur, ram_end, (uint8_t *)base->host_addr + cur, ram);
     return 0;
 }
 
-static int kvm_set_slot(struct kvm_core *k, unsigned id, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
+static int kvm_set_slot(struct kvm_vm *kv, unsigned id, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
 {
     struct kvm_userspace_memory_region m;
 
@@ -288,7 +300,7 @@ static int kvm_set_slot(struct kvm_core *k, unsigned id, uint64_t gpa, uint64_t 
     m.guest_phys_addr = gpa;
     m.memory_size = size;
     m.userspace_addr = (uint64_t)(uintptr_t)hva;
-    if (kvm_ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+    if (kvm_ioctl(kv->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
         V3_ERROR("kvm: KVM_SET_USER_MEMORY_REGION slot %u [%#llx, +%#llx) failed: %s", id,
                  (unsigned long long)gpa, (unsigned long long)size, strerror(errno));
         return V3_EIO;
@@ -297,19 +309,19 @@ static int kvm_set_slot(struct kvm_core *k, unsigned id, uint64_t gpa, uint64_t 
 }
 
 /* Make the KVM slots match the map: delete the slots that changed, then add the new ones. */
-static int kvm_sync_slots(struct kvm_core *k, const struct v3_mem_region *skip)
+static int kvm_sync_slots(struct kvm_vm *kv, const struct v3_mem_region *skip)
 {
     struct want_slot w[KVM_MAX_SLOTS];
     unsigned n, i, j;
     int keep[KVM_MAX_SLOTS] = { 0 }, rc;
 
-    rc = kvm_wanted(k->core->vm, skip, w, &n);
+    rc = kvm_wanted(kv->vm, skip, kv->log_dirty, w, &n);
     if (rc < 0) {
         V3_ERROR("kvm: the memory map needs more than %u slots", KVM_MAX_SLOTS);
         return rc;
     }
     for (i = 0; i < KVM_MAX_SLOTS; i++) {
-        struct kvm_slot *s = &k->slots[i];
+        struct kvm_slot *s = &kv->slots[i];
         int found = 0;
         if (!s->used)
             continue;
@@ -321,7 +333,7 @@ static int kvm_sync_slots(struct kvm_core *k, const struct v3_mem_region *skip)
                 break;
             }
         if (!found) {
-            rc = kvm_set_slot(k, i, s->gpa, 0, s->hva, s->flags);
+            rc = kvm_set_slot(kv, i, s->gpa, 0, s->hva, s->flags);
             if (rc < 0)
                 return rc;
             s->used = 0;
@@ -330,51 +342,51 @@ static int kvm_sync_slots(struct kvm_core *k, const struct v3_mem_region *skip)
     for (j = 0; j < n; j++) {
         if (keep[j])
             continue;
-        for (i = 0; i < KVM_MAX_SLOTS && k->slots[i].used; i++)
+        for (i = 0; i < KVM_MAX_SLOTS && kv->slots[i].used; i++)
             ;
         if (i == KVM_MAX_SLOTS)
             return V3_ENOMEM;
-        rc = kvm_set_slot(k, i, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags);
+        rc = kvm_set_slot(kv, i, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags);
         if (rc < 0)
             return rc;
-        k->slots[i] = (struct kvm_slot){ 1, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags };
+        kv->slots[i] = (struct kvm_slot){ 1, w[j].gpa, w[j].end - w[j].gpa, w[j].hva, w[j].flags };
     }
     return 0;
 }
 
-static void kvm_remember_overlays(struct kvm_core *k, const struct v3_mem_region *skip)
+static void kvm_remember_overlays(struct kvm_vm *kv, const struct v3_mem_region *skip)
 {
-    k->nknown = 0;
-    for (struct v3_mem_region *r = v3_mem_first(k->core->vm); r; r = v3_mem_next(k->core->vm, r))
-        if (r != skip && k->nknown < KVM_MAX_KNOWN)
-            k->known[k->nknown++] = r;
+    kv->nknown = 0;
+    for (struct v3_mem_region *r = v3_mem_first(kv->vm); r; r = v3_mem_next(kv->vm, r))
+        if (r != skip && kv->nknown < KVM_MAX_KNOWN)
+            kv->known[kv->nknown++] = r;
 }
 
 /*
  * The map's change listener (runs with the map's write lock held): called
  * after an insert and before a removal.  A region we knew that is still in
- * the map at @p start is the one being removed.  The vCPU holds its map
- * read lock for the whole of KVM_RUN and the writer kicks it out first
- * (v3_mem_map::core_kick), so slots never change under a running guest:
- * replacing a RAM slot by its pieces (delete, then add) would otherwise
- * leave a moment where guest code has no memory.
+ * the map at @p start is the one being removed.  Every vCPU holds its map
+ * read lock for the whole of KVM_RUN and the writer kicks them all out
+ * first (v3_mem_map::core_kick), so slots never change under a running
+ * guest: replacing a RAM slot by its pieces (delete, then add) would
+ * otherwise leave a moment where guest code has no memory.
  */
 static void kvm_map_changed(struct v3_vm *vm, uint64_t start, uint64_t end, void *priv)
 {
-    struct kvm_core *k = priv;
+    struct kvm_vm *kv = priv;
     struct v3_mem_region *r = v3_get_shadow_region(vm, start);
     const struct v3_mem_region *skip = NULL;
     int rc;
 
     (void)end;
     if (r && r->type != V3_REGION_BASE && r->guest_start == start)
-        for (unsigned i = 0; i < k->nknown; i++)
-            if (k->known[i] == r)
+        for (unsigned i = 0; i < kv->nknown; i++)
+            if (kv->known[i] == r)
                 skip = r;
-    rc = kvm_sync_slots(k, skip);
+    rc = kvm_sync_slots(kv, skip);
     if (rc < 0)
-        k->slot_error = rc;
-    kvm_remember_overlays(k, skip);
+        __atomic_store_n(&kv->slot_error, rc, __ATOMIC_RELEASE);
+    kvm_remember_overlays(kv, skip);
 }
 
 /* ------------------------------------------------------------ state conversion */
@@ -588,46 +600,101 @@ static int kvm_push(struct kvm_core *k)
 
 /* ------------------------------------------------------------ CPUID */
 
+static const struct kvm_cpuid_entry2 *sup_entry(const struct kvm_cpuid2 *sup, uint32_t leaf, uint32_t index)
+{
+    for (uint32_t i = 0; i < sup->nent; i++)
+        if (sup->entries[i].function == leaf && sup->entries[i].index == index)
+            return &sup->entries[i];
+    return NULL;
+}
+
+/* Subleaves the model answers for @p leaf (1: it has none). */
+static uint32_t cpuid_subleaves(uint32_t leaf)
+{
+    switch (leaf) {
+    case 0xb: return 3;         /* SMT, core, then the invalid level that ends the list */
+    case 0xd: return 2;
+    case 7: return 1;
+    default: return 1;
+    }
+}
+
+/* The guest's TSC rate in the model's timing leaves, when KVM could not set the model's own. */
+static void cpuid_patch_tsc(struct kvm_cpuid_entry2 *e, uint32_t khz)
+{
+    if (e->function == 0x15) {
+        e->eax = 25000;         /* TSC = 25 MHz crystal * khz / 25000 */
+        e->ebx = khz;
+        e->ecx = 25000000u;
+    } else if (e->function == 0x16) {
+        e->eax = e->ebx = khz / 1000;
+    } else if (e->function == 0x40000010u) {
+        e->eax = khz;
+    }
+}
+
+/*
+ * KVM_SET_CPUID2 for the vCPU from its CPU model (core->model: vendor,
+ * topology with this vCPU's APIC ID, hypervisor leaves), every feature word
+ * ANDed with what this KVM supports.
+ */
 static int kvm_setup_cpuid(struct kvm_core *k)
 {
+    enum { MAX_OUT = 96 };
     struct kvm_cpuid2 *sup, *out;
     int nent = 256, n = 0, rc = V3_EIO;
     uint32_t v[4], max, maxext;
+    uint32_t ranges[3][2];
 
     sup = calloc(1, sizeof(*sup) + nent * sizeof(struct kvm_cpuid_entry2));
-    out = calloc(1, sizeof(*out) + 64 * sizeof(struct kvm_cpuid_entry2));
+    out = calloc(1, sizeof(*out) + MAX_OUT * sizeof(struct kvm_cpuid_entry2));
     if (!sup || !out)
         goto done;
     sup->nent = nent;
-    if (kvm_ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, sup) < 0) {
+    if (kvm_ioctl(k->kv->sys_fd, KVM_GET_SUPPORTED_CPUID, sup) < 0) {
         V3_ERROR("kvm: KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
         goto done;
     }
-    v3_cpu_cpuid(NULL, 0, 0, v);
+    v3_cpu_cpuid(k->core, 0, 0, v);
     max = v[0];
-    v3_cpu_cpuid(NULL, 0x80000000u, 0, v);
+    v3_cpu_cpuid(k->core, 0x80000000u, 0, v);
     maxext = v[0];
-    for (uint32_t leaf = 0; n < 64 && leaf <= maxext; leaf = leaf == max ? 0x80000000u : leaf + 1) {
-        struct kvm_cpuid_entry2 *e = &out->entries[n++], *s = NULL;
-        v3_cpu_cpuid(NULL, leaf, 0, v);
-        for (uint32_t i = 0; i < sup->nent; i++)
-            if (sup->entries[i].function == leaf && sup->entries[i].index == 0)
-                s = &sup->entries[i];
-        memset(e, 0, sizeof(*e));
-        e->function = leaf;
-        e->eax = v[0]; e->ebx = v[1]; e->ecx = v[2]; e->edx = v[3];
-        if (leaf == 7)
-            e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-        /* feature words: only what the host's KVM can give */
-        if (leaf == 1) {
-            e->ecx &= (s ? s->ecx : 0) | (1u << 31);
-            e->edx &= s ? s->edx : 0;
-        } else if (leaf == 7 || leaf == 0x80000001u) {
-            e->ebx &= s ? s->ebx : 0;
-            e->ecx &= s ? s->ecx : 0;
-            e->edx &= s ? s->edx : 0;
+    ranges[0][0] = 0;
+    ranges[0][1] = max;
+    v3_cpu_cpuid(k->core, 0x40000000u, 0, v);
+    ranges[1][0] = 0x40000000u;
+    ranges[1][1] = v[0] ? v[0] : 0x3fffffffu;     /* empty when the model has no hypervisor leaves */
+    ranges[2][0] = 0x80000000u;
+    ranges[2][1] = maxext;
+    for (unsigned r = 0; r < 3; r++)
+        for (uint32_t leaf = ranges[r][0]; leaf >= ranges[r][0] && leaf <= ranges[r][1]; leaf++) {
+            if (r == 1 && leaf != 0x40000000u && leaf != 0x40000010u)
+                continue;
+            for (uint32_t idx = 0; idx < cpuid_subleaves(leaf) && n < MAX_OUT; idx++) {
+                struct kvm_cpuid_entry2 *e = &out->entries[n++];
+                const struct kvm_cpuid_entry2 *s = sup_entry(sup, leaf, idx);
+                v3_cpu_cpuid(k->core, leaf, idx, v);
+                memset(e, 0, sizeof(*e));
+                e->function = leaf;
+                e->index = idx;
+                e->eax = v[0]; e->ebx = v[1]; e->ecx = v[2]; e->edx = v[3];
+                if (leaf == 7 || leaf == 0xb || leaf == 0xd)
+                    e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+                /* feature words: only what the host's KVM can give */
+                if (leaf == 1) {
+                    e->ecx &= (s ? s->ecx : 0) | (1u << 31);
+                    e->edx &= s ? s->edx : 0;
+                } else if (leaf == 7 || leaf == 0x80000001u) {
+                    e->ebx &= s ? s->ebx : 0;
+                    e->ecx &= s ? s->ecx : 0;
+                    e->edx &= s ? s->edx : 0;
+                } else if (leaf == 0xd && idx == 0) {
+                    e->eax &= s ? s->eax : 0;   /* XCR0 components */
+                }
+                if (k->kv->tsc_khz && k->kv->tsc_khz != V3_TSC_KHZ)
+                    cpuid_patch_tsc(e, k->kv->tsc_khz);
+            }
         }
-    }
     out->nent = n;
     if (kvm_ioctl(k->fd, KVM_SET_CPUID2, out) < 0) {
         V3_ERROR("kvm: KVM_SET_CPUID2 failed: %s", strerror(errno));
@@ -644,69 +711,172 @@ done:
 
 static void kvm_kick(struct v3_core *core);
 
+/*
+ * The map's dirty_pull: KVM's dirty log into the map's.  Logging starts
+ * with the first call (it costs a write fault per page and every huge
+ * page, so a VM that never asks does not pay); that first call marks all
+ * RAM written, since the writes before it were not logged.
+ */
+static void kvm_dirty_pull(struct v3_vm *vm)
+{
+    struct kvm_core *k0 = vm->num_cores ? kvm_of(&vm->cores[0]) : NULL;
+    struct kvm_vm *kv = k0 ? k0->kv : NULL;
+    struct v3_mem_map *m = &vm->mem;
+
+    if (!kv)
+        return;
+    if (!kv->log_dirty) {
+        kv->log_dirty = 1;
+        if (kvm_sync_slots(kv, NULL) < 0)
+            __atomic_store_n(&kv->slot_error, V3_EIO, __ATOMIC_RELEASE);
+        v3_mem_mark_dirty_range(m, 0, m->dirty_lo_pages << 12);
+        v3_mem_mark_dirty_range(m, m->dirty_hi_start << 12, m->dirty_hi_pages << 12);
+        return;
+    }
+    for (unsigned i = 0; i < KVM_MAX_SLOTS; i++) {
+        struct kvm_slot *s = &kv->slots[i];
+        struct kvm_dirty_log dl;
+        uint64_t pages = s->size >> 12, words = (pages + 63) / 64, *bm;
+
+        if (!s->used || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
+            continue;
+        bm = calloc(words ? words : 1, 8);
+        if (!bm) {
+            v3_mem_mark_dirty_range(m, s->gpa, s->size);    /* cannot ask: assume all written */
+            continue;
+        }
+        memset(&dl, 0, sizeof(dl));
+        dl.slot = i;
+        dl.dirty_bitmap = bm;
+        if (kvm_ioctl(kv->vm_fd, KVM_GET_DIRTY_LOG, &dl) < 0) {
+            V3_WARN("kvm: KVM_GET_DIRTY_LOG slot %u failed (%s): every page counts as written",
+                    i, strerror(errno));
+            v3_mem_mark_dirty_range(m, s->gpa, s->size);
+        } else {
+            for (uint64_t w = 0; w < words; w++)
+                for (uint64_t b = bm[w]; b; b &= b - 1)
+                    v3_mem_mark_dirty(m, s->gpa + ((w * 64 + (uint64_t)__builtin_ctzll(b)) << 12));
+        }
+        free(bm);
+    }
+}
+
+static void kvm_vm_put(struct kvm_vm *kv)
+{
+    if (!kv || --kv->refs)
+        return;
+    if (kv->listening) {
+        v3_mem_remove_listener(kv->vm, kvm_map_changed, kv);
+        kv->vm->mem.core_kick = NULL;
+        kv->vm->mem.dirty_pull = NULL;
+    }
+    if (kv->vm_fd >= 0)
+        close(kv->vm_fd);
+    if (kv->sys_fd >= 0)
+        close(kv->sys_fd);
+    free(kv);
+}
+
+/* The KVM VM of @p vm: created with its first vCPU (vCPU 0), shared by the others. */
+static struct kvm_vm *kvm_vm_get(struct v3_vm *vm, int *err)
+{
+    struct kvm_vm *kv;
+    char why[256];
+    int rc;
+
+    for (unsigned i = 0; i < vm->num_cores; i++) {
+        struct kvm_core *o = kvm_of(&vm->cores[i]);
+        if (o && o->kv) {
+            o->kv->refs++;
+            return o->kv;
+        }
+    }
+    kv = calloc(1, sizeof(*kv));
+    if (!kv) {
+        *err = V3_ENOMEM;
+        return NULL;
+    }
+    kv->vm = vm;
+    kv->refs = 1;
+    kv->vm_fd = -1;
+    kv->sys_fd = kvm_open_checked(why, sizeof(why));
+    if (kv->sys_fd < 0) {
+        V3_ERROR("kvm: %s", why);
+        *err = kv->sys_fd;
+        goto fail;
+    }
+    *err = V3_EIO;
+    kv->vm_fd = ioctl(kv->sys_fd, KVM_CREATE_VM, 0);
+    if (kv->vm_fd < 0) {
+        V3_ERROR("kvm: KVM_CREATE_VM failed: %s", strerror(errno));
+        goto fail;
+    }
+    /* Intel needs a TSS area (3 pages) and an identity map page for real mode; put them at the top of 4 GiB,
+     * inside the BIOS ROM hole that no guest of ours uses for RAM. */
+    if (ioctl(kv->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
+        V3_WARN("kvm: KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+    {
+        uint64_t idmap = 0xfffbc000ull;
+        ioctl(kv->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+    }
+    rc = kvm_sync_slots(kv, NULL);
+    if (rc < 0) {
+        *err = rc;
+        goto fail;
+    }
+    kvm_remember_overlays(kv, NULL);
+    rc = v3_mem_add_listener(vm, kvm_map_changed, kv);
+    if (rc < 0) {
+        *err = rc;
+        goto fail;
+    }
+    kv->listening = 1;
+    vm->mem.core_kick = kvm_kick;
+    vm->mem.dirty_pull = kvm_dirty_pull;
+    return kv;
+fail:
+    kvm_vm_put(kv);
+    return NULL;
+}
+
 static void kvm_free_core(struct v3_core *core)
 {
     struct kvm_core *k = kvm_of(core);
 
     if (!k)
         return;
-    v3_mem_remove_listener(core->vm, kvm_map_changed, k);
-    core->vm->mem.core_kick = NULL;
     if (k->has_timer)
         timer_delete(k->timer);
     if (k->run)
         munmap(k->run, k->run_size);
     if (k->fd >= 0)
         close(k->fd);
-    if (k->vm_fd >= 0)
-        close(k->vm_fd);
-    if (k->sys_fd >= 0)
-        close(k->sys_fd);
-    free(k);
     core->backend = NULL;
+    kvm_vm_put(k->kv);
+    free(k);
 }
 
 static int kvm_init_core(struct v3_core *core)
 {
     struct kvm_core *k;
-    char why[256];
     int rc = V3_EIO, sz;
 
-    if (core->id != 0) {
-        V3_ERROR("kvm: only one vCPU is supported");
-        return V3_EUNSUPPORTED;
-    }
     k = calloc(1, sizeof(*k));
     if (!k)
         return V3_ENOMEM;
     k->core = core;
-    k->fd = k->vm_fd = -1;
-    k->sys_fd = kvm_open_checked(why, sizeof(why));
+    k->fd = -1;
+    k->kv = kvm_vm_get(core->vm, &rc);
     core->backend = k;
-    if (k->sys_fd < 0) {
-        V3_ERROR("kvm: %s", why);
-        rc = k->sys_fd;
+    if (!k->kv)
         goto fail;
-    }
-    k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
-    if (k->vm_fd < 0) {
-        V3_ERROR("kvm: KVM_CREATE_VM failed: %s", strerror(errno));
-        goto fail;
-    }
-    /* Intel needs a TSS area (3 pages) and an identity map page for real mode; put them at the top of 4 GiB,
-     * inside the BIOS ROM hole that no guest of ours uses for RAM. */
-    if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
-        V3_WARN("kvm: KVM_SET_TSS_ADDR failed: %s", strerror(errno));
-    {
-        uint64_t idmap = 0xfffbc000ull;
-        ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-    }
-    k->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+    rc = V3_EIO;
+    k->fd = ioctl(k->kv->vm_fd, KVM_CREATE_VCPU, (unsigned long)core->id);
     if (k->fd < 0) {
-        V3_ERROR("kvm: KVM_CREATE_VCPU failed: %s", strerror(errno));
+        V3_ERROR("kvm: KVM_CREATE_VCPU %u failed: %s", core->id, strerror(errno));
         goto fail;
     }
-    sz = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    sz = ioctl(k->kv->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (sz <= 0) {
         V3_ERROR("kvm: KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
         goto fail;
@@ -718,23 +888,25 @@ static int kvm_init_core(struct v3_core *core)
         V3_ERROR("kvm: cannot map the kvm_run page: %s", strerror(errno));
         goto fail;
     }
+    /* the model's TSC rate when KVM can scale it; else the guest is told the rate it gets */
+    ioctl(k->fd, KVM_SET_TSC_KHZ, (unsigned long)V3_TSC_KHZ);
+    {
+        int khz = ioctl(k->fd, KVM_GET_TSC_KHZ, 0);
+        if (khz > 0 && !k->kv->tsc_khz) {
+            k->kv->tsc_khz = (uint32_t)khz;
+            if ((uint32_t)khz != V3_TSC_KHZ)
+                V3_INFO("kvm: the guest TSC runs at %d kHz (KVM cannot scale it to %u kHz)", khz,
+                        (unsigned)V3_TSC_KHZ);
+        }
+    }
     rc = kvm_setup_cpuid(k);
     if (rc < 0)
         goto fail;
-    ioctl(k->fd, KVM_SET_TSC_KHZ, (unsigned long)V3_TSC_KHZ);   /* best effort */
     if (kvm_ioctl(k->fd, KVM_GET_SREGS, &k->sregs) < 0 || kvm_ioctl(k->fd, KVM_GET_REGS, &k->regs) < 0) {
         V3_ERROR("kvm: cannot read the initial vCPU state: %s", strerror(errno));
         rc = V3_EIO;
         goto fail;
     }
-    rc = kvm_sync_slots(k, NULL);
-    if (rc < 0)
-        goto fail;
-    kvm_remember_overlays(k, NULL);
-    rc = v3_mem_add_listener(core->vm, kvm_map_changed, k);
-    if (rc < 0)
-        goto fail;
-    core->vm->mem.core_kick = kvm_kick;
     k->full_sync = 1;
     return 0;
 fail:
@@ -749,7 +921,8 @@ static int kvm_get_state(struct v3_core *core)
         return V3_EINVAL;
     if (k->full_sync)
         return 0;       /* the core is the newer copy */
-    if (kvm_pull(k) < 0 || kvm_fpu(k, false) < 0 || kvm_msrs(k, false) < 0)
+    /* registers: KVM's when it ran since the last pull, else the core's (the VMM may have changed them) */
+    if ((k->stale && kvm_pull(k) < 0) || kvm_fpu(k, false) < 0 || kvm_msrs(k, false) < 0)
         return V3_EIO;
     return 0;
 }
@@ -974,11 +1147,9 @@ static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exi
         uint64_t t0, t1;
         int r, err;
 
-        if (k->slot_error) {
-            rc = k->slot_error;
-            k->slot_error = 0;
+        rc = __atomic_load_n(&k->kv->slot_error, __ATOMIC_ACQUIRE);
+        if (rc < 0)
             return exit_error(k, ex, rc, "KVM memory slot update failed");
-        }
         if (core->halted) {
             ex->reason = V3_EXIT_HLT;
             ex->insn_rip = core->rip - 1;

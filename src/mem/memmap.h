@@ -35,6 +35,11 @@ struct v3_mem_map {
      * (the KVM back end, for the whole of KVM_RUN) leave it soon.  A writer
      * calls it for each core it finds inside its read section. */
     void (*core_kick)(struct v3_core *core);
+    /* Optional: bring the dirty log below up to date with RAM written
+     * behind the map's back (the KVM back end: KVM's own dirty log).
+     * Called by src/vm/snapshot.c before it reads or clears the log, with
+     * the VM not running. */
+    void (*dirty_pull)(struct v3_vm *vm);
     /*
      * Dirty-page log of guest RAM (src/vm/snapshot.c reads and clears it):
      * one bit per page of base RAM [0, mem_size) followed by one per page of

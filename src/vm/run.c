@@ -545,6 +545,8 @@ static int apic_events(struct v3_vm *vm, struct v3_vcpu_run *vr)
             core->rip = 0;
         }
     }
+    if ((sp & (V3_APIC_INIT | V3_APIC_SIPI)) && vm->backend->set_state)
+        vm->backend->set_state(core);      /* a hardware back end loads the whole new state */
     if ((sp & V3_APIC_NMI) && !vr->wait_sipi && vm->backend->inject &&
         !(is_emu(vm) && v3_cpu_event_pending(core))) {
         struct v3_event ev;

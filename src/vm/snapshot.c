@@ -110,6 +110,8 @@ static int vm_claim(struct v3_vm *vm, const char *fn)
                                                             : "being freed");
         return V3_EBUSY;
     }
+    if (vm->mem.dirty_pull)
+        vm->mem.dirty_pull(vm);     /* a hardware back end's own log of guest writes */
     return V3_OK;
 }
 
@@ -155,6 +157,8 @@ static bool page_zero(const uint8_t *p)
 
 static void core_extra_get(struct v3_vm *vm, struct v3_core *c, struct cpu_extra *x)
 {
+    if (vm->backend->get_state)
+        vm->backend->get_state(c);  /* a hardware back end: the core's state, complete */
     memset(x, 0, sizeof(*x));
     x->insn_count = c->insn_count;
     x->ferr_asserted = c->ferr_asserted;
@@ -181,6 +185,8 @@ static void core_extra_set(struct v3_vm *vm, struct v3_core *c, const struct cpu
         if (cpu->ev_pending)
             __atomic_fetch_or(&cpu->brk, CPU_BRK_EVENT, __ATOMIC_RELEASE);
     }
+    if (vm->backend->set_state)
+        vm->backend->set_state(c);  /* a hardware back end loads all of it before it runs again */
 }
 
 static uint64_t clock_now(struct v3_vm *vm)

@@ -1024,6 +1024,7 @@ static int kvm_complete(struct kvm_core *k)
     int r;
 
     k->run->immediate_exit = 1;
+    k->run->cr8 = k->core->cr8;     /* this KVM_RUN reloads the TPR too (see kvm_run_inner) */
     r = ioctl(k->fd, KVM_RUN, 0);
     k->run->immediate_exit = saved;
     if (r < 0 && errno != EINTR) {
@@ -1255,6 +1256,10 @@ static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exi
             return 0;
         }
         case KVM_EXIT_MMIO:
+            /* the registers are not read here: take the guest's TPR from the run page
+             * (KVM stores it at every exit), so a LAPIC access sees a MOV to CR8 made
+             * since the last exit and the next entry does not undo it */
+            core->cr8 = run->cr8;
             rc = kvm_mmio(k, ex);
             if (rc < 0)
                 return rc;

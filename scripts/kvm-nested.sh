@@ -27,6 +27,11 @@
 # (test_kvm_nested, which sets V3_CTEST) it runs only with V3_KVM_NESTED=1.
 # V3_NESTED_BENCH=1 also runs bench_kvm inside (its output on stdout);
 # V3_NESTED_UNIT=0 leaves out test_kvm.
+# V3_NESTED_LINUX=1 adds a boot of Debian's kernel on -accel kvm (the same
+# kernel and tests/linux/init.sh initramfs as tests/linux, checked by
+# tests/linux/check.sh on the host after QEMU ends; V3_NESTED_LINUX_SMP
+# vCPUs, default 1).  Not in the default run yet: it passes in about 25 s,
+# but one boot in three stalled after the first console lines of /init.
 set -uo pipefail
 build=${1:?usage: kvm-nested.sh BUILD_DIR [QEMU]}
 qemu=${2:-qemu-system-x86_64}
@@ -175,6 +180,17 @@ sort -u "$st/t/manifest" "$tmp/oracle" | while read -r n img in opts; do
 done
 [ "${V3_NESTED_BENCH:-0}" = 1 ] && touch "$st/t/bench"
 [ "${V3_NESTED_UNIT:-1}" = 0 ] && touch "$st/t/nounit"
+# Debian's kernel as a guest of the KVM back end.  "noxsave": QEMU 7.2's SVM
+# has no XSETBV intercept (guests/tests/isa.kvm-deviations), so KVM never
+# learns the XCR0 the nested guest sets and loads its own (x87 only) at
+# every VMRUN; Linux's XRSTOR of a signal frame then faults and init dies
+# with "bad frame in rt_sigreturn".  With FXSAVE the kernel does not depend
+# on XCR0.
+if [ "${V3_NESTED_LINUX:-0}" = 1 ]; then
+    cp -L "$cache/bzImage" "$st/t/bzImage"
+    "$src/scripts/mkinitramfs.sh" "$st/t/linux-initrd.gz" "$src/tests/linux/init.sh" "$cache/busybox" >/dev/null || exit 1
+    echo "${V3_NESTED_LINUX_SMP:-1}" > "$st/t/linux-smp"
+fi
 
 cat > "$tmp/init" <<'EOF'
 #!/bin/sh
@@ -252,6 +268,14 @@ while read -r n img in opts; do
         grep -m3 error /tmp/$n.kvm.err
     fi
 done < manifest
+if [ -f linux-smp ]; then
+    t0=$(date +%s)
+    timeout -k 5 200 ./v3vm -accel kvm -m 256M -smp "$(cat linux-smp)" -kernel bzImage -initrd linux-initrd.gz \
+        -append "console=ttyS0 noxsave" </dev/null >/tmp/linux.out 2>/tmp/linux.err
+    echo "LINUX-STATUS $? $(( $(date +%s) - t0 ))"
+    tr -d '\r' < /tmp/linux.out | sed 's/^/LINUX| /'
+    sed 's/^/LINUX-ERR| /' /tmp/linux.err
+fi
 if [ -f bench ] && [ -x ./bench_kvm ]; then
     echo "BENCH-BEGIN"; ./bench_kvm 2000 100000; echo "BENCH-END [$(up) s]"
 fi
@@ -270,7 +294,30 @@ timeout "${V3_NESTED_TIMEOUT:-280}" "$qemu" -accel tcg -cpu max -m 1G -smp 1 -no
     -kernel "$cache/bzImage" -initrd "$tmp/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
     < /dev/null > "$tmp/serial" 2>&1
 rc=$?
-tr -d '\r' < "$tmp/serial" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' 
+tr -d '\r' < "$tmp/serial" | grep -vE '^\[ *[0-9]+\.[0-9]+\]|^LINUX(-ERR)?\| '
+# The Linux boot's console, checked here (bash) like tests/linux does.
+if [ -f "$st/t/linux-smp" ]; then
+    fail=0 version=$(cat "$cache/version" 2>/dev/null || true) status=-1
+    version=${version%-unsigned}
+    ok()  { echo "PASS linux on kvm: $*"; }
+    bad() { echo "FAIL linux on kvm: $*"; fail=1; }
+    tr -d '\r' < "$tmp/serial" | sed -n 's/^LINUX| //p' > "$tmp/linux.out"
+    tr -d '\r' < "$tmp/serial" | sed -n 's/^LINUX-ERR| //p' > "$tmp/linux.out.err"
+    read -r _ status secs < <(tr -d '\r' < "$tmp/serial" | grep '^LINUX-STATUS ' || echo "x -1 0")
+    echo "linux on kvm: $(cat "$st/t/linux-smp") vCPU(s), status $status after ${secs} s"
+    # Known under nested KVM, not on hardware: an exit costs about 0.5 ms,
+    # so Linux's TSC calibration against the PIT and the PM timer fails and
+    # it marks the TSC unstable (clocksource acpi_pm), and says so again when
+    # it picks its tracing clock.
+    V3_DMESG_ALLOW='tsc: Fast TSC calibration failed|tsc: Unable to calibrate against PIT|tsc: HPET/PMTIMER calibration failed|tsc: Marking TSC unstable|Unstable clock detected, switching default tracing clock'
+    V3_DMESG_ALLOW=$(echo "$V3_DMESG_ALLOW" | sed 's/|/\\|/g')
+    . "$src/tests/linux/check.sh"
+    linux_check "$tmp/linux.out" 0 "$(cat "$st/t/linux-smp")" acpi_pm
+    if [ $fail -ne 0 ]; then
+        echo "FAIL: Debian's kernel on -accel kvm (its console above)"
+        [ $rc -eq 1 ] && rc=3       # count it as one failed check
+    fi
+fi
 if [ -f "$tmp/hostfail" ]; then
     echo "FAIL: the software CPU run (the oracle) of a guest failed (above)"
 elif [ $rc -eq 1 ]; then

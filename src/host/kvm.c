@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "internal/host.h"
 #include "internal/vm.h"
+#include "internal/clock.h"
 
 #include <v3/cpu.h>
 #include <v3/paging.h>
@@ -59,6 +60,9 @@ struct kvm_vm {
     int slot_error;                  /* a slot update failed: every vCPU's next run() reports it */
     int log_dirty;                   /* RAM slots have KVM_MEM_LOG_DIRTY_PAGES (from the first dirty_pull) */
     int listening;                   /* kvm_map_changed is registered with the map */
+    int msr_exits;                   /* KVM_CAP_X86_USER_SPACE_MSR + MSR_FILTER: hooked MSRs exit to us */
+    uint64_t filter_gen;             /* v3_vm::msr_hooks_gen the filter was built from (+1; 0: none) */
+    pthread_mutex_t filter_lock;
     uint32_t tsc_khz;                /* the guest TSC rate KVM gives (0: unknown) */
 };
 
@@ -74,6 +78,7 @@ struct kvm_core {
     int full_sync;                   /* push everything (FPU, MSRs too) before the next run */
     int pending_completion;          /* an MMIO exit waits for its KVM_RUN completion */
     int stale;                       /* KVM's registers are newer than the core's */
+    int cpuid_final;                 /* CPUID set with the VM's CPUID hooks (at the first run) */
     /* thread, kick, slice */
     pthread_t thread;
     int has_thread;
@@ -480,6 +485,7 @@ static void sregs_to_core(const struct kvm_sregs *s, struct v3_core *c)
 static const uint32_t kvm_msr_list[] = {
     0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,  /* STAR LSTAR CSTAR SFMASK KGSBASE */
     0x174, 0x175, 0x176, 0x277, 0xc0000103,                      /* SYSENTER_CS/ESP/EIP PAT TSC_AUX */
+    0x10,                                                        /* TSC: the VM clock's, see below */
 };
 #define KVM_NMSRS (sizeof(kvm_msr_list) / sizeof(kvm_msr_list[0]))
 
@@ -514,12 +520,20 @@ static int kvm_msrs(struct kvm_core *k, bool set)
         if (set)
             e[i].data = *msr_field(k->core, kvm_msr_list[i]);
     }
+    /* The guest TSC is the VM clock's (as on the software CPU) plus the core's
+       offset; KVM runs it on from there at the rate it gives (tsc_khz). */
+    if (set)
+        e[KVM_NMSRS - 1].data = v3_core_tsc_base(k->core) + k->core->tsc_offset;
     r = kvm_ioctl(k->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, h);
     if (r < 0)
         return V3_EIO;
     if (!set)
-        for (int i = 0; i < r; i++)
-            *msr_field(k->core, e[i].index) = e[i].data;
+        for (int i = 0; i < r; i++) {
+            if (e[i].index == 0x10)
+                k->core->tsc_offset = e[i].data - v3_core_tsc_base(k->core);
+            else
+                *msr_field(k->core, e[i].index) = e[i].data;
+        }
     return 0;
 }
 
@@ -633,6 +647,20 @@ static void cpuid_patch_tsc(struct kvm_cpuid_entry2 *e, uint32_t khz)
     }
 }
 
+/* CPUID.1:ECX bits v3vmm's LAPIC model provides whatever KVM supports, when
+ * its MSRs reach the model: x2APIC, and TSC-deadline when the guest TSC runs
+ * at the model's rate (the LAPIC converts deadlines at V3_TSC_KHZ). */
+static uint32_t kvm_user_cpuid_ecx1(const struct kvm_vm *kv)
+{
+    uint32_t bits = 0;
+    if (kv->msr_exits) {
+        bits |= 1u << 21;
+        if (kv->tsc_khz == V3_TSC_KHZ)
+            bits |= 1u << 24;
+    }
+    return bits;
+}
+
 /*
  * KVM_SET_CPUID2 for the vCPU from its CPU model (core->model: vendor,
  * topology with this vCPU's APIC ID, hypervisor leaves), every feature word
@@ -674,6 +702,8 @@ static int kvm_setup_cpuid(struct kvm_core *k)
                 struct kvm_cpuid_entry2 *e = &out->entries[n++];
                 const struct kvm_cpuid_entry2 *s = sup_entry(sup, leaf, idx);
                 v3_cpu_cpuid(k->core, leaf, idx, v);
+                if (k->cpuid_final)
+                    v3_cpuid_apply_hooks(k->core, leaf, idx, v);   /* devices' bits (the LAPIC's) */
                 memset(e, 0, sizeof(*e));
                 e->function = leaf;
                 e->index = idx;
@@ -682,7 +712,7 @@ static int kvm_setup_cpuid(struct kvm_core *k)
                     e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
                 /* feature words: only what the host's KVM can give */
                 if (leaf == 1) {
-                    e->ecx &= (s ? s->ecx : 0) | (1u << 31);
+                    e->ecx &= (s ? s->ecx : 0) | (1u << 31) | kvm_user_cpuid_ecx1(k->kv);
                     e->edx &= s ? s->edx : 0;
                 } else if (leaf == 7 || leaf == 0x80000001u) {
                     e->ebx &= s ? s->ebx : 0;
@@ -761,6 +791,55 @@ static void kvm_dirty_pull(struct v3_vm *vm)
     }
 }
 
+/*
+ * The MSR filter: every MSR the VM hooks (v3_hook_msr: the LAPIC's APIC
+ * base, TSC-deadline and x2APIC registers, the embedder's own) is denied
+ * to KVM, so its RDMSR/WRMSR exits to user space and reaches the hook, as
+ * on the software CPU; the rest stays KVM's.  Rebuilt before a KVM_RUN
+ * when the hooks changed.  KVM takes 16 ranges: one per 256-MSR block.
+ */
+static void kvm_msr_filter_sync(struct kvm_vm *kv)
+{
+    uint64_t gen = __atomic_load_n(&kv->vm->msr_hooks_gen, __ATOMIC_ACQUIRE);
+    uint8_t bitmaps[KVM_MSR_FILTER_MAX_RANGES][32];
+    struct kvm_msr_filter f;
+    unsigned n = 0, dropped = 0;
+
+    pthread_mutex_lock(&kv->filter_lock);
+    if (kv->filter_gen == gen + 1) {
+        pthread_mutex_unlock(&kv->filter_lock);
+        return;
+    }
+    memset(&f, 0, sizeof(f));
+    f.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+    for (struct v3_msr_hook *h = kv->vm->msr_hooks; h; h = h->next) {
+        uint32_t base = h->msr & ~255u;
+        unsigned i;
+        for (i = 0; i < n && f.ranges[i].base != base; i++)
+            ;
+        if (i == n) {
+            if (n == KVM_MSR_FILTER_MAX_RANGES) {
+                dropped++;
+                continue;
+            }
+            f.ranges[n].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+            f.ranges[n].nmsrs = 256;
+            f.ranges[n].base = base;
+            f.ranges[n].bitmap = bitmaps[n];
+            memset(bitmaps[n], 0xff, sizeof(bitmaps[n]));     /* 1: KVM's */
+            n++;
+        }
+        bitmaps[i][(h->msr & 255) / 8] &= (uint8_t)~(1u << (h->msr & 7));
+    }
+    if (kvm_ioctl(kv->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0)
+        V3_WARN("kvm: KVM_X86_SET_MSR_FILTER failed (%s): MSR hooks do not apply under KVM", strerror(errno));
+    else if (dropped)
+        V3_WARN("kvm: hooked MSRs span more than %d blocks of 256: %u hook(s) do not apply under KVM",
+                KVM_MSR_FILTER_MAX_RANGES, dropped);
+    kv->filter_gen = gen + 1;
+    pthread_mutex_unlock(&kv->filter_lock);
+}
+
 static void kvm_vm_put(struct kvm_vm *kv)
 {
     if (!kv || --kv->refs)
@@ -770,8 +849,10 @@ static void kvm_vm_put(struct kvm_vm *kv)
         kv->vm->mem.core_kick = NULL;
         kv->vm->mem.dirty_pull = NULL;
     }
-    if (kv->vm_fd >= 0)
+    if (kv->vm_fd >= 0) {
+        pthread_mutex_destroy(&kv->filter_lock);
         close(kv->vm_fd);
+    }
     if (kv->sys_fd >= 0)
         close(kv->sys_fd);
     free(kv);
@@ -819,6 +900,21 @@ static struct kvm_vm *kvm_vm_get(struct v3_vm *vm, int *err)
         uint64_t idmap = 0xfffbc000ull;
         ioctl(kv->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
     }
+    pthread_mutex_init(&kv->filter_lock, NULL);
+    if (ioctl(kv->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
+        ioctl(kv->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
+        struct kvm_enable_cap cap;
+        memset(&cap, 0, sizeof(cap));
+        cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+        /* denied by the filter (hooked MSRs), and the ones KVM would refuse with #GP or does
+           not know (the x2APIC range, which KVM never filters, fails there without an
+           in-kernel LAPIC): all reach v3vmm's hooks, #GP(0) when none answers */
+        cap.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN;
+        kv->msr_exits = ioctl(kv->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+    }
+    if (!kv->msr_exits)
+        V3_INFO("kvm: no user-space MSR exits (KVM_CAP_X86_USER_SPACE_MSR/MSR_FILTER): MSR hooks, "
+                "x2APIC and TSC-deadline are not available under KVM");
     rc = kvm_sync_slots(kv, NULL);
     if (rc < 0) {
         *err = rc;
@@ -1164,6 +1260,14 @@ static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exi
             ex->insn_rip = core->rip;
             return 0;
         }
+        if (!k->cpuid_final) {
+            /* the devices exist now: CPUID with their hooks (allowed until the first KVM_RUN) */
+            k->cpuid_final = 1;
+            if (kvm_setup_cpuid(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot set the vCPU's CPUID in KVM");
+        }
+        if (k->kv->msr_exits && __atomic_load_n(&vm->msr_hooks_gen, __ATOMIC_ACQUIRE) + 1 != k->kv->filter_gen)
+            kvm_msr_filter_sync(k->kv);
         if (!k->stale) {
             rc = kvm_push(k);
             if (rc < 0)
@@ -1266,6 +1370,31 @@ static int kvm_run_inner(struct kvm_core *k, struct v3_core *core, struct v3_exi
             k->pending_completion = 1;      /* the next KVM_RUN completes it */
             k->stale = 1;
             continue;
+        case KVM_EXIT_X86_RDMSR:
+        case KVM_EXIT_X86_WRMSR: {
+            /* a hooked MSR (the filter) or one KVM refuses: the hook answers, a KVM_RUN with
+               immediate_exit completes the instruction (RAX:RDX, or #GP with msr.error) and
+               the run loop then sees the result, as after WRMSR on the software CPU (a LAPIC
+               write may have made an interrupt due before the next instruction) */
+            bool wr = run->exit_reason == KVM_EXIT_X86_WRMSR;
+            uint64_t v = run->msr.data;
+            if (kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");
+            rc = v3_msr_access(core, run->msr.index, wr, &v);
+            if (rc < 0 && rc != V3_EFAULT)
+                return exit_error(k, ex, rc, "MSR hook failed");
+            run->msr.error = rc == V3_EFAULT;
+            if (!wr && !rc)
+                run->msr.data = v;
+            rc = kvm_push(k);           /* what the hook changed (IA32_APIC_BASE) */
+            if (rc < 0)
+                return exit_error(k, ex, rc, "cannot load the vCPU state into KVM");
+            if (kvm_complete(k) < 0 || kvm_pull(k) < 0)
+                return exit_error(k, ex, V3_EIO, "cannot complete an MSR access");
+            ex->reason = V3_EXIT_NONE;
+            ex->insn_rip = core->rip;
+            return 0;
+        }
         case KVM_EXIT_HLT:
             if (kvm_pull(k) < 0)
                 return exit_error(k, ex, V3_EIO, "cannot read the vCPU state from KVM");

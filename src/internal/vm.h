@@ -90,6 +90,7 @@ struct v3_vm {
     struct v3_rb_root hypercalls;
     uint64_t hypercalls_done;
     struct v3_msr_hook *msr_hooks;
+    uint64_t msr_hooks_gen;          /* atomic: bumped by every MSR hook change */
     struct v3_cpuid_hook *cpuid_hooks;
 
     /* ---- device model (src/vm/devmodel.c, irq.c) and clock ---- */
@@ -132,6 +133,12 @@ void v3_hypercall_free_all(struct v3_vm *vm);
 int v3_hypercall_builtin_init(struct v3_vm *vm);
 void v3_msr_cpuid_free_all(struct v3_vm *vm);
 int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool write);
+/* An RDMSR/WRMSR of @p msr through the VM's MSR hooks (*value in or out):
+ * 0, V3_EFAULT when the guest gets #GP(0) (unhooked, or the hook refuses),
+ * or the hook's error.  Registers and RIP are the caller's business. */
+int v3_msr_access(struct v3_core *core, uint32_t msr, bool write, uint64_t *value);
+/* Apply the VM's CPUID hook of @p leaf, if any, to @p regs (the model's answer). */
+void v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
 int v3_handle_cpuid_exit(struct v3_core *core, const struct v3_exit *ex);
 
 #endif

@@ -197,6 +197,7 @@ int v3_hook_msr(struct v3_vm *vm, uint32_t msr, v3_msr_read_fn read, v3_msr_writ
     h->priv = priv;
     h->next = vm->msr_hooks;
     vm->msr_hooks = h;
+    __atomic_add_fetch(&vm->msr_hooks_gen, 1, __ATOMIC_RELEASE);
     return V3_OK;
 }
 
@@ -209,6 +210,7 @@ int v3_unhook_msr(struct v3_vm *vm, uint32_t msr)
             struct v3_msr_hook *h = *p;
             *p = h->next;
             v3_free(h);
+            __atomic_add_fetch(&vm->msr_hooks_gen, 1, __ATOMIC_RELEASE);
             return V3_OK;
         }
     }
@@ -290,39 +292,50 @@ void v3_msr_cpuid_free_all(struct v3_vm *vm)
 }
 
 /* MSR exit: hooked -> callback; otherwise #GP(0) at the instruction. */
-int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool write)
+int v3_msr_access(struct v3_core *core, uint32_t msr, bool write, uint64_t *value)
 {
     struct v3_vm *vm = core->vm;
     struct v3_msr_hook *h;
     int rc;
 
     for (h = vm->msr_hooks; h; h = h->next)
-        if (h->msr == ex->msr.index)
+        if (h->msr == msr)
             break;
     if (h && (write ? h->write != NULL : h->read != NULL)) {
         if (write) {
-            rc = h->write(core, ex->msr.index, ex->msr.value, h->priv);
+            rc = h->write(core, msr, *value, h->priv);
         } else {
-            uint64_t v = 0;
-            rc = h->read(core, ex->msr.index, &v, h->priv);
-            if (rc >= 0) {
-                core->gpr[V3_RAX] = (uint32_t)v;
-                core->gpr[V3_RDX] = v >> 32;
-            }
+            *value = 0;
+            rc = h->read(core, msr, value, h->priv);
         }
         if (rc == V3_EFAULT)
-            goto gp;                 /* the hook refuses the access: #GP(0) */
+            return V3_EFAULT;        /* the hook refuses the access: #GP(0) */
         if (rc < 0)
-            V3_ERROR("msr: hook of MSR 0x%x failed: %s", ex->msr.index, v3_strerror(rc));
+            V3_ERROR("msr: hook of MSR 0x%x failed: %s", msr, v3_strerror(rc));
         return rc < 0 ? rc : 0;
     }
-    if (write && ex->msr.index == 0x1b) {
+    if (write && msr == 0x1b) {
         /* IA32_APIC_BASE without a local APIC device: plain state (the back end
          * checked the reserved bits) */
-        core->apic_base = ex->msr.value;
+        core->apic_base = *value;
         return 0;
     }
-gp:
+    V3_DEBUG("msr: %s of unhooked MSR 0x%x -> #GP", write ? "WRMSR" : "RDMSR", msr);
+    return V3_EFAULT;
+}
+
+int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool write)
+{
+    struct v3_vm *vm = core->vm;
+    uint64_t v = ex->msr.value;
+    int rc = v3_msr_access(core, ex->msr.index, write, &v);
+
+    if (rc == 0 && !write) {
+        core->gpr[V3_RAX] = (uint32_t)v;
+        core->gpr[V3_RDX] = v >> 32;
+    }
+    if (rc != V3_EFAULT)
+        return rc;
     {
         struct v3_event ev;
         memset(&ev, 0, sizeof(ev));
@@ -330,12 +343,22 @@ gp:
         ev.vector = V3_EXC_GP;
         ev.has_error_code = true;
         ev.error_code = 0;
-        V3_DEBUG("msr: %s of unhooked MSR 0x%x -> #GP", write ? "WRMSR" : "RDMSR", ex->msr.index);
         core->rip = ex->insn_rip;
         if (!vm->backend || !vm->backend->inject)
             return V3_EUNSUPPORTED;
         return vm->backend->inject(core, &ev);
     }
+}
+
+void v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
+{
+    for (struct v3_cpuid_hook *h = core->vm->cpuid_hooks; h; h = h->next)
+        if (h->leaf == leaf) {
+            uint32_t r[4] = { regs[0], regs[1], regs[2], regs[3] };
+            if (h->fn(core, leaf, subleaf, r, h->priv) >= 0)
+                memcpy(regs, r, sizeof(r));
+            return;
+        }
 }
 
 int v3_handle_cpuid_exit(struct v3_core *core, const struct v3_exit *ex)

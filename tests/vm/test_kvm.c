@@ -27,6 +27,7 @@
 #include <v3/hypercall.h>
 #include <v3/loader.h>
 #include <v3/mem.h>
+#include <v3/io.h>
 #include <v3/snapshot.h>
 #include <v3/vm.h>
 
@@ -450,6 +451,66 @@ static void run_dirty(const char *backend)
 static void test_dirty_emu(void **state) { (void)state; run_dirty("emu"); }
 static void test_dirty_kvm(void **state) { (void)state; run_dirty("kvm"); }
 
+/* MSR hooks: a WRMSR and an RDMSR of MSRs nobody else knows reach the VM's
+ * hooks on both back ends (on kvm through user-space MSR exits), with the
+ * values the code names.  Real mode, assembled with nasm from:
+ *     xor ax, ax / mov ds, ax / mov ecx, 0xabc / mov eax, 0x11223344
+ *     mov edx, 0x55667788 / wrmsr / mov ecx, 0xabd / rdmsr
+ *     mov [0x5000], eax / mov [0x5004], edx / hlt                         */
+static const uint8_t msr_guest[] = {
+    0x31, 0xc0, 0x8e, 0xd8, 0x66, 0xb9, 0xbc, 0x0a, 0x00, 0x00, 0x66, 0xb8, 0x44, 0x33, 0x22, 0x11,
+    0x66, 0xba, 0x88, 0x77, 0x66, 0x55, 0x0f, 0x30, 0x66, 0xb9, 0xbd, 0x0a, 0x00, 0x00, 0x0f, 0x32,
+    0x66, 0xa3, 0x00, 0x50, 0x66, 0x89, 0x16, 0x04, 0x50, 0xf4,
+};
+static uint64_t msr_written;
+static unsigned msr_calls;
+
+static int msr_wr(struct v3_core *c, uint32_t msr, uint64_t v, void *priv)
+{
+    (void)c; (void)priv;
+    if (msr == 0xabc)
+        msr_written = v;
+    msr_calls++;
+    return 0;
+}
+
+static int msr_rd(struct v3_core *c, uint32_t msr, uint64_t *v, void *priv)
+{
+    (void)c; (void)priv;
+    *v = msr == 0xabd ? 0xcafebabedeadbeefull : 0;
+    msr_calls++;
+    return 0;
+}
+
+static void run_msr(const char *backend)
+{
+    struct v3_vm_result res;
+    struct v3_vm *vm;
+    uint32_t out[2] = { 0, 0 };
+    int err;
+
+    if (!strcmp(backend, "kvm") && !kvm_usable())
+        skip();
+    vm = make_vm(backend, &err);
+    assert_non_null(vm);
+    msr_written = 0;
+    msr_calls = 0;
+    assert_int_equal(v3_hook_msr(vm, 0xabc, NULL, msr_wr, NULL), V3_OK);
+    assert_int_equal(v3_hook_msr(vm, 0xabd, msr_rd, NULL, NULL), V3_OK);
+    assert_int_equal(v3_load_flat(vm, msr_guest, sizeof(msr_guest), CODE, CODE, V3_FLAT_REAL), V3_OK);
+    assert_int_equal(v3_run_vm(vm, &res), V3_OK);
+    assert_int_equal(res.reason, V3_STOP_HLT);
+    assert_int_equal(msr_calls, 2);
+    assert_int_equal(msr_written, 0x5566778811223344ull);
+    assert_int_equal(v3_read_gpa_memory(vm, NULL, DST, 8, out), 8);
+    assert_int_equal(out[0], 0xdeadbeefu);
+    assert_int_equal(out[1], 0xcafebabeu);
+    v3_free_vm(vm);
+}
+
+static void test_msr_emu(void **state) { (void)state; run_msr("emu"); }
+static void test_msr_kvm(void **state) { (void)state; run_msr("kvm"); }
+
 /* ---- error paths ---- */
 
 static void test_no_device(void **state)
@@ -524,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_limit_kvm),
         cmocka_unit_test(test_dirty_emu),
         cmocka_unit_test(test_dirty_kvm),
+        cmocka_unit_test(test_msr_emu),
+        cmocka_unit_test(test_msr_kvm),
         cmocka_unit_test(test_no_device),
         cmocka_unit_test(test_not_kvm_device),
         cmocka_unit_test(test_missing_cap),

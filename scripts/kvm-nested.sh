@@ -117,8 +117,7 @@ for d in "$src"/guests/expected/*.kvm-deviations "$src"/guests/tests/*.kvm-devia
 done
 # Which guests: V3_NESTED_GUESTS (names, or "all", the default), less
 # V3_NESTED_SKIP, by default the two programs that QEMU 7.2's SVM emulation
-# (the L0 here) breaks, not v3vmm or KVM (docs/ARCHITECTURE.md, "The KVM
-# back end"):
+# (the L0 here) breaks, not v3vmm or KVM (docs/KVM.md):
 #  - modes hangs the whole nested machine.  It sets EFER.LME while CR0.PG
 #    and CR4.PAE are clear (legal: only setting PG then needs PAE), and the
 #    next instruction, MOV EAX,CR4, is intercepted by KVM (#VMEXIT code 0x04,

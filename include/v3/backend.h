@@ -116,7 +116,7 @@ struct v3_backend_ops {
  * The KVM back end (src/host/kvm.c, Linux only): runs the vCPU on /dev/kvm,
  * or on the device named by the environment variable V3_KVM_DEVICE.  Select
  * it with v3_vm_config::backend "kvm" (or "auto": KVM when usable, else the
- * software CPU).  See docs/ARCHITECTURE.md for what differs from "emu".
+ * software CPU).  See docs/KVM.md for what differs from "emu".
  */
 extern const struct v3_backend_ops v3_kvm_backend;
 

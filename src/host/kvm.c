@@ -8,7 +8,7 @@
  * compiled into the host part of the library (v3host), not into the
  * libc-free core, and scripts/check-core-symbols.sh allows the core's two
  * references into it (v3_kvm_backend, v3_kvm_probe).  See
- * docs/ARCHITECTURE.md, "The KVM back end", for the design: memory slots
+ * docs/KVM.md for the design: memory slots
  * from the map's change listener, exits onto the VM's dispatch, the
  * interrupt controllers staying in v3vmm, time-based slices.
  */

@@ -8,7 +8,7 @@
  * paths of the KVM back end: a missing device, a missing capability,
  * "auto" falling back.
  *
- * Deviation of the KVM back end (docs/ARCHITECTURE.md): KVM's instruction
+ * Deviation of the KVM back end (docs/KVM.md): KVM's instruction
  * emulator splits a 16-byte MMIO access (MOVDQU) into two 8-byte exits, so
  * a full hook sees two 8-byte calls there instead of one 16-byte call.
  */

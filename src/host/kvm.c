@@ -450,7 +450,11 @@ static void core_to_sregs(struct v3_core *c, const struct kvm_sregs *old, struct
 {
     struct kvm_segment *segs[V3_NR_SREGS];
 
-    *s = *old;          /* keeps the pending-interrupt bitmap KVM gave us */
+    *s = *old;
+    /* KVM_SET_SREGS queues the lowest vector of this bitmap as an injected
+     * interrupt, over the one KVM_INTERRUPT queued; an empty bitmap leaves
+     * KVM's queue alone (kvm_pull keeps the copy's empty too) */
+    memset(s->interrupt_bitmap, 0, sizeof(s->interrupt_bitmap));
     segs[V3_ES] = &s->es; segs[V3_CS] = &s->cs; segs[V3_SS] = &s->ss; segs[V3_DS] = &s->ds;
     segs[V3_FS] = &s->fs; segs[V3_GS] = &s->gs; segs[V3_LDTR] = &s->ldt; segs[V3_TR] = &s->tr;
     for (int i = 0; i < V3_NR_SREGS; i++)
@@ -574,6 +578,7 @@ static int kvm_pull(struct kvm_core *k)
 {
     if (kvm_ioctl(k->fd, KVM_GET_REGS, &k->regs) < 0 || kvm_ioctl(k->fd, KVM_GET_SREGS, &k->sregs) < 0)
         return V3_EIO;
+    memset(k->sregs.interrupt_bitmap, 0, sizeof(k->sregs.interrupt_bitmap));   /* see core_to_sregs */
     regs_to_core(&k->regs, k->core);
     sregs_to_core(&k->sregs, k->core);
     k->stale = 0;
@@ -1082,6 +1087,13 @@ static int kvm_inject(struct v3_core *core, const struct v3_event *ev)
             V3_ERROR("kvm: KVM_INTERRUPT vector %u failed: %s", ev->vector, strerror(errno));
             return V3_EBUSY;
         }
+        /* KVM holds one queued interrupt, and a second KVM_INTERRUPT replaces it
+         * silently (the first is lost, its vector stuck in the LAPIC's ISR).  The
+         * run page says "ready" as of the last exit; until KVM_RUN has run (and
+         * rewritten it: not ready while the interrupt waits), it must say no, or
+         * a run() that returns before entering the guest (a kick, an expired
+         * slice) would let the next vcpu_prepare() inject over this one. */
+        k->run->ready_for_interrupt_injection = 0;
         break;
     }
     case V3_EVENT_NMI:

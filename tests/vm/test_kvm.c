@@ -25,6 +25,7 @@
 #include <v3/v3.h>
 #include <v3/backend.h>
 #include <v3/hypercall.h>
+#include <v3/irqchip.h>
 #include <v3/loader.h>
 #include <v3/mem.h>
 #include <v3/io.h>
@@ -363,6 +364,71 @@ static void run_irq(const char *backend)
 static void test_irq_emu(void **state) { (void)state; run_irq("emu"); }
 static void test_irq_kvm(void **state) { (void)state; run_irq("kvm"); }
 
+/* Two interrupts waiting at once, from a stand-in for the PIC's output side
+ * (v3_vm_set_extint) that kicks vCPU 0 when the first is acknowledged, so the
+ * run after its injection ends before the guest runs.  The second may only be
+ * injected once the first was delivered: KVM holds one queued interrupt and
+ * KVM_INTERRUPT replaces it, so an injection made then loses the first.  Each
+ * handler must run once, as on the software CPU.  Real mode; from:
+ *     xor ax, ax / mov ds, ax / mov word [0x100], h40 / mov word [0x102], 0x100
+ *     mov word [0x104], h41 / mov word [0x106], 0x100
+ *     sti / again: hlt / mov ax, [0x5000] / add ax, [0x5002] / cmp ax, 2
+ *     jb again / cli / hlt
+ *     h40: inc word [0x5000] / iret / h41: inc word [0x5002] / iret          */
+static const uint8_t irq2_guest[] = {
+    0x31, 0xc0, 0x8e, 0xd8, 0xc7, 0x06, 0x00, 0x01, 0x2c, 0x00, 0xc7, 0x06,
+    0x02, 0x01, 0x00, 0x01, 0xc7, 0x06, 0x04, 0x01, 0x31, 0x00, 0xc7, 0x06,
+    0x06, 0x01, 0x00, 0x01, 0xfb, 0xf4, 0xa1, 0x00, 0x50, 0x03, 0x06, 0x02,
+    0x50, 0x83, 0xf8, 0x02, 0x72, 0xf3, 0xfa, 0xf4, 0xff, 0x06, 0x00, 0x50,
+    0xcf, 0xff, 0x06, 0x02, 0x50, 0xcf,
+};
+
+struct two_irqs {
+    struct v3_vm *vm;
+    unsigned next;          /* vectors handed out so far (0x40, then 0x41) */
+};
+
+static bool two_intr(void *p)
+{
+    return ((struct two_irqs *)p)->next < 2;
+}
+
+static uint8_t two_ack(void *p)
+{
+    struct two_irqs *t = p;
+    uint8_t vec = (uint8_t)(0x40 + t->next);
+
+    if (t->next < 2 && t->next++ == 0)
+        v3_vm_kick(t->vm, 0);      /* the run after this injection returns before KVM_RUN */
+    return vec;
+}
+
+static const struct v3_extint_ops two_ops = { two_intr, two_ack };
+
+static void run_irq2(const char *backend)
+{
+    struct two_irqs t = { NULL, 0 };
+    struct v3_vm_result res;
+    uint16_t count[2] = { 0, 0 };
+    int err;
+
+    if (!strcmp(backend, "kvm") && !kvm_usable())
+        skip();
+    t.vm = make_vm(backend, &err);
+    assert_non_null(t.vm);
+    assert_int_equal(v3_load_flat(t.vm, irq2_guest, sizeof(irq2_guest), CODE, CODE, V3_FLAT_REAL), V3_OK);
+    assert_int_equal(v3_vm_set_extint(t.vm, &two_ops, &t), V3_OK);
+    assert_int_equal(v3_run_vm(t.vm, &res), V3_OK);
+    assert_int_equal(res.reason, V3_STOP_HLT);          /* the final cli; hlt */
+    assert_int_equal(v3_read_gpa_memory(t.vm, NULL, DST, 4, count), 4);
+    assert_int_equal(count[0], 1);                      /* vector 0x40, acknowledged first */
+    assert_int_equal(count[1], 1);                      /* vector 0x41 */
+    v3_free_vm(t.vm);
+}
+
+static void test_irq2_emu(void **state) { (void)state; run_irq2("emu"); }
+static void test_irq2_kvm(void **state) { (void)state; run_irq2("kvm"); }
+
 /* An instruction limit ends a guest that never exits: on kvm through the
  * slice timer (instructions become time at 1 per ns), on emu by counting. */
 static void run_limit(const char *backend)
@@ -581,6 +647,8 @@ int main(void)
         cmocka_unit_test(test_doorbell_kvm),
         cmocka_unit_test(test_irq_emu),
         cmocka_unit_test(test_irq_kvm),
+        cmocka_unit_test(test_irq2_emu),
+        cmocka_unit_test(test_irq2_kvm),
         cmocka_unit_test(test_limit_emu),
         cmocka_unit_test(test_limit_kvm),
         cmocka_unit_test(test_dirty_emu),

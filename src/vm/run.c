@@ -583,7 +583,13 @@ static void run_core(struct v3_vm *vm, struct v3_vcpu_run *vr)
             res->rip = core->rip;
             break;
         }
-        if (core->id == 0) {
+        if (core->id == 0 && __atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) && vm->backend->inject &&
+            vm->backend->intr_ready && !vm->backend->intr_ready(core)) {
+            /* v3_vm_raise_interrupt(): only into a free event slot (KVM holds one queued
+               interrupt and a second would replace it); the window brings the vCPU back */
+            if (vm->backend->intr_window)
+                vm->backend->intr_window(core, true);
+        } else if (core->id == 0) {
             irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
             if (irq && vm->backend->inject) {
                 struct v3_event ev;

@@ -156,9 +156,9 @@ static void spin_lock_run(unsigned ncpu, uint32_t rounds)
     window_lo = (uintptr_t)hva;
     window_hi = (uintptr_t)hva + 4096;
     /* this executable's memcpy()/memmove() are the ones the library calls
-       (v3_write_gpa_memory() copies with memmove()) */
+       (v3_write_gpa_memory() copies a 3-byte piece with memmove()) */
     calls = window_calls;
-    wr32(vm, SLOCK, 0);
+    assert_int_equal(v3_write_gpa_memory(vm, NULL, DATA + 0x20, 3, "abc"), 3);
     assert_true(window_calls > calls);
 
     assert_int_equal(v3_run_vm(vm, &res), V3_OK);

@@ -94,8 +94,12 @@ static uint64_t fast_chunk(struct v3_emu_ctx *ctx, const struct v3_insn *in, uns
         if (es == 1)
             memset(dst, (int)v, len);
         else
-            for (uint64_t i = 0; i < len; i += es)
-                memcpy(dst + i, &v, es);
+            /* one store per element (a memcpy() call may store a byte twice) */
+            for (uint64_t i = 0; i < len; i += es) {
+                if (es == 2) { uint16_t x = (uint16_t)v; __builtin_memcpy(dst + i, &x, 2); }
+                else if (es == 4) { uint32_t x = (uint32_t)v; __builtin_memcpy(dst + i, &x, 4); }
+                else __builtin_memcpy(dst + i, &v, 8);
+            }
     }
     v3_gpr_set(c, V3_RDI, in->addrsize, di + len);
     v3_gpr_set(c, V3_RCX, in->addrsize, cnt - n);

@@ -265,7 +265,7 @@ static int vcpu_prepare(struct v3_vm *vm, struct v3_core *core, uint64_t *deadli
             if (vm->clock.mode == V3_CLOCK_VIRTUAL)
                 insns = (ns * 1000u + vm->clock.insn_ps - 1) / vm->clock.insn_ps;
             else
-                insns = (ns * vm->rate_ipns_q16) >> 16;
+                insns = (ns * __atomic_load_n(&vm->rate_ipns_q16, __ATOMIC_RELAXED)) >> 16;
             if (insns == 0)
                 insns = 1;
         }
@@ -287,7 +287,9 @@ static void rate_update(struct v3_vm *vm, uint64_t insns, uint64_t ns)
         r = 64;
     if (r > (64u << 16))
         r = 64u << 16;
-    vm->rate_ipns_q16 = (vm->rate_ipns_q16 * 3 + r) / 4;
+    /* vCPU 0 writes, every vCPU reads: a relaxed word (an estimate, not a protocol) */
+    __atomic_store_n(&vm->rate_ipns_q16, (__atomic_load_n(&vm->rate_ipns_q16, __ATOMIC_RELAXED) * 3 + r) / 4,
+                     __ATOMIC_RELAXED);
 }
 
 /*

@@ -1024,7 +1024,7 @@ static int op_ack(void *priv, struct v3_core *core)
 {
     struct lapic_dev *s = priv;
     struct vlapic *a;
-    bool extint;
+    bool extint, taken;
     int v;
 
     v3_dev_lock(s->dev);
@@ -1041,6 +1041,7 @@ static int op_ack(void *priv, struct v3_core *core)
     v3_dev_lock(s->dev);
     sync_cr8_in(s, a);
     v = deliverable(a);
+    taken = v >= 0;
     if (v >= 0) {
         uint32_t lvt = a->lvt[LVT_TIMER];
         bit_clear(a->irr, (unsigned)v);
@@ -1054,6 +1055,8 @@ static int op_ack(void *priv, struct v3_core *core)
         v = a->svr & 0xff;      /* withdrawn by a priority change: the spurious vector */
     }
     v3_dev_unlock(s->dev);
+    if (taken)
+        v3_vm_apic_taken(s->vm, (uint8_t)v);
     return v;
 }
 

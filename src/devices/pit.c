@@ -41,11 +41,14 @@
  * last edge given to IRQ 0; their edges would coalesce into one interrupt
  * and a guest that counts interrupts (jiffies) would lose time.  timer()
  * gives one edge for the period that ended last and owes the others
- * ("missed", at most CATCHUP_MAX and at most one second of ticks); it
- * then gives one owed edge every period / CATCHUP_DIV of VM time until
- * none is owed, between the regular edges, which keep their schedule.  Only
- * the interrupts are delayed: counter reads, OUT and port 0x61 follow the
- * VM clock.  Writing counter 0's control word or count drops what is owed.
+ * ("missed", at most CATCHUP_MAX and at most one second of ticks).  An
+ * owed edge goes once a vCPU took the previous IRQ 0 interrupt (the
+ * per-IRQ count of v3_irq_taken(): the PIC's INTA, or the IOAPIC vector
+ * moving to a LAPIC's ISR), and no sooner than period / CATCHUP_DIV after
+ * the previous edge, so each owed tick is an interrupt of its own; the
+ * regular edges keep their schedule.  Only the interrupts are delayed:
+ * counter reads, OUT and port 0x61 follow the VM clock.  Writing counter
+ * 0's control word or count drops what is owed.
  */
 #include "internal/host.h"
 #include "internal/ticks.h"
@@ -99,6 +102,7 @@ struct pit_state {
     uint64_t last_edge;     /* counter 0: tick of the last edge given to IRQ 0 */
     uint32_t missed;        /* counter 0 (modes 2/3): edges owed to IRQ 0 */
     uint64_t catchup_at;    /* tick at which the next owed edge may go */
+    uint32_t taken_seen;    /* v3_irq_taken() of IRQ 0 when the last edge was given */
     unsigned warned;
     struct v3_device *dev;
     struct v3_irq_line *irq0;
@@ -604,13 +608,18 @@ static void pit_timer(struct v3_device *dev, uint64_t now)
                 p->missed = owed ? (uint32_t)(owed - 1) : 0;   /* one goes now */
                 p->catchup_at = t + c->n / CATCHUP_DIV + 1;
             }
+            p->taken_seen = v3_irq_taken(p->irq0);
             v3_irq_pulse(p->irq0);
         }
         p->last_edge = t;
     } else if (p->missed && t >= p->catchup_at) {
         if (c->mode == 2 || c->mode == 3) {
-            v3_irq_pulse(p->irq0);
-            p->missed--;
+            uint32_t taken = v3_irq_taken(p->irq0);
+            if (taken != p->taken_seen) {   /* the previous one was taken */
+                p->taken_seen = taken;
+                v3_irq_pulse(p->irq0);
+                p->missed--;
+            }
             p->catchup_at = t + c->n / CATCHUP_DIV + 1;
         } else {
             p->missed = 0;
@@ -734,6 +743,9 @@ static int pit_load(struct v3_device *dev, struct v3_snap *s)
     p->last_edge = w[2];
     p->missed = (uint32_t)w[3 + 3 * CH_WORDS];
     p->catchup_at = w[4 + 3 * CH_WORDS];
+    /* the count of taken interrupts is the running VM's: take the last edge
+       as taken (waiting for it could wait forever) */
+    p->taken_seen = v3_irq_taken(p->irq0) - 1;
     v3_dev_deadline_changed(dev);
     return 0;
 bad:

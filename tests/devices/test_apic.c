@@ -721,6 +721,35 @@ static void test_ioapic_edge(void **state)
     pin(30, 1);                                     /* beyond the pins: ignored */
 }
 
+/* The vCPU taking an edge pin's vector (IRR -> ISR) is reported per IRQ
+ * (v3_vm_irq_taken): pin 2 is the router's IRQ 0; masked and level pins
+ * with the same vector are not. */
+static void test_ioapic_taken(void **state)
+{
+    (void)state;
+    setup_vm(1, "");
+    enable(0);
+    io_wr(0x14, 0x00050);                           /* pin 2: edge, vector 0x50 */
+    io_wr(0x18, 0x10050);                           /* pin 4: masked edge, 0x50 */
+    io_wr(0x1a, 0x08050);                           /* pin 5: level, 0x50 */
+    io_wr(0x1c, 0x00051);                           /* pin 6: edge, 0x51 */
+    pin(2, 1);
+    assert_true(irr_has(0, 0x50));
+    assert_int_equal(vm->irq_taken[0], 0);          /* raised, not taken */
+    assert_int_equal(ack(0), 0x50);
+    assert_int_equal(vm->irq_taken[0], 1);
+    assert_int_equal(vm->irq_taken[2], 0);
+    assert_int_equal(vm->irq_taken[4], 0);
+    assert_int_equal(vm->irq_taken[5], 0);
+    assert_int_equal(vm->irq_taken[6], 0);
+    wr(0, EOI, 0);
+    pin(6, 1);
+    assert_int_equal(ack(0), 0x51);
+    assert_int_equal(vm->irq_taken[6], 1);
+    assert_int_equal(vm->irq_taken[0], 1);
+    assert_false(vm->lock_violation);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,6 +773,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ioapic_registers, teardown_vm),
         cmocka_unit_test_teardown(test_ioapic_level_remote_irr, teardown_vm),
         cmocka_unit_test_teardown(test_ioapic_edge, teardown_vm),
+        cmocka_unit_test_teardown(test_ioapic_taken, teardown_vm),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

@@ -151,6 +151,14 @@ struct v3_irq_line *v3_dev_irq(struct v3_device *dev, unsigned irq);
 void v3_irq_set(struct v3_irq_line *line, int level);
 /** Assert then deassert @p line (an edge for edge-triggered pins). */
 void v3_irq_pulse(struct v3_irq_line *line);
+/**
+ * How many interrupts of @p line's IRQ the vCPUs have taken so far (an
+ * interrupt controller's INTA or IRR->ISR, see v3_vm_irq_taken() in
+ * v3/irqchip.h); the count wraps.  A device that raised an edge compares
+ * two readings to learn that the guest took it.  Any thread, no lock; 0
+ * for a NULL line.
+ */
+uint32_t v3_irq_taken(const struct v3_irq_line *line);
 
 /* ---- locking and time ---- */
 

@@ -11,6 +11,9 @@
  *   vCPU at an instruction boundary, IF=1 --pending()/ack()--> local APIC
  *        (a LAPIC whose LINT0 is ExtINT asks the PIC: v3_vm_extint_ack())
  *   LAPIC EOI of a level-triggered vector --v3_vm_apic_eoi()--> IOAPIC eoi()
+ *   PIC INTA of IRQ n, or LAPIC IRR->ISR of an IOAPIC edge's vector
+ *        (--v3_vm_apic_taken()--> IOAPIC taken()) --v3_vm_irq_taken()-->
+ *        per-IRQ count that devices read with v3_irq_taken() (v3/device.h)
  *
  * Without a local interrupt controller (no LAPIC in the machine), vCPU 0
  * takes the PIC's INTR directly, as a PC without an APIC does.
@@ -35,6 +38,12 @@ struct v3_irqchip_ops {
     void (*set_pin)(void *chip, unsigned pin, int level);
     /** IOAPIC only (may be NULL): a local APIC signalled EOI for @p vector (Remote IRR). */
     void (*eoi)(void *chip, uint8_t vector);
+    /**
+     * IOAPIC only (may be NULL): a local APIC moved @p vector from IRR to
+     * ISR; the chip reports the IRQs of its unmasked edge-triggered pins
+     * with that vector through v3_vm_irq_taken().
+     */
+    void (*taken)(void *chip, uint8_t vector);
 };
 
 enum v3_irqchip_kind {
@@ -100,6 +109,15 @@ int v3_vm_set_lapic(struct v3_vm *vm, const struct v3_lapic_ops *ops, void *lapi
 void v3_vm_apic_send(struct v3_vm *vm, const struct v3_apic_msg *msg);
 /** EOI of @p vector to the IOAPIC (LAPIC side, for level-triggered vectors). */
 void v3_vm_apic_eoi(struct v3_vm *vm, uint8_t vector);
+/** A local APIC moved @p vector from IRR to ISR (LAPIC side; call with no lock held). */
+void v3_vm_apic_taken(struct v3_vm *vm, uint8_t vector);
+/**
+ * A vCPU took an interrupt of IRQ @p irq (0-23, the router's numbering:
+ * IOAPIC pin 2 is IRQ 0): the PIC's INTA answered it, or the IOAPIC's vector
+ * for it went from a LAPIC's IRR to its ISR.  Counted per IRQ for
+ * v3_irq_taken().  Any thread; out-of-range IRQs are ignored.
+ */
+void v3_vm_irq_taken(struct v3_vm *vm, unsigned irq);
 
 /**
  * Something for vCPU @p core_id changed (an interrupt became pending): the

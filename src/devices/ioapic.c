@@ -158,9 +158,26 @@ static void op_eoi(void *chip, uint8_t vector)
     unlock_and_send(s);
 }
 
+/* A LAPIC took @p vector: the IRQs of the edge pins that send it were taken. */
+static void op_taken(void *chip, uint8_t vector)
+{
+    struct ioapic *s = chip;
+    uint32_t pins = 0;
+
+    v3_dev_lock(s->dev);
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++)
+        if ((uint8_t)s->rte[pin] == vector && !(s->rte[pin] & (RTE_MASKED | RTE_LEVEL)))
+            pins |= 1u << pin;
+    unlock_and_send(s);
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++)
+        if (pins >> pin & 1)
+            v3_vm_irq_taken(s->vm, pin == 2 ? 0 : pin);    /* the router's IRQ 0 is pin 2 */
+}
+
 static const struct v3_irqchip_ops ioapic_ops = {
     .set_pin = op_set_pin,
     .eoi = op_eoi,
+    .taken = op_taken,
 };
 
 /* ------------------------------------------------------------------ registers */

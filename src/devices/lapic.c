@@ -17,6 +17,14 @@
  * stepped: the current count is computed from the VM clock when the guest
  * reads it, and deadline() gives the next expiry.
  *
+ * Lost periodic ticks: a poll that comes late by several periods (the host
+ * descheduled the vCPU thread) raises the timer vector once and owes the
+ * other expiries (at most TIMER_OWED_MAX and at most one second of them).
+ * When the vCPU takes the timer vector (IRR -> ISR in ack()), an owed
+ * expiry sets it in IRR again: the guest sees one interrupt per handler,
+ * after its EOI.  A write of the initial count, the timer's LVT (mask, mode
+ * or vector) or a stop drops what is owed.
+ *
  * Locking: one device mutex covers the APICs of every vCPU.  Messages that
  * leave the device (EOI broadcast to the IOAPIC, kicks of vCPUs) are
  * collected under the lock and sent after it is released; inside a VM
@@ -70,6 +78,7 @@ enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_N 
 #define TIMER_MODE(v)     (((v) >> 17) & 3)
 #define TIMER_ONESHOT     0
 #define TIMER_PERIODIC    1
+#define TIMER_OWED_MAX    100   /* most periodic expiries owed (and at most 1 s of them) */
 #define TIMER_TSCDEADLINE 2
 
 #define SVR_ENABLE        (1u << 8)
@@ -97,6 +106,7 @@ struct vlapic {
     uint64_t timer_next;    /* VM clock of the next expiry, V3_NO_DEADLINE if none */
     uint64_t tsc_deadline;  /* IA32_TSC_DEADLINE as the guest wrote it (0: disarmed) */
     uint64_t cr8_seen;      /* core->cr8 when this APIC last synchronised TPR with it */
+    uint32_t timer_owed;    /* periodic expiries a late poll missed, still owed */
     /* taken by the vCPU through op_special() */
     uint8_t nmi_pending, init_pending, sipi_pending, sipi_vector;
     uint8_t lint0_level, lint1_level;
@@ -417,6 +427,7 @@ static uint32_t current_count(const struct vlapic *a, uint64_t now)
 static void timer_load(struct lapic_dev *s, struct vlapic *a, uint64_t now)
 {
     a->timer_start = now;
+    a->timer_owed = 0;
     if (a->timer_icr && timer_mode(a) != TIMER_TSCDEADLINE)
         a->timer_next = now + (uint64_t)a->timer_icr * tick_ns(a);
     else
@@ -428,6 +439,7 @@ static void timer_stop(struct lapic_dev *s, struct vlapic *a)
 {
     a->timer_next = V3_NO_DEADLINE;
     a->tsc_deadline = 0;
+    a->timer_owed = 0;
     v3_dev_deadline_changed(s->dev);
 }
 
@@ -470,9 +482,17 @@ static void timer_fire(struct lapic_dev *s, struct vlapic *a, uint64_t now)
             a->timer_next = V3_NO_DEADLINE;
             break;
         }
-        /* missed periods coalesce in IRR, as on hardware; the phase is kept */
+        /* the phase is kept; the expiries a late poll missed are owed */
         n = (now - a->timer_next) / period + 1;
         a->timer_next += n * period;
+        if (n > 1 && !(lvt & LVT_MASKED)) {
+            uint64_t cap = 1000000000ull / period, owed = a->timer_owed + n - 1;
+            if (cap > TIMER_OWED_MAX)
+                cap = TIMER_OWED_MAX;
+            if (cap < 1)
+                cap = 1;
+            a->timer_owed = (uint32_t)(owed > cap - 1 ? cap - 1 : owed);
+        }
         break;
     }
     case TIMER_TSCDEADLINE:
@@ -647,6 +667,8 @@ static bool reg_write(struct lapic_dev *s, struct vlapic *a, unsigned off, uint3
         if (!(a->svr & SVR_ENABLE))
             v |= LVT_MASKED;
         a->lvt[k] = v;
+        if (k == LVT_TIMER && ((old ^ v) & (LVT_MASKED | 3u << 17 | 0xff)))
+            a->timer_owed = 0;
         if (k == LVT_TIMER && TIMER_MODE(old) != TIMER_MODE(v) &&
             (TIMER_MODE(old) == TIMER_TSCDEADLINE || TIMER_MODE(v) == TIMER_TSCDEADLINE)) {
             /* switching to or from TSC-deadline mode disarms the timer (SDM 10.5.4.1) */
@@ -1002,7 +1024,7 @@ static int op_ack(void *priv, struct v3_core *core)
 {
     struct lapic_dev *s = priv;
     struct vlapic *a;
-    bool extint;
+    bool extint, taken;
     int v;
 
     v3_dev_lock(s->dev);
@@ -1019,13 +1041,22 @@ static int op_ack(void *priv, struct v3_core *core)
     v3_dev_lock(s->dev);
     sync_cr8_in(s, a);
     v = deliverable(a);
+    taken = v >= 0;
     if (v >= 0) {
+        uint32_t lvt = a->lvt[LVT_TIMER];
         bit_clear(a->irr, (unsigned)v);
         bit_set(a->isr, (unsigned)v);
+        if (a->timer_owed && (unsigned)v == (lvt & 0xff) && !(lvt & LVT_MASKED) &&
+            timer_mode(a) == TIMER_PERIODIC) {
+            a->timer_owed--;            /* the next owed expiry, taken after this one's EOI */
+            bit_set(a->irr, (unsigned)v);
+        }
     } else if (sw_enabled(a) && highest(a->irr) >= 0) {
         v = a->svr & 0xff;      /* withdrawn by a priority change: the spurious vector */
     }
     v3_dev_unlock(s->dev);
+    if (taken)
+        v3_vm_apic_taken(s->vm, (uint8_t)v);
     return v;
 }
 
@@ -1148,7 +1179,7 @@ static void lapic_reset(struct v3_device *dev)
     s->n_eoi = 0;
 }
 
-#define SNAP_MAGIC 0x4c415031u      /* "LAP1" */
+#define SNAP_MAGIC 0x4c415032u      /* "LAP2": struct vlapic with timer_owed */
 
 static int lapic_save(struct v3_device *dev, struct v3_snap *snap)
 {
@@ -1175,6 +1206,8 @@ static int lapic_load(struct v3_device *dev, struct v3_snap *snap)
         struct vlapic tmp;
         if ((rc = v3_snap_get(snap, &tmp, sizeof(tmp))))
             return rc;
+        if (tmp.timer_owed >= TIMER_OWED_MAX)
+            tmp.timer_owed = TIMER_OWED_MAX - 1;
         s->cpu[i] = tmp;
     }
     for (unsigned i = 0; i < s->n; i++) {

@@ -201,8 +201,8 @@ static bool is_cascade(const struct i8259 *master, int level)
     return level == PIC_CASCADE_PIN && !master->single && (master->icw3 >> PIC_CASCADE_PIN & 1);
 }
 
-/* INTA with the lock held. */
-static uint8_t pair_ack(struct pic_state *p)
+/* INTA with the lock held; *irq gets the IRQ answered, or -1 (spurious). */
+static uint8_t pair_ack(struct pic_state *p, int *irq)
 {
     struct i8259 *m = &p->chip[0], *s = &p->chip[1];
     int l;
@@ -210,13 +210,17 @@ static uint8_t pair_ack(struct pic_state *p)
 
     cascade_update(p);
     l = chip_take(m);
+    *irq = -1;
     if (l < 0) {
         vec = (uint8_t)(m->base | 7);
     } else if (is_cascade(m, l)) {
         int sl = chip_take(s);
         vec = (uint8_t)(s->base | (sl < 0 ? 7 : sl));
+        if (sl >= 0)
+            *irq = 8 + sl;
     } else {
         vec = (uint8_t)(m->base | l);
+        *irq = l;
     }
     cascade_update(p);
     return vec;
@@ -516,11 +520,14 @@ static uint8_t pic_ack(void *chip)
 {
     struct pic_state *p = chip;
     uint8_t v;
+    int irq;
 
     v3_dev_lock(p->dev);
-    v = pair_ack(p);
+    v = pair_ack(p, &irq);
     intr_rose(p);                       /* the vCPU taking this one looks again before its next run */
     v3_dev_unlock(p->dev);
+    if (irq >= 0)
+        v3_vm_irq_taken(v3_dev_vm(p->dev), (unsigned)irq);
     return v;
 }
 

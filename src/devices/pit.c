@@ -34,8 +34,21 @@
  * so does the line (an IOAPIC pin programmed level-triggered sees it
  * high) until OUT drops again when the counter is reprogrammed; in modes
  * 2-5 OUT is high for most of the period or strobes low for one clock, and
- * each rising edge is a pulse.  Edges the vCPU loop missed while it was
- * late give one pulse.
+ * each rising edge is a pulse.
+ *
+ * Lost ticks (modes 2 and 3).  When the vCPU loop comes late (the host
+ * descheduled the vCPU thread) several periods may have ended since the
+ * last edge given to IRQ 0; their edges would coalesce into one interrupt
+ * and a guest that counts interrupts (jiffies) would lose time.  timer()
+ * gives one edge for the period that ended last and owes the others
+ * ("missed", at most CATCHUP_MAX and at most one second of ticks).  An
+ * owed edge goes once a vCPU took the previous IRQ 0 interrupt (the
+ * per-IRQ count of v3_irq_taken(): the PIC's INTA, or the IOAPIC vector
+ * moving to a LAPIC's ISR), and no sooner than period / CATCHUP_DIV after
+ * the previous edge, so each owed tick is an interrupt of its own; the
+ * regular edges keep their schedule.  Only the interrupts are delayed:
+ * counter reads, OUT and port 0x61 follow the VM clock.  Writing counter
+ * 0's control word or count drops what is owed.
  */
 #include "internal/host.h"
 #include "internal/ticks.h"
@@ -47,6 +60,8 @@
 #define PIT_HZ        1193182ull
 #define REFRESH_TICKS 18            /* DRAM refresh period of a PC: 18 PIT clocks */
 #define NO_TICK       UINT64_MAX
+#define CATCHUP_MAX   100           /* most ticks owed to IRQ 0 (and at most 1 s of them) */
+#define CATCHUP_DIV   8             /* an owed tick every period / CATCHUP_DIV */
 
 enum {
     WARN_WIDTH = 1u << 0,
@@ -85,6 +100,9 @@ struct pit_state {
     struct pit_channel ch[3];
     uint8_t port61;         /* bits 0-3 as written */
     uint64_t last_edge;     /* counter 0: tick of the last edge given to IRQ 0 */
+    uint32_t missed;        /* counter 0 (modes 2/3): edges owed to IRQ 0 */
+    uint64_t catchup_at;    /* tick at which the next owed edge may go */
+    uint32_t taken_seen;    /* v3_irq_taken() of IRQ 0 when the last edge was given */
     unsigned warned;
     struct v3_device *dev;
     struct v3_irq_line *irq0;
@@ -364,6 +382,8 @@ static void pit_control(struct pit_state *p, uint8_t v, uint64_t t)
         }
         return;
     }
+    if (sel == 0)       /* ticks of the old schedule are no longer owed */
+        p->missed = 0;
     c->rw = (uint8_t)rw;
     c->mode_bits = v >> 1 & 7;
     c->mode = c->mode_bits >= 6 ? (uint8_t)(c->mode_bits - 4) : c->mode_bits;
@@ -383,6 +403,8 @@ static void pit_control(struct pit_state *p, uint8_t v, uint64_t t)
 static void pit_write_count(struct pit_state *p, struct pit_channel *c, uint8_t v, uint64_t t)
 {
     ch_settle(c, t);
+    if (c == &p->ch[0])
+        p->missed = 0;
     switch (c->rw) {
     case 1:
         c->cr = v;
@@ -552,7 +574,15 @@ static uint64_t pit_deadline(struct v3_device *dev)
     edge = ch_next_edge(c, p->last_edge);
     if (c->pending && edge != NO_TICK && edge > c->pending_at)
         edge = c->pending_at;
+    if (p->missed && p->catchup_at < edge)
+        edge = p->catchup_at;
     return edge == NO_TICK ? V3_NO_DEADLINE : ticks_to_ns(edge);
+}
+
+/* Rising edges of a periodic (mode 2/3) counter in (start, @p t]. */
+static uint64_t ch_edges_upto(const struct pit_channel *c, uint64_t t)
+{
+    return t < c->start ? 0 : (t - c->start) / c->n;
 }
 
 static void pit_timer(struct v3_device *dev, uint64_t now)
@@ -564,11 +594,36 @@ static void pit_timer(struct v3_device *dev, uint64_t now)
     ch_settle(c, t);
     edge = ch_next_edge(c, p->last_edge);
     if (edge != NO_TICK && edge <= t) {
-        if (c->mode <= 1)
+        if (c->mode <= 1) {
             v3_irq_set(p->irq0, 1);     /* OUT stays high */
-        else
+        } else {
+            if (c->mode <= 3) {         /* periodic: owe the edges that came and went */
+                uint64_t owed = ch_edges_upto(c, t) - ch_edges_upto(c, p->last_edge) + p->missed;
+                uint64_t cap = PIT_HZ / c->n;   /* >= 18 */
+
+                if (cap > CATCHUP_MAX)
+                    cap = CATCHUP_MAX;
+                if (owed > cap)
+                    owed = cap;
+                p->missed = owed ? (uint32_t)(owed - 1) : 0;   /* one goes now */
+                p->catchup_at = t + c->n / CATCHUP_DIV + 1;
+            }
+            p->taken_seen = v3_irq_taken(p->irq0);
             v3_irq_pulse(p->irq0);
+        }
         p->last_edge = t;
+    } else if (p->missed && t >= p->catchup_at) {
+        if (c->mode == 2 || c->mode == 3) {
+            uint32_t taken = v3_irq_taken(p->irq0);
+            if (taken != p->taken_seen) {   /* the previous one was taken */
+                p->taken_seen = taken;
+                v3_irq_pulse(p->irq0);
+                p->missed--;
+            }
+            p->catchup_at = t + c->n / CATCHUP_DIV + 1;
+        } else {
+            p->missed = 0;
+        }
     }
 }
 
@@ -593,6 +648,8 @@ static void pit_reset(struct v3_device *dev)
     }
     p->port61 = 0;
     p->last_edge = t;
+    p->missed = 0;
+    p->catchup_at = 0;
     v3_dev_deadline_changed(dev);
 }
 
@@ -611,8 +668,10 @@ static int pit_create(struct v3_device *dev, struct v3_dev_args *args)
     return v3_dev_claim_io(dev, PIT_PORT_61, 1, p61_read, p61_write);
 }
 
-/* Snapshot: version, port 0x61, last edge, then each channel's fields. */
-#define PIT_SNAP_VERSION 1
+/* Snapshot: version, port 0x61, last edge, then each channel's fields,
+ * then the ticks owed to IRQ 0 and the tick of the next one (version 2). */
+#define PIT_SNAP_VERSION 2
+#define SNAP_WORDS (3 + 3 * CH_WORDS + 2)
 #define CH_WORDS 24
 
 static void ch_pack(const struct pit_channel *c, uint64_t w[CH_WORDS])
@@ -653,13 +712,15 @@ static int ch_unpack(struct pit_channel *c, const uint64_t w[CH_WORDS])
 static int pit_save(struct v3_device *dev, struct v3_snap *s)
 {
     struct pit_state *p = v3_dev_state(dev);
-    uint64_t w[3 + 3 * CH_WORDS];
+    uint64_t w[SNAP_WORDS];
 
     w[0] = PIT_SNAP_VERSION;
     w[1] = p->port61;
     w[2] = p->last_edge;
     for (unsigned i = 0; i < 3; i++)
         ch_pack(&p->ch[i], w + 3 + i * CH_WORDS);
+    w[3 + 3 * CH_WORDS] = p->missed;
+    w[4 + 3 * CH_WORDS] = p->catchup_at;
     return v3_snap_put(s, w, sizeof(w));
 }
 
@@ -667,12 +728,12 @@ static int pit_load(struct v3_device *dev, struct v3_snap *s)
 {
     struct pit_state *p = v3_dev_state(dev);
     struct pit_channel ch[3];
-    uint64_t w[3 + 3 * CH_WORDS];
+    uint64_t w[SNAP_WORDS];
     int rc = v3_snap_get(s, w, sizeof(w));
 
     if (rc < 0)
         return rc;
-    if (w[0] != PIT_SNAP_VERSION || w[1] > 0x0F)
+    if (w[0] != PIT_SNAP_VERSION || w[1] > 0x0F || w[3 + 3 * CH_WORDS] >= CATCHUP_MAX)
         goto bad;
     for (unsigned i = 0; i < 3; i++)
         if (ch_unpack(&ch[i], w + 3 + i * CH_WORDS) < 0)
@@ -680,6 +741,11 @@ static int pit_load(struct v3_device *dev, struct v3_snap *s)
     memcpy(p->ch, ch, sizeof(ch));
     p->port61 = (uint8_t)w[1];
     p->last_edge = w[2];
+    p->missed = (uint32_t)w[3 + 3 * CH_WORDS];
+    p->catchup_at = w[4 + 3 * CH_WORDS];
+    /* the count of taken interrupts is the running VM's: take the last edge
+       as taken (waiting for it could wait forever) */
+    p->taken_seen = v3_irq_taken(p->irq0) - 1;
     v3_dev_deadline_changed(dev);
     return 0;
 bad:

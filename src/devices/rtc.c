@@ -25,6 +25,14 @@
  *     checksum over 0x10-0x2D at 0x2E.
  * Interrupts need the VM clock to reach an event: the device's deadline is
  * the next periodic tick (PIE) or second boundary (UIE/AIE).
+ *
+ * Lost periodic ticks: when the vCPU loop polls late (the host descheduled
+ * the vCPU thread) and several periods ended while IRQF was clear, a guest
+ * that reads C in its handler would have seen one interrupt per period.
+ * timer() raises one and owes the others (at most RTC_OWED_MAX and at most
+ * one second of them); each owed one is raised (PF, IRQF) at the first poll
+ * after the guest read C, i.e. once the previous one was taken.  Clearing
+ * PIE or changing the rate or divider drops what is owed.
  */
 #include "internal/host.h"
 #include "internal/vm.h"
@@ -32,6 +40,7 @@
 #define NS_PER_S       1000000000ull
 #define UIP_NS         244000ull         /* UIP precedes the update by 244 us */
 #define DEFAULT_EPOCH  1767225600ull     /* 2026-01-01 00:00:00 UTC */
+#define RTC_OWED_MAX   100               /* most periodic ticks owed (and at most 1 s of them) */
 
 #define REG_A 0x0a
 #define REG_B 0x0b
@@ -59,6 +68,7 @@ struct rtc {
     uint64_t pf_seen, uf_seen;          /* periods / shown seconds already turned into flags */
     uint64_t period_ns;                 /* 0: no periodic rate */
     uint64_t period_origin;             /* device time at which the periodic divider restarted */
+    uint64_t pf_owed;                   /* periodic interrupts a late poll missed, still owed */
 };
 
 /* ------------------------------------------------------------ calendar */
@@ -244,6 +254,7 @@ static void restart_divider(struct rtc *r, struct v3_device *dev)
     r->period_ns = rate_ns(r);
     r->period_origin = now_ns(r, dev);
     r->pf_seen = 0;
+    r->pf_owed = 0;
     r->uf_seen = secs_at(r, r->period_origin);
 }
 
@@ -314,7 +325,10 @@ static void cmos_write(struct rtc *r, struct v3_device *dev, unsigned idx, uint8
             r->uf_seen = r->frozen_s;
             r->period_origin = now_ns(r, dev);
             r->pf_seen = 0;
+            r->pf_owed = 0;
         }
+        if (!(v & B_PIE))
+            r->pf_owed = 0;
         r->cmos[REG_B] = v;
         if (v & B_SET)
             time_to_regs(r, r->frozen_s);
@@ -362,6 +376,8 @@ static uint64_t rtc_deadline(struct v3_device *dev)
 
     if (!divider_runs(r) || (r->cmos[REG_C] & C_IRQF))
         return V3_NO_DEADLINE;          /* nothing new can be signalled before C is read */
+    if (r->pf_owed && (r->cmos[REG_B] & B_PIE) && r->period_ns)
+        return 0;                       /* the previous one was taken: the next owed one now */
     /* the first event not yet turned into a flag, in device time */
     if ((r->cmos[REG_B] & B_PIE) && r->period_ns)
         next = r->period_origin + (r->pf_seen + 1) * r->period_ns;
@@ -380,8 +396,30 @@ static uint64_t rtc_deadline(struct v3_device *dev)
 
 static void rtc_timer(struct v3_device *dev, uint64_t now)
 {
+    struct rtc *r = v3_dev_state(dev);
+    bool pie = (r->cmos[REG_B] & B_PIE) && r->period_ns && divider_runs(r);
+    uint64_t seen = r->pf_seen;
+
     (void)now;
-    update_flags(v3_dev_state(dev), dev);
+    pie = pie && !(r->cmos[REG_C] & C_IRQF);
+    update_flags(r, dev);
+    if (!pie)
+        return;
+    if (r->pf_seen > seen + 1) {        /* periods ended unseen while IRQF was clear */
+        uint64_t cap = NS_PER_S / r->period_ns;
+
+        if (cap > RTC_OWED_MAX)
+            cap = RTC_OWED_MAX;
+        if (cap < 1)
+            cap = 1;
+        r->pf_owed += r->pf_seen - seen - 1;
+        if (r->pf_owed > cap - 1)
+            r->pf_owed = cap - 1;       /* with the one raised now: at most cap */
+    } else if (r->pf_seen == seen && r->pf_owed && !(r->cmos[REG_C] & C_IRQF)) {
+        r->pf_owed--;
+        r->cmos[REG_C] |= C_PF | C_IRQF;
+        v3_irq_set(r->irq, 1);
+    }
 }
 
 static void cmos_fill_memory(struct rtc *r, struct v3_vm *vm)
@@ -475,6 +513,8 @@ static int rtc_load(struct v3_device *dev, struct v3_snap *s)
     struct rtc *r = v3_dev_state(dev);
     int rc = v3_snap_get(s, &r->index, sizeof(*r) - ((uint8_t *)&r->index - (uint8_t *)r));
     r->index &= 0x7f;
+    if (r->pf_owed >= RTC_OWED_MAX)
+        r->pf_owed = RTC_OWED_MAX - 1;
     v3_irq_set(r->irq, (r->cmos[REG_C] & C_IRQF) != 0);
     return rc;
 }

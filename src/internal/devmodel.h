@@ -57,6 +57,7 @@ struct v3_devmodel {
     unsigned ndevs, cap;
     void *irq_lock;                     /* router: counts and chip calls */
     uint16_t irq_count[V3_NR_IRQS];     /* asserted lines per IRQ (wired OR) */
+    uint32_t irq_taken[V3_NR_IRQS];     /* atomic: interrupts taken per IRQ (v3_irq_taken) */
     const struct v3_irqchip_ops *pic_ops;
     void *pic;
     const struct v3_irqchip_ops *ioapic_ops;

@@ -254,6 +254,13 @@ void v3_irq_pulse(struct v3_irq_line *line)
     line_apply(line, 0, 1);
 }
 
+uint32_t v3_irq_taken(const struct v3_irq_line *line)
+{
+    if (!line)
+        return 0;
+    return __atomic_load_n(&line->dev->vm->dm.irq_taken[line->irq], __ATOMIC_ACQUIRE);
+}
+
 /* ------------------------------------------------------------ locking */
 
 void v3_dev_lock(struct v3_device *dev)

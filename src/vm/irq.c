@@ -108,6 +108,18 @@ void v3_vm_apic_eoi(struct v3_vm *vm, uint8_t vector)
         vm->dm.ioapic_ops->eoi(vm->dm.ioapic, vector);
 }
 
+void v3_vm_apic_taken(struct v3_vm *vm, uint8_t vector)
+{
+    if (vm && vm->dm.ioapic_ops && vm->dm.ioapic_ops->taken)
+        vm->dm.ioapic_ops->taken(vm->dm.ioapic, vector);
+}
+
+void v3_vm_irq_taken(struct v3_vm *vm, unsigned irq)
+{
+    if (vm && irq < V3_NR_IRQS)
+        __atomic_add_fetch(&vm->dm.irq_taken[irq], 1, __ATOMIC_RELEASE);
+}
+
 void v3_vm_kick(struct v3_vm *vm, unsigned core_id)
 {
     struct v3_core *core;

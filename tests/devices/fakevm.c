@@ -272,6 +272,22 @@ void v3_vm_apic_eoi(struct v3_vm *vm, uint8_t vector)
         vm->ioapic_ops->eoi(vm->ioapic, vector);
 }
 
+void v3_vm_apic_taken(struct v3_vm *vm, uint8_t vector)
+{
+    if (any_locked(vm))
+        vm->lock_violation = true;
+    if (vm->ioapic_ops && vm->ioapic_ops->taken)
+        vm->ioapic_ops->taken(vm->ioapic, vector);
+}
+
+void v3_vm_irq_taken(struct v3_vm *vm, unsigned irq)
+{
+    if (any_locked(vm))
+        vm->lock_violation = true;
+    if (irq < 24)
+        vm->irq_taken[irq]++;
+}
+
 void v3_vm_kick(struct v3_vm *vm, unsigned core_id)
 {
     if (any_locked(vm))

@@ -53,6 +53,7 @@ struct v3_vm {
     unsigned nmsr;
     unsigned kicks[FV_MAX_CORES];
     unsigned eois;
+    unsigned irq_taken[24];     /* v3_vm_irq_taken() per IRQ */
     uint8_t last_eoi;
     unsigned sends;
     struct v3_apic_msg last_msg;

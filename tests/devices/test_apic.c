@@ -230,10 +230,14 @@ static void test_timer_periodic(void **state)
     }
     assert_int_equal(n, 5);
     assert_int_equal(fv_deadline(lapic), 600);
-    /* late by two and a half periods: one interrupt, the phase is kept */
+    /* late by two and a half periods: three expiries (600, 700, 800), one
+       interrupt per handler, each owed one after the EOI; the phase is kept */
     fv_advance(vm, 850);
-    assert_int_equal(ack(0), 0x41);
-    wr(0, EOI, 0);
+    for (unsigned k = 0; k < 3; k++) {
+        assert_int_equal(ack(0), 0x41);
+        wr(0, EOI, 0);
+    }
+    assert_int_equal(ack(0), -1);
     assert_int_equal(fv_deadline(lapic), 900);
     vm->now = 870;
     assert_int_equal(rd(0, TCCR), 30);
@@ -241,6 +245,68 @@ static void test_timer_periodic(void **state)
     wr(0, TDCR, 0x0);                               /* divide by 2 */
     assert_int_equal(rd(0, TCCR), 30);
     assert_int_equal(fv_deadline(lapic), 870 + 60);
+}
+
+/* The guest of the lost-tick test: takes every interrupt the APIC offers
+ * (ack, EOI) and counts the timer's. */
+static unsigned take_all(unsigned vec)
+{
+    unsigned n = 0;
+    int v;
+
+    while ((v = ack(0)) >= 0) {
+        assert_int_equal(v, vec);
+        assert_int_equal(pending(0), -1);          /* the next one waits for the EOI */
+        wr(0, EOI, 0);
+        n++;
+    }
+    return n;
+}
+
+/* A poll late by N periods: N interrupts, one per handler (at most 100 and
+ * at most one second of them); a new initial count drops what is owed; a
+ * snapshot keeps it. */
+static void test_timer_periodic_lost_ticks(void **state)
+{
+    static struct v3_snap snap;
+    unsigned n = 0;
+    (void)state;
+    setup_vm(1, "");
+    enable(0);
+    wr(0, TDCR, 0xb);
+    wr(0, LVTT, 0x20042);                           /* periodic, vector 0x42 */
+    wr(0, TICR, 1000);                              /* 1 MHz: cap 100 */
+    for (uint64_t t = 1000; t <= 5000; t += 1000) { /* on time: one per period */
+        fv_advance(vm, t + 10);
+        n += take_all(0x42);
+        assert_int_equal(n, t / 1000);
+    }
+    fv_advance(vm, 15010);                          /* expiries 6000 .. 15000 */
+    assert_int_equal(take_all(0x42), 10);
+    fv_advance(vm, 15500);
+    assert_int_equal(take_all(0x42), 0);
+    fv_advance(vm, 1015010);                        /* 1000 expiries */
+    assert_int_equal(take_all(0x42), 100);
+    /* owed ticks dropped by a new count: 5 expiries (1016000 .. 1020000);
+       the first taken put the second in IRR, where it stays */
+    fv_advance(vm, 1020010);
+    assert_int_equal(ack(0), 0x42);
+    wr(0, EOI, 0);
+    wr(0, TICR, 1000);
+    assert_int_equal(take_all(0x42), 1);
+    /* 1 ms period (divide by 1, count 1000000): one second is 1000, cap 100 still;
+       100 ms period (count 100000000): one second is 10 */
+    vm->now = 2000000;
+    wr(0, TICR, 100000000);
+    fv_advance(vm, 2000000 + 50ull * 100000000 + 5);
+    assert_int_equal(take_all(0x42), 10);
+    /* the snapshot carries the owed count */
+    fv_advance(vm, 2000000 + 56ull * 100000000 + 5); /* 6 expiries: one in IRR, 5 owed */
+    memset(&snap, 0, sizeof(snap));
+    assert_int_equal(lapic->ops->save(lapic, &snap), 0);
+    lapic->ops->reset(lapic);
+    assert_int_equal(lapic->ops->load(lapic, &snap), 0);
+    assert_int_equal(take_all(0x42), 6);
 }
 
 static void test_timer_tsc_deadline(void **state)
@@ -655,6 +721,35 @@ static void test_ioapic_edge(void **state)
     pin(30, 1);                                     /* beyond the pins: ignored */
 }
 
+/* The vCPU taking an edge pin's vector (IRR -> ISR) is reported per IRQ
+ * (v3_vm_irq_taken): pin 2 is the router's IRQ 0; masked and level pins
+ * with the same vector are not. */
+static void test_ioapic_taken(void **state)
+{
+    (void)state;
+    setup_vm(1, "");
+    enable(0);
+    io_wr(0x14, 0x00050);                           /* pin 2: edge, vector 0x50 */
+    io_wr(0x18, 0x10050);                           /* pin 4: masked edge, 0x50 */
+    io_wr(0x1a, 0x08050);                           /* pin 5: level, 0x50 */
+    io_wr(0x1c, 0x00051);                           /* pin 6: edge, 0x51 */
+    pin(2, 1);
+    assert_true(irr_has(0, 0x50));
+    assert_int_equal(vm->irq_taken[0], 0);          /* raised, not taken */
+    assert_int_equal(ack(0), 0x50);
+    assert_int_equal(vm->irq_taken[0], 1);
+    assert_int_equal(vm->irq_taken[2], 0);
+    assert_int_equal(vm->irq_taken[4], 0);
+    assert_int_equal(vm->irq_taken[5], 0);
+    assert_int_equal(vm->irq_taken[6], 0);
+    wr(0, EOI, 0);
+    pin(6, 1);
+    assert_int_equal(ack(0), 0x51);
+    assert_int_equal(vm->irq_taken[6], 1);
+    assert_int_equal(vm->irq_taken[0], 1);
+    assert_false(vm->lock_violation);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +759,7 @@ int main(void)
         cmocka_unit_test_teardown(test_level_tmr_eoi_broadcast, teardown_vm),
         cmocka_unit_test_teardown(test_timer_oneshot, teardown_vm),
         cmocka_unit_test_teardown(test_timer_periodic, teardown_vm),
+        cmocka_unit_test_teardown(test_timer_periodic_lost_ticks, teardown_vm),
         cmocka_unit_test_teardown(test_timer_tsc_deadline, teardown_vm),
         cmocka_unit_test_teardown(test_cpuid_leaf1, teardown_vm),
         cmocka_unit_test_teardown(test_no_tsc_deadline_option, teardown_vm),
@@ -677,6 +773,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ioapic_registers, teardown_vm),
         cmocka_unit_test_teardown(test_ioapic_level_remote_irr, teardown_vm),
         cmocka_unit_test_teardown(test_ioapic_edge, teardown_vm),
+        cmocka_unit_test_teardown(test_ioapic_taken, teardown_vm),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

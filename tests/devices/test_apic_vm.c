@@ -105,6 +105,87 @@ static void test_level_through_router(void **state)
     vm = NULL;
 }
 
+/* ---- the PIT's owed ticks through IOAPIC pin 2 and the LAPIC ---- */
+
+#define PIT_HZ 1193182ull
+
+static void outb(uint16_t port, uint8_t v)
+{
+    struct v3_exit e = { .reason = V3_EXIT_IO };
+    e.io.port = port;
+    e.io.size = 1;
+    e.io.data = v;
+    assert_int_equal(v3_handle_io_exit(core, &e), 0);
+}
+
+/* First nanosecond of PIT clock @p t (128-bit arithmetic, independent of the device). */
+static uint64_t tick_ns(uint64_t t)
+{
+    unsigned __int128 n = (unsigned __int128)t * 1000000000u;
+    return (uint64_t)((n + PIT_HZ - 1) / PIT_HZ);
+}
+
+/* The vCPU loop at PIT clock @p t: due timers run; with @p take the guest
+ * takes every interrupt (ack, EOI).  Returns the vector 0x30 interrupts taken. */
+static unsigned loop_at(uint64_t t, bool take)
+{
+    unsigned n = 0;
+    int v;
+
+    core->insn_count = tick_ns(t);                  /* virtual clock: 1 ns per instruction */
+    v3_devmodel_poll(vm, v3_vm_clock_ns(vm));
+    while (take && (v = ack()) >= 0) {
+        assert_int_equal(v, 0x30);
+        mwr(0xfee000b0, 0);
+        n++;
+    }
+    return n;
+}
+
+/* Counter 0 at ~1 kHz, IRQ 0 through IOAPIC pin 2 (edge, vector 0x30).  The
+ * loop comes 10 periods late and the guest then keeps IF clear for most of
+ * a period: every edge of the 8254's schedule still arrives as one
+ * interrupt, because an owed one waits until the previous one was taken
+ * (the LAPIC's IRR -> ISR, reported to the PIT through the IOAPIC). */
+static void test_pit_owed_ticks_through_ioapic(void **state)
+{
+    struct v3_vm_config cfg;
+    const char *devs[] = { "lapic", "ioapic", "pit" };
+    const uint64_t s = 1, n = 1193, jump = s + 11 * n + 5;
+    unsigned got = 0;
+    int err = 0;
+    (void)state;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = 1 << 20;
+    cfg.machine = "none";
+    cfg.device_args = devs;
+    cfg.num_device_args = 3;
+    cfg.clock = V3_CLOCK_VIRTUAL;
+    vm = v3_create_vm(&cfg, &err);
+    assert_non_null(vm);
+    core = v3_get_core(vm, 0);
+    mwr(0xfee000f0, 0x1ff);
+    io_wr(0x15, 0);
+    io_wr(0x14, 0x30);                              /* pin 2: edge, fixed, vector 0x30, APIC 0 */
+    outb(0x43, 0x34);                               /* counter 0, mode 2, at clock 0 */
+    outb(0x40, (uint8_t)n);
+    outb(0x40, (uint8_t)(n >> 8));
+    for (uint64_t t = 0; t <= s + n + 10; t += 50)
+        got += loop_at(t, true);
+    assert_int_equal(got, 1);
+    got += loop_at(jump, false);                    /* edges 2-11: one raised, 9 owed */
+    for (uint64_t t = jump + 10; t < jump + 900; t += 10)
+        got += loop_at(t, false);                   /* IF clear: nothing taken */
+    assert_int_equal(got, 1);
+    for (uint64_t t = jump + 900; t < s + 16 * n; t += 10)
+        got += loop_at(t, true);
+    assert_int_equal(got, 15);                      /* edges 1-15 */
+    assert_int_equal(vm->dm.irq_taken[0], 15);
+    v3_free_vm(vm);
+    vm = NULL;
+}
+
 static void test_pc_machine_has_them(void **state)
 {
     bool l = false, i = false;
@@ -121,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_level_through_router),
         cmocka_unit_test(test_pc_machine_has_them),
+        cmocka_unit_test(test_pit_owed_ticks_through_ioapic),
     };
     return cmocka_run_group_tests(tests, v3t_setup, v3t_teardown);
 }

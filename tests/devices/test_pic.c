@@ -154,6 +154,8 @@ static void test_cascade_sfnm(void **state)
     assert_int_equal(irr(0xa0), 0x10);
     assert_int_equal(irr(0x20), 0x04);              /* slave INTR on master IR2 */
     assert_int_equal(v3_vm_extint_ack(vm), SB + 4);
+    assert_int_equal(vm->dm.irq_taken[12], 1);      /* the INTA took IRQ 12 (not 2) */
+    assert_int_equal(vm->dm.irq_taken[2], 0);
     assert_int_equal(isr(0x20), 0x04);
     assert_int_equal(isr(0xa0), 0x10);
     /* fully nested: a higher slave request waits (master IR2 is in service) */
@@ -162,6 +164,7 @@ static void test_cascade_sfnm(void **state)
     /* a master request above IR2 nests */
     dt_irq(vm, 1, 1);
     assert_int_equal(v3_vm_extint_ack(vm), MB + 1);
+    assert_int_equal(vm->dm.irq_taken[1], 1);
     outb(0x20, 0x20);
     outb(0xa0, 0x20);                               /* slave EOI: IR4 */
     outb(0x20, 0x20);                               /* master EOI: IR2 */

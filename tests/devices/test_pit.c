@@ -400,12 +400,20 @@ static void test_irq0(void **state)
     assert_int_equal(v3_vm_extint_ack(vm), 0x20);
     outb(0x20, 0x20);
     assert_int_equal(call_deadline(pit), tick_ns(5001 + 2 * 1193));
-    /* the loop came late by three periods: one interrupt, then on schedule */
+    /* the loop came late: four edges (periods 2-5) passed; one interrupt
+       now, the three others owed, one every period / 8 (+ 1 clock) */
     at(5001 + 5 * 1193 + 7);
     call_timer(pit);
     assert_int_equal(v3_vm_extint_ack(vm), 0x20);
     outb(0x20, 0x20);
     assert_false(v3_vm_extint_pending(vm));
+    assert_int_equal(call_deadline(pit), tick_ns(5001 + 5 * 1193 + 7 + 1193 / 8 + 1));
+    for (unsigned i = 0; i < 3; i++) {
+        at(5001 + 5 * 1193 + 7 + (i + 1) * (1193 / 8 + 1));
+        call_timer(pit);
+        assert_int_equal(v3_vm_extint_ack(vm), 0x20);
+        outb(0x20, 0x20);
+    }
     assert_int_equal(call_deadline(pit), tick_ns(5001 + 6 * 1193));
     /* mode 0: one edge at N + 1 clocks, then none */
     at(20000);
@@ -423,6 +431,202 @@ static void test_irq0(void **state)
     /* mode 4: OUT rises after its one-clock strobe, N + 2 clocks after the write */
     program(0, 4, 100);
     assert_int_equal(call_deadline(pit), tick_ns(30102));
+    v3_free_vm(vm);
+}
+
+/* ---------------------------------------------------------------- lost ticks
+ *
+ * The vCPU loop as src/vm/run.c drives it: the clock advances, due timers
+ * run (v3_devmodel_poll), and the guest takes every interrupt the PIC
+ * raises (INTA, EOI).  The oracle is the 8254's schedule: a mode 2/3
+ * counter loaded at tick S with N clocks has a rising edge at S + k * N,
+ * and a guest that counts IRQ 0 interrupts must count every one of them,
+ * however late the loop comes (up to the cap).
+ */
+
+static unsigned irq0_taken;
+
+static void poll_at(uint64_t t)
+{
+    at(t);
+    v3_devmodel_poll(vm, v3_vm_clock_ns(vm));
+    while (v3_vm_extint_pending(vm)) {
+        assert_int_equal(v3_vm_extint_ack(vm), 0x20);
+        outb(0x20, 0x20);
+        irq0_taken++;
+    }
+}
+
+/* Poll every @p step clocks from @p from to @p to (inclusive). */
+static void poll_range(uint64_t from, uint64_t to, uint64_t step)
+{
+    for (uint64_t t = from; t <= to; t += step)
+        poll_at(t);
+}
+
+/* Edges of a periodic counter loaded at @p s with @p n clocks, up to tick @p t. */
+static uint64_t edges(uint64_t s, uint64_t n, uint64_t t)
+{
+    return t < s ? 0 : (t - s) / n;
+}
+
+static void pic_irq0_only(void)
+{
+    outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);
+    outb(0x21, 0xfe);
+}
+
+/* No poll comes late: one interrupt per period, in the poll after its edge. */
+static void test_ticks_on_time(void **state)
+{
+    const uint64_t s = 5001, n = 1193;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    for (uint64_t t = 5000; t <= s + 20 * n + 50; t += 97) {
+        poll_at(t);
+        assert_int_equal(irq0_taken, edges(s, n, t));
+    }
+    assert_int_equal(irq0_taken, 20);
+    v3_free_vm(vm);
+}
+
+/* The loop comes 10 periods late: the 10 edges missed are all delivered,
+ * each as its own interrupt, while the counter reads the real time. */
+static void test_ticks_caught_up(void **state)
+{
+    const uint64_t s = 5001, n = 1193, jump = s + 11 * n + 5;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    poll_range(5000, s + n + 10, 100);
+    assert_int_equal(irq0_taken, 1);
+    poll_at(jump);                          /* edges 2-11 passed unseen */
+    assert_int_equal(irq0_taken, 2);
+    assert_int_equal(latch(0), n - 5);      /* the counter is not delayed */
+    poll_range(jump + 20, s + 16 * n - 1, 20);
+    assert_int_equal(irq0_taken, edges(s, n, s + 16 * n - 1));
+    assert_int_equal(irq0_taken, 15);
+    /* caught up: on schedule again */
+    poll_range(s + 16 * n, s + 18 * n + 19, 20);
+    assert_int_equal(irq0_taken, 18);
+    v3_free_vm(vm);
+}
+
+/* A long stop owes at most 100 ticks, and at most one second of them. */
+static void test_ticks_capped(void **state)
+{
+    const uint64_t s = 5001, n = 1193;
+    uint64_t jump, end;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);             /* ~1 kHz: 1 s is 1000 ticks, cap 100 */
+    poll_range(5000, s + n + 10, 100);
+    jump = s + 1001 * n + 5;                /* 1000 edges missed */
+    end = jump + 20 * n;
+    poll_at(jump);
+    poll_range(jump + 20, end, 20);
+    assert_int_equal(irq0_taken, 1 + 100 + edges(s, n, end) - edges(s, n, jump));
+
+    /* 65535 clocks (18.2 Hz, mode 3): one second is 18 ticks */
+    at(10000000);
+    program(0, 3, 65535);
+    irq0_taken = 0;
+    poll_at(10000000 + 1 + 65535);
+    assert_int_equal(irq0_taken, 1);
+    jump = 10000001 + 51 * 65535 + 3;       /* 50 edges missed */
+    end = jump + 4 * 65535 + 999;
+    poll_at(jump);
+    poll_range(jump + 1000, end, 1000);
+    assert_int_equal(irq0_taken, 1 + 18 + 4);
+    v3_free_vm(vm);
+}
+
+/* Reprogramming counter 0 drops the ticks owed for the old schedule. */
+static void test_ticks_dropped_on_reprogram(void **state)
+{
+    const uint64_t s = 5001, n = 1193;
+    uint64_t s2;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    poll_at(s + 10 * n);                    /* 10 edges: one now, 9 owed */
+    assert_int_equal(irq0_taken, 1);
+    s2 = s + 10 * n + 2;
+    at(s2 - 1);
+    program(0, 2, 2000);
+    poll_range(s2, s2 + 5 * 2000 + 10, 50);
+    assert_int_equal(irq0_taken, 1 + 5);
+    v3_free_vm(vm);
+}
+
+/* The guest keeps IF clear for most of a period after a late poll: owed
+ * ticks wait in the PIT until the PIC's INTA took the previous one, so
+ * none merges in IRR. */
+static void test_ticks_wait_until_taken(void **state)
+{
+    const uint64_t s = 5001, n = 1193, jump = s + 11 * n + 5;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    poll_range(5000, s + n + 10, 100);
+    assert_int_equal(irq0_taken, 1);
+    for (uint64_t t = jump; t < jump + 1000; t += 10) {
+        at(t);                                  /* polls, nothing taken */
+        v3_devmodel_poll(vm, v3_vm_clock_ns(vm));
+    }
+    assert_int_equal(vm->dm.irq_taken[0], 1);
+    poll_range(jump + 1000, s + 16 * n - 1, 20);
+    assert_int_equal(irq0_taken, 15);
+    assert_int_equal(vm->dm.irq_taken[0], 15);
+    v3_free_vm(vm);
+}
+
+/* A snapshot taken while ticks are owed carries them. */
+static void test_ticks_snapshot(void **state)
+{
+    static const char *const specs[] = { "pit", "pic" };
+    const uint64_t s = 5001, n = 1193;
+    void *buf;
+    size_t len;
+    (void)state;
+
+    /* no test IRQ source: it has no save() */
+    vm = dt_vm_mem(specs, 2, 1 << 20);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    poll_at(s + 6 * n);                     /* one now, 5 owed */
+    assert_int_equal(irq0_taken, 1);
+    assert_int_equal(v3_vm_save_buf(vm, &buf, &len), 0);
+    v3_free_vm(vm);
+
+    vm = dt_vm_mem(specs, 2, 1 << 20);
+    assert_int_equal(v3_vm_restore(vm, buf, len), 0);
+    v3_snapshot_buf_free(buf);
+    poll_range(s + 6 * n + 20, s + 7 * n - 1, 20);
+    assert_int_equal(irq0_taken, 6);
     v3_free_vm(vm);
 }
 
@@ -481,6 +685,12 @@ int main(void)
         cmocka_unit_test(test_access_modes_bcd),
         cmocka_unit_test(test_port61),
         cmocka_unit_test(test_irq0),
+        cmocka_unit_test(test_ticks_on_time),
+        cmocka_unit_test(test_ticks_caught_up),
+        cmocka_unit_test(test_ticks_capped),
+        cmocka_unit_test(test_ticks_dropped_on_reprogram),
+        cmocka_unit_test(test_ticks_wait_until_taken),
+        cmocka_unit_test(test_ticks_snapshot),
         cmocka_unit_test(test_reset_state),
         cmocka_unit_test(test_bad_accesses),
     };

@@ -145,6 +145,66 @@ static void test_deadline_raises_irq8(void **state)
     v3_free_vm(vm);
 }
 
+/* The guest of the lost-tick tests: the vCPU loop polls at @p ns, and the
+ * guest's handler reads C each time IRQ 8 is up.  Returns the interrupts
+ * taken. */
+static unsigned poll_take(uint64_t ns)
+{
+    unsigned n = 0;
+
+    dt_set_clock_ns(ns);
+    for (int i = 0; i < 1000; i++) {
+        v3_devmodel_poll(vm, ns);
+        if (!vm->dm.irq_count[8])
+            break;
+        assert_int_equal(rd(0x0c) & 0xc0, 0xc0);   /* IRQF | PF */
+        n++;
+    }
+    return n;
+}
+
+/* A late poll: every period that ended while IRQF was clear is one
+ * interrupt, delivered one at a time after C is read; none when on time. */
+static void test_periodic_lost_ticks(void **state)
+{
+    const uint64_t p = 976563;                     /* 1024 Hz */
+    unsigned n = 0;
+    (void)state;
+    make(1 << 20);
+    dt_set_clock_ns(0);
+    wr(0x0b, 0x42);                                /* PIE */
+    (void)rd(0x0c);
+    for (uint64_t k = 1; k <= 20; k++) {           /* on time: one per period */
+        n += poll_take(k * p + 1000);
+        assert_int_equal(n, k);
+    }
+    n += poll_take(31 * p + 1000);                 /* 11 periods ended unseen */
+    assert_int_equal(n, 31);
+    n += poll_take(31 * p + 2000);                 /* nothing more owed */
+    assert_int_equal(n, 31);
+    n += poll_take(32 * p + 1000);
+    assert_int_equal(n, 32);
+    /* a long stop: at most 100 owed */
+    n = poll_take(2032 * p + 1000);
+    assert_int_equal(n, 100);
+    /* at 2 Hz: at most one second (2 ticks) */
+    wr(0x0a, 0x2f);
+    (void)rd(0x0c);
+    n = poll_take(2032 * p + 10 * 500000000ull + 3000);
+    assert_int_equal(n, 2);
+    /* clearing PIE drops what is owed */
+    wr(0x0a, 0x26);                                /* 1024 Hz from 2032 p + 5e9 + 3000 */
+    (void)rd(0x0c);
+    dt_set_clock_ns(2032 * p + 5000003000ull + 11 * p + 10);
+    v3_devmodel_poll(vm, v3_vm_clock_ns(vm));      /* one raised, 10 owed */
+    assert_int_equal(vm->dm.irq_count[8], 1);
+    assert_int_equal(rd(0x0c) & 0xc0, 0xc0);
+    wr(0x0b, 0x02);
+    wr(0x0b, 0x42);
+    assert_int_equal(poll_take(v3_vm_clock_ns(vm)), 0);
+    v3_free_vm(vm);
+}
+
 static void test_cmos_memory(void **state)
 {
     unsigned sum = 0;
@@ -191,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_uip_and_set),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_deadline_raises_irq8),
+        cmocka_unit_test(test_periodic_lost_ticks),
         cmocka_unit_test(test_cmos_memory),
         cmocka_unit_test(test_hostile),
     };

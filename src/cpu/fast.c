@@ -141,6 +141,46 @@ CMP_SZ(4)
 CMP_SZ(8)
 
 /*
+ * IMUL r, r / IMUL r, r, imm (op_imul of ops_muldiv.c with register
+ * operands): the low half of the signed product; CF = OF = the product does
+ * not fit the operand size; SF, ZF, AF and PF unchanged (v3vmm's choice for
+ * the flags the SDM leaves undefined, see flags.c), so the pending lazy
+ * record is evaluated as v3_flags_set() does.
+ */
+static inline __attribute__((always_inline)) uint64_t imul_core(struct v3_core *c, unsigned size,
+                                                                uint64_t a, uint64_t b)
+{
+    int64_t p, x = (int64_t)v3_sext(a, size), y = (int64_t)v3_sext(b, size);
+    int ovf;
+    if (size == 8) {
+        ovf = __builtin_mul_overflow(x, y, &p);
+    } else {
+        p = x * y;                      /* 16 x 16 and 32 x 32 bits fit in 64 */
+        ovf = (int64_t)v3_sext((uint64_t)p & v3_size_mask(size), size) != p;
+    }
+    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_OF, ovf ? V3_FLAG_CF | V3_FLAG_OF : 0);
+    return (uint64_t)p & v3_size_mask(size);
+}
+
+static inline __attribute__((always_inline)) int imul_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                          int three, unsigned sz)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz);
+    uint64_t a = c->gpr[R1(in)], b = three ? in->op[2].val : c->gpr[R0(in)];
+    v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    return V3_X_NEXT;
+}
+#define IMUL_SZ(sz) \
+    static int f_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 0, sz); } \
+    static int f_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 1, sz); } \
+    static int t_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz); T_NEXT(x, in); } \
+    static int t_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz); T_NEXT(x, in); }
+IMUL_SZ(0)
+IMUL_SZ(4)
+IMUL_SZ(8)
+
+/*
  * Flag kinds.  Within a block, the instruction before another one is known
  * when the block is built; when it is a specialised form, so is the kind of
  * lazy record it leaves (forms that write no flags pass on the kind before
@@ -329,6 +369,18 @@ static inline int t_jcc_taken(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     c->rip = t_rip(cpu_of_ctx(ctx), in);
     c->rip = v3_rel_target(c, in);
     return t_jumped(ctx, in);
+}
+
+/* JMP rel (op_jmp of ops_branch.c with an immediate operand, in any mode) */
+static int f_jmp_rel(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    c->rip = v3_rel_target(c, in);
+    return V3_X_JUMP;
+}
+static int t_jmp_rel(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    return t_jcc_taken(ctx, in);
 }
 
 /* Jcc after a known flag kind (threaded only) */
@@ -599,16 +651,37 @@ static inline __attribute__((always_inline)) int mov_store(struct v3_emu_ctx *ct
 static int f_mov_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 0); }
 static int f_mov_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 1); }
 
-/* MOVZX r, [m] / MOVZX r, r */
-static int f_movzx_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+/* MOVZX/MOVSX/MOVSXD r, [m] */
+static inline __attribute__((always_inline)) int movx_load(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                           int sign)
 {
     unsigned ss = in->op[1].size;
     uint8_t *p = ram_ptr(ctx, in, &in->op[1], ss, V3_ACCESS_READ);
+    uint64_t v;
     if (__builtin_expect(!p, 0))
         return generic(ctx, in);
-    v3_gpr_set(ctx->core, R0(in), in->op[0].size, ld(p, ss));
+    v = ld(p, ss);
+    v3_gpr_set(ctx->core, R0(in), in->op[0].size, sign ? v3_sext(v, ss) : v);
     return V3_X_NEXT;
 }
+static int f_movzx_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_load(x, in, 0); }
+static int f_movsx_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_load(x, in, 1); }
+
+/* IMUL r, [m] and IMUL r, [m], imm */
+static inline __attribute__((always_inline)) int imul_mem(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                          int three)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint8_t *p = ram_ptr(ctx, in, &in->op[1], size, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    uint64_t a = ld(p, size), b = three ? in->op[2].val : c->gpr[R0(in)];
+    v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    return V3_X_NEXT;
+}
+static int f_imul_rm(struct v3_emu_ctx *x, const struct v3_insn *in)  { return imul_mem(x, in, 0); }
+static int f_imul_rmi(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_mem(x, in, 1); }
 
 /* CMP/TEST [m], r/imm and CMP r, [m] */
 static inline int cmp_mem(struct v3_emu_ctx *ctx, const struct v3_insn *in, int test, int memside,
@@ -755,7 +828,7 @@ static inline int t_status(struct v3_emu_ctx *ctx, const struct v3_insn *in, int
         ctx->core->rip = t_rip(cpu_of_ctx(ctx), in); \
         return t_status(ctx, in, f_##name(ctx, in)); \
     }
-T_MEM(movzx_rm)
+T_MEM(movzx_rm) T_MEM(movsx_rm) T_MEM(imul_rm) T_MEM(imul_rmi)
 T_MEM(cmp_mr) T_MEM(cmp_mi) T_MEM(cmp_rm) T_MEM(test_mr) T_MEM(test_mi)
 T_MEM(add_rm) T_MEM(sub_rm) T_MEM(and_rm) T_MEM(or_rm) T_MEM(xor_rm)
 T_MEM(push_r) T_MEM(pop_r) T_MEM(call_rel) T_MEM(ret)
@@ -800,9 +873,10 @@ static const struct thr_form thr_of[] = {
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
     TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
     TP3(shl_cl, ANY) TP3(shr_cl, ANY) TP3(sar_cl, ANY)
+    TP3(imul_rr, ANY) TP3(imul_rri, ANY) TP(imul_rm, ANY) TP(imul_rmi, ANY) TP(jmp_rel, KEEP)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(movzx_rr, KEEP) TP(movsx_rr, KEEP) TP(setcc_r, KEEP) TP(cmov_rr, KEEP)
-    TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
+    TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP) TP(movsx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
     TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
     TP(push_r, KEEP) TP(pop_r, KEEP) TP(call_rel, KEEP) TP(ret, KEEP)
@@ -978,8 +1052,22 @@ void cpu_specialize(struct v3_insn *in)
         break;
     case ZYDIS_MNEMONIC_MOVSX:
     case ZYDIS_MNEMONIC_MOVSXD:
-        if (in->nops == 2 && is_gpr(d) && is_gpr(s))
+        if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)
+            f = f_movsx_rm;
+        else if (in->nops == 2 && is_gpr(d) && is_gpr(s))
             f = f_movsx_rr;
+        break;
+    case ZYDIS_MNEMONIC_IMUL:
+        /* the two- and three-operand forms (16, 32, 64 bits) */
+        if (in->nops == 2 && (d->size == 2 || d->size == 4 || d->size == 8))
+            f = rr ? BYSZ(f_imul_rr) : rm ? f_imul_rm : NULL;
+        else if (in->nops == 3 && is_gpr(d) && is_imm(&in->op[2]) && s->size == d->size &&
+                 (d->size == 2 || d->size == 4 || d->size == 8))
+            f = is_gpr(s) ? BYSZ(f_imul_rri) : is_mem(in, s) ? f_imul_rmi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_JMP:
+        if (in->nops == 1 && d->kind == V3_OPK_IMM && (d->cls & V3_IMMF_REL))
+            f = f_jmp_rel;
         break;
     case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETNO: case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETNB:
     case ZYDIS_MNEMONIC_SETZ: case ZYDIS_MNEMONIC_SETNZ: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETNBE:

@@ -158,24 +158,32 @@ static inline __attribute__((always_inline)) uint64_t imul_core(struct v3_core *
         p = x * y;                      /* 16 x 16 and 32 x 32 bits fit in 64 */
         ovf = (int64_t)v3_sext((uint64_t)p & v3_size_mask(size), size) != p;
     }
-    v3_flags_set(c, V3_FLAG_CF | V3_FLAG_OF, ovf ? V3_FLAG_CF | V3_FLAG_OF : 0);
+    /* v3_flags_set(c, CF | OF, ...) without the calls when no record is pending */
+    c->rflags = ((c->lazy.op ? v3_core_get_rflags(c) : c->rflags | 2) & ~(uint64_t)(V3_FLAG_CF | V3_FLAG_OF)) |
+                (ovf ? V3_FLAG_CF | V3_FLAG_OF : 0);
     return (uint64_t)p & v3_size_mask(size);
 }
 
+/* @p flags 0: the flags are dead (threaded only, see cpu_thr_link()) */
 static inline __attribute__((always_inline)) int imul_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
-                                                          int three, unsigned sz)
+                                                          int three, unsigned sz, int flags)
 {
     struct v3_core *c = ctx->core;
     unsigned size = SIZE(in, sz);
     uint64_t a = c->gpr[R1(in)], b = three ? in->op[2].val : c->gpr[R0(in)];
-    v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    if (flags)
+        v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    else
+        v3_gpr_set(c, R0(in), size, v3_sext(a, size) * v3_sext(b, size));   /* the low half: same unsigned */
     return V3_X_NEXT;
 }
 #define IMUL_SZ(sz) \
-    static int f_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 0, sz); } \
-    static int f_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 1, sz); } \
-    static int t_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz); T_NEXT(x, in); } \
-    static int t_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz); T_NEXT(x, in); }
+    static int f_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 0, sz, 1); } \
+    static int f_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 1, sz, 1); } \
+    static int t_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz, 1); T_NEXT(x, in); } \
+    static int t_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz, 1); T_NEXT(x, in); } \
+    static int t_imul_rr##sz##_nf(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz, 0); T_NEXT(x, in); } \
+    static int t_imul_rri##sz##_nf(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz, 0); T_NEXT(x, in); }
 IMUL_SZ(0)
 IMUL_SZ(4)
 IMUL_SZ(8)
@@ -931,12 +939,48 @@ static v3_insn_fn threaded_form(const struct v3_insn *in, unsigned kind, unsigne
     return tf->by_kind ? tf->by_kind[kind] : tf->t;
 }
 
+/*
+ * IMUL r, r(, imm) whose flags nothing can see: the next instruction is a
+ * register form (it cannot fault, and a threaded run goes on to it without
+ * a stop) that replaces CF and OF without reading any flag and either
+ * replaces SF, ZF, AF, PF too (ADD, SUB, CMP, AND, OR, XOR, TEST, NEG) or is
+ * another IMUL (which keeps them as they were before both).  Then the
+ * threaded form without the flag update is chosen.
+ */
+static const struct { v3_insn_fn f, t_nf; } imul_nf[] = {
+    { f_imul_rr0, t_imul_rr0_nf }, { f_imul_rr4, t_imul_rr4_nf }, { f_imul_rr8, t_imul_rr8_nf },
+    { f_imul_rri0, t_imul_rri0_nf }, { f_imul_rri4, t_imul_rri4_nf }, { f_imul_rri8, t_imul_rri8_nf },
+};
+static const v3_insn_fn flag_killers[] = {
+#define FK3(name) f_##name##0, f_##name##4, f_##name##8,
+    FK3(add_rr) FK3(add_ri) FK3(sub_rr) FK3(sub_ri) FK3(and_rr) FK3(and_ri) FK3(or_rr) FK3(or_ri)
+    FK3(xor_rr) FK3(xor_ri) FK3(cmp_rr) FK3(cmp_ri) FK3(test_rr) FK3(test_ri) FK3(neg_r)
+    FK3(imul_rr) FK3(imul_rri)
+#undef FK3
+};
+
+static v3_insn_fn imul_flags_dead(const struct v3_insn *in, const struct v3_insn *next)
+{
+    for (unsigned i = 0; i < sizeof(imul_nf) / sizeof(imul_nf[0]); i++) {
+        if (in->handler != imul_nf[i].f)
+            continue;
+        for (unsigned j = 0; j < sizeof(flag_killers) / sizeof(flag_killers[0]); j++)
+            if (next->handler == flag_killers[j])
+                return imul_nf[i].t_nf;
+        return NULL;
+    }
+    return NULL;
+}
+
 void cpu_thr_link(struct v3_insn *insn, unsigned n)
 {
     unsigned kind = K_ANY;
     for (unsigned i = 0; i < n; i++) {
         unsigned before = kind;
+        v3_insn_fn nf;
         insn[i].thr = threaded_form(&insn[i], kind, &kind);
+        if (i + 1 < n && insn[i].mnemonic == ZYDIS_MNEMONIC_IMUL && (nf = imul_flags_dead(&insn[i], &insn[i + 1])))
+            insn[i].thr = nf;
         if (i + 1 < n && insn[i].mnemonic == ZYDIS_MNEMONIC_DEC &&
             (insn[i].handler == f_dec_r4 || insn[i].handler == f_dec_r8) &&
             (insn[i + 1].handler == f_jcc4 || insn[i + 1].handler == f_jcc5))

@@ -356,6 +356,18 @@ static void test_imul_flags(void **state)
         { "imul r32, m32, imm8", { 0xbf, 0x00, 0x20, 0x00, 0x20, 0xb8, 0, 0, 0, 0, 0x83, 0xf8, 0x01,
                                    0x6b, 0x0f, 0x7f, 0xf4 }, 17, (uint32_t)-889,
           V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF },
+        /* mov eax,1; mov ebx,2; mov ecx,0x10000; mov edx,0x10000; cmp eax,ebx; imul ecx,edx;
+           imul ecx,ebx: the first IMUL overflows, the second (0 * 2) does not: CF OF clear,
+           SF AF PF still from the CMP */
+        { "imul r32, r32 twice", { 0xb8, 1, 0, 0, 0, 0xbb, 2, 0, 0, 0, 0xb9, 0, 0, 1, 0, 0xba, 0, 0, 1, 0,
+                                   0x39, 0xd8, 0x0f, 0xaf, 0xca, 0x0f, 0xaf, 0xcb, 0xf4 }, 29, 0,
+          V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF },
+        /* mov ecx,0x10001; mov edx,0x10000; cmp eax,eax; imul ecx,edx (overflows);
+           imul ecx,edx,3; add edx,edx: RCX = 0x10000 * 3; the flags are the ADD's
+           (0x20000: only PF, the low byte has no bit set) */
+        { "imul then add", { 0xb9, 1, 0, 1, 0, 0xba, 0, 0, 1, 0, 0x39, 0xc0, 0x0f, 0xaf, 0xca,
+                             0x6b, 0xca, 0x03, 0x01, 0xd2, 0xf4 }, 21, 0x30000,
+          V3_FLAG_PF },
     };
     const uint64_t arith = V3_FLAG_CF | V3_FLAG_PF | V3_FLAG_AF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_OF;
     (void)state;

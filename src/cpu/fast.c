@@ -147,6 +147,13 @@ CMP_SZ(8)
  * the flags the SDM leaves undefined, see flags.c), so the pending lazy
  * record is evaluated as v3_flags_set() does.
  */
+/* v3_flags_set(c, CF | OF, ...): without the calls when no lazy record is pending */
+static inline __attribute__((always_inline)) void set_cf_of(struct v3_core *c, unsigned cf, unsigned of)
+{
+    c->rflags = ((c->lazy.op ? v3_core_get_rflags(c) : c->rflags | 2) & ~(uint64_t)(V3_FLAG_CF | V3_FLAG_OF)) |
+                (cf ? V3_FLAG_CF : 0) | (of ? V3_FLAG_OF : 0);
+}
+
 static inline __attribute__((always_inline)) uint64_t imul_core(struct v3_core *c, unsigned size,
                                                                 uint64_t a, uint64_t b)
 {
@@ -158,9 +165,7 @@ static inline __attribute__((always_inline)) uint64_t imul_core(struct v3_core *
         p = x * y;                      /* 16 x 16 and 32 x 32 bits fit in 64 */
         ovf = (int64_t)v3_sext((uint64_t)p & v3_size_mask(size), size) != p;
     }
-    /* v3_flags_set(c, CF | OF, ...) without the calls when no record is pending */
-    c->rflags = ((c->lazy.op ? v3_core_get_rflags(c) : c->rflags | 2) & ~(uint64_t)(V3_FLAG_CF | V3_FLAG_OF)) |
-                (ovf ? V3_FLAG_CF | V3_FLAG_OF : 0);
+    set_cf_of(c, (unsigned)ovf, (unsigned)ovf);
     return (uint64_t)p & v3_size_mask(size);
 }
 
@@ -341,6 +346,28 @@ SHCL_SZ(8)
 SH_SZ(0)
 SH_SZ(4)
 SH_SZ(8)
+
+/* ROL/ROR r, imm8 or by 1, with a non-zero masked count (checked when the
+ * form is chosen): CF and OF replaced, the other flags unchanged */
+static inline __attribute__((always_inline)) int rotate_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                            int right, unsigned sz)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz), cf, of;
+    unsigned cnt = (unsigned)(in->nops >= 2 ? in->op[1].val : 1) & (size == 8 ? 63 : 31);
+    uint64_t res = v3_rotate_compute(right, c->gpr[R0(in)] & v3_size_mask(size), cnt, size, &cf, &of);
+    v3_gpr_set(c, R0(in), size, res);
+    set_cf_of(c, cf, of);
+    return V3_X_NEXT;
+}
+#define ROT_SZ(sz) \
+    static int f_rol_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return rotate_reg(x, in, 0, sz); } \
+    static int f_ror_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return rotate_reg(x, in, 1, sz); } \
+    static int t_rol_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { rotate_reg(x, in, 0, sz); T_NEXT(x, in); } \
+    static int t_ror_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { rotate_reg(x, in, 1, sz); T_NEXT(x, in); }
+ROT_SZ(0)
+ROT_SZ(4)
+ROT_SZ(8)
 
 /* Jcc rel with the condition code known at build time */
 #define JCC(cc) \
@@ -881,6 +908,7 @@ static const struct thr_form thr_of[] = {
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
     TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
     TP3(shl_cl, ANY) TP3(shr_cl, ANY) TP3(sar_cl, ANY)
+    TP3(rol_r, ANY) TP3(ror_r, ANY)
     TP3(imul_rr, ANY) TP3(imul_rri, ANY) TP(imul_rm, ANY) TP(imul_rmi, ANY) TP(jmp_rel, KEEP)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(movzx_rr, KEEP) TP(movsx_rr, KEEP) TP(setcc_r, KEEP) TP(cmov_rr, KEEP)
@@ -1087,6 +1115,13 @@ void cpu_specialize(struct v3_insn *in)
         else if (in->nops == 2 && is_gpr(d) && is_gpr(s) && s->reg == V3_RCX && s->size == 1)
             f = in->mnemonic == ZYDIS_MNEMONIC_SHL ? BYSZ(f_shl_cl) : in->mnemonic == ZYDIS_MNEMONIC_SHR
                 ? BYSZ(f_shr_cl) : BYSZ(f_sar_cl);
+        break;
+    case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+        /* by 1 or by imm8, not a masked count of 0 (which changes nothing) */
+        if (is_gpr(d) && (in->nops == 1 || (in->nops == 2 && is_imm(s) &&
+                                             (s->val & (d->size == 8 ? 63 : 31)) != 0)))
+            f = in->mnemonic == ZYDIS_MNEMONIC_ROL ? BYSZ(f_rol_r) : BYSZ(f_ror_r);
         break;
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)

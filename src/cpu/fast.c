@@ -9,7 +9,7 @@
  * generic operand switch.  The semantics are not repeated here: results and
  * flags come from the inline cores of src/emu/alu_core.h, the same ones the
  * generic handlers of src/emu/ops_alu.c use.  A memory form whose access is
- * not the simple case (not 64-bit mode, FS/GS, RFLAGS.AC, a TLB miss, a
+ * not the simple case (not 64-bit mode, RFLAGS.AC, a TLB miss, a
  * hooked page, a page crossing, data breakpoints) calls the generic handler,
  * which does the full job.
  *
@@ -560,10 +560,10 @@ static int t_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
 /*
  * Linear address of memory operand @p op for a @p len-byte access when it is
- * the simple case: 64-bit mode, a DS/ES/SS/CS-relative operand (no segment
- * base; checked at build time), the plain memory ops (no data breakpoints),
- * no alignment checking, canonical and within one page.  Then segmentation
- * has nothing to check and the memory ops may be called directly.
+ * the simple case: 64-bit mode (segments have no limit; only FS and GS
+ * have a base, added as v3_seg_linear() does), the plain memory ops (no data
+ * breakpoints), no alignment checking, canonical and within one page.  Then
+ * segmentation has nothing to check and the memory ops may be called directly.
  */
 static inline int simple_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
                             unsigned len, uint64_t *la_out)
@@ -573,6 +573,8 @@ static inline int simple_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, co
     if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops || (c->rflags & V3_FLAG_AC), 0))
         return 0;
     la = v3_ea_inline(c, in, op);
+    if (op->reg == V3_FS || op->reg == V3_GS)
+        la += c->seg[op->reg].base;
     if (__builtin_expect((la & 0xfff) + len > 4096 || (uint64_t)((int64_t)(la << 16) >> 16) != la, 0))
         return 0;
     *la_out = la;
@@ -1024,10 +1026,10 @@ static bool is_imm(const struct v3_operand *o)
 {
     return o->kind == V3_OPK_IMM && !(o->cls & V3_IMMF_REL);
 }
-/* a memory operand the 64-bit fast path may take (no segment base) */
+/* a memory operand the 64-bit fast path may take */
 static bool is_mem(const struct v3_insn *in, const struct v3_operand *o)
 {
-    return in->mode == V3_MODE_LONG64 && o->kind == V3_OPK_MEM && o->reg != V3_FS && o->reg != V3_GS &&
+    return in->mode == V3_MODE_LONG64 && o->kind == V3_OPK_MEM &&
            (o->size == 1 || o->size == 2 || o->size == 4 || o->size == 8);
 }
 

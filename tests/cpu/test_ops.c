@@ -396,6 +396,45 @@ static void test_imul_flags(void **state)
     }
 }
 
+/*
+ * FS- and GS-relative loads, stores and ALU sources in 64-bit mode: the
+ * linear address is the segment base plus the offset (SDM Vol. 3A, 3.4.4;
+ * without the base the offsets 0x10..0x18 are unmapped here and fault).  The
+ * loop runs twice, so the second pass hits the software TLB.
+ */
+static void test_fs_gs_memory(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    static const uint8_t code[] = {
+        0xbf, 0x10, 0, 0, 0,                /* mov edi, 0x10 */
+        0xba, 0x02, 0, 0, 0,                /* mov edx, 2 */
+        0x65, 0x48, 0x8b, 0x07,             /* L: mov rax, gs:[rdi] */
+        0x64, 0x48, 0x89, 0x07,             /* mov fs:[rdi], rax */
+        0x65, 0x0f, 0xb6, 0x4f, 0x01,       /* movzx ecx, byte gs:[rdi+1] */
+        0x65, 0x48, 0x03, 0x47, 0x08,       /* add rax, gs:[rdi+8] */
+        0xff, 0xca,                         /* dec edx */
+        0x75, 0xea,                         /* jnz L */
+        0xf4,                               /* hlt */
+    };
+    uint64_t v = 0x1122334455667788ull, w = 0x100, got;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), code, sizeof(code));
+    memcpy(g64_ptr(&g, 0x20002010), &v, 8);
+    memcpy(g64_ptr(&g, 0x20002018), &w, 8);
+    g.core->seg[V3_GS].base = 0x20002000;
+    g.core->seg[V3_FS].base = 0x20003000;
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(g64_halted_at(&ex, 0x20001000 + sizeof(code) - 1));
+    assert_int_equal(g.core->gpr[V3_RAX], v + w);
+    assert_int_equal(g.core->gpr[V3_RCX], (v >> 8) & 0xff);
+    memcpy(&got, g64_ptr(&g, 0x20003010), 8);
+    assert_int_equal(got, v);
+    v3_free_vm(g.vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_ud),
         cmocka_unit_test(test_rf_cleared),
         cmocka_unit_test(test_imul_flags),
+        cmocka_unit_test(test_fs_gs_memory),
         cmocka_unit_test(test_straddling_store_fault),
         cmocka_unit_test(test_inject_real),
     };

@@ -9,7 +9,7 @@
  * generic operand switch.  The semantics are not repeated here: results and
  * flags come from the inline cores of src/emu/alu_core.h, the same ones the
  * generic handlers of src/emu/ops_alu.c use.  A memory form whose access is
- * not the simple case (not 64-bit mode, FS/GS, RFLAGS.AC, a TLB miss, a
+ * not the simple case (not 64-bit mode, RFLAGS.AC, a TLB miss, a
  * hooked page, a page crossing, data breakpoints) calls the generic handler,
  * which does the full job.
  *
@@ -139,6 +139,59 @@ static inline __attribute__((always_inline)) int cmp_reg(struct v3_emu_ctx *ctx,
 CMP_SZ(0)
 CMP_SZ(4)
 CMP_SZ(8)
+
+/*
+ * IMUL r, r / IMUL r, r, imm (op_imul of ops_muldiv.c with register
+ * operands): the low half of the signed product; CF = OF = the product does
+ * not fit the operand size; SF, ZF, AF and PF unchanged (v3vmm's choice for
+ * the flags the SDM leaves undefined, see flags.c), so the pending lazy
+ * record is evaluated as v3_flags_set() does.
+ */
+/* v3_flags_set(c, CF | OF, ...): without the calls when no lazy record is pending */
+static inline __attribute__((always_inline)) void set_cf_of(struct v3_core *c, unsigned cf, unsigned of)
+{
+    c->rflags = ((c->lazy.op ? v3_core_get_rflags(c) : c->rflags | 2) & ~(uint64_t)(V3_FLAG_CF | V3_FLAG_OF)) |
+                (cf ? V3_FLAG_CF : 0) | (of ? V3_FLAG_OF : 0);
+}
+
+static inline __attribute__((always_inline)) uint64_t imul_core(struct v3_core *c, unsigned size,
+                                                                uint64_t a, uint64_t b)
+{
+    int64_t p, x = (int64_t)v3_sext(a, size), y = (int64_t)v3_sext(b, size);
+    int ovf;
+    if (size == 8) {
+        ovf = __builtin_mul_overflow(x, y, &p);
+    } else {
+        p = x * y;                      /* 16 x 16 and 32 x 32 bits fit in 64 */
+        ovf = (int64_t)v3_sext((uint64_t)p & v3_size_mask(size), size) != p;
+    }
+    set_cf_of(c, (unsigned)ovf, (unsigned)ovf);
+    return (uint64_t)p & v3_size_mask(size);
+}
+
+/* @p flags 0: the flags are dead (threaded only, see cpu_thr_link()) */
+static inline __attribute__((always_inline)) int imul_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                          int three, unsigned sz, int flags)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz);
+    uint64_t a = c->gpr[R1(in)], b = three ? in->op[2].val : c->gpr[R0(in)];
+    if (flags)
+        v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    else
+        v3_gpr_set(c, R0(in), size, v3_sext(a, size) * v3_sext(b, size));   /* the low half: same unsigned */
+    return V3_X_NEXT;
+}
+#define IMUL_SZ(sz) \
+    static int f_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 0, sz, 1); } \
+    static int f_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_reg(x, in, 1, sz, 1); } \
+    static int t_imul_rr##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz, 1); T_NEXT(x, in); } \
+    static int t_imul_rri##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz, 1); T_NEXT(x, in); } \
+    static int t_imul_rr##sz##_nf(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 0, sz, 0); T_NEXT(x, in); } \
+    static int t_imul_rri##sz##_nf(struct v3_emu_ctx *x, const struct v3_insn *in) { imul_reg(x, in, 1, sz, 0); T_NEXT(x, in); }
+IMUL_SZ(0)
+IMUL_SZ(4)
+IMUL_SZ(8)
 
 /*
  * Flag kinds.  Within a block, the instruction before another one is known
@@ -294,6 +347,28 @@ SH_SZ(0)
 SH_SZ(4)
 SH_SZ(8)
 
+/* ROL/ROR r, imm8 or by 1, with a non-zero masked count (checked when the
+ * form is chosen): CF and OF replaced, the other flags unchanged */
+static inline __attribute__((always_inline)) int rotate_reg(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                            int right, unsigned sz)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = SIZE(in, sz), cf, of;
+    unsigned cnt = (unsigned)(in->nops >= 2 ? in->op[1].val : 1) & (size == 8 ? 63 : 31);
+    uint64_t res = v3_rotate_compute(right, c->gpr[R0(in)] & v3_size_mask(size), cnt, size, &cf, &of);
+    v3_gpr_set(c, R0(in), size, res);
+    set_cf_of(c, cf, of);
+    return V3_X_NEXT;
+}
+#define ROT_SZ(sz) \
+    static int f_rol_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return rotate_reg(x, in, 0, sz); } \
+    static int f_ror_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { return rotate_reg(x, in, 1, sz); } \
+    static int t_rol_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { rotate_reg(x, in, 0, sz); T_NEXT(x, in); } \
+    static int t_ror_r##sz(struct v3_emu_ctx *x, const struct v3_insn *in) { rotate_reg(x, in, 1, sz); T_NEXT(x, in); }
+ROT_SZ(0)
+ROT_SZ(4)
+ROT_SZ(8)
+
 /* Jcc rel with the condition code known at build time */
 #define JCC(cc) \
     static int f_jcc##cc(struct v3_emu_ctx *ctx, const struct v3_insn *in) \
@@ -329,6 +404,18 @@ static inline int t_jcc_taken(struct v3_emu_ctx *ctx, const struct v3_insn *in)
     c->rip = t_rip(cpu_of_ctx(ctx), in);
     c->rip = v3_rel_target(c, in);
     return t_jumped(ctx, in);
+}
+
+/* JMP rel (op_jmp of ops_branch.c with an immediate operand, in any mode) */
+static int f_jmp_rel(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    struct v3_core *c = ctx->core;
+    c->rip = v3_rel_target(c, in);
+    return V3_X_JUMP;
+}
+static int t_jmp_rel(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+{
+    return t_jcc_taken(ctx, in);
 }
 
 /* Jcc after a known flag kind (threaded only) */
@@ -473,10 +560,10 @@ static int t_lea(struct v3_emu_ctx *ctx, const struct v3_insn *in)
 
 /*
  * Linear address of memory operand @p op for a @p len-byte access when it is
- * the simple case: 64-bit mode, a DS/ES/SS/CS-relative operand (no segment
- * base; checked at build time), the plain memory ops (no data breakpoints),
- * no alignment checking, canonical and within one page.  Then segmentation
- * has nothing to check and the memory ops may be called directly.
+ * the simple case: 64-bit mode (segments have no limit; only FS and GS
+ * have a base, added as v3_seg_linear() does), the plain memory ops (no data
+ * breakpoints), no alignment checking, canonical and within one page.  Then
+ * segmentation has nothing to check and the memory ops may be called directly.
  */
 static inline int simple_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, const struct v3_operand *op,
                             unsigned len, uint64_t *la_out)
@@ -486,6 +573,8 @@ static inline int simple_la(struct v3_emu_ctx *ctx, const struct v3_insn *in, co
     if (__builtin_expect(c->mode != V3_MODE_LONG64 || ctx->mem != &cpu_mem_ops || (c->rflags & V3_FLAG_AC), 0))
         return 0;
     la = v3_ea_inline(c, in, op);
+    if (op->reg == V3_FS || op->reg == V3_GS)
+        la += c->seg[op->reg].base;
     if (__builtin_expect((la & 0xfff) + len > 4096 || (uint64_t)((int64_t)(la << 16) >> 16) != la, 0))
         return 0;
     *la_out = la;
@@ -599,16 +688,37 @@ static inline __attribute__((always_inline)) int mov_store(struct v3_emu_ctx *ct
 static int f_mov_mr(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 0); }
 static int f_mov_mi(struct v3_emu_ctx *x, const struct v3_insn *in) { return mov_store(x, in, 1); }
 
-/* MOVZX r, [m] / MOVZX r, r */
-static int f_movzx_rm(struct v3_emu_ctx *ctx, const struct v3_insn *in)
+/* MOVZX/MOVSX/MOVSXD r, [m] */
+static inline __attribute__((always_inline)) int movx_load(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                           int sign)
 {
     unsigned ss = in->op[1].size;
     uint8_t *p = ram_ptr(ctx, in, &in->op[1], ss, V3_ACCESS_READ);
+    uint64_t v;
     if (__builtin_expect(!p, 0))
         return generic(ctx, in);
-    v3_gpr_set(ctx->core, R0(in), in->op[0].size, ld(p, ss));
+    v = ld(p, ss);
+    v3_gpr_set(ctx->core, R0(in), in->op[0].size, sign ? v3_sext(v, ss) : v);
     return V3_X_NEXT;
 }
+static int f_movzx_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_load(x, in, 0); }
+static int f_movsx_rm(struct v3_emu_ctx *x, const struct v3_insn *in) { return movx_load(x, in, 1); }
+
+/* IMUL r, [m] and IMUL r, [m], imm */
+static inline __attribute__((always_inline)) int imul_mem(struct v3_emu_ctx *ctx, const struct v3_insn *in,
+                                                          int three)
+{
+    struct v3_core *c = ctx->core;
+    unsigned size = in->op[0].size;
+    uint8_t *p = ram_ptr(ctx, in, &in->op[1], size, V3_ACCESS_READ);
+    if (__builtin_expect(!p, 0))
+        return generic(ctx, in);
+    uint64_t a = ld(p, size), b = three ? in->op[2].val : c->gpr[R0(in)];
+    v3_gpr_set(c, R0(in), size, imul_core(c, size, a, b));
+    return V3_X_NEXT;
+}
+static int f_imul_rm(struct v3_emu_ctx *x, const struct v3_insn *in)  { return imul_mem(x, in, 0); }
+static int f_imul_rmi(struct v3_emu_ctx *x, const struct v3_insn *in) { return imul_mem(x, in, 1); }
 
 /* CMP/TEST [m], r/imm and CMP r, [m] */
 static inline int cmp_mem(struct v3_emu_ctx *ctx, const struct v3_insn *in, int test, int memside,
@@ -755,7 +865,7 @@ static inline int t_status(struct v3_emu_ctx *ctx, const struct v3_insn *in, int
         ctx->core->rip = t_rip(cpu_of_ctx(ctx), in); \
         return t_status(ctx, in, f_##name(ctx, in)); \
     }
-T_MEM(movzx_rm)
+T_MEM(movzx_rm) T_MEM(movsx_rm) T_MEM(imul_rm) T_MEM(imul_rmi)
 T_MEM(cmp_mr) T_MEM(cmp_mi) T_MEM(cmp_rm) T_MEM(test_mr) T_MEM(test_mi)
 T_MEM(add_rm) T_MEM(sub_rm) T_MEM(and_rm) T_MEM(or_rm) T_MEM(xor_rm)
 T_MEM(push_r) T_MEM(pop_r) T_MEM(call_rel) T_MEM(ret)
@@ -800,9 +910,11 @@ static const struct thr_form thr_of[] = {
     TU(inc, 0, 0) TU(inc, 4, 1) TU(inc, 8, 2) TU(dec, 0, 3) TU(dec, 4, 4) TU(dec, 8, 5)
     TP3(neg_r, SUB) TP3(not_r, KEEP) TP3(shl_r, ANY) TP3(shr_r, ANY) TP3(sar_r, ANY)
     TP3(shl_cl, ANY) TP3(shr_cl, ANY) TP3(sar_cl, ANY)
+    TP3(rol_r, ANY) TP3(ror_r, ANY)
+    TP3(imul_rr, ANY) TP3(imul_rri, ANY) TP(imul_rm, ANY) TP(imul_rmi, ANY) TP(jmp_rel, KEEP)
     TP(mov_rr, KEEP) TP(mov_ri, KEEP) TP(lea, KEEP) TP(nop, KEEP)
     TP(movzx_rr, KEEP) TP(movsx_rr, KEEP) TP(setcc_r, KEEP) TP(cmov_rr, KEEP)
-    TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP)
+    TP(mov_rm, KEEP) TP(mov_mr, KEEP) TP(mov_mi, KEEP) TP(movzx_rm, KEEP) TP(movsx_rm, KEEP)
     TP(cmp_mr, SUB) TP(cmp_mi, SUB) TP(cmp_rm, SUB) TP(test_mr, LOGIC) TP(test_mi, LOGIC)
     TP(add_rm, ADD) TP(sub_rm, SUB) TP(and_rm, LOGIC) TP(or_rm, LOGIC) TP(xor_rm, LOGIC)
     TP(push_r, KEEP) TP(pop_r, KEEP) TP(call_rel, KEEP) TP(ret, KEEP)
@@ -857,12 +969,48 @@ static v3_insn_fn threaded_form(const struct v3_insn *in, unsigned kind, unsigne
     return tf->by_kind ? tf->by_kind[kind] : tf->t;
 }
 
+/*
+ * IMUL r, r(, imm) whose flags nothing can see: the next instruction is a
+ * register form (it cannot fault, and a threaded run goes on to it without
+ * a stop) that replaces CF and OF without reading any flag and either
+ * replaces SF, ZF, AF, PF too (ADD, SUB, CMP, AND, OR, XOR, TEST, NEG) or is
+ * another IMUL (which keeps them as they were before both).  Then the
+ * threaded form without the flag update is chosen.
+ */
+static const struct { v3_insn_fn f, t_nf; } imul_nf[] = {
+    { f_imul_rr0, t_imul_rr0_nf }, { f_imul_rr4, t_imul_rr4_nf }, { f_imul_rr8, t_imul_rr8_nf },
+    { f_imul_rri0, t_imul_rri0_nf }, { f_imul_rri4, t_imul_rri4_nf }, { f_imul_rri8, t_imul_rri8_nf },
+};
+static const v3_insn_fn flag_killers[] = {
+#define FK3(name) f_##name##0, f_##name##4, f_##name##8,
+    FK3(add_rr) FK3(add_ri) FK3(sub_rr) FK3(sub_ri) FK3(and_rr) FK3(and_ri) FK3(or_rr) FK3(or_ri)
+    FK3(xor_rr) FK3(xor_ri) FK3(cmp_rr) FK3(cmp_ri) FK3(test_rr) FK3(test_ri) FK3(neg_r)
+    FK3(imul_rr) FK3(imul_rri)
+#undef FK3
+};
+
+static v3_insn_fn imul_flags_dead(const struct v3_insn *in, const struct v3_insn *next)
+{
+    for (unsigned i = 0; i < sizeof(imul_nf) / sizeof(imul_nf[0]); i++) {
+        if (in->handler != imul_nf[i].f)
+            continue;
+        for (unsigned j = 0; j < sizeof(flag_killers) / sizeof(flag_killers[0]); j++)
+            if (next->handler == flag_killers[j])
+                return imul_nf[i].t_nf;
+        return NULL;
+    }
+    return NULL;
+}
+
 void cpu_thr_link(struct v3_insn *insn, unsigned n)
 {
     unsigned kind = K_ANY;
     for (unsigned i = 0; i < n; i++) {
         unsigned before = kind;
+        v3_insn_fn nf;
         insn[i].thr = threaded_form(&insn[i], kind, &kind);
+        if (i + 1 < n && insn[i].mnemonic == ZYDIS_MNEMONIC_IMUL && (nf = imul_flags_dead(&insn[i], &insn[i + 1])))
+            insn[i].thr = nf;
         if (i + 1 < n && insn[i].mnemonic == ZYDIS_MNEMONIC_DEC &&
             (insn[i].handler == f_dec_r4 || insn[i].handler == f_dec_r8) &&
             (insn[i + 1].handler == f_jcc4 || insn[i + 1].handler == f_jcc5))
@@ -878,10 +1026,10 @@ static bool is_imm(const struct v3_operand *o)
 {
     return o->kind == V3_OPK_IMM && !(o->cls & V3_IMMF_REL);
 }
-/* a memory operand the 64-bit fast path may take (no segment base) */
+/* a memory operand the 64-bit fast path may take */
 static bool is_mem(const struct v3_insn *in, const struct v3_operand *o)
 {
-    return in->mode == V3_MODE_LONG64 && o->kind == V3_OPK_MEM && o->reg != V3_FS && o->reg != V3_GS &&
+    return in->mode == V3_MODE_LONG64 && o->kind == V3_OPK_MEM &&
            (o->size == 1 || o->size == 2 || o->size == 4 || o->size == 8);
 }
 
@@ -970,6 +1118,13 @@ void cpu_specialize(struct v3_insn *in)
             f = in->mnemonic == ZYDIS_MNEMONIC_SHL ? BYSZ(f_shl_cl) : in->mnemonic == ZYDIS_MNEMONIC_SHR
                 ? BYSZ(f_shr_cl) : BYSZ(f_sar_cl);
         break;
+    case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+        /* by 1 or by imm8, not a masked count of 0 (which changes nothing) */
+        if (is_gpr(d) && (in->nops == 1 || (in->nops == 2 && is_imm(s) &&
+                                             (s->val & (d->size == 8 ? 63 : 31)) != 0)))
+            f = in->mnemonic == ZYDIS_MNEMONIC_ROL ? BYSZ(f_rol_r) : BYSZ(f_ror_r);
+        break;
     case ZYDIS_MNEMONIC_MOVZX:
         if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)
             f = f_movzx_rm;
@@ -978,8 +1133,22 @@ void cpu_specialize(struct v3_insn *in)
         break;
     case ZYDIS_MNEMONIC_MOVSX:
     case ZYDIS_MNEMONIC_MOVSXD:
-        if (in->nops == 2 && is_gpr(d) && is_gpr(s))
+        if (in->nops == 2 && is_gpr(d) && is_mem(in, s) && s->size < d->size)
+            f = f_movsx_rm;
+        else if (in->nops == 2 && is_gpr(d) && is_gpr(s))
             f = f_movsx_rr;
+        break;
+    case ZYDIS_MNEMONIC_IMUL:
+        /* the two- and three-operand forms (16, 32, 64 bits) */
+        if (in->nops == 2 && (d->size == 2 || d->size == 4 || d->size == 8))
+            f = rr ? BYSZ(f_imul_rr) : rm ? f_imul_rm : NULL;
+        else if (in->nops == 3 && is_gpr(d) && is_imm(&in->op[2]) && s->size == d->size &&
+                 (d->size == 2 || d->size == 4 || d->size == 8))
+            f = is_gpr(s) ? BYSZ(f_imul_rri) : is_mem(in, s) ? f_imul_rmi : NULL;
+        break;
+    case ZYDIS_MNEMONIC_JMP:
+        if (in->nops == 1 && d->kind == V3_OPK_IMM && (d->cls & V3_IMMF_REL))
+            f = f_jmp_rel;
         break;
     case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETNO: case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETNB:
     case ZYDIS_MNEMONIC_SETZ: case ZYDIS_MNEMONIC_SETNZ: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETNBE:

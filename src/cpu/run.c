@@ -589,7 +589,12 @@ static int stopped(struct v3_cpu *cpu, int st, const struct v3_insn *in, struct 
     }
 }
 
-/* Execute @p n decoded instructions starting at @p in.  Returns 0 to go on, 1 when *exit is filled. */
+static int exec_threaded(struct v3_cpu *cpu, const struct cpu_block *b, uint64_t mask,
+                         struct v3_exit *exit, int *ret);
+
+/* Execute @p n decoded instructions starting at @p in; when they end a block
+ * and chain_next() allows, go on with whole blocks as threaded code.
+ * Returns 0 to go on, 1 when *exit is filled. */
 static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, uint64_t mask,
                       struct v3_exit *exit, int *ret)
 {
@@ -615,13 +620,13 @@ static int exec_insns(struct v3_cpu *cpu, const struct v3_insn *in, unsigned n, 
         } else {
             break;
         }
-        /* the block ended: go straight on with the next one when nothing needs the outer loop */
+        /* the block ended: go straight on with the next one when nothing needs
+           the outer loop, threaded (chain_next() checked what exec_threaded()
+           needs: whole blocks, no single-stepping, 64-bit code) */
         if (!(nb = chain_next(cpu, core, mask)))
             break;
         core->insn_count += done;
-        done = 0;
-        in = nb->insn;
-        end = in + nb->n;
+        return exec_threaded(cpu, nb, mask, exit, ret);
     }
     core->insn_count += done;
     if (__builtin_expect(st <= V3_X_JUMP, 1))

@@ -224,6 +224,28 @@ static inline uint64_t v3_shift_compute(unsigned k, uint64_t d, unsigned cnt, un
     return res;
 }
 
+/*
+ * ROL (@p right 0) or ROR (1) of @p d (truncated to @p size) by masked count
+ * @p cnt, not 0: the result, and the CF and OF it leaves (OF as flags.c
+ * documents for counts above 1).  The other flags are unchanged.
+ */
+static inline uint64_t v3_rotate_compute(int right, uint64_t d, unsigned cnt, unsigned size, unsigned *cf,
+                                         unsigned *of)
+{
+    unsigned bits = size * 8, n = cnt % bits;
+    uint64_t m = v3_size_mask(size), res;
+    if (!right) {
+        res = n ? ((d << n) | (d >> (bits - n))) & m : d;
+        *cf = (unsigned)(res & 1);
+        *of = (unsigned)v3_lazy_msb(res, size) ^ *cf;
+    } else {
+        res = n ? ((d >> n) | (d << (bits - n))) & m : d;
+        *cf = (unsigned)v3_lazy_msb(res, size);
+        *of = *cf ^ (unsigned)((res >> (bits - 2)) & 1);
+    }
+    return res;
+}
+
 /** SF, ZF and PF of result @p r of @p size bytes, as RFLAGS bits. */
 static inline uint64_t v3_szp_flags(uint64_t r, unsigned size)
 {

@@ -63,18 +63,12 @@ static int shift(struct v3_emu_ctx *ctx, const struct v3_insn *in, unsigned k)
             of = o1;
             break;
         }
-        case S_ROL: {
-            unsigned n = cnt % bits;
-            res = n ? ((d << n) | (d >> (bits - n))) & m : d;
-            cf = res & 1;
-            of = v3_lazy_msb(res, size) ^ cf;
-            break;
-        }
+        case S_ROL:
         case S_ROR: {
-            unsigned n = cnt % bits;
-            res = n ? ((d >> n) | (d << (bits - n))) & m : d;
-            cf = v3_lazy_msb(res, size);
-            of = cf ^ ((res >> (bits - 2)) & 1);
+            unsigned c1, o1;
+            res = v3_rotate_compute(k == S_ROR, d, cnt, size, &c1, &o1);
+            cf = c1;
+            of = o1;
             break;
         }
         case S_RCL: {

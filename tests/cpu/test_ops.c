@@ -313,6 +313,128 @@ static void test_rf_cleared(void **state)
     v3_free_vm(g.vm);
 }
 
+/*
+ * Two- and three-operand IMUL (register and memory sources, 16/32/64 bits):
+ * the low half of the product, CF = OF = "the product does not fit" (SDM
+ * Vol. 2A, IMUL), and SF, ZF, AF, PF as the instruction before left them
+ * (undefined by the SDM; v3vmm keeps them, see src/emu/flags.c).  The
+ * instruction before is a CMP or SUB whose flags follow from its definition.
+ */
+struct imul_case {
+    const char *name;
+    uint8_t code[40];
+    unsigned len;
+    uint64_t rcx;          /* expected RCX after the IMUL */
+    uint64_t flags;        /* expected CF PF AF ZF SF OF */
+};
+
+static void test_imul_flags(void **state)
+{
+    static const struct imul_case cases[] = {
+        /* mov eax,1; mov ebx,2; mov ecx,0x10000; mov edx,0x10000; cmp eax,ebx; imul ecx,edx:
+           CMP 1-2 = 0xffffffff: CF SF AF PF; 2^32 does not fit in 32 bits: CF OF */
+        { "imul r32, r32", { 0xb8, 1, 0, 0, 0, 0xbb, 2, 0, 0, 0, 0xb9, 0, 0, 1, 0, 0xba, 0, 0, 1, 0,
+                             0x39, 0xd8, 0x0f, 0xaf, 0xca, 0xf4 }, 26, 0,
+          V3_FLAG_CF | V3_FLAG_OF | V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF },
+        /* mov ecx,5; mov edx,-1; sub eax,eax; imul rcx,rdx,3: SUB leaves ZF PF;
+           RDX = 0xffffffff (zero-extended by the MOV) * 3 fits in 64 bits */
+        { "imul r64, r64, imm8", { 0xb9, 5, 0, 0, 0, 0xba, 0xff, 0xff, 0xff, 0xff, 0x29, 0xc0,
+                                   0x48, 0x6b, 0xca, 0x03, 0xf4 }, 17, 0x2fffffffdull,
+          V3_FLAG_ZF | V3_FLAG_PF },
+        /* mov rcx,-1 (sign-extended imm32); mov cx,0x100; mov dx,0x100; sub eax,eax; imul cx,dx:
+           0x10000 does not fit in 16 bits; bits 63:16 of RCX kept */
+        { "imul r16, r16", { 0x48, 0xc7, 0xc1, 0xff, 0xff, 0xff, 0xff, 0x66, 0xb9, 0, 1, 0x66, 0xba, 0, 1,
+                             0x29, 0xc0, 0x66, 0x0f, 0xaf, 0xca, 0xf4 }, 22, 0xffffffffffff0000ull,
+          V3_FLAG_CF | V3_FLAG_OF | V3_FLAG_ZF | V3_FLAG_PF },
+        /* mov edi,0x20002000; mov ecx,-3; mov eax,2; cmp eax,eax; imul rcx,[rdi] ([rdi] = -7):
+           CMP equal: ZF PF; -3 (zero-extended: 0xfffffffd) * -7 fits */
+        { "imul r64, m64", { 0xbf, 0x00, 0x20, 0x00, 0x20, 0xb9, 0xfd, 0xff, 0xff, 0xff, 0xb8, 2, 0, 0, 0,
+                             0x39, 0xc0, 0x48, 0x0f, 0xaf, 0x0f, 0xf4 }, 22, (uint64_t)(0xfffffffdll * -7),
+          V3_FLAG_ZF | V3_FLAG_PF },
+        /* mov edi,0x20002000; mov eax,0; cmp eax,1; imul ecx,[rdi],0x7f ([rdi] low half = -7):
+           CMP 0-1 = 0xffffffff: SF AF PF (and CF, which the IMUL clears: -889 fits in 32 bits) */
+        { "imul r32, m32, imm8", { 0xbf, 0x00, 0x20, 0x00, 0x20, 0xb8, 0, 0, 0, 0, 0x83, 0xf8, 0x01,
+                                   0x6b, 0x0f, 0x7f, 0xf4 }, 17, (uint32_t)-889,
+          V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF },
+        /* mov eax,1; mov ebx,2; mov ecx,0x10000; mov edx,0x10000; cmp eax,ebx; imul ecx,edx;
+           imul ecx,ebx: the first IMUL overflows, the second (0 * 2) does not: CF OF clear,
+           SF AF PF still from the CMP */
+        { "imul r32, r32 twice", { 0xb8, 1, 0, 0, 0, 0xbb, 2, 0, 0, 0, 0xb9, 0, 0, 1, 0, 0xba, 0, 0, 1, 0,
+                                   0x39, 0xd8, 0x0f, 0xaf, 0xca, 0x0f, 0xaf, 0xcb, 0xf4 }, 29, 0,
+          V3_FLAG_SF | V3_FLAG_AF | V3_FLAG_PF },
+        /* mov ecx,0x10001; mov edx,0x10000; cmp eax,eax; imul ecx,edx (overflows);
+           imul ecx,edx,3; add edx,edx: RCX = 0x10000 * 3; the flags are the ADD's
+           (0x20000: only PF, the low byte has no bit set) */
+        { "imul then add", { 0xb9, 1, 0, 1, 0, 0xba, 0, 0, 1, 0, 0x39, 0xc0, 0x0f, 0xaf, 0xca,
+                             0x6b, 0xca, 0x03, 0x01, 0xd2, 0xf4 }, 21, 0x30000,
+          V3_FLAG_PF },
+    };
+    const uint64_t arith = V3_FLAG_CF | V3_FLAG_PF | V3_FLAG_AF | V3_FLAG_ZF | V3_FLAG_SF | V3_FLAG_OF;
+    (void)state;
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct imul_case *k = &cases[i];
+        struct g64 g;
+        struct v3_exit ex;
+        int64_t m = -7;
+        {
+            assert_int_equal(g64_init(&g), 0);
+            memcpy(g64_ptr(&g, 0x20001000), k->code, k->len);
+            memcpy(g64_ptr(&g, 0x20002000), &m, 8);
+            g.core->rip = 0x20001000;
+            v3_emu_backend.run(g.core, &ex);
+            if (!g64_halted_at(&ex, 0x20001000 + k->len - 1) || g.core->gpr[V3_RCX] != k->rcx ||
+                (v3_core_get_rflags(g.core) & arith) != k->flags)
+                fprintf(stderr, "%s: exit %d at %#llx, rcx %#llx (want %#llx), flags %#llx (want %#llx)\n",
+                        k->name, ex.reason, (unsigned long long)ex.insn_rip,
+                        (unsigned long long)g.core->gpr[V3_RCX], (unsigned long long)k->rcx,
+                        (unsigned long long)(v3_core_get_rflags(g.core) & arith), (unsigned long long)k->flags);
+            assert_true(g64_halted_at(&ex, 0x20001000 + k->len - 1));
+            assert_int_equal(g.core->gpr[V3_RCX], k->rcx);
+            assert_int_equal(v3_core_get_rflags(g.core) & arith, k->flags);
+            v3_free_vm(g.vm);
+        }
+    }
+}
+
+/*
+ * FS- and GS-relative loads, stores and ALU sources in 64-bit mode: the
+ * linear address is the segment base plus the offset (SDM Vol. 3A, 3.4.4;
+ * without the base the offsets 0x10..0x18 are unmapped here and fault).  The
+ * loop runs twice, so the second pass hits the software TLB.
+ */
+static void test_fs_gs_memory(void **state)
+{
+    struct g64 g;
+    struct v3_exit ex;
+    static const uint8_t code[] = {
+        0xbf, 0x10, 0, 0, 0,                /* mov edi, 0x10 */
+        0xba, 0x02, 0, 0, 0,                /* mov edx, 2 */
+        0x65, 0x48, 0x8b, 0x07,             /* L: mov rax, gs:[rdi] */
+        0x64, 0x48, 0x89, 0x07,             /* mov fs:[rdi], rax */
+        0x65, 0x0f, 0xb6, 0x4f, 0x01,       /* movzx ecx, byte gs:[rdi+1] */
+        0x65, 0x48, 0x03, 0x47, 0x08,       /* add rax, gs:[rdi+8] */
+        0xff, 0xca,                         /* dec edx */
+        0x75, 0xea,                         /* jnz L */
+        0xf4,                               /* hlt */
+    };
+    uint64_t v = 0x1122334455667788ull, w = 0x100, got;
+    (void)state;
+    assert_int_equal(g64_init(&g), 0);
+    memcpy(g64_ptr(&g, 0x20001000), code, sizeof(code));
+    memcpy(g64_ptr(&g, 0x20002010), &v, 8);
+    memcpy(g64_ptr(&g, 0x20002018), &w, 8);
+    g.core->seg[V3_GS].base = 0x20002000;
+    g.core->seg[V3_FS].base = 0x20003000;
+    g.core->rip = 0x20001000;
+    v3_emu_backend.run(g.core, &ex);
+    assert_true(g64_halted_at(&ex, 0x20001000 + sizeof(code) - 1));
+    assert_int_equal(g.core->gpr[V3_RAX], v + w);
+    assert_int_equal(g.core->gpr[V3_RCX], (v >> 8) & 0xff);
+    memcpy(&got, g64_ptr(&g, 0x20003010), 8);
+    assert_int_equal(got, v);
+    v3_free_vm(g.vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +445,8 @@ int main(void)
         cmocka_unit_test(test_fxsave_roundtrip),
         cmocka_unit_test(test_ud),
         cmocka_unit_test(test_rf_cleared),
+        cmocka_unit_test(test_imul_flags),
+        cmocka_unit_test(test_fs_gs_memory),
         cmocka_unit_test(test_straddling_store_fault),
         cmocka_unit_test(test_inject_real),
     };

@@ -619,8 +619,12 @@ static void pit_timer(struct v3_device *dev, uint64_t now)
                 p->taken_seen = taken;
                 v3_irq_pulse(p->irq0);
                 p->missed--;
+                p->catchup_at = t + c->n / CATCHUP_DIV + 1;
+            } else {
+                /* not taken yet (IRQ 0 masked, IF=0 or just slow): look again a period
+                   later, so a guest that never takes it costs no wake-ups of its own */
+                p->catchup_at = t + c->n;
             }
-            p->catchup_at = t + c->n / CATCHUP_DIV + 1;
         } else {
             p->missed = 0;
         }

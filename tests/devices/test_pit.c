@@ -602,6 +602,35 @@ static void test_ticks_wait_until_taken(void **state)
     v3_free_vm(vm);
 }
 
+/* Owed ticks nobody takes (IRQ 0 masked here) cost no wake-ups of their
+ * own: after one look a period/8 after the late edge, the PIT's next
+ * deadline is its regular edge again, and the owed ticks still come once
+ * IRQ 0 is unmasked and taken. */
+static void test_ticks_untaken_no_extra_wakeups(void **state)
+{
+    const uint64_t s = 5001, n = 1193, jump = s + 11 * n + 5, look = jump + n / 8 + 2;
+    uint64_t next;
+    (void)state;
+
+    pit_vm(true);
+    pic_irq0_only();
+    irq0_taken = 0;
+    at(5000);
+    program(0, 2, (uint16_t)n);
+    poll_range(5000, s + n + 10, 100);
+    assert_int_equal(irq0_taken, 1);
+    outb(0x21, 0xff);                       /* IRQ 0 masked: nothing is taken */
+    poll_at(jump);                          /* late: one edge now, 10 owed */
+    at(look);
+    next = v3_devmodel_poll(vm, v3_vm_clock_ns(vm));
+    assert_true(next >= tick_ns(s + 12 * n));           /* no earlier than the regular edge */
+    assert_true(next <= tick_ns(s + 12 * n) + 1000);
+    outb(0x21, 0xfe);                       /* unmasked: the owed ticks are delivered */
+    poll_range(look + 1, s + 16 * n - 1, 20);
+    assert_int_equal(irq0_taken, 15);
+    v3_free_vm(vm);
+}
+
 /* A snapshot taken while ticks are owed carries them. */
 static void test_ticks_snapshot(void **state)
 {
@@ -690,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_ticks_capped),
         cmocka_unit_test(test_ticks_dropped_on_reprogram),
         cmocka_unit_test(test_ticks_wait_until_taken),
+        cmocka_unit_test(test_ticks_untaken_no_extra_wakeups),
         cmocka_unit_test(test_ticks_snapshot),
         cmocka_unit_test(test_reset_state),
         cmocka_unit_test(test_bad_accesses),

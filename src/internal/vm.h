@@ -137,8 +137,9 @@ int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool writ
  * 0, V3_EFAULT when the guest gets #GP(0) (unhooked, or the hook refuses),
  * or the hook's error.  Registers and RIP are the caller's business. */
 int v3_msr_access(struct v3_core *core, uint32_t msr, bool write, uint64_t *value);
-/* Apply the VM's CPUID hook of @p leaf, if any, to @p regs (the model's answer). */
-void v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+/* Apply the VM's CPUID hook of @p leaf, if any, to @p regs (in: the answer so far):
+ * 1 applied, 0 no hook, or the hook's error (@p regs unchanged). */
+int v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
 int v3_handle_cpuid_exit(struct v3_core *core, const struct v3_exit *ex);
 
 #endif

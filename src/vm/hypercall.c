@@ -350,40 +350,35 @@ int v3_handle_msr_exit(struct v3_core *core, const struct v3_exit *ex, bool writ
     }
 }
 
-void v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
+int v3_cpuid_apply_hooks(struct v3_core *core, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 {
     for (struct v3_cpuid_hook *h = core->vm->cpuid_hooks; h; h = h->next)
         if (h->leaf == leaf) {
             uint32_t r[4] = { regs[0], regs[1], regs[2], regs[3] };
-            if (h->fn(core, leaf, subleaf, r, h->priv) >= 0)
-                memcpy(regs, r, sizeof(r));
-            return;
+            int rc = h->fn(core, leaf, subleaf, r, h->priv);
+            if (rc < 0)
+                return rc;
+            memcpy(regs, r, sizeof(r));
+            return 1;
         }
+    return 0;
 }
 
 int v3_handle_cpuid_exit(struct v3_core *core, const struct v3_exit *ex)
 {
-    struct v3_vm *vm = core->vm;
-    uint32_t regs[4];
-    int rc;
+    uint32_t regs[4] = { (uint32_t)core->gpr[V3_RAX], (uint32_t)core->gpr[V3_RBX],
+                         (uint32_t)core->gpr[V3_RCX], (uint32_t)core->gpr[V3_RDX] };
+    int rc = v3_cpuid_apply_hooks(core, ex->cpuid.leaf, ex->cpuid.subleaf, regs);
 
-    for (struct v3_cpuid_hook *h = vm->cpuid_hooks; h; h = h->next) {
-        if (h->leaf != ex->cpuid.leaf)
-            continue;
-        regs[0] = (uint32_t)core->gpr[V3_RAX];
-        regs[1] = (uint32_t)core->gpr[V3_RBX];
-        regs[2] = (uint32_t)core->gpr[V3_RCX];
-        regs[3] = (uint32_t)core->gpr[V3_RDX];
-        rc = h->fn(core, ex->cpuid.leaf, ex->cpuid.subleaf, regs, h->priv);
-        if (rc < 0) {
-            V3_ERROR("cpuid: hook of leaf 0x%x failed: %s", ex->cpuid.leaf, v3_strerror(rc));
-            return rc;
-        }
+    if (rc < 0) {
+        V3_ERROR("cpuid: hook of leaf 0x%x failed: %s", ex->cpuid.leaf, v3_strerror(rc));
+        return rc;
+    }
+    if (rc > 0) {
         core->gpr[V3_RAX] = regs[0];
         core->gpr[V3_RBX] = regs[1];
         core->gpr[V3_RCX] = regs[2];
         core->gpr[V3_RDX] = regs[3];
-        return 0;
     }
     return 0;
 }

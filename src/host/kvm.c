@@ -633,7 +633,6 @@ static uint32_t cpuid_subleaves(uint32_t leaf)
     switch (leaf) {
     case 0xb: return 3;         /* SMT, core, then the invalid level that ends the list */
     case 0xd: return 2;
-    case 7: return 1;
     default: return 1;
     }
 }
@@ -666,6 +665,42 @@ static uint32_t kvm_user_cpuid_ecx1(const struct kvm_vm *kv)
     return bits;
 }
 
+/* Append the entries of @p leaf (each of its subleaves) to @p out, which has
+ * room for @p max; returns the new count. */
+static uint32_t cpuid_add_leaf(struct kvm_core *k, const struct kvm_cpuid2 *sup, struct kvm_cpuid2 *out,
+                               uint32_t n, uint32_t max, uint32_t leaf)
+{
+    uint32_t v[4];
+
+    for (uint32_t idx = 0; idx < cpuid_subleaves(leaf) && n < max; idx++) {
+        struct kvm_cpuid_entry2 *e = &out->entries[n++];
+        const struct kvm_cpuid_entry2 *s = sup_entry(sup, leaf, idx);
+        v3_cpu_cpuid(k->core, leaf, idx, v);
+        if (k->cpuid_final)
+            v3_cpuid_apply_hooks(k->core, leaf, idx, v);   /* devices' bits (the LAPIC's) */
+        memset(e, 0, sizeof(*e));
+        e->function = leaf;
+        e->index = idx;
+        e->eax = v[0]; e->ebx = v[1]; e->ecx = v[2]; e->edx = v[3];
+        if (leaf == 7 || leaf == 0xb || leaf == 0xd)
+            e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        /* feature words: only what the host's KVM can give */
+        if (leaf == 1) {
+            e->ecx &= (s ? s->ecx : 0) | (1u << 31) | kvm_user_cpuid_ecx1(k->kv);
+            e->edx &= s ? s->edx : 0;
+        } else if (leaf == 7 || leaf == 0x80000001u) {
+            e->ebx &= s ? s->ebx : 0;
+            e->ecx &= s ? s->ecx : 0;
+            e->edx &= s ? s->edx : 0;
+        } else if (leaf == 0xd && idx == 0) {
+            e->eax &= s ? s->eax : 0;   /* XCR0 components */
+        }
+        if (k->kv->tsc_khz && k->kv->tsc_khz != V3_TSC_KHZ)
+            cpuid_patch_tsc(e, k->kv->tsc_khz);
+    }
+    return n;
+}
+
 /*
  * KVM_SET_CPUID2 for the vCPU from its CPU model (core->model: vendor,
  * topology with this vCPU's APIC ID, hypervisor leaves), every feature word
@@ -675,9 +710,8 @@ static int kvm_setup_cpuid(struct kvm_core *k)
 {
     enum { MAX_OUT = 96 };
     struct kvm_cpuid2 *sup, *out;
-    int nent = 256, n = 0, rc = V3_EIO;
-    uint32_t v[4], max, maxext;
-    uint32_t ranges[3][2];
+    int nent = 256, rc = V3_EIO;
+    uint32_t v[4], n = 0;
 
     sup = calloc(1, sizeof(*sup) + nent * sizeof(struct kvm_cpuid_entry2));
     out = calloc(1, sizeof(*out) + MAX_OUT * sizeof(struct kvm_cpuid_entry2));
@@ -689,47 +723,16 @@ static int kvm_setup_cpuid(struct kvm_core *k)
         goto done;
     }
     v3_cpu_cpuid(k->core, 0, 0, v);
-    max = v[0];
+    for (uint32_t leaf = 0; leaf <= v[0]; leaf++)
+        n = cpuid_add_leaf(k, sup, out, n, MAX_OUT, leaf);
+    v3_cpu_cpuid(k->core, 0x40000000u, 0, v);      /* the hypervisor leaves, when the model has them */
+    if (v[0])
+        n = cpuid_add_leaf(k, sup, out, n, MAX_OUT, 0x40000000u);
+    if (v[0] >= 0x40000010u)
+        n = cpuid_add_leaf(k, sup, out, n, MAX_OUT, 0x40000010u);
     v3_cpu_cpuid(k->core, 0x80000000u, 0, v);
-    maxext = v[0];
-    ranges[0][0] = 0;
-    ranges[0][1] = max;
-    v3_cpu_cpuid(k->core, 0x40000000u, 0, v);
-    ranges[1][0] = 0x40000000u;
-    ranges[1][1] = v[0] ? v[0] : 0x3fffffffu;     /* empty when the model has no hypervisor leaves */
-    ranges[2][0] = 0x80000000u;
-    ranges[2][1] = maxext;
-    for (unsigned r = 0; r < 3; r++)
-        for (uint32_t leaf = ranges[r][0]; leaf >= ranges[r][0] && leaf <= ranges[r][1]; leaf++) {
-            if (r == 1 && leaf != 0x40000000u && leaf != 0x40000010u)
-                continue;
-            for (uint32_t idx = 0; idx < cpuid_subleaves(leaf) && n < MAX_OUT; idx++) {
-                struct kvm_cpuid_entry2 *e = &out->entries[n++];
-                const struct kvm_cpuid_entry2 *s = sup_entry(sup, leaf, idx);
-                v3_cpu_cpuid(k->core, leaf, idx, v);
-                if (k->cpuid_final)
-                    v3_cpuid_apply_hooks(k->core, leaf, idx, v);   /* devices' bits (the LAPIC's) */
-                memset(e, 0, sizeof(*e));
-                e->function = leaf;
-                e->index = idx;
-                e->eax = v[0]; e->ebx = v[1]; e->ecx = v[2]; e->edx = v[3];
-                if (leaf == 7 || leaf == 0xb || leaf == 0xd)
-                    e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-                /* feature words: only what the host's KVM can give */
-                if (leaf == 1) {
-                    e->ecx &= (s ? s->ecx : 0) | (1u << 31) | kvm_user_cpuid_ecx1(k->kv);
-                    e->edx &= s ? s->edx : 0;
-                } else if (leaf == 7 || leaf == 0x80000001u) {
-                    e->ebx &= s ? s->ebx : 0;
-                    e->ecx &= s ? s->ecx : 0;
-                    e->edx &= s ? s->edx : 0;
-                } else if (leaf == 0xd && idx == 0) {
-                    e->eax &= s ? s->eax : 0;   /* XCR0 components */
-                }
-                if (k->kv->tsc_khz && k->kv->tsc_khz != V3_TSC_KHZ)
-                    cpuid_patch_tsc(e, k->kv->tsc_khz);
-            }
-        }
+    for (uint32_t leaf = 0x80000000u; leaf <= v[0]; leaf++)
+        n = cpuid_add_leaf(k, sup, out, n, MAX_OUT, leaf);
     out->nent = n;
     if (kvm_ioctl(k->fd, KVM_SET_CPUID2, out) < 0) {
         V3_ERROR("kvm: KVM_SET_CPUID2 failed: %s", strerror(errno));

@@ -24,59 +24,16 @@ static inline struct v3_tlb_entry *tlb_hit(struct v3_core *core, uint64_t la, un
     return e;
 }
 
-/*
- * Guest RAM is shared with the other vCPUs' threads, so a guest access of 1,
- * 2, 4, 8 or 16 bytes must be one host load or store, as on x86 (where an
- * aligned one is single-copy atomic), and a store must write each byte once.
- * memcpy() promises neither: the core is built -ffreestanding, so memcpy()
- * is a call to the C library, and glibc's copies 2 to 31 bytes with two
- * overlapping moves: a 4-byte guest store became two host stores of the same
- * bytes, and another vCPU's locked read-modify-write landing between them was
- * undone by the second one (an XCHG spin lock let two vCPUs in).
- * __builtin_memcpy() with a constant size is one move at every optimisation
- * level; other sizes (pieces of page-crossing accesses, 10-byte x87 and
- * 32/64-byte vector operands) go in non-overlapping 8/4/2/1-byte moves.
- */
-static inline void ram_load_pieces(uint8_t *d, const uint8_t *p, unsigned len)
-{
-    for (; len >= 8; d += 8, p += 8, len -= 8)
-        __builtin_memcpy(d, p, 8);
-    if (len & 4) { __builtin_memcpy(d, p, 4); d += 4; p += 4; }
-    if (len & 2) { __builtin_memcpy(d, p, 2); d += 2; p += 2; }
-    if (len & 1) *d = *p;
-}
-
-static inline void ram_store_pieces(uint8_t *p, const uint8_t *s, unsigned len)
-{
-    for (; len >= 8; p += 8, s += 8, len -= 8)
-        __builtin_memcpy(p, s, 8);
-    if (len & 4) { __builtin_memcpy(p, s, 4); p += 4; s += 4; }
-    if (len & 2) { __builtin_memcpy(p, s, 2); p += 2; s += 2; }
-    if (len & 1) *p = *s;
-}
-
+/* Guest RAM accesses: each is one host move, never libc memcpy() (see
+ * v3_mem_copy_access() in mem/memmap.h). */
 static inline void load_small(void *dst, const uint8_t *p, unsigned len)
 {
-    switch (len) {
-    case 1: *(uint8_t *)dst = *p; break;
-    case 2: __builtin_memcpy(dst, p, 2); break;
-    case 4: __builtin_memcpy(dst, p, 4); break;
-    case 8: __builtin_memcpy(dst, p, 8); break;
-    case 16: __builtin_memcpy(dst, p, 16); break;
-    default: ram_load_pieces(dst, p, len); break;
-    }
+    v3_mem_copy_access(dst, p, len);
 }
 
 static inline void store_small(uint8_t *p, const void *src, unsigned len)
 {
-    switch (len) {
-    case 1: *p = *(const uint8_t *)src; break;
-    case 2: __builtin_memcpy(p, src, 2); break;
-    case 4: __builtin_memcpy(p, src, 4); break;
-    case 8: __builtin_memcpy(p, src, 8); break;
-    case 16: __builtin_memcpy(p, src, 16); break;
-    default: ram_store_pieces(p, src, len); break;
-    }
+    v3_mem_copy_access(p, src, len);
 }
 
 struct piece {
@@ -252,7 +209,7 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
             hc_flush_ent(e);
         cb = r->write_hook(core, gpa, buf, len, r->priv);
         if (cb >= 0 && r->type == V3_REGION_WRITE_HOOK) {
-            ram_store_pieces((uint8_t *)r->host_addr + (gpa - r->guest_start), buf, len);
+            v3_mem_copy_pieces((uint8_t *)r->host_addr + (gpa - r->guest_start), buf, len);
             v3_mem_mark_dirty(&core->vm->mem, gpa);
         }
     } else if (r->type == V3_REGION_FULL_HOOK) {
@@ -260,7 +217,7 @@ static inline __attribute__((always_inline)) int hook_access(struct v3_cpu *cpu,
             hc_flush_ent(e);
         cb = r->read_hook(core, gpa, buf, len, r->priv);
     } else {
-        ram_load_pieces(buf, (uint8_t *)r->host_addr + (gpa - r->guest_start), len);
+        v3_mem_copy_pieces(buf, (uint8_t *)r->host_addr + (gpa - r->guest_start), len);
         cb = 0;
     }
     v3_mem_core_read_unlock(core);

@@ -136,24 +136,15 @@ static void unbacked_piece(struct v3_vm *vm, uint64_t cur, uint64_t n, char *dat
         memset(data, 0xff, (size_t)n);
 }
 
-/*
- * Copy one piece to or from a region's memory.  An emulated guest access of
- * 1, 2, 4, 8 or 16 bytes that lands here (the KVM back end's fault path, a
- * write-hooked page) is one host move, as the guest's own access would be:
- * memmove() is a C library call here (-ffreestanding), and glibc moves 2 to
- * 31 bytes as two overlapping moves, storing the same bytes twice (a locked
- * operation of another vCPU between them would be undone).
- */
+/* Copy one piece to or from a region's memory: an emulated guest access of
+ * 1, 2, 4, 8 or 16 bytes (the KVM back end's fault path, a write-hooked
+ * page) as one host move (v3_mem_copy_access()), other sizes with memmove(). */
 static void copy_piece(void *dst, const void *src, uint64_t n)
 {
-    switch (n) {
-    case 1: *(uint8_t *)dst = *(const uint8_t *)src; break;
-    case 2: __builtin_memcpy(dst, src, 2); break;
-    case 4: __builtin_memcpy(dst, src, 4); break;
-    case 8: __builtin_memcpy(dst, src, 8); break;
-    case 16: __builtin_memcpy(dst, src, 16); break;
-    default: memmove(dst, src, (size_t)n); break;
-    }
+    if (n == 1 || n == 2 || n == 4 || n == 8 || n == 16)
+        v3_mem_copy_access(dst, src, (unsigned)n);
+    else
+        memmove(dst, src, (size_t)n);
 }
 
 /*

@@ -105,6 +105,45 @@ static inline void v3_mem_mark_pt(struct v3_mem_map *m, uint64_t gpa)
         __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 
+/*
+ * Move the @p len bytes of one guest access between guest RAM and a buffer
+ * (they do not overlap).  Guest RAM is shared with the other vCPUs' threads,
+ * so an access of 1, 2, 4, 8 or 16 bytes must be one host load or store, as
+ * on x86 (where an aligned one is single-copy atomic), and a store must
+ * write each byte once.  memcpy() promises neither: the core is built
+ * -ffreestanding, so memcpy() is a call to the C library, and glibc copies 2
+ * to 31 bytes with two overlapping moves: a 4-byte guest store became two
+ * host stores of the same bytes, and another vCPU's locked read-modify-write
+ * landing between them was undone by the second one (an XCHG spin lock let
+ * two vCPUs in).  __builtin_memcpy() with a constant size is one move at
+ * every optimisation level; other sizes (pieces of page-crossing accesses,
+ * 10-byte x87 and 32/64-byte vector operands) go in non-overlapping
+ * 8/4/2/1-byte moves.
+ */
+static inline void v3_mem_copy_pieces(void *dst, const void *src, unsigned len)
+{
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *p = (const uint8_t *)src;
+
+    for (; len >= 8; d += 8, p += 8, len -= 8)
+        __builtin_memcpy(d, p, 8);
+    if (len & 4) { __builtin_memcpy(d, p, 4); d += 4; p += 4; }
+    if (len & 2) { __builtin_memcpy(d, p, 2); d += 2; p += 2; }
+    if (len & 1) *d = *p;
+}
+
+static inline void v3_mem_copy_access(void *dst, const void *src, unsigned len)
+{
+    switch (len) {
+    case 1: *(uint8_t *)dst = *(const uint8_t *)src; break;
+    case 2: __builtin_memcpy(dst, src, 2); break;
+    case 4: __builtin_memcpy(dst, src, 4); break;
+    case 8: __builtin_memcpy(dst, src, 8); break;
+    case 16: __builtin_memcpy(dst, src, 16); break;
+    default: v3_mem_copy_pieces(dst, src, len); break;
+    }
+}
+
 /* Mark every page of [gpa, gpa + len) written. */
 static inline void v3_mem_mark_dirty_range(struct v3_mem_map *m, uint64_t gpa, uint64_t len)
 {

@@ -585,23 +585,24 @@ static void run_core(struct v3_vm *vm, struct v3_vcpu_run *vr)
             res->rip = core->rip;
             break;
         }
-        if (core->id == 0 && __atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST) && vm->backend->inject &&
-            vm->backend->intr_ready && !vm->backend->intr_ready(core)) {
+        if (core->id == 0 && __atomic_load_n(&vm->pending_irq, __ATOMIC_SEQ_CST)) {
             /* v3_vm_raise_interrupt(): only into a free event slot (KVM holds one queued
-               interrupt and a second would replace it); the window brings the vCPU back */
-            if (vm->backend->intr_window)
-                vm->backend->intr_window(core, true);
-        } else if (core->id == 0) {
-            irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
-            if (irq && vm->backend->inject) {
-                struct v3_event ev;
-                memset(&ev, 0, sizeof(ev));
-                ev.type = V3_EVENT_INTERRUPT;
-                ev.vector = (uint8_t)(irq - 1);
-                rc = vm->backend->inject(core, &ev);
-                if (rc < 0) {
-                    stop_error(core, res, rc, "interrupt injection failed", core->rip, NULL, 0);
-                    break;
+               interrupt and a second would replace it); else the window brings the vCPU back */
+            if (vm->backend->inject && vm->backend->intr_ready && !vm->backend->intr_ready(core)) {
+                if (vm->backend->intr_window)
+                    vm->backend->intr_window(core, true);
+            } else {
+                irq = __atomic_exchange_n(&vm->pending_irq, 0, __ATOMIC_SEQ_CST);
+                if (irq && vm->backend->inject) {
+                    struct v3_event ev;
+                    memset(&ev, 0, sizeof(ev));
+                    ev.type = V3_EVENT_INTERRUPT;
+                    ev.vector = (uint8_t)(irq - 1);
+                    rc = vm->backend->inject(core, &ev);
+                    if (rc < 0) {
+                        stop_error(core, res, rc, "interrupt injection failed", core->rip, NULL, 0);
+                        break;
+                    }
                 }
             }
         }

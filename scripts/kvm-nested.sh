@@ -293,9 +293,12 @@ chmod +x "$tmp/init"
 (cd "$st" && find . -mindepth 1 | sed 's|^\./||' | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$tmp/extra.cpio.gz"
 cat "$tmp/base.cpio.gz" "$tmp/extra.cpio.gz" > "$tmp/initrd.gz"
 
+# loglevel=1: the nested kernel's own messages (KVM's rate-limited "Unhandled
+# WRMSR" lines, for example) must not land in the middle of a line /init
+# prints on the same console (one split "V3T sum" line failed a check).
 timeout "${V3_NESTED_TIMEOUT:-280}" "$qemu" -accel tcg -cpu max -m 1G -smp 1 -nodefaults -no-reboot \
     -display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 \
-    -kernel "$cache/bzImage" -initrd "$tmp/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
+    -kernel "$cache/bzImage" -initrd "$tmp/initrd.gz" -append "console=ttyS0 panic=-1 quiet loglevel=1" \
     < /dev/null > "$tmp/serial" 2>&1
 rc=$?
 [ -n "${V3_NESTED_SERIAL:-}" ] && cp "$tmp/serial" "$V3_NESTED_SERIAL"
